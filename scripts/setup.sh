@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what drsn-edge needs, idempotently: Debian packages (cross compiler, newlib,
+# QEMU) when missing, and a virtual environment in .venv with the pinned Python packages.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        die "missing ${missing[*]} and apt-get is not available; install them with your package manager"
+    fi
+    if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif sudo -n true 2>/dev/null; then SUDO=(sudo -n); else
+        die "missing Debian packages: ${missing[*]}; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get could not install ${missing[*]}"
+fi
+
+# --- Python environment ------------------------------------------------------------------
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "Python 3.11 is required (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11"
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    [ -x .venv/bin/python ] || { say "creating .venv"; "$PYTHON" -m venv .venv || die "could not create .venv (install python3-venv)"; }
+    say "installing Python packages into .venv (first time: a few minutes)"
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e ".[dev]" || die "pip could not install the Python packages (see above)"
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
