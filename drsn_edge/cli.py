@@ -13,7 +13,7 @@ def quiet_tensorflow() -> None:
     # Must happen before TensorFlow is imported. oneDNN reorders float sums, which breaks
     # bit-identical retraining; the log level hides C++ start-up chatter, not errors.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 

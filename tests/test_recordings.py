@@ -1,0 +1,343 @@
+"""Loading real recordings: formats, windows, labels, the split by recording, and errors."""
+
+import numpy as np
+import pytest
+import scipy.io
+
+from drsn_edge.errors import UserError
+from training import recordings
+
+WINDOW = 64
+
+
+def ramp(n, offset=0.0):
+    return np.arange(n, dtype=np.float64) * 0.001 + offset
+
+
+def save_mat(path, n=1000, offset=0.0, extra=None):
+    data = {"X097_DE_time": ramp(n, offset)[:, None], "X097_FE_time": -ramp(n)[:, None],
+            "X097RPM": np.array([[1796]])}
+    data.update(extra or {})
+    scipy.io.savemat(path, data)
+    return path
+
+
+def files_cfg(paths=(), manifest="", **kw):
+    cfg = {"paths": [str(p) for p in paths], "manifest": str(manifest) if manifest else "",
+           "key": "", "overlap": 0.5, "split": [0.5, 0.25, 0.25]}
+    cfg.update(kw)
+    return cfg
+
+
+# ---------------------------------------------------------------------------- formats
+
+def test_mat_defaults_to_the_drive_end_signal_as_flat_float64(tmp_path):
+    path = save_mat(tmp_path / "97.mat", n=500)
+    x = recordings.load_signal(path)
+    assert x.dtype == np.float64 and x.shape == (500,)
+    np.testing.assert_array_equal(x, ramp(500))
+
+
+def test_mat_key_picks_a_variable_exactly_or_by_suffix(tmp_path):
+    path = save_mat(tmp_path / "97.mat", n=300)
+    np.testing.assert_array_equal(recordings.load_signal(path, "X097_FE_time"), -ramp(300))
+    np.testing.assert_array_equal(recordings.load_signal(path, "FE_time"), -ramp(300))
+
+
+def test_mat_with_two_runs_takes_the_one_named_like_the_file(tmp_path):
+    path = tmp_path / "99.mat"
+    scipy.io.savemat(path, {"X098_DE_time": ramp(200)[:, None],
+                            "X099_DE_time": ramp(200, 5.0)[:, None]})
+    assert recordings.load_signal(path)[0] == 5.0
+
+
+def test_mat_without_de_time_uses_its_only_numeric_array(tmp_path):
+    path = tmp_path / "run.mat"
+    scipy.io.savemat(path, {"vibration": ramp(100, 1.0), "note": "bench 3"})
+    np.testing.assert_array_equal(recordings.load_signal(path), ramp(100, 1.0))
+
+
+def test_mat_v73_files_are_read_through_hdf5(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "100.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["X100_DE_time"] = ramp(300)[None, :]  # MATLAB's column-major layout, as h5py sees it
+        f["X100RPM"] = np.array([[1797.0]])
+    # The 128-byte MATLAB header in the user block is what marks a file as v7.3.
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .".ljust(116, b" ")
+    with open(path, "r+b") as f:
+        f.write(header + b"\x00" * 8 + b"\x00\x02IM")
+    np.testing.assert_array_equal(recordings.load_signal(path), ramp(300))
+
+
+def test_csv_single_column_with_and_without_header(tmp_path):
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(str(v) for v in ramp(50)) + "\n")
+    header = tmp_path / "header.csv"
+    header.write_text("acc_g\n" + "\n".join(str(v) for v in ramp(50)) + "\n")
+    np.testing.assert_allclose(recordings.load_signal(plain), ramp(50))
+    np.testing.assert_allclose(recordings.load_signal(header), ramp(50))
+
+
+def test_csv_uses_the_first_numeric_column(tmp_path):
+    path = tmp_path / "multi.csv"
+    rows = [f"s{i},{v},{-v}" for i, v in enumerate(ramp(40))]
+    path.write_text("name,de,fe\n" + "\n".join(rows) + "\n")
+    np.testing.assert_allclose(recordings.load_signal(path), ramp(40))
+
+
+def test_npz_only_array_or_named_key_and_column_arrays_are_flattened(tmp_path):
+    one = tmp_path / "one.npz"
+    np.savez(one, signal=ramp(80)[:, None])
+    two = tmp_path / "two.npz"
+    np.savez(two, a=ramp(80), b=ramp(80, 2.0))
+    x = recordings.load_signal(one)
+    assert x.shape == (80,)
+    np.testing.assert_array_equal(recordings.load_signal(two, "b"), ramp(80, 2.0))
+    with pytest.raises(UserError, match="two.npz.*several numeric arrays.*data.files.key"):
+        recordings.load_signal(two)
+
+
+# ---------------------------------------------------------------------------- load errors
+
+def test_missing_file_is_a_user_error_naming_it(tmp_path):
+    with pytest.raises(UserError, match="nothere.mat.*not found"):
+        recordings.load_signal(tmp_path / "nothere.mat")
+
+
+def test_unsupported_extension_names_the_file_and_the_supported_types(tmp_path):
+    path = tmp_path / "run.wav"
+    path.write_bytes(b"RIFF")
+    with pytest.raises(UserError, match=r"run\.wav.*'\.wav'.*\.mat, \.csv, \.npz"):
+        recordings.load_signal(path)
+
+
+def test_unknown_mat_key_lists_the_variables_present(tmp_path):
+    path = save_mat(tmp_path / "97.mat")
+    with pytest.raises(UserError, match=r"97\.mat.*'BA_time'.*X097_DE_time.*X097_FE_time"):
+        recordings.load_signal(path, "BA_time")
+
+
+def test_nan_and_inf_are_counted_with_the_first_index(tmp_path):
+    x = ramp(100)
+    x[[17, 40, 41]] = [np.nan, np.inf, -np.inf]
+    path = tmp_path / "broken.npz"
+    np.savez(path, signal=x)
+    with pytest.raises(UserError, match=r"broken\.npz: 3 NaN/inf values \(first at index 17\)"):
+        recordings.load_signal(path)
+
+
+def test_nan_in_csv_is_reported_too(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("1.0\n2.0\nnan\n4.0\n")
+    with pytest.raises(UserError, match=r"gap\.csv: 1 NaN/inf values \(first at index 2\)"):
+        recordings.load_signal(path)
+
+
+def test_empty_header_only_and_non_numeric_csv_are_user_errors(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("acc\n")
+    words = tmp_path / "words.csv"
+    words.write_text("acc\n0.1\n0.2\noops\n0.4\n")
+    with pytest.raises(UserError, match=r"empty\.csv.*empty"):
+        recordings.load_signal(empty)
+    with pytest.raises(UserError, match=r"header_only\.csv.*only a header"):
+        recordings.load_signal(header_only)
+    with pytest.raises(UserError, match=r"words\.csv: line 4.*'oops' is not a number"):
+        recordings.load_signal(words)
+
+
+def test_damaged_mat_and_multichannel_arrays_are_user_errors(tmp_path):
+    junk = tmp_path / "junk.mat"
+    junk.write_bytes(b"not a matlab file at all" * 10)
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, signal=np.zeros((100, 3)))
+    with pytest.raises(UserError, match=r"junk\.mat"):
+        recordings.load_signal(junk)
+    with pytest.raises(UserError, match=r"wide\.npz.*shape \(100, 3\).*one channel"):
+        recordings.load_signal(wide)
+
+
+# ---------------------------------------------------------------------------- windows
+
+@pytest.mark.parametrize("overlap,hop,count", [(0.0, 64, 15), (0.5, 32, 30), (0.75, 16, 59)])
+def test_windows_count_and_hop_follow_the_overlap(overlap, hop, count):
+    signal = np.arange(1000.0)
+    w = recordings.windows(signal, WINDOW, overlap)
+    assert w.shape == (count, WINDOW)
+    assert count == 1 + (1000 - WINDOW) // hop
+    np.testing.assert_array_equal(w[:, 0], np.arange(count) * hop)
+    np.testing.assert_array_equal(w[3], signal[3 * hop:3 * hop + WINDOW])
+
+
+@pytest.mark.parametrize("overlap", [1.0, -0.1, 1.5])
+def test_overlap_outside_zero_to_one_is_a_user_error(overlap):
+    with pytest.raises(UserError, match="overlap"):
+        recordings.windows(np.zeros(500), WINDOW, overlap)
+
+
+def test_recording_shorter_than_a_window_reports_both_lengths(tmp_path):
+    save_mat(tmp_path / "inner_race_007_short.mat", n=40)
+    with pytest.raises(UserError, match=r"inner_race_007_short\.mat.*40 samples.*window of 64"):
+        recordings.load_dataset(files_cfg([tmp_path]), WINDOW, seed=0)
+
+
+# ---------------------------------------------------------------------------- labels
+
+@pytest.mark.parametrize("name,label", [
+    ("inner_race_007_1797rpm.mat", "inner_race_007"),
+    ("Outer_Race_021_load3.csv", "outer_race_021"),
+    ("normal_2.npz", "normal"),
+    ("IR014_1.mat", "inner_race_014"),
+    ("B021_0.mat", "ball_021"),
+    ("OR007@6_2.mat", "outer_race_007"),
+    ("130.mat", None),
+])
+def test_labels_from_file_names(name, label):
+    assert recordings.label_from_name(name) == label
+
+
+def test_user_mapping_matches_whole_stems_for_numbers_and_substrings_otherwise():
+    mapping = {"97": "normal", "105": "inner_race_007", "drive_ok": "normal"}
+    assert recordings.label_from_name("97.mat", mapping) == "normal"
+    assert recordings.label_from_name("197.mat", mapping) is None
+    assert recordings.label_from_name("rig_drive_ok_3.csv", mapping) == "normal"
+
+
+def make_set(folder, per_class=4, classes=("normal", "ball_014", "outer_race_021"), n=640):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for c_i, c in enumerate(classes):
+        for r in range(per_class):
+            # A distinct offset per recording lets the test trace windows back to their file.
+            paths.append(save_mat(folder / f"{c}_{r}.mat", n=n + 64 * r, offset=100 * c_i + 10 * r))
+    return paths
+
+
+def test_split_is_by_recording_stratified_and_complete(tmp_path):
+    make_set(tmp_path / "rec")
+    data = recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=3)
+    assert data["classes"] == ["normal", "ball_014", "outer_race_021"]
+    seen = {}
+    total = 0
+    for split in ("train", "val", "test"):
+        x, y, rec = data[split]
+        assert x.dtype == np.float32 and x.shape[1] == WINDOW
+        assert y.dtype == np.int64 and rec.dtype == np.int64
+        assert sorted(set(y.tolist())) == [0, 1, 2]  # every class in every split
+        for r in set(rec.tolist()):
+            assert r not in seen, f"recording {r} in {seen.get(r)} and {split}"
+            seen[r] = split
+            assert len(set(y[rec == r].tolist())) == 1
+        total += len(x)
+    assert sorted(seen) == list(range(12))
+    # 4 recordings per class at [0.5, 0.25, 0.25] -> 2 / 1 / 1 per class.
+    assert sorted(list(seen.values()).count(s) for s in ("train", "val", "test")) == [3, 3, 6]
+    # 640 + 64 r samples, hop 32 -> 19 + 2 r windows; three classes.
+    assert total == 3 * sum(19 + 2 * r for r in range(4))
+
+
+def test_split_windows_carry_the_samples_of_their_recording(tmp_path):
+    make_set(tmp_path / "rec")
+    data = recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=3)
+    x, _, rec = data["train"]
+    for r in set(rec.tolist()):
+        first = x[rec == r][0]
+        expected = recordings.load_signal(data["recordings"][r])[:WINDOW]
+        np.testing.assert_allclose(first, expected, rtol=1e-6)
+
+
+def test_split_is_deterministic_for_a_seed(tmp_path):
+    make_set(tmp_path / "rec", per_class=6)
+    cfg = files_cfg([tmp_path / "rec"])
+    a = recordings.load_dataset(cfg, WINDOW, seed=1)
+    b = recordings.load_dataset(cfg, WINDOW, seed=1)
+    others = [recordings.load_dataset(cfg, WINDOW, seed=s) for s in (2, 3, 4)]
+    for split in ("train", "val", "test"):
+        for u, v in zip(a[split], b[split]):
+            assert u.tobytes() == v.tobytes()
+    train_ids = lambda d: sorted(set(d["train"][2].tolist()))  # noqa: E731
+    assert any(train_ids(o) != train_ids(a) for o in others)
+
+
+def test_labels_from_a_manifest_with_relative_paths(tmp_path):
+    data_dir = tmp_path / "raw"
+    data_dir.mkdir()
+    rows = ["path,label"]
+    for label in ("normal", "healthy_but_loud"):
+        for r in range(3):
+            name = f"run_{label}_{r}.npz"
+            np.savez(data_dir / name, signal=ramp(400, r))
+            rows.append(f"raw/{name},{label}")
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    data = recordings.load_dataset(files_cfg(manifest=manifest), WINDOW, seed=0)
+    # Known classes first in signals.CLASSES order, then custom labels sorted.
+    assert data["classes"] == ["normal", "healthy_but_loud"]
+    for split in ("train", "val", "test"):
+        assert sorted(set(data[split][1].tolist())) == [0, 1]
+    assert len(data["recordings"]) == 6
+
+
+def test_manifest_overrides_the_file_name_for_listed_files(tmp_path):
+    paths = make_set(tmp_path / "rec", per_class=3, classes=("normal", "ball_007"))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("".join(f"rec/{p.name},outer_race_014\n" for p in paths[:3]))
+    data = recordings.load_dataset(files_cfg([tmp_path / "rec"], manifest), WINDOW, seed=0)
+    assert data["classes"] == ["ball_007", "outer_race_014"]
+
+
+# ---------------------------------------------------------------------------- data set errors
+
+def test_unlabelled_file_says_to_add_it_to_a_manifest(tmp_path):
+    make_set(tmp_path / "rec", per_class=3, classes=("normal",))
+    save_mat(tmp_path / "rec" / "mystery_run.mat")
+    with pytest.raises(UserError, match=r"mystery_run\.mat.*manifest"):
+        recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
+
+
+def test_class_with_too_few_recordings_is_explained(tmp_path):
+    make_set(tmp_path / "rec", per_class=3, classes=("normal",))
+    save_mat(tmp_path / "rec" / "ball_007_0.mat")
+    with pytest.raises(UserError, match=r"'ball_007' has only 1 recording.*ball_007_0\.mat"
+                                        r".*at least 3 per class"):
+        recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
+
+
+def test_class_declared_in_manifest_without_files_is_explained(tmp_path):
+    make_set(tmp_path / "rec", per_class=3, classes=("normal",))
+    manifest = tmp_path / "declared.csv"
+    manifest.write_text("path,label\nelsewhere/a.mat,ball_021\n")
+    with pytest.raises(UserError, match=r"'ball_021' is declared in .*declared\.csv"):
+        recordings.load_dataset(files_cfg([tmp_path / "rec"], manifest), WINDOW, seed=0)
+
+
+def test_manifest_pointing_at_a_missing_file_names_it(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("gone/lost.mat,normal\n")
+    with pytest.raises(UserError, match=r"lost\.mat.*not found"):
+        recordings.load_dataset(files_cfg(manifest=manifest), WINDOW, seed=0)
+
+
+def test_missing_path_and_empty_config_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match=r"nowhere.*data\.files\.paths"):
+        recordings.load_dataset(files_cfg([tmp_path / "nowhere"]), WINDOW, seed=0)
+    with pytest.raises(UserError, match=r"data\.files\.paths is empty"):
+        recordings.load_dataset(files_cfg(), WINDOW, seed=0)
+
+
+@pytest.mark.parametrize("split", [[0.8, 0.2], [0.7, 0.3, 0.0], [1, -0.5, 0.5]])
+def test_bad_split_shares_are_user_errors(tmp_path, split):
+    make_set(tmp_path / "rec", per_class=3, classes=("normal",))
+    with pytest.raises(UserError, match=r"data\.files\.split"):
+        recordings.load_dataset(files_cfg([tmp_path / "rec"], split=split), WINDOW, seed=0)
+
+
+def test_folders_are_scanned_in_name_order_ignoring_other_files(tmp_path):
+    make_set(tmp_path / "rec", per_class=3, classes=("normal",))
+    (tmp_path / "rec" / "notes.txt").write_text("bench log")
+    data = recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
+    names = [p.rsplit("/", 1)[-1] for p in data["recordings"]]
+    assert names == ["normal_0.mat", "normal_1.mat", "normal_2.mat"]

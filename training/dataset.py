@@ -1,0 +1,168 @@
+"""The datasets every stage uses, built from the config and written under build/data/.
+
+- train.npz  clean training windows and labels (noise is drawn afresh each epoch)
+- val.npz    validation windows with noise at an SNR drawn from data.snr_db_range
+- test.npz   the evaluation sweep: `y`, `x_clean`, and `x_<noise>_<snr>` for every noise type
+             and SNR of eval.snr_db (e.g. `x_pink_-5`), the same windows under each condition
+- calib.npz  a fixed set of noisy training windows for quantization calibration
+
+All windows are model inputs already: zero mean and unit RMS per window (an AGC-like step
+the firmware's caller does too), shape [n, window, 1], float32.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from drsn_edge import artifacts
+from drsn_edge.errors import UserError
+from training import noise, signals
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Per-window zero mean and unit RMS: the model sees shape, not loudness."""
+    x = x - x.mean(axis=-1, keepdims=True)
+    rms = np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+    return (x / np.maximum(rms, 1e-12)).astype(np.float32)
+
+
+def noisy(clean: np.ndarray, rng: np.random.Generator, kinds, snr_range) -> np.ndarray:
+    """Each window gets one of `kinds` at an SNR uniform in `snr_range`."""
+    n = len(clean)
+    kind = rng.choice(np.asarray(kinds), size=n)
+    snr = rng.uniform(snr_range[0], snr_range[1], size=n)
+    return noise.add(clean, snr, kind, rng)
+
+
+def condition_key(kind: str, snr_db) -> str:
+    return f"x_{kind}_{format_snr(snr_db)}"
+
+
+def format_snr(snr_db) -> str:
+    return f"{float(snr_db):g}"
+
+
+def _check(cfg: dict) -> None:
+    d = cfg["data"]
+    if d["window"] < 64 or d["window"] & (d["window"] - 1):
+        raise UserError(f"data.window = {d['window']}: use a power of two >= 64 (e.g. 1024)")
+    for kind in list(d["noise_types"]):
+        if kind not in noise.KINDS:
+            raise UserError(f"data.noise_types has {kind!r}; known noise types: {', '.join(noise.KINDS)}")
+    lo, hi = d["snr_db_range"]
+    if lo > hi:
+        raise UserError(f"data.snr_db_range = {d['snr_db_range']}: the first value must be <= the second")
+
+
+def sources(cfg: dict) -> dict:
+    """Clean windows per split: {'classes', 'train', 'val', 'test'} with (x, y) each."""
+    d = cfg["data"]
+    seed = int(cfg["seed"])
+    if d["source"] == "synthetic":
+        fs, window = d["fs_hz"], d["window"]
+        # Different seeds per split: no window, speed draw or noise draw is shared.
+        xtr, ytr, _ = signals.generate(d["train_per_class"], window, fs, seed)
+        xva, yva, _ = signals.generate(d["val_per_class"], window, fs, seed + 1)
+        xte, yte, _ = signals.generate(cfg["eval"]["per_class"], window, fs, seed + 2)
+        return {"classes": list(signals.CLASSES), "train": (xtr, ytr), "val": (xva, yva),
+                "test": (xte, yte)}
+    if d["source"] == "files":
+        from training import recordings
+        loaded = recordings.load_dataset(d["files"], d["window"], seed)
+        return {"classes": loaded["classes"],
+                **{k: loaded[k][:2] for k in ("train", "val", "test")}}
+    raise UserError(f"data.source = {d['source']!r}: use 'synthetic' or 'files'")
+
+
+def prepare(cfg: dict, write: bool = True) -> dict:
+    """Build every split (and the test sweep) from the config; write them under build/data/."""
+    _check(cfg)
+    d = cfg["data"]
+    seed = int(cfg["seed"])
+    t0 = time.perf_counter()
+    src = sources(cfg)
+    xtr, ytr = src["train"]
+    xva, yva = src["val"]
+    xte, yte = src["test"]
+
+    rng = np.random.default_rng([seed, 1])
+    val_x = normalize(noisy(xva, rng, d["noise_types"], d["snr_db_range"]))
+    calib_idx = np.random.default_rng([seed, 2]).permutation(len(xtr))[:min(len(xtr), 512)]
+    calib_x = normalize(noisy(xtr[calib_idx], np.random.default_rng([seed, 3]),
+                              d["noise_types"], d["snr_db_range"]))
+    test = {"y": yte.astype(np.int64), "x_clean": normalize(xte)[..., None]}
+    for k, kind in enumerate(d["noise_types"]):
+        for s, snr in enumerate(cfg["eval"]["snr_db"]):
+            # One generator per condition: adding a noise type or SNR keeps the others' bits.
+            g = np.random.default_rng([seed, 100 + noise.KINDS.index(kind), 1000 + int(round(snr * 10))])
+            test[condition_key(kind, snr)] = normalize(noise.add(xte, float(snr), kind, g))[..., None]
+
+    data = {
+        "classes": src["classes"],
+        "train": (xtr.astype(np.float32), ytr.astype(np.int64)),
+        "val": (val_x[..., None], yva.astype(np.int64)),
+        "test": test,
+        "calib": calib_x[..., None],
+        "seconds": time.perf_counter() - t0,
+    }
+    if write:
+        save(data)
+    return data
+
+
+def save(data: dict) -> None:
+    out = artifacts.paths()["data"]
+    classes = np.asarray(data["classes"])
+    _savez(out / "train.npz", x=data["train"][0], y=data["train"][1], classes=classes)
+    _savez(out / "val.npz", x=data["val"][0], y=data["val"][1], classes=classes)
+    _savez(out / "test.npz", classes=classes, **data["test"])
+    _savez(out / "calib.npz", x=data["calib"])
+
+
+def _savez(path, **arrays) -> None:
+    with artifacts.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_test(path=None) -> dict:
+    """The evaluation sweep written by prepare(): {'classes', 'y', 'clean', (kind, snr): x}."""
+    path = path or artifacts.paths()["data"] / "test.npz"
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `make train` (or `drsn-edge train`) first")
+    with np.load(path) as z:
+        out = {"classes": [str(c) for c in z["classes"]], "y": z["y"], "clean": z["x_clean"]}
+        for key in z.files:
+            if key.startswith("x_") and key != "x_clean":
+                kind, snr = key[2:].rsplit("_", 1)
+                out[(kind, float(snr))] = z[key]
+    return out
+
+
+class NoisyEpochs:
+    """Training batches with fresh noise every epoch (a different noise draw per epoch is a
+    cheap, effective regulariser against memorising one realisation), seeded per epoch so
+    that a rerun sees exactly the same batches."""
+
+    def __init__(self, x_clean, y, batch_size, kinds, snr_range, seed):
+        self.x, self.y = x_clean, y
+        self.batch_size, self.kinds, self.snr_range, self.seed = batch_size, kinds, snr_range, seed
+
+    def epoch(self, e: int):
+        rng = np.random.default_rng([self.seed, 10, e])
+        order = rng.permutation(len(self.x))
+        x = normalize(noisy(self.x[order], rng, self.kinds, self.snr_range))[..., None]
+        return x, self.y[order]
+
+
+def run(cfg: dict) -> dict:
+    """`drsn-edge data`: write the datasets and print how hard the task is."""
+    from training.train import linear_baseline
+    data = prepare(cfg)
+    report = linear_baseline(data, cfg)
+    print(f"data: {sum(len(v[0]) for k, v in data.items() if k in ('train', 'val'))} train+val windows, "
+          f"{len(data['test']['y'])} test windows per condition, written to {artifacts.paths()['data']}")
+    print(f"linear spectral baseline: clean {report['clean']:.3f}")
+    return report
