@@ -10,7 +10,7 @@ CLI    := $(VENV)/bin/drsn-edge
 ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all train data test clean
+.PHONY: help setup all train quantize data test clean
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ data: setup  ## generate the datasets under build/data and report how hard they 
 
 train: setup  ## train DRSN + ResNet baseline; build/model/, build/reports/train.{json,md}
 	$(CLI) train $(ARGS)
+
+quantize: setup  ## int8 QAT/PTQ, .tflite for TFLM, op audit, parity; build/reports/quantize.{json,md}
+	$(CLI) quantize $(ARGS)
 
 test: setup  ## run the test suite
 	$(VENV)/bin/python -m pytest

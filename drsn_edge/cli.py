@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="generate data, train DRSN + baseline, evaluate vs SNR")
     _common(p)
 
+    p = sub.add_parser("quantize", help="int8 QAT + PTQ, TFLite Micro conversion, op audit, host parity")
+    _common(p)
+
     p = sub.add_parser("data", help="generate the dataset and report how hard it is")
     _common(p)
     return parser
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage == "train":
             from training import train
             train.run(cfg)
+        elif args.stage == "quantize":
+            from quantize import pipeline
+            pipeline.run(cfg)
         elif args.stage == "data":
             from training import dataset
             dataset.run(cfg)
