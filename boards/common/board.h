@@ -1,0 +1,63 @@
+/*
+ * The board support interface every drsn-edge firmware is written against.
+ *
+ * One header for all boards: the application never names a register. Which UART, which
+ * timer and which memory map sit behind these functions is chosen at build time from
+ * boards/<name>/board.toml (see boards/build.py, which also generates board_config.h).
+ */
+#ifndef DRSN_EDGE_BOARD_H
+#define DRSN_EDGE_BOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit code of a run that ended in a fault handler; distinct from the application's own
+ * codes so a host can tell "the model gave a wrong answer" from "the firmware crashed". */
+#define BOARD_EXIT_FAULT 3
+
+/* Clocks, pins and the serial port; call once at the top of main(). */
+void board_init(void);
+
+/* Name of the board the image was built for, e.g. "mps2-an386". */
+const char *board_name(void);
+
+/* Serial port. Bytes go through unchanged (no newline translation), so a binary protocol
+ * can run over the same link as text. */
+void board_putc(uint8_t byte);
+int board_getc(void);           /* waits for a byte; returns 0..255 */
+int board_try_getc(void);       /* a byte if one has arrived, else -1 */
+bool board_rx_ready(void);
+void board_write(const void *buf, size_t len);
+void board_read(void *buf, size_t len); /* waits until len bytes have arrived */
+void board_puts(const char *text);      /* text as is, no newline added */
+void board_put_dec(uint64_t value);
+void board_put_hex32(uint32_t value);   /* "0x" and eight hex digits */
+
+/*
+ * Work counter. Under QEMU with -icount shift=0 one instruction takes exactly 1 ns of
+ * virtual time, so elapsed timer time in ns is the number of instructions executed,
+ * the same on every run. On real silicon the DWT cycle counter is used instead and the
+ * result is core clock cycles. board_counter_unit() says which one you got.
+ *
+ * board_counter_start() restarts the count; board_counter_read() may be called any
+ * number of times afterwards. The count stays correct for at least 2^32 instructions
+ * (more on most boards) as long as interrupts are not kept disabled for long stretches.
+ */
+void board_counter_start(void);
+uint64_t board_counter_read(void);
+const char *board_counter_unit(void); /* "instructions" or "cycles" */
+
+/* End the run with an exit code. Under QEMU (-semihosting-config enable=on) the
+ * emulator exits with this code. On a board with no debugger attached the core halts. */
+__attribute__((noreturn)) void board_exit(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DRSN_EDGE_BOARD_H */

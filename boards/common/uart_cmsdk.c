@@ -1,0 +1,44 @@
+/*
+ * Arm CMSDK APB UART (Cortex-M System Design Kit), as on the MPS2/MPS3 FPGA images.
+ * Register layout from the CMSDK technical reference manual: DATA, STATE, CTRL, INTSTATUS,
+ * BAUDDIV, each 32 bits wide.
+ */
+#include "drivers.h"
+
+#define UART_DATA (BOARD_UART_BASE + 0x00u)
+#define UART_STATE (BOARD_UART_BASE + 0x04u)
+#define UART_CTRL (BOARD_UART_BASE + 0x08u)
+#define UART_BAUDDIV (BOARD_UART_BASE + 0x10u)
+
+#define STATE_TX_FULL (1u << 0)
+#define STATE_RX_FULL (1u << 1)
+#define CTRL_TX_ENABLE (1u << 0)
+#define CTRL_RX_ENABLE (1u << 1)
+
+/* The UART rejects divisors below 16 (one bit needs 16 clock samples). */
+#define BAUD_DIVISOR (BOARD_UART_CLOCK_HZ / BOARD_UART_BAUD)
+_Static_assert(BAUD_DIVISOR >= 16, "UART clock too slow for the baud rate");
+
+void uart_init(void)
+{
+    REG32(UART_CTRL) = 0;
+    REG32(UART_BAUDDIV) = BAUD_DIVISOR;
+    REG32(UART_CTRL) = CTRL_TX_ENABLE | CTRL_RX_ENABLE;
+}
+
+void uart_tx(uint8_t byte)
+{
+    while (REG32(UART_STATE) & STATE_TX_FULL) {
+    }
+    REG32(UART_DATA) = byte;
+}
+
+bool uart_rx_ready(void)
+{
+    return (REG32(UART_STATE) & STATE_RX_FULL) != 0;
+}
+
+uint8_t uart_rx(void)
+{
+    return (uint8_t)REG32(UART_DATA);
+}

@@ -1,0 +1,49 @@
+/*
+ * Arm PrimeCell UART (PL011), as on the Stellaris LM3S parts. The FIFOs stay off so that
+ * "receive full" is a one-byte holding register: the emulator then stops feeding bytes
+ * until the firmware has read the previous one, which is what makes the link lossless.
+ */
+#include "drivers.h"
+
+#define UART_DR (BOARD_UART_BASE + 0x000u)
+#define UART_FR (BOARD_UART_BASE + 0x018u)
+#define UART_IBRD (BOARD_UART_BASE + 0x024u)
+#define UART_FBRD (BOARD_UART_BASE + 0x028u)
+#define UART_LCRH (BOARD_UART_BASE + 0x02Cu)
+#define UART_CR (BOARD_UART_BASE + 0x030u)
+
+#define FR_RX_EMPTY (1u << 4)
+#define FR_TX_FULL (1u << 5)
+#define LCRH_8_BITS (3u << 5)
+#define CR_UART_ENABLE (1u << 0)
+#define CR_TX_ENABLE (1u << 8)
+#define CR_RX_ENABLE (1u << 9)
+
+/* Divisor clock / (16 * baud) in 1/64 steps: integer part in IBRD, fraction in FBRD. */
+#define BAUD_DIVISOR_64THS ((4u * BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
+
+void uart_init(void)
+{
+    REG32(UART_CR) = 0;
+    REG32(UART_IBRD) = BAUD_DIVISOR_64THS >> 6;
+    REG32(UART_FBRD) = BAUD_DIVISOR_64THS & 63u;
+    REG32(UART_LCRH) = LCRH_8_BITS; /* also latches IBRD/FBRD */
+    REG32(UART_CR) = CR_UART_ENABLE | CR_TX_ENABLE | CR_RX_ENABLE;
+}
+
+void uart_tx(uint8_t byte)
+{
+    while (REG32(UART_FR) & FR_TX_FULL) {
+    }
+    REG32(UART_DR) = byte;
+}
+
+bool uart_rx_ready(void)
+{
+    return (REG32(UART_FR) & FR_RX_EMPTY) == 0;
+}
+
+uint8_t uart_rx(void)
+{
+    return (uint8_t)REG32(UART_DR); /* upper bits are error flags */
+}

@@ -1,0 +1,44 @@
+/*
+ * STM32F4 USART (RM0090, "USART registers"), polled, 8N1. The peripheral clock and the
+ * pins are switched on by the board's platform.c before uart_init().
+ */
+#include "drivers.h"
+
+#define USART_SR (BOARD_UART_BASE + 0x00u)
+#define USART_DR (BOARD_UART_BASE + 0x04u)
+#define USART_BRR (BOARD_UART_BASE + 0x08u)
+#define USART_CR1 (BOARD_UART_BASE + 0x0Cu)
+
+#define SR_RXNE (1u << 5)
+#define SR_TXE (1u << 7)
+#define CR1_RE (1u << 2)
+#define CR1_TE (1u << 3)
+#define CR1_UE (1u << 13)
+
+/* With 16x oversampling BRR holds clock / baud directly (mantissa and 4-bit fraction). */
+#define BAUD_DIVISOR ((BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
+
+void uart_init(void)
+{
+    REG32(USART_CR1) = 0;
+    REG32(USART_BRR) = BAUD_DIVISOR;
+    /* Bytes written before UE and TE are set are dropped (also by QEMU), so enable first. */
+    REG32(USART_CR1) = CR1_UE | CR1_TE | CR1_RE;
+}
+
+void uart_tx(uint8_t byte)
+{
+    while (!(REG32(USART_SR) & SR_TXE)) {
+    }
+    REG32(USART_DR) = byte;
+}
+
+bool uart_rx_ready(void)
+{
+    return (REG32(USART_SR) & SR_RXNE) != 0;
+}
+
+uint8_t uart_rx(void)
+{
+    return (uint8_t)REG32(USART_DR);
+}

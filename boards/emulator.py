@@ -1,0 +1,176 @@
+"""Running a firmware image in QEMU, with its UART on a local TCP port.
+
+The emulator always runs with `-icount shift=0` (one instruction = 1 ns of virtual time, so
+the board's work counter yields instruction counts that repeat exactly from run to run) and
+with semihosting on (so the firmware's board_exit(code) becomes QEMU's exit status).
+
+    with Emulator("mps2-an386", "build/fw.elf") as emu:
+        link = serial.serial_for_url(emu.url, timeout=5)
+        ...
+        code = emu.wait(timeout=10)
+
+The same host code then talks to a real board by opening "/dev/ttyACM0" instead of emu.url.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import weakref
+from pathlib import Path
+
+from drsn_edge.errors import UserError
+
+from boards.board import Board, load
+
+QEMU = "qemu-system-arm"
+# Printed by QEMU 7.x once the serial port listens (and before the guest starts, because
+# wait=on holds the machine until a client connects).
+_LISTENING = "waiting for connection"
+
+
+def qemu_command(board: str | Board, elf: str | Path, serial: str = "tcp",
+                 port: int | None = None) -> list[str]:
+    """The qemu-system-arm command line that boots `elf` on `board`.
+
+    serial: "tcp" (needs `port`; QEMU listens on 127.0.0.1:port and waits for one client
+    before starting the guest, so no output is lost), "stdio", "null", or any other QEMU
+    character device spec such as "file:uart.log".
+    """
+    board = load(board)
+    if serial == "tcp":
+        if port is None:
+            raise ValueError("serial='tcp' needs a port")
+        # nodelay: without it every small write waits for Nagle, ~44 ms per round trip.
+        serial = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"
+    return [QEMU, "-M", board.qemu_machine, *board.qemu_args,
+            "-nographic", "-monitor", "none",
+            "-icount", "shift=0",
+            "-semihosting-config", "enable=on,target=native",
+            "-kernel", str(elf),
+            "-serial", serial]
+
+
+class Emulator:
+    """QEMU running `elf` on `board`, its UART reachable at `.url`.
+
+    A context manager: leaving the block always ends the QEMU process.
+    """
+
+    def __init__(self, board: str | Board, elf: str | Path, start_timeout: float = 10.0):
+        self.board = load(board)
+        self.elf = Path(elf)
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self._process: subprocess.Popen | None = None
+        self._output: list[str] = []
+        self._reader: threading.Thread | None = None
+        self._finalizer = None
+
+    @property
+    def url(self) -> str:
+        """pyserial URL of the emulated UART, for serial.serial_for_url()."""
+        if self.port is None:
+            raise RuntimeError("emulator not started")
+        return f"socket://127.0.0.1:{self.port}"
+
+    @property
+    def stderr(self) -> str:
+        """What QEMU itself printed so far: errors and warnings (its stdout is included,
+        but with the UART on TCP and no monitor QEMU has nothing else to say there)."""
+        return "".join(self._output)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process else None
+
+    def start(self) -> Emulator:
+        if shutil.which(QEMU) is None:
+            raise UserError(f"{QEMU} not found on PATH; run scripts/setup.sh, or "
+                            f"sudo apt-get install qemu-system-arm")
+        if not self.elf.is_file():
+            raise UserError(f"firmware image {self.elf} does not exist; build it first")
+        # QEMU loads the image only after a client has connected, so a bad file would
+        # otherwise surface as a closed serial link instead of as this message.
+        with open(self.elf, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                raise UserError(f"{self.elf} is not an ELF image; pass the .elf that "
+                                f"compile_firmware wrote")
+        # A free port can be taken by someone else before QEMU binds it; try another.
+        for _attempt in range(5):
+            self.port = _free_port()
+            self._launch(qemu_command(self.board, self.elf, serial="tcp", port=self.port))
+            if self._wait_listening():
+                return self
+            self.stop()
+            if "Address already in use" not in self.stderr:
+                break
+        output = self.stderr.strip() or "(no output)"
+        raise UserError(f"QEMU could not start {self.elf} on {self.board.name}: {output}")
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the firmware to end the run; return QEMU's exit code."""
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.elf.name} on {self.board.name} still running after "
+                               f"{timeout} s (QEMU output: {self.stderr.strip() or 'none'})") from None
+
+    def stop(self) -> None:
+        """End QEMU if it is still running, and release its pipe."""
+        if self._finalizer is not None:
+            self._finalizer()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self._process is not None and self._process.stdout:
+            self._process.stdout.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _launch(self, cmd: list[str]) -> None:
+        self._output = []
+        self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, errors="replace")
+        # Also covers an Emulator dropped without stop(): QEMU must never outlive us.
+        self._finalizer = weakref.finalize(self, _terminate, self._process)
+        self._reader = threading.Thread(target=self._collect, args=(self._process,),
+                                        daemon=True)
+        self._reader.start()
+
+    def _collect(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self._output.append(line)
+
+    def _wait_listening(self) -> bool:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if _LISTENING in self.stderr:
+                return True
+            if self._process.poll() is not None:
+                self._reader.join(timeout=5)
+                return False
+            time.sleep(0.01)
+        return False
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
