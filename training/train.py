@@ -102,7 +102,9 @@ def fit(model, data: dict, cfg: dict, name: str) -> dict:
             best, best_epoch, best_weights, waited = val_acc, epoch, model.get_weights(), 0
         else:
             waited += 1
-            if waited >= t["patience"]:
+            # Validation accuracy jumps around while the learning rate is high; stopping is
+            # only allowed in the second half of the schedule.
+            if waited >= t["patience"] and epoch + 1 >= t["epochs"] // 2:
                 bar.close(f"early stop, best epoch {best_epoch + 1}")
                 break
     else:
