@@ -11,3 +11,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """A build/ directory with the smoke config trained once per test session."""
+    from drsn_edge.cli import main
+    build = tmp_path_factory.mktemp("smoke_build")
+    assert main(["train", "--config", str(ROOT / "configs" / "smoke.toml"), "--build-dir", str(build)]) == 0
+    return build

@@ -12,10 +12,8 @@ SMOKE = str(ROOT / "configs" / "smoke.toml")
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    build = tmp_path_factory.mktemp("build")
-    assert main(["train", "--config", SMOKE, "--build-dir", str(build)]) == 0
-    return build
+def smoke_run(smoke_build):
+    return smoke_build
 
 
 def test_train_writes_model_report_and_plots(smoke_run):
