@@ -1,0 +1,436 @@
+"""A board running the drsn-edge harness, reached over any pyserial URL.
+
+    with Device("socket://127.0.0.1:4321") as dev:     # or "/dev/ttyACM0"
+        info = dev.info()                              # board, model hash, shapes, ...
+        outputs, work = dev.infer(batch)               # int8 (n, *input_shape) in
+        dump = dev.debug(batch[0])                     # every layer's int8 output, tau
+
+Requests are stop-and-wait. A request that gets no complete answer within `timeout`
+seconds (or whose answer arrives damaged, or that the board reports as damaged) is sent
+again with the same seq; the firmware answers a repeat from its stored response without
+running the inference again, so results are neither lost nor duplicated. A dropped
+connection (a TCP link to QEMU, a USB serial adapter re-enumerating) is reopened and the
+request repeated.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from drsn_edge.errors import UserError
+from runner.protocol import (
+    LINK_ERRORS, SEQ_LIMIT, STAT_NAMES, Command, DeviceInfo, ErrorCode, Frame, FrameError,
+    FrameReader, LayerInfo, RESULT_PART, DEBUG_DATA, encode_frame, error_name,
+    infer_payload, max_encoded_bytes, parse_error, parse_info, parse_layer_info,
+    parse_result, shape_header,
+)
+
+DEFAULT_BAUD = 115200
+# Until INFO has been read the host cannot know the board's limit; no board takes more.
+DEFAULT_MAX_PAYLOAD = 1 << 16
+BUSY_BACKOFF_S = 0.05
+
+
+class DeviceError(UserError):
+    """The board answered with an ERROR, or did not answer usably.
+
+    code: the protocol's error name ("BAD_SHAPE", "BATCH_TOO_LARGE", ...), or "TIMEOUT",
+    "DISCONNECTED", "PROTOCOL" for failures seen on the host side.
+    """
+
+    def __init__(self, code: str, message: str, detail: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
+
+
+class LinkTimeout(DeviceError):
+    """No usable answer after all retries."""
+
+
+@dataclass
+class LinkStats:
+    """What it took to get the answers: non-zero values mean a noisy or slow link."""
+    requests: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    bad_frames: int = 0        # damaged frames received from the board
+    link_errors: int = 0       # the board said our request arrived damaged
+    stale_frames: int = 0      # answers to earlier requests (repeats), ignored
+    reconnects: int = 0
+    busy: int = 0
+
+
+@dataclass
+class LayerTensor:
+    info: LayerInfo
+    data: np.ndarray           # int8, shaped as info.tensor.shape
+
+
+@dataclass
+class DebugResult:
+    output: np.ndarray                          # the model's int8 output
+    layers: list[LayerTensor] = field(default_factory=list)
+
+    @property
+    def activations(self) -> dict[str, np.ndarray]:
+        return {t.info.name: t.data for t in self.layers if t.info.kind == "activation"}
+
+    @property
+    def thresholds(self) -> dict[str, np.ndarray]:
+        """Per-channel shrinkage thresholds tau (int8, the layer's quantization)."""
+        return {t.info.name: t.data for t in self.layers if t.info.kind == "threshold"}
+
+
+class _Retry(Exception):
+    """Internal: send the same request again."""
+
+    def __init__(self, message: str, code: str = "TIMEOUT"):
+        super().__init__(message)
+        self.code = code
+
+
+class Device:
+    """One board behind a serial URL. Not thread-safe: one request at a time."""
+
+    def __init__(self, url: str, baudrate: int = DEFAULT_BAUD, timeout: float = 2.0,
+                 retries: int = 5, open_timeout: float = 5.0):
+        self.url = url
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.retries = retries
+        self.open_timeout = open_timeout
+        self.stats = LinkStats()
+        # A random first seq: a host that reconnects to a board still holding an answer
+        # for seq N from an earlier session will not be served that stale answer.
+        self._seq = int.from_bytes(os.urandom(2), "little") % SEQ_LIMIT
+        self._info: DeviceInfo | None = None
+        self._layers: list[LayerInfo] | None = None
+        self._reader = FrameReader(max_encoded_bytes(DEFAULT_MAX_PAYLOAD))
+        self._inbox: list[Frame | FrameError] = []
+        self._port = None
+        self._open()
+
+    # --- public API -------------------------------------------------------------------
+
+    def info(self, refresh: bool = False) -> DeviceInfo:
+        """HELLO: board, firmware, model hash, tensor shapes and quantization, limits."""
+        if self._info is None or refresh:
+            (frame,) = self.request(Command.HELLO)
+            try:
+                self._info = parse_info(frame.payload)
+            except FrameError as exc:
+                raise DeviceError("PROTOCOL", f"{self.url} sent a malformed INFO ({exc}); "
+                                  f"is the firmware built from this drsn-edge version?") from None
+            self._reader.max_encoded = max_encoded_bytes(self._info.max_payload)
+        return self._info
+
+    def ping(self, payload: bytes = b"") -> float:
+        """Round trip time in seconds of a PING carrying `payload` (echoed back intact)."""
+        started = time.perf_counter()
+        (frame,) = self.request(Command.PING, payload)
+        if frame.payload != bytes(payload):
+            raise DeviceError("PROTOCOL", f"{self.url} echoed a different PING payload")
+        return time.perf_counter() - started
+
+    def infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | int]:
+        """Run the model on int8 inputs.
+
+        x of shape (n, *input_shape) or (n, input_size) -> (outputs (n, *output_shape),
+        work (n,) uint64); x of exactly input_shape -> (output, work as int). Batches larger
+        than the board takes at once are split into several requests.
+        """
+        info = self.info()
+        batch, single = self._as_batch(x, info)
+        if info.max_batch == 0:
+            raise UserError(f"the board at {self.url} cannot take even one input of "
+                            f"{info.input.size} bytes in a {info.max_payload}-byte frame; "
+                            f"rebuild the harness with a larger PROTO_MAX_PAYLOAD")
+        outputs, work = [], []
+        for start in range(0, len(batch), info.max_batch):
+            chunk = np.ascontiguousarray(batch[start:start + info.max_batch])
+            frames = self.request(Command.INFER, infer_payload(chunk))
+            body = b"".join(f.payload[RESULT_PART.size:] for f in frames)
+            try:
+                out, count = parse_result(body, info.output.size)
+            except FrameError as exc:
+                raise DeviceError("PROTOCOL", f"{self.url}: {exc}") from None
+            if len(out) != len(chunk):
+                raise DeviceError("PROTOCOL", f"{self.url} answered {len(out)} outputs for "
+                                  f"{len(chunk)} inputs")
+            outputs.append(out)
+            work.append(count)
+        out = np.concatenate(outputs).reshape(len(batch), *info.output.shape)
+        counts = np.concatenate(work)
+        return (out[0], int(counts[0])) if single else (out, counts)
+
+    def layers(self) -> list[LayerInfo]:
+        """The tensors DEBUG reports, in the model's order."""
+        if self._layers is None:
+            layers = []
+            for i in range(self.info().layer_count):
+                (frame,) = self.request(Command.LAYER, struct.pack("<H", i))
+                layers.append(parse_layer_info(frame.payload))
+            self._layers = layers
+        return self._layers
+
+    def debug(self, x: np.ndarray) -> DebugResult:
+        """One input through the model, with every layer's int8 output and thresholds."""
+        info = self.info()
+        layers = self.layers()
+        batch, _ = self._as_batch(x, info)
+        if len(batch) != 1:
+            raise UserError(f"debug() takes one input, got a batch of {len(batch)}")
+        payload = shape_header(info.input.shape) + batch[0].tobytes()
+        for _attempt in range(self.retries + 1):
+            frames = self.request(Command.DEBUG, payload)
+            result = self._assemble_debug(frames, layers, info)
+            if result is not None:
+                return result
+            # a DEBUG_DATA frame was lost on the way; the board re-runs DEBUG on request
+            self.stats.retries += 1
+        raise LinkTimeout("TIMEOUT", f"DEBUG dumps from {self.url} kept arriving incomplete "
+                          f"after {self.retries + 1} attempts; the link loses frames")
+
+    def board_stats(self) -> dict[str, int]:
+        """The firmware's own counters (frames, errors, retransmissions, invocations)."""
+        (frame,) = self.request(Command.STATS)
+        values = struct.unpack_from(f"<{len(STAT_NAMES)}I", frame.payload)
+        return dict(zip(STAT_NAMES, values))
+
+    def reset(self) -> None:
+        """Reset the board (its stored response and counters are lost)."""
+        self.request(Command.RESET)
+        self._info = None
+        self._layers = None
+
+    def exit(self, code: int) -> None:
+        """End the firmware with `code` (QEMU exits with it, through semihosting)."""
+        self.request(Command.EXIT, struct.pack("<i", code))
+
+    def request(self, cmd: int, payload: bytes = b"") -> list[Frame]:
+        """Send one request and return the frames of its answer (several for RESULT and
+        DEBUG). Raises DeviceError for an ERROR answer, LinkTimeout when retries run out."""
+        payload = bytes(payload)
+        limit = self._info.max_payload if self._info else DEFAULT_MAX_PAYLOAD
+        if len(payload) > limit:
+            raise UserError(f"a {len(payload)}-byte request exceeds the board's "
+                            f"{limit}-byte frame payload")
+        seq = self._next_seq()
+        wire = encode_frame(seq, cmd, payload)
+        self.stats.requests += 1
+        collected: dict = {}
+        why, code = "no answer", "TIMEOUT"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+            try:
+                self._port.write(wire)
+                return self._await(seq, cmd, collected)
+            except _Retry as exc:
+                why, code = str(exc), exc.code
+            except serial.SerialException as exc:
+                why = f"connection lost ({exc})"
+                self._reconnect()
+        name = _command_name(cmd)
+        if code == "BUSY":
+            raise DeviceError("BUSY", f"{self.url} stayed busy for {name} through "
+                              f"{self.retries + 1} attempts")
+        raise LinkTimeout("TIMEOUT", f"no answer to {name} from {self.url} after "
+                          f"{self.retries + 1} attempts of {self.timeout} s (last: {why}); "
+                          f"check that the board is powered and runs the drsn-edge harness, "
+                          f"that {self.url} is its serial port, and the baud rate "
+                          f"({self.baudrate})")
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are, framed or not (diagnostics, fuzzing)."""
+        self._port.write(bytes(data))
+
+    def receive(self, timeout: float) -> list[Frame | FrameError]:
+        """Whatever frames arrive within `timeout` s, damaged ones as FrameError items;
+        returns as soon as at least one has arrived ([] if none)."""
+        return self._read_items(time.monotonic() + timeout)
+
+    def close(self) -> None:
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        deadline = time.monotonic() + self.open_timeout
+        while True:
+            try:
+                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate,
+                                                   timeout=self.timeout)
+                break
+            except (serial.SerialException, ValueError) as exc:
+                if time.monotonic() > deadline:
+                    raise UserError(f"cannot open serial port {self.url}: {exc}; check the "
+                                    f"port name (or that the emulator is running)") from None
+                time.sleep(0.05)
+        self._reader.reset()
+        self._inbox.clear()
+
+    def _reconnect(self) -> None:
+        self.stats.reconnects += 1
+        self.close()
+        self._open()
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % SEQ_LIMIT
+        return self._seq
+
+    def _read_items(self, deadline: float) -> list[Frame | FrameError]:
+        """Frames (and damaged frames) received before `deadline`; [] on timeout."""
+        while not self._inbox:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            # Block for the first byte, then take whatever else has arrived: a socket://
+            # port reports at most 1 byte waiting, and byte-wise reads are slow.
+            self._port.timeout = remaining
+            data = self._port.read(1)
+            if data:
+                self._port.timeout = 0
+                data += self._port.read(1 << 16)
+                self._inbox.extend(self._reader.feed(data))
+        items, self._inbox = self._inbox, []
+        return items
+
+    def _await(self, seq: int, cmd: int, collected: dict) -> list[Frame]:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            items = self._read_items(deadline)
+            if not items:
+                self.stats.timeouts += 1
+                raise _Retry(f"no complete answer within {self.timeout} s")
+            for index, item in enumerate(items):
+                if isinstance(item, FrameError):
+                    self.stats.bad_frames += 1
+                    self._inbox = items[index + 1:] + self._inbox
+                    raise _Retry(f"damaged frame from the board ({item})")
+                if item.cmd == Command.ERROR:
+                    code, _req, detail = parse_error(item.payload)
+                    if code in LINK_ERRORS and item.seq in (seq, 0xFFFF):
+                        self.stats.link_errors += 1
+                        self._inbox = items[index + 1:] + self._inbox
+                        raise _Retry(f"the board received a damaged request "
+                                     f"({error_name(code)})")
+                    if item.seq != seq:
+                        self.stats.stale_frames += 1
+                        continue
+                    if code == ErrorCode.BUSY:
+                        self.stats.busy += 1
+                        self._inbox = items[index + 1:] + self._inbox
+                        time.sleep(BUSY_BACKOFF_S)
+                        raise _Retry("the board is busy", "BUSY")
+                    raise DeviceError(error_name(code), _error_message(self.url, cmd, code,
+                                                                       detail), detail)
+                if item.seq != seq:
+                    self.stats.stale_frames += 1
+                    continue
+                deadline = time.monotonic() + self.timeout  # progress: keep waiting
+                done = _collect(cmd, item, collected)
+                if done is not None:
+                    self._inbox = items[index + 1:] + self._inbox
+                    return done
+
+    def _as_batch(self, x, info: DeviceInfo) -> tuple[np.ndarray, bool]:
+        x = np.asarray(x)
+        if x.dtype != np.int8:
+            raise UserError(f"inputs must be int8 (quantized with the model's input scale "
+                            f"{info.input.scale} and zero point {info.input.zero_point}), "
+                            f"got {x.dtype}")
+        shape = tuple(info.input.shape)
+        if x.shape == shape:
+            return x.reshape(1, *shape), True
+        if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
+            return x, False
+        if x.ndim == 2 and x.shape[1] == info.input.size:
+            return x.reshape(len(x), *shape), False
+        raise UserError(f"input of shape {x.shape} does not fit the model on {self.url}, "
+                        f"which takes {shape} (or a batch of them)")
+
+    def _assemble_debug(self, frames: list[Frame], layers: list[LayerInfo],
+                        info: DeviceInfo) -> DebugResult | None:
+        buffers = [bytearray(l.tensor.size) for l in layers]
+        filled = [0] * len(layers)
+        end = frames[-1]
+        for frame in frames[:-1]:
+            layer, offset = DEBUG_DATA.unpack_from(frame.payload)
+            data = frame.payload[DEBUG_DATA.size:]
+            if layer >= len(layers) or offset + len(data) > len(buffers[layer]):
+                raise DeviceError("PROTOCOL", f"{self.url} sent DEBUG data outside layer "
+                                  f"{layer}'s tensor")
+            buffers[layer][offset:offset + len(data)] = data
+            filled[layer] += len(data)
+        if any(f != l.tensor.size for f, l in zip(filled, layers)):
+            return None
+        output = np.frombuffer(end.payload, np.int8, info.output.size, 2).copy()
+        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(l.tensor.shape))
+                   for l, b in zip(layers, buffers)]
+        return DebugResult(output.reshape(info.output.shape), tensors)
+
+
+_RESPONSE = {
+    Command.HELLO: Command.INFO, Command.PING: Command.PONG, Command.LAYER: Command.LAYER_INFO,
+    Command.STATS: Command.STATS_DATA, Command.RESET: Command.RESET_ACK,
+    Command.EXIT: Command.EXIT_ACK,
+}
+
+
+def _collect(cmd: int, frame: Frame, collected: dict) -> list[Frame] | None:
+    """Add one answer frame for request `cmd`; the whole answer once it is complete."""
+    if cmd == Command.INFER and frame.cmd == Command.RESULT:
+        part, parts = RESULT_PART.unpack_from(frame.payload)
+        collected[part] = frame   # a repeat of a part (after a retry) is identical
+        if len(collected) == parts:
+            return [collected[i] for i in range(parts)]
+        return None
+    if cmd == Command.DEBUG and frame.cmd == Command.DEBUG_DATA:
+        collected[frame.payload[:DEBUG_DATA.size]] = frame
+        return None
+    if cmd == Command.DEBUG and frame.cmd == Command.DEBUG_END:
+        frames = list(collected.values()) + [frame]
+        collected.clear()   # a retried DEBUG starts over
+        return frames
+    if _RESPONSE.get(cmd) == frame.cmd:
+        return [frame]
+    raise DeviceError("PROTOCOL", f"answer {_command_name(frame.cmd)} does not fit request "
+                      f"{_command_name(cmd)}")
+
+
+def _command_name(cmd: int) -> str:
+    try:
+        return Command(cmd).name
+    except ValueError:
+        return f"command 0x{cmd:02X}"
+
+
+_HINTS = {
+    ErrorCode.UNKNOWN_COMMAND: "the firmware does not know this command (older harness?)",
+    ErrorCode.BAD_LENGTH: "payload length {detail} expected",
+    ErrorCode.BAD_SHAPE: "input shape differs from the model's ({detail} bytes per input)",
+    ErrorCode.BATCH_TOO_LARGE: "the board takes at most {detail} inputs per request",
+    ErrorCode.BUSY: "the model stayed busy (status {detail})",
+    ErrorCode.INTERNAL: "the model failed with status {detail}",
+}
+
+
+def _error_message(url: str, cmd: int, code, detail: int) -> str:
+    hint = _HINTS.get(code, "detail {detail}").format(detail=detail)
+    return f"{url} rejected {_command_name(cmd)}: {error_name(code)} ({hint})"

@@ -1,0 +1,321 @@
+"""The host half of the board protocol: COBS framing, CRC, and the command payloads.
+
+The format is specified once, in firmware_gen/harness/protocol.h; this module mirrors its
+numbers. A frame before encoding is
+
+    [len u16][seq u16][cmd u8][payload][crc32 u32]       (little-endian, zlib CRC-32)
+
+COBS-encoded and followed by a 0x00 delimiter (and, when sent, preceded by one too).
+Nothing here touches a serial port; runner/link.py does.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+PROTO_VERSION = 1
+HEADER = struct.Struct("<HHB")
+CRC = struct.Struct("<I")
+HEADER_BYTES = HEADER.size
+CRC_BYTES = CRC.size
+SEQ_UNKNOWN = 0xFFFF           # an ERROR whose request could not be read
+SEQ_LIMIT = 0xFFFF             # host seq numbers run 0..0xFFFE
+RESULT_PART = struct.Struct("<HH")
+DEBUG_DATA = struct.Struct("<HI")
+ERROR = struct.Struct("<BBI")
+COBS_MAX_RUN = 254
+
+
+class Command(enum.IntEnum):
+    HELLO = 0x01
+    PING = 0x02
+    INFER = 0x03
+    DEBUG = 0x04
+    LAYER = 0x05
+    STATS = 0x06
+    RESET = 0x07
+    EXIT = 0x08
+
+    INFO = 0x81
+    PONG = 0x82
+    RESULT = 0x83
+    DEBUG_DATA = 0x84
+    DEBUG_END = 0x94
+    LAYER_INFO = 0x85
+    STATS_DATA = 0x86
+    RESET_ACK = 0x87
+    EXIT_ACK = 0x88
+    ERROR = 0xFF
+
+
+class ErrorCode(enum.IntEnum):
+    BAD_CRC = 1
+    UNKNOWN_COMMAND = 2
+    BAD_LENGTH = 3
+    BAD_SHAPE = 4
+    BATCH_TOO_LARGE = 5
+    FRAME_TOO_LONG = 6
+    BUSY = 7
+    INTERNAL = 8
+    BAD_FRAME = 9
+
+
+# Errors that say the request was damaged on the way, not that it was wrong: send it again.
+LINK_ERRORS = frozenset({ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LONG})
+
+STAT_NAMES = ("frames", "bad_crc", "bad_frame", "too_long", "errors_sent",
+              "retransmissions", "invocations")
+
+
+class FrameError(ValueError):
+    """Bytes between two delimiters that are not a valid frame."""
+
+
+# --- COBS ---------------------------------------------------------------------------------
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing: `data` without any 0x00, one byte per 254 longer.
+
+    Each block is a code n (1..255) and n-1 non-zero bytes; a code below 255 stands for a
+    zero after its bytes, except at the very end.
+    """
+    out = bytearray()
+    i, n = 0, len(data)
+    while True:
+        zero = data.find(0, i, i + COBS_MAX_RUN)
+        run = (min(n, i + COBS_MAX_RUN) if zero < 0 else zero) - i
+        out.append(run + 1)
+        out += data[i:i + run]
+        i += run
+        if i == n:
+            return bytes(out)
+        if run < COBS_MAX_RUN:
+            i += 1  # the zero this block stood for
+
+
+def cobs_decode(encoded: bytes) -> bytes:
+    """Inverse of cobs_encode; FrameError if a 0x00 or a short last block shows damage."""
+    out = bytearray()
+    i, n = 0, len(encoded)
+    while i < n:
+        code = encoded[i]
+        if code == 0:
+            raise FrameError("COBS data contains a zero byte")
+        end = i + code
+        if end > n:
+            raise FrameError(f"COBS block at {i} wants {code - 1} bytes, {n - i - 1} left")
+        block = encoded[i + 1:end]
+        if 0 in block:
+            raise FrameError("COBS data contains a zero byte")
+        out += block
+        if code < 0xFF and end < n:
+            out.append(0)
+        i = end
+    return bytes(out)
+
+
+# --- frames -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    cmd: int
+    payload: bytes
+
+
+def pack_frame(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """The raw (unencoded) frame with its CRC."""
+    body = HEADER.pack(len(payload), seq, cmd) + bytes(payload)
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def encode_frame(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """What goes on the wire: leading delimiter, COBS frame, trailing delimiter."""
+    return b"\0" + cobs_encode(pack_frame(seq, cmd, payload)) + b"\0"
+
+
+def parse_frame(raw: bytes) -> Frame:
+    """A decoded (un-COBSed) frame -> Frame; FrameError if short, corrupt or inconsistent."""
+    if len(raw) < HEADER_BYTES + CRC_BYTES:
+        raise FrameError(f"frame of {len(raw)} bytes is shorter than header + CRC")
+    body, (crc,) = raw[:-CRC_BYTES], CRC.unpack(raw[-CRC_BYTES:])
+    if zlib.crc32(body) != crc:
+        raise FrameError("frame CRC mismatch")
+    length, seq, cmd = HEADER.unpack_from(body)
+    if length != len(body) - HEADER_BYTES:
+        raise FrameError(f"frame says {length} payload bytes, has {len(body) - HEADER_BYTES}")
+    return Frame(seq, cmd, bytes(body[HEADER_BYTES:]))
+
+
+class FrameReader:
+    """Splits a byte stream at delimiters: feed() bytes, get back what lay between them.
+
+    Each item is a Frame or a FrameError (damaged frames are reported, not raised, so one
+    bad frame does not hide the good ones after it). Empty frames are skipped.
+    """
+
+    def __init__(self, max_encoded: int):
+        self.max_encoded = max_encoded
+        self._pending = bytearray()
+        self._overflow = False
+
+    def reset(self) -> None:
+        self._pending.clear()
+        self._overflow = False
+
+    def feed(self, data: bytes) -> list[Frame | FrameError]:
+        items: list[Frame | FrameError] = []
+        start = 0
+        while True:
+            end = data.find(0, start)
+            chunk = data[start:] if end < 0 else data[start:end]
+            if not self._overflow:
+                self._pending += chunk
+                if len(self._pending) > self.max_encoded:
+                    self._overflow = True   # keep memory bounded whatever arrives
+                    self._pending.clear()
+            if end < 0:
+                return items
+            if self._overflow:
+                items.append(FrameError("frame longer than the largest allowed"))
+            elif self._pending:
+                try:
+                    items.append(parse_frame(cobs_decode(bytes(self._pending))))
+                except FrameError as exc:
+                    items.append(exc)
+            self.reset()
+            start = end + 1
+
+
+def max_encoded_bytes(max_payload: int) -> int:
+    raw = HEADER_BYTES + max_payload + CRC_BYTES
+    return raw + raw // COBS_MAX_RUN + 1
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    size: int
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    index: int
+    name: str
+    kind: str          # "activation" or "threshold"
+    tensor: TensorInfo
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    protocol_version: int
+    max_payload: int
+    max_batch: int
+    layer_count: int
+    arena_bytes: int
+    work_unit: str     # "instructions" (QEMU -icount) or "cycles" (silicon)
+    model_hash: bytes
+    input: TensorInfo
+    output: TensorInfo
+    board: str
+    firmware_version: str
+    model_name: str
+    model_status: int
+
+
+TENSOR_KINDS = ("activation", "threshold")
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str):
+        values = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values if len(values) > 1 else values[0]
+
+    def raw(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise FrameError("payload shorter than its fields")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def text(self) -> str:
+        return self.raw(self.take("B")).decode("utf-8", "replace")
+
+    def tensor(self) -> TensorInfo:
+        ndim = self.take("B")
+        shape = tuple(self.take("I") for _ in range(ndim))
+        size, scale, zero_point = self.take("Ifi")
+        return TensorInfo(shape, size, scale, zero_point)
+
+
+def parse_info(payload: bytes) -> DeviceInfo:
+    try:
+        r = _Reader(payload)
+        version, max_payload, max_batch, layers, arena, unit = r.take("BHHHIB")
+        model_hash = r.raw(32)
+        inp, out = r.tensor(), r.tensor()
+        board, firmware, model = r.text(), r.text(), r.text()
+        status = r.take("i")
+    except struct.error as exc:
+        raise FrameError(f"INFO payload too short: {exc}") from None
+    return DeviceInfo(version, max_payload, max_batch, layers, arena,
+                      "cycles" if unit == 1 else "instructions", model_hash, inp, out,
+                      board, firmware, model, status)
+
+
+def parse_layer_info(payload: bytes) -> LayerInfo:
+    try:
+        r = _Reader(payload)
+        index, kind = r.take("HB")
+        tensor = r.tensor()
+        name = r.text()
+    except struct.error as exc:
+        raise FrameError(f"LAYER_INFO payload too short: {exc}") from None
+    kind_name = TENSOR_KINDS[kind] if kind < len(TENSOR_KINDS) else f"kind{kind}"
+    return LayerInfo(index, name, kind_name, tensor)
+
+
+def shape_header(shape: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<B{len(shape)}I", len(shape), *shape)
+
+
+def infer_payload(batch: np.ndarray) -> bytes:
+    """INFER request for int8 inputs of shape (n, *input_shape)."""
+    return struct.pack("<H", batch.shape[0]) + shape_header(batch.shape[1:]) + batch.tobytes()
+
+
+def parse_result(body: bytes, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Joined RESULT chunks -> (outputs int8 (n, out_size), work uint64 (n,))."""
+    (n,) = struct.unpack_from("<H", body)
+    if len(body) != 2 + n * (8 + out_size):
+        raise FrameError(f"RESULT of {len(body)} bytes does not hold {n} outputs of "
+                         f"{out_size} bytes")
+    work = np.frombuffer(body, "<u8", n, 2).astype(np.uint64)
+    outputs = np.frombuffer(body, np.int8, n * out_size, 2 + 8 * n).reshape(n, out_size)
+    return outputs.copy(), work
+
+
+def parse_error(payload: bytes) -> tuple[ErrorCode | int, int, int]:
+    code, cmd, detail = ERROR.unpack_from(payload.ljust(ERROR.size, b"\0"))
+    try:
+        code = ErrorCode(code)
+    except ValueError:
+        pass
+    return code, cmd, detail
+
+
+def error_name(code) -> str:
+    return code.name if isinstance(code, ErrorCode) else f"ERROR_{code}"
