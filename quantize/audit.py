@@ -1,0 +1,262 @@
+"""Op audit of a .tflite model: is every op an int8 kernel that TFLite Micro has?
+
+"It runs in the TFLM host runtime" proves nothing: TFLM also runs float ops. So the audit
+reads the flatbuffer itself and checks, op by op:
+
+- the op is on an explicit allow-list of builtins with an int8 TFLM kernel;
+- every tensor flowing into or out of it is int8 (constants may also be int32: biases and
+  shape or axis operands);
+- no QUANTIZE / DEQUANTIZE inside the graph (a float↔int8 boundary means a float island;
+  an int8→int8 QUANTIZE, a pure integer requantize that TFLM implements, is accepted only
+  when the caller allows it);
+- no op that computes shapes at run time (SHAPE, STRIDED_SLICE, PACK, ...) and no tensor
+  with a dynamic (-1) dimension: the firmware plans its memory from static shapes.
+
+Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
+came from, recovered from the tensor names the converter keeps
+("<model>_1/<layer>_1/<tf op>;...").
+
+Standalone: `python -m quantize.audit model.tflite [more.tflite ...]`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from drsn_edge.errors import UserError
+
+# Builtins with an int8 kernel in TFLite Micro that a static-shape CNN can use.
+TFLM_INT8_OPS = frozenset({
+    "ABS", "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
+    "EXPAND_DIMS", "FULLY_CONNECTED", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "MAXIMUM",
+    "MAX_POOL_2D", "MEAN", "MINIMUM", "MUL", "PAD", "RELU", "RELU6", "RESHAPE", "SOFTMAX",
+    "SQUEEZE", "SUB", "SUM", "TANH", "TRANSPOSE",
+})
+# Ops whose output shape depends on run-time values, or that exist to compute shapes.
+DYNAMIC_SHAPE_OPS = frozenset({
+    "SHAPE", "STRIDED_SLICE", "PACK", "UNPACK", "SLICE", "GATHER", "GATHER_ND", "FILL",
+    "RANGE", "BROADCAST_TO", "BROADCAST_ARGS", "WHERE", "TILE", "DYNAMIC_UPDATE_SLICE",
+})
+BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+CONST_TYPES = frozenset({"INT8", "INT32"})
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    return schema
+
+
+def _names(enum) -> dict[int, str]:
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
+
+
+def layer_of(tensor_name: str, known: list[str] | tuple[str, ...] = ()) -> str:
+    """The Keras layer a converted tensor came from: the path segment after the model's
+    scope, without the "_1" suffix Keras adds when the graph is traced for export; with
+    `known` layer names, the longest one the segment starts with (so a helper op such as
+    "rsbu1_shrink_pos" maps to its layer "rsbu1_shrink")."""
+    first = tensor_name.split(";")[0]
+    parts = first.split("/")
+    if len(parts) < 2:
+        return ""
+    seg = parts[1]
+    if known:
+        hits = [k for k in known if seg == k or seg.startswith(k + "_")]
+        if hits:
+            return max(hits, key=len)
+    return re.sub(r"_\d+$", "", seg)
+
+
+def _parse(model_bytes: bytes, where: str):
+    schema = _schema()
+    if len(model_bytes) < 16 or bytes(model_bytes[4:8]) != b"TFL3":
+        raise UserError(f"{where} is not a TFLite flatbuffer (no 'TFL3' identifier, {len(model_bytes)} "
+                        f"bytes); regenerate it with `make quantize`")
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+        for buf in model.buffers or []:
+            # Offset buffers live past the flatbuffer (models > 2 GB); they must be in the file.
+            if getattr(buf, "offset", 0) and buf.offset + buf.size > len(model_bytes):
+                raise ValueError("buffer beyond end of file")
+        if not model.subgraphs:
+            raise ValueError("no subgraph")
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{where} is corrupted or truncated ({type(exc).__name__}: {exc}); regenerate "
+                        f"it with `make quantize`") from None
+    _verify(model_bytes, where)
+    return model
+
+
+def _verify(model_bytes: bytes, where: str) -> None:
+    """The flatbuffer verifier (inside the TFLite interpreter) catches truncation and bad
+    offsets that lazy Python parsing can miss."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tf.lite.Interpreter(model_content=bytes(model_bytes),
+                                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+        except ValueError as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "verification failed"
+            raise UserError(f"{where} is corrupted or truncated ({msg}); regenerate it with "
+                            f"`make quantize`") from None
+
+
+def _tensor_info(t, buffers, type_names) -> dict:
+    q = t.quantization
+    scales = [] if q is None or q.scale is None else [float(s) for s in np.asarray(q.scale).ravel()]
+    zps = [] if q is None or q.zeroPoint is None else [int(z) for z in np.asarray(q.zeroPoint).ravel()]
+    buf = buffers[t.buffer] if t.buffer < len(buffers) else None
+    const = buf is not None and ((buf.data is not None and len(buf.data) > 0) or getattr(buf, "offset", 0) > 0)
+    shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+    sig = [int(d) for d in t.shapeSignature] if t.shapeSignature is not None else shape
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    info = {"name": name, "dtype": type_names.get(t.type, str(t.type)).lower(), "shape": shape,
+            "const": bool(const), "dynamic": any(d < 0 for d in sig)}
+    if scales:
+        info["scale"] = scales[0] if len(scales) == 1 else scales
+        info["zero_point"] = zps[0] if len(zps) == 1 else zps
+        if len(scales) > 1:
+            info["quantized_dimension"] = int(q.quantizedDimension)
+    return info
+
+
+def _nbytes(info: dict) -> int:
+    size = {"int8": 1, "uint8": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "int64": 8}
+    return int(np.prod(info["shape"] or [1])) * size.get(info["dtype"], 4)
+
+
+def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False) -> dict:
+    """Every op with its tensors and layer, the model's input/output quantization, sizes,
+    and the list of problems (empty when the model is fully int8 for TFLM)."""
+    schema = _schema()
+    model = _parse(model_bytes, where)
+    op_names = _names(schema.BuiltinOperator)
+    type_names = _names(schema.TensorType)
+    g = model.subgraphs[0]
+    tensors = [_tensor_info(t, model.buffers, type_names) for t in g.tensors]
+    ops, problems = [], []
+    for i, op in enumerate(g.operators or []):
+        code = model.operatorCodes[op.opcodeIndex]
+        # Newer files keep the code in builtinCode, older ones in deprecatedBuiltinCode.
+        opcode = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        name = op_names.get(opcode, f"BUILTIN_{opcode}")
+        if opcode == schema.BuiltinOperator.CUSTOM:
+            cc = code.customCode
+            name = f"CUSTOM({cc.decode() if isinstance(cc, bytes) else cc})"
+        ins = [tensors[j] for j in (op.inputs if op.inputs is not None else []) if j >= 0]
+        outs = [tensors[j] for j in (op.outputs if op.outputs is not None else []) if j >= 0]
+        layer = next((layer_of(t["name"], known_layers) for t in outs if layer_of(t["name"], known_layers)), "")
+        if not layer:
+            layer = next((layer_of(t["name"], known_layers) for t in ins
+                          if not t["const"] and layer_of(t["name"], known_layers)), "")
+        entry = {"index": i, "op": name, "layer": layer,
+                 "inputs": [{k: v for k, v in t.items() if k != "dynamic"} for t in ins],
+                 "outputs": [{k: v for k, v in t.items() if k != "dynamic"} for t in outs]}
+        ops.append(entry)
+
+        where_op = f"op {i} {name} (layer {layer!r})" if layer else f"op {i} {name}"
+        variable = [t for t in ins if not t["const"]] + outs
+        float_t = [t for t in variable if t["dtype"] != "int8"] + \
+                  [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
+        if name in BOUNDARY_OPS:
+            requant = name == "QUANTIZE" and all(t["dtype"] == "int8" for t in variable)
+            if not (requant and allow_requantize):
+                kind = "int8→int8 requantize" if requant else \
+                    f"{'/'.join(t['dtype'] for t in variable[:1])}→{'/'.join(t['dtype'] for t in outs)}"
+                problems.append((1, f"{where_op} is a {kind} boundary inside the graph"))
+        elif name in DYNAMIC_SHAPE_OPS:
+            problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
+        elif name not in TFLM_INT8_OPS:
+            problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
+        if float_t and name not in BOUNDARY_OPS:
+            t = float_t[0]
+            problems.append((0, f"{where_op} has a {t['dtype']} tensor {t['name']!r}; it fell back to float"))
+        dyn = [t for t in ins + outs if t["dynamic"]]
+        if dyn:
+            problems.append((2, f"{where_op} has a dynamic shape in {dyn[0]['name']!r}"))
+
+    def io(index):
+        t = tensors[index]
+        return {"name": t["name"], "dtype": t["dtype"], "shape": t["shape"],
+                "scale": t.get("scale"), "zero_point": t.get("zero_point")}
+
+    for label, idx in (("input", g.inputs), ("output", g.outputs)):
+        for j in idx:
+            if tensors[j]["dtype"] != "int8":
+                problems.append((0, f"model {label} {tensors[j]['name']!r} is {tensors[j]['dtype']}, not int8"))
+
+    const_bytes = sum(_nbytes(t) for t in tensors if t["const"])
+    act = [_nbytes(t) for t in tensors if not t["const"]]
+    counts: dict[str, int] = {}
+    for o in ops:
+        counts[o["op"]] = counts.get(o["op"], 0) + 1
+    problems.sort(key=lambda p: p[0])
+    return {
+        "ops": ops,
+        "op_counts": counts,
+        "all_int8": not problems,
+        "problems": [p[1] for p in problems],
+        "input": io(g.inputs[0]),
+        "output": io(g.outputs[0]),
+        "sizes": {"model_bytes": len(model_bytes), "constant_bytes": const_bytes,
+                  "activation_bytes_total": sum(act), "largest_activation_bytes": max(act, default=0),
+                  "tensors": len(tensors), "ops": len(ops)},
+    }
+
+
+def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False) -> dict:
+    """inspect(), raising a one-line UserError naming the first problems' ops and layers."""
+    report = inspect(model_bytes, where, known_layers, allow_requantize)
+    if report["problems"]:
+        p = report["problems"]
+        more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
+        raise UserError(f"{where} is not fully int8 for TFLite Micro: {'; '.join(p[:3])}{more}; "
+                        f"quantize with the QAT pipeline (`make quantize`)")
+    return report
+
+
+def describe(report: dict) -> str:
+    """The op list as a text table."""
+    lines = []
+    for o in report["ops"]:
+        ins = ", ".join(f"{t['dtype']}{t['shape']}" + ("c" if t["const"] else "") for t in o["inputs"])
+        outs = ", ".join(f"{t['dtype']}{t['shape']}" for t in o["outputs"])
+        lines.append(f"{o['index']:3d} {o['op']:18s} {o['layer']:24s} {ins} -> {outs}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        print("usage: python -m quantize.audit MODEL.tflite [...]", file=sys.stderr)
+        return 2
+    code = 0
+    for path in map(Path, argv):
+        try:
+            if not path.is_file():
+                raise UserError(f"{path} not found; run `make quantize` first")
+            report = audit(path.read_bytes(), str(path))
+            print(describe(report))
+            print(f"{path}: all {len(report['ops'])} ops int8 for TFLite Micro "
+                  f"({report['sizes']['model_bytes']} bytes)")
+        except UserError as exc:
+            print(f"audit: error: {exc}", file=sys.stderr)
+            code = 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

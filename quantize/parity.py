@@ -1,0 +1,137 @@
+"""Host parity: the same test windows through float Keras, QAT Keras, the TFLite
+interpreter and the TFLite Micro host runtime, and how far their outputs are apart.
+
+Metrics on outputs (dequantized int8 probabilities against the float model's
+probabilities), named as STM32Cube.AI's validation report names them:
+    RMSE  = sqrt(mean((p - q)^2))          MAE = mean(|p - q|)
+    L2r   = ||p - q||_2 / ||p||_2          COS = <p, q> / (||p|| ||q||)
+computed over all outputs of all windows (flattened), and between two int8 runs the
+largest difference in output LSBs and the share of output values that differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training import dataset
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """x_int8 = clip(round(x / scale) + zp, -128, 127), in float32 with halves rounded away
+    from zero, as TFLite's reference QUANTIZE kernel (std::round) does."""
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    return np.clip(q + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def output_metrics(ref: np.ndarray, pred: np.ndarray) -> dict:
+    """RMSE, MAE, L2r and COS of `pred` against `ref` (flattened)."""
+    r = np.asarray(ref, np.float64).ravel()
+    p = np.asarray(pred, np.float64).ravel()
+    d = p - r
+    nr, np_ = np.linalg.norm(r), np.linalg.norm(p)
+    return {
+        "rmse": float(np.sqrt(np.mean(d * d))),
+        "mae": float(np.mean(np.abs(d))),
+        "l2r": float(np.linalg.norm(d) / nr) if nr > 0 else float("inf"),
+        "cos": float(np.dot(r, p) / (nr * np_)) if nr > 0 and np_ > 0 else 0.0,
+    }
+
+
+def lsb_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """How two int8 runs of one model differ: max |a - b| in LSB and the share of values."""
+    d = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    return {"max_lsb": int(d.max(initial=0)), "share_differing": float(np.mean(d > 0)) if d.size else 0.0,
+            "windows_differing": float(np.mean(d.reshape(len(d), -1).max(axis=1) > 0)) if d.size else 0.0}
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of windows where two outputs have the same top-1 class."""
+    return float(np.mean(np.argmax(a, axis=-1) == np.argmax(b, axis=-1)))
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(y), np.asarray(pred)), 1)
+    return m
+
+
+# --- running the int8 models -----------------------------------------------------------------
+
+def _io_params(details: dict) -> tuple[float, int]:
+    q = details["quantization_parameters"]
+    return float(q["scales"][0]), int(q["zero_points"][0])
+
+
+def run_tflite(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite") -> np.ndarray:
+    """int8 outputs [n, ...] of the TFLite interpreter with its reference kernels: XNNPACK
+    would replace the int8 graph by its own, and the optimised builtins drift further from
+    TFLM (up to ~60 LSB on the DRSN's outputs) than the reference ones do."""
+    import tensorflow as tf
+    from tqdm import tqdm
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        it = tf.lite.Interpreter(
+            model_content=model_bytes, num_threads=1,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    xq = quantize_input(x, *_io_params(inp))
+    result = np.empty((len(x), *out["shape"][1:]), np.int8)
+    for i in tqdm(range(len(x)), desc=desc, unit="win", dynamic_ncols=True, mininterval=0.5, leave=False):
+        it.set_tensor(inp["index"], xq[i:i + 1])
+        it.invoke()
+        result[i] = it.get_tensor(out["index"])[0]
+    return result
+
+
+def run_tflm(model_bytes: bytes, x: np.ndarray, desc: str = "TFLM") -> np.ndarray:
+    """int8 outputs [n, ...] of the TFLite Micro host runtime: the reference the device
+    must match bit for bit."""
+    from tflite_micro.python.tflite_micro import runtime
+    from tqdm import tqdm
+    it = runtime.Interpreter.from_bytes(model_bytes)
+    inp, out = it.get_input_details(0), it.get_output_details(0)
+    xq = quantize_input(x, *_io_params(inp))
+    result = np.empty((len(x), *out["shape"][1:]), np.int8)
+    for i in tqdm(range(len(x)), desc=desc, unit="win", dynamic_ncols=True, mininterval=0.5, leave=False):
+        it.set_input(xq[i:i + 1], 0)
+        it.invoke()
+        result[i] = it.get_output(0)[0]
+    return result
+
+
+def output_params(model_bytes: bytes) -> tuple[float, int]:
+    from tflite_micro.python.tflite_micro import runtime
+    return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_output_details(0))
+
+
+# --- the test sweep as one array ------------------------------------------------------------
+
+def stack_conditions(test: dict, kinds, snrs, limit: int = 0) -> tuple[np.ndarray, np.ndarray, list]:
+    """All test conditions in one array (so each runtime loops once), the labels repeated,
+    and (condition, start, stop) slices. `limit` keeps the first n windows per condition."""
+    n = len(test["y"]) if not limit else min(limit, len(test["y"]))
+    conds = [("clean", None)] + [(k, float(s)) for k in kinds for s in snrs]
+    xs, slices = [], []
+    for i, (kind, snr) in enumerate(conds):
+        xs.append(test["clean"][:n] if kind == "clean" else test[(kind, snr)][:n])
+        slices.append(((kind, snr), i * n, (i + 1) * n))
+    return np.concatenate(xs), np.tile(test["y"][:n], len(conds)), slices
+
+
+def accuracy_by_condition(pred: np.ndarray, y: np.ndarray, slices) -> dict:
+    """{'clean': a, noise: {snr_db: a}} from class predictions over the stacked sweep."""
+    acc: dict = {}
+    for (kind, snr), a, b in slices:
+        v = round(float(np.mean(pred[a:b] == y[a:b])), 4)
+        if kind == "clean":
+            acc["clean"] = v
+        else:
+            acc.setdefault(kind, {})[dataset.format_snr(snr)] = v
+    return acc

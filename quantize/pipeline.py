@@ -1,0 +1,400 @@
+"""`drsn-edge quantize`: float models → int8 .tflite for TFLite Micro, audited and checked.
+
+Reads build/model/{model,baseline}.keras and build/data/*.npz (from `make train`), then:
+1. QAT: rebuild each model with fake-quant ops (quantize/qat.py), calibrate the ranges,
+   fine-tune a few epochs on fresh noisy windows, convert → model_int8.tflite,
+   baseline_int8.tflite;
+2. PTQ of the float model with the calibration windows → model_ptq_int8.tflite (to show
+   what QAT buys);
+3. op audit of every .tflite (quantize/audit.py); the deployed model must be fully int8;
+4. host parity on the test sweep: float Keras, QAT Keras, TFLite interpreter, TFLM host
+   runtime (quantize/parity.py);
+5. reports/quantize.json + quantize.md, plots, and every output of every runtime in
+   reports/quantize_outputs.npz.
+Everything is computed before anything is written, and each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from drsn_edge import artifacts
+from drsn_edge.errors import UserError
+from quantize import audit, convert, parity, qat
+from training import dataset
+
+ARTIFACTS = {"qat": "model_int8.tflite", "ptq": "model_ptq_int8.tflite", "baseline": "baseline_int8.tflite"}
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `make train` (or `drsn-edge train`) first")
+    return path
+
+
+def load_keras(path: Path):
+    import keras
+    import training.models  # noqa: F401  registers the custom layers for loading
+    try:
+        return keras.models.load_model(_need(path), compile=False)
+    except UserError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} could not be loaded as a Keras model ({msg}); rerun `make train`") from None
+
+
+def _npz(path: Path) -> dict:
+    try:
+        with np.load(_need(path)) as z:
+            return {k: z[k] for k in z.files}
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{path} is not a readable .npz ({type(exc).__name__}); rerun `make train`") from None
+
+
+def load_data(cfg: dict) -> dict:
+    d = artifacts.paths()["data"]
+    train = _npz(d / "train.npz")
+    val = _npz(d / "val.npz")
+    calib = _npz(d / "calib.npz")
+    for name, z, keys in (("train.npz", train, ("x", "y")), ("val.npz", val, ("x", "y")), ("calib.npz", calib, ("x",))):
+        missing = [k for k in keys if k not in z]
+        if missing:
+            raise UserError(f"{d / name} has no {', '.join(missing)}; rerun `make train`")
+    test = dataset.load_test(_need(d / "test.npz"))
+    window = cfg["data"]["window"]
+    convert.check_representative(calib["x"], window, str(d / "calib.npz"))
+    convert.check_representative(val["x"], window, str(d / "val.npz"))
+    if train["x"].ndim != 2 or train["x"].shape[1] != window:
+        raise UserError(f"{d / 'train.npz'}: windows have shape {list(train['x'].shape)}, expected "
+                        f"[n, {window}]; rerun `make train` with this config")
+    for kind in cfg["data"]["noise_types"]:
+        for s in cfg["eval"]["snr_db"]:
+            if (kind, float(s)) not in test:
+                raise UserError(f"{d / 'test.npz'} has no {dataset.condition_key(kind, s)}; the config's "
+                                f"eval sweep differs from the one trained with; rerun `make train`")
+    return {"train": (train["x"].astype(np.float32), train["y"]), "val": (val["x"], val["y"]),
+            "calib": calib["x"].astype(np.float32), "test": test, "classes": test["classes"]}
+
+
+def _check_model(model, cfg: dict, path: Path, n_classes: int) -> None:
+    shape = tuple(model.inputs[0].shape[1:])
+    window = cfg["data"]["window"]
+    if shape != (window, 1):
+        raise UserError(f"{path} takes input {list(shape)} but data.window = {window}; rerun "
+                        f"`make train` with this config")
+    if model.outputs[0].shape[-1] != n_classes:
+        raise UserError(f"{path} has {model.outputs[0].shape[-1]} outputs for {n_classes} classes; "
+                        f"rerun `make train`")
+
+
+def quantize_model(path: Path, data: dict, cfg: dict, name: str) -> dict:
+    """QAT one float model: returns the float model, QAT model, .tflite bytes, history."""
+    from training.train import seed_everything
+    seed_everything(int(cfg["seed"]))
+    model = load_keras(path)
+    _check_model(model, cfg, path, len(data["classes"]))
+    qmodel = qat.build_qat_model(model, decay=cfg["quantize"]["ema_decay"])
+    qat.calibrate(qmodel, data["calib"])
+    teacher = model if cfg["quantize"]["qat_loss"] == "distill" else None
+    history = qat.fine_tune(qmodel, data, cfg, name, teacher=teacher)
+    tflite = convert.to_int8_tflite(qmodel, data["calib"], cfg["quantize"]["representative_windows"])
+    return {"float": model, "qat": qmodel, "tflite": tflite, "history": history,
+            "layers": [layer.name for layer in model.layers]}
+
+
+def _probs(model, x) -> np.ndarray:
+    return model.predict(x, batch_size=256, verbose=0)
+
+
+def run(cfg: dict) -> dict:
+    import tensorflow as tf
+    from training import plots
+    # Keras' predict on several models warns about retracing; it is expected here.
+    tf.get_logger().setLevel("ERROR")
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    qc = _check_cfg(cfg)
+    p = artifacts.paths()
+    kinds, snrs = cfg["data"]["noise_types"], cfg["eval"]["snr_db"]
+
+    # --- inputs -------------------------------------------------------------------------
+    data = load_data(cfg)
+    classes = data["classes"]
+    has_baseline = bool(cfg["model"].get("baseline"))
+    _need(p["model"] / "model.keras")
+    if has_baseline:
+        _need(p["model"] / "baseline.keras")
+
+    # --- QAT + conversion ---------------------------------------------------------------
+    t0 = time.perf_counter()
+    main = quantize_model(p["model"] / "model.keras", data, cfg, cfg["model"]["arch"])
+    seconds["qat_model"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ptq = convert.to_int8_tflite(main["float"], data["calib"], qc["representative_windows"])
+    seconds["ptq"] = time.perf_counter() - t0
+    base = None
+    if has_baseline:
+        t0 = time.perf_counter()
+        base = quantize_model(p["model"] / "baseline.keras", data, cfg, cfg["model"]["baseline"])
+        seconds["qat_baseline"] = time.perf_counter() - t0
+
+    # --- audit --------------------------------------------------------------------------
+    # The deployed model must be fully int8; the others are reported as they are.
+    main_audit = audit.audit(main["tflite"], ARTIFACTS["qat"], main["layers"])
+    audits = {"model_int8": main_audit,
+              "model_ptq_int8": audit.inspect(ptq, ARTIFACTS["ptq"], main["layers"])}
+    if base:
+        audits["baseline_int8"] = audit.inspect(base["tflite"], ARTIFACTS["baseline"], base["layers"])
+
+    # --- parity -------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    x, y, slices = parity.stack_conditions(data["test"], kinds, snrs, qc["parity_windows"])
+    out_scale, out_zp = main_audit["output"]["scale"], main_audit["output"]["zero_point"]
+    outs = {"float": _probs(main["float"], x), "qat": _probs(main["qat"], x)}
+    seconds["keras_inference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    int8 = {"tflite": parity.run_tflite(main["tflite"], x, "TFLite int8"),
+            "ptq": parity.run_tflite(ptq, x, "TFLite PTQ")}
+    seconds["tflite_inference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    int8["tflm"] = parity.run_tflm(main["tflite"], x, "TFLM int8")
+    seconds["tflm_inference"] = time.perf_counter() - t0
+    ptq_scale, ptq_zp = audits["model_ptq_int8"]["output"]["scale"], audits["model_ptq_int8"]["output"]["zero_point"]
+    outs["tflite"] = parity.dequantize(int8["tflite"], out_scale, out_zp)
+    outs["tflm"] = parity.dequantize(int8["tflm"], out_scale, out_zp)
+    outs["ptq"] = parity.dequantize(int8["ptq"], ptq_scale, ptq_zp)
+
+    accuracy = {k: parity.accuracy_by_condition(np.argmax(v, axis=1), y, slices)
+                for k, v in outs.items()}
+    agreement = {k: round(parity.agreement(outs["float"], outs[k]), 4) for k in ("qat", "ptq", "tflite", "tflm")}
+    # How faithfully the int8 runtimes execute the fake-quant model they were converted from.
+    agreement_qat = {k: round(parity.agreement(outs["qat"], outs[k]), 4) for k in ("tflite", "tflm")}
+    metrics = {k: parity.output_metrics(outs["float"], outs[k]) for k in ("qat", "ptq", "tflite", "tflm")}
+    tvt = parity.lsb_difference(int8["tflite"], int8["tflm"])
+    tvt["top1_agreement"] = round(parity.agreement(int8["tflite"], int8["tflm"]), 4)
+
+    baseline = None
+    if base:
+        t0 = time.perf_counter()
+        b_audit = audits["baseline_int8"]
+        b_float = _probs(base["float"], x)
+        b_int8 = parity.run_tflite(base["tflite"], x, "TFLite baseline")
+        b_deq = parity.dequantize(b_int8, b_audit["output"]["scale"], b_audit["output"]["zero_point"])
+        b_qat = _probs(base["qat"], x)
+        baseline = {
+            "arch": cfg["model"]["baseline"],
+            "accuracy": {"float": parity.accuracy_by_condition(np.argmax(b_float, 1), y, slices),
+                         "qat": parity.accuracy_by_condition(np.argmax(b_qat, 1), y, slices),
+                         "tflite": parity.accuracy_by_condition(np.argmax(b_deq, 1), y, slices)},
+            "agreement_with_float": {"qat": round(parity.agreement(b_float, b_qat), 4),
+                                     "tflite": round(parity.agreement(b_float, b_deq), 4)},
+            "metrics_vs_float": {"tflite": parity.output_metrics(b_float, b_deq)},
+            "all_int8": b_audit["all_int8"],
+            "sizes": b_audit["sizes"],
+            "qat_best_epoch": base["history"]["best_epoch"],
+        }
+        int8["baseline_tflite"] = b_int8
+        seconds["baseline_inference"] = time.perf_counter() - t0
+
+    lowest = min(snrs)
+    low_slice = next((a, b) for (c, a, b) in slices if c == (kinds[0], float(lowest)))
+    conf = parity.confusion(y[low_slice[0]:low_slice[1]],
+                            np.argmax(outs["tflm"][low_slice[0]:low_slice[1]], 1), len(classes))
+    seconds["total"] = time.perf_counter() - t_start
+    report = build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, baseline, conf,
+                          seconds, len(y) // len(slices))
+    report["agreement_with_qat"] = agreement_qat
+
+    # --- write --------------------------------------------------------------------------
+    artifacts.write_bytes(p["model"] / ARTIFACTS["qat"], main["tflite"])
+    artifacts.write_bytes(p["model"] / ARTIFACTS["ptq"], ptq)
+    if base:
+        artifacts.write_bytes(p["model"] / ARTIFACTS["baseline"], base["tflite"])
+    with artifacts.atomic_path(p["reports"] / "quantize_outputs.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, y=y, conditions=np.array([dataset.condition_key(*c) if c[0] != "clean" else "x_clean"
+                                                  for c, _, _ in slices]),
+                     float=outs["float"], qat=outs["qat"], **{f"{k}_int8": v for k, v in int8.items()})
+    curves = {f"{cfg['model']['arch']} float": accuracy["float"], "QAT (Keras)": accuracy["qat"],
+              "PTQ int8 (TFLite)": accuracy["ptq"], "QAT int8 (TFLite)": accuracy["tflite"],
+              "QAT int8 (TFLM)": accuracy["tflm"]}
+    if baseline:
+        curves[f"{baseline['arch']} float"] = baseline["accuracy"]["float"]
+        curves[f"{baseline['arch']} int8 (TFLite)"] = baseline["accuracy"]["tflite"]
+    plots.accuracy_vs_snr(curves, p["plots"] / "quantize_accuracy_vs_snr.png",
+                          title="float vs int8 (same test windows)")
+    plots.confusion_matrix(conf, classes, p["plots"] / "quantize_confusion_tflm.png",
+                           title=f"int8 TFLM, {cfg['model']['arch']} at {lowest} dB ({kinds[0]} noise)")
+    report["seconds"]["total"] = round(time.perf_counter() - t_start, 1)
+    artifacts.write_json(p["reports"] / "quantize.json", report)
+    artifacts.write_text(p["reports"] / "quantize.md", markdown(report))
+    t = report["targets"]
+    print(f"quantize: wrote {p['model'] / ARTIFACTS['qat']} ({main_audit['sizes']['model_bytes']} bytes, "
+          f"{len(main_audit['ops'])} ops, all int8), {p['reports'] / 'quantize.json'} "
+          f"({report['seconds']['total']:.0f} s)")
+    print(f"int8 TFLM vs float: worst drop {t['worst_drop_pp']:+.1f} pp at {t['worst_condition']} "
+          f"(target <= {t['max_drop_pp']}: {'pass' if t['meets_accuracy'] else 'FAIL'}), top-1 agreement "
+          f"{100 * agreement['tflm']:.2f} % (target >= {100 * t['min_agreement']:.0f} %: "
+          f"{'pass' if t['meets_agreement'] else 'FAIL'}); TFLite vs TFLM max {tvt['max_lsb']} LSB")
+    return report
+
+
+def _check_cfg(cfg: dict) -> dict:
+    qc = cfg.get("quantize")
+    if not isinstance(qc, dict):
+        raise UserError(f"config {cfg.get('_source', '?')} has no [quantize] section; copy it from "
+                        f"configs/default.toml")
+    for key in ("qat_epochs", "qat_learning_rate", "qat_loss", "ema_decay", "representative_windows", "parity_windows",
+                "max_drop_pp", "min_agreement"):
+        if key not in qc:
+            raise UserError(f"config [quantize] has no {key!r}; copy it from configs/default.toml")
+    if qc["qat_epochs"] < 0 or not 0 < qc["ema_decay"] < 1 or qc["representative_windows"] < 1:
+        raise UserError("config [quantize]: need qat_epochs >= 0, 0 < ema_decay < 1, "
+                        "representative_windows >= 1")
+    if qc["qat_loss"] not in ("distill", "labels"):
+        raise UserError(f"quantize.qat_loss = {qc['qat_loss']!r}: use 'distill' or 'labels'")
+    return qc
+
+
+def build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, baseline, conf,
+                 seconds, per_condition) -> dict:
+    qc = cfg["quantize"]
+    a = audits["model_int8"]
+    drops = []
+    for k in cfg["data"]["noise_types"]:
+        for s, v in accuracy["float"][k].items():
+            drops.append((round(100 * (v - accuracy["tflm"][k][s]), 2), f"{k} {s} dB"))
+    drops.append((round(100 * (accuracy["float"]["clean"] - accuracy["tflm"]["clean"]), 2), "clean"))
+    worst = max(drops)
+    return {
+        "stage": "quantize",
+        "config": cfg.get("_source"),
+        "seed": cfg["seed"],
+        "classes": classes,
+        "method": {
+            "qat": "Keras 3 fake quant: per-channel int8 conv weights, per-tensor FC weights, BN folded, "
+                   "EMA-tracked 8-bit activation ranges on every quantized tensor incl. the shrinkage path",
+            "qat_loss": qc["qat_loss"], "qat_selected_by": main["history"]["selected_by"],
+            "qat_epochs": qc["qat_epochs"], "qat_learning_rate": qc["qat_learning_rate"],
+            "ema_decay": qc["ema_decay"], "qat_best_epoch": main["history"]["best_epoch"],
+            "qat_val_accuracy": main["history"]["val_accuracy"],
+            "qat_val_score": main["history"]["val_score"],
+            "representative_windows": qc["representative_windows"],
+            "test_windows_per_condition": per_condition,
+        },
+        "artifacts": {"model_int8": f"model/{ARTIFACTS['qat']}", "model_ptq_int8": f"model/{ARTIFACTS['ptq']}",
+                      "baseline_int8": f"model/{ARTIFACTS['baseline']}" if baseline else None,
+                      "outputs": "reports/quantize_outputs.npz",
+                      "plots": ["reports/plots/quantize_accuracy_vs_snr.png",
+                                "reports/plots/quantize_confusion_tflm.png"]},
+        "ops": [{"index": o["index"], "op": o["op"], "layer": o["layer"],
+                 "inputs": [{k: t[k] for k in ("dtype", "shape", "const")} for t in o["inputs"]],
+                 "outputs": [{k: t[k] for k in ("dtype", "shape")} for t in o["outputs"]]} for o in a["ops"]],
+        "op_counts": a["op_counts"],
+        "all_int8": a["all_int8"],
+        "audit": {k: {"all_int8": v["all_int8"], "problems": v["problems"], "op_counts": v["op_counts"]}
+                  for k, v in audits.items()},
+        "input": {k: a["input"][k] for k in ("scale", "zero_point", "shape", "dtype")},
+        "output": {k: a["output"][k] for k in ("scale", "zero_point", "shape", "dtype")},
+        "sizes": a["sizes"],
+        "sizes_ptq": audits["model_ptq_int8"]["sizes"],
+        "accuracy": accuracy,
+        "agreement_with_float": agreement,
+        "metrics_vs_float": metrics,
+        "tflite_vs_tflm": tvt,
+        "tflite_vs_tflm_max_lsb": tvt["max_lsb"],
+        "confusion_tflm_lowest_snr": {"noise": cfg["data"]["noise_types"][0],
+                                      "snr_db": float(min(cfg["eval"]["snr_db"])), "matrix": conf.tolist()},
+        "baseline": baseline,
+        "targets": {"max_drop_pp": qc["max_drop_pp"], "worst_drop_pp": worst[0], "worst_condition": worst[1],
+                    "meets_accuracy": worst[0] <= qc["max_drop_pp"],
+                    "min_agreement": qc["min_agreement"], "agreement": agreement["tflm"],
+                    "meets_agreement": agreement["tflm"] >= qc["min_agreement"],
+                    "drop_pp": {c: d for d, c in drops}},
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+    }
+
+
+def markdown(r: dict) -> str:
+    kinds = [k for k in r["accuracy"]["float"] if k != "clean"]
+    snrs = list(r["accuracy"]["float"][kinds[0]].keys())
+    names = {"float": "float (Keras)", "qat": "QAT (Keras, fake quant)", "ptq": "PTQ int8 (TFLite)",
+             "tflite": "QAT int8 (TFLite)", "tflm": "QAT int8 (TFLM)"}
+    rows = []
+    for key, label in names.items():
+        acc = r["accuracy"][key]
+        for k in kinds:
+            rows.append(f"| {label} | {k} | " + " | ".join(f"{100 * acc[k][s]:.1f}" for s in snrs)
+                        + f" | {100 * acc['clean']:.1f} |")
+    b = r["baseline"]
+    if b:
+        for key in ("float", "tflite"):
+            for k in kinds:
+                acc = b["accuracy"][key]
+                rows.append(f"| {b['arch']} {'float' if key == 'float' else 'QAT int8 (TFLite)'} | {k} | "
+                            + " | ".join(f"{100 * acc[k][s]:.1f}" for s in snrs) + f" | {100 * acc['clean']:.1f} |")
+    t = r["targets"]
+    m = r["metrics_vs_float"]
+    tvt = r["tflite_vs_tflm"]
+    lines = [
+        "# Quantization report",
+        "",
+        f"Config `{r['config']}`, seed {r['seed']}. QAT ({r['method']['qat_loss']}): {r['method']['qat_epochs']} "
+        f"epochs at learning rate "
+        f"{r['method']['qat_learning_rate']:g} (best epoch kept: {r['method']['qat_best_epoch']}; 0 = calibrated "
+        f"ranges before fine-tuning). {r['method']['test_windows_per_condition']} test windows per condition. "
+        f"Run took {r['seconds']['total']:.0f} s.",
+        "",
+        f"`{r['artifacts']['model_int8']}`: {r['sizes']['model_bytes']:,} bytes, {len(r['ops'])} ops, "
+        f"{'all int8 for TFLite Micro' if r['all_int8'] else 'NOT all int8'}; input scale "
+        f"{r['input']['scale']:.6g} zero point {r['input']['zero_point']}, output scale "
+        f"{r['output']['scale']:.6g} zero point {r['output']['zero_point']}.",
+        "",
+        "## Targets",
+        "",
+        f"- int8 TFLM within {t['max_drop_pp']} pp of float at every condition: worst "
+        f"{t['worst_drop_pp']:+.1f} pp at {t['worst_condition']} — **{'pass' if t['meets_accuracy'] else 'FAIL'}**",
+        f"- top-1 agreement of int8 TFLM with float ≥ {100 * t['min_agreement']:.0f} %: "
+        f"{100 * t['agreement']:.2f} % — **{'pass' if t['meets_agreement'] else 'FAIL'}**",
+        "",
+        "## Accuracy (%) on the same test windows",
+        "",
+        "| model | noise | " + " | ".join(f"{s} dB" for s in snrs) + " | clean |",
+        "|---|---|" + "---|" * (len(snrs) + 1),
+        *rows,
+        "",
+        "## Outputs against the float model",
+        "",
+        "| run | top-1 agreement | RMSE | MAE | L2r | COS |",
+        "|---|---|---|---|---|---|",
+        *[f"| {names[k]} | {100 * r['agreement_with_float'][k]:.2f} % | {m[k]['rmse']:.4f} | {m[k]['mae']:.4f} | "
+          f"{m[k]['l2r']:.4f} | {m[k]['cos']:.5f} |" for k in ("qat", "ptq", "tflite", "tflm")],
+        "",
+        f"TFLite interpreter vs TFLM host runtime (same int8 model and inputs): max {tvt['max_lsb']} LSB, "
+        f"{100 * tvt['share_differing']:.2f} % of output values differ ({100 * tvt['windows_differing']:.2f} % of "
+        f"windows), top-1 agreement {100 * tvt['top1_agreement']:.2f} %. The device must match TFLM. "
+        f"Top-1 agreement with the QAT Keras model they were converted from: TFLite "
+        f"{100 * r['agreement_with_qat']['tflite']:.2f} %, TFLM {100 * r['agreement_with_qat']['tflm']:.2f} %.",
+        "",
+        "## Op audit",
+        "",
+        "| model | all int8 | ops |",
+        "|---|---|---|",
+        *[f"| {k} | {'yes' if v['all_int8'] else 'no: ' + '; '.join(v['problems'][:2])} | "
+          + ", ".join(f"{op} ×{n}" for op, n in sorted(v["op_counts"].items())) + " |"
+          for k, v in r["audit"].items()],
+        "",
+        "![accuracy vs SNR](plots/quantize_accuracy_vs_snr.png)",
+        "",
+        "![TFLM confusion at the lowest SNR](plots/quantize_confusion_tflm.png)",
+        "",
+        "Seconds: " + ", ".join(f"{k} {v:g}" for k, v in r["seconds"].items()) + ".",
+        "",
+    ]
+    return "\n".join(lines)
