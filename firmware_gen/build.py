@@ -1,0 +1,22 @@
+"""Build the compiled-runtime firmware for one board: generated model C + dk kernels +
+serial harness + board layer -> ELF (and .bin, .map) under build/firmware/<board>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boards
+from firmware_gen import codegen
+
+HARNESS_SOURCES = [codegen.HARNESS_DIR / "main.c", codegen.HARNESS_DIR / "protocol.c"]
+
+
+def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model") -> dict:
+    """Generate, compile and size the firmware; returns what was built."""
+    out_dir = Path(out_dir)
+    board = boards.load(board)
+    gen = out_dir / "src"
+    info = codegen.generate(model_bytes, gen, name=name)
+    sources = [gen / "model.c", gen / "model_data.c", *HARNESS_SOURCES, *codegen.runtime_sources()]
+    elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf")
+    return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}

@@ -1,0 +1,506 @@
+"""Run the dk int8 kernels on the host.
+
+``load()`` compiles every C file under ``runtime/kernels`` with the host gcc
+into one shared library (cached under the system temp directory, keyed by a
+hash of the sources and flags) and the functions below wrap each kernel for
+numpy arrays and the parameter dataclasses of :mod:`firmware_gen.quant`.
+Tests use them to prove the kernels bit-exact against TFLM; the code
+generator can use them to tabulate unary operators (``unary_lut``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+from ctypes import POINTER, c_int32, c_int8
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from firmware_gen import quant
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+INCLUDE_DIR = RUNTIME_DIR / "include"
+KERNEL_DIR = RUNTIME_DIR / "kernels"
+CC = os.environ.get("DK_HOST_CC", "gcc")
+CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+class HostBuildError(RuntimeError):
+    """The kernel library did not compile."""
+
+
+def _sources() -> list[Path]:
+    return sorted(KERNEL_DIR.glob("*.c"))
+
+
+def _build_key() -> str:
+    h = hashlib.sha256()
+    h.update(CC.encode())
+    h.update(" ".join(CFLAGS).encode())
+    for path in sorted(KERNEL_DIR.glob("*.[ch]")) + sorted(INCLUDE_DIR.glob("*.h")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(cache_dir: Path | None = None) -> Path:
+    """Compile the kernels (if not cached) and return the library path."""
+    cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "drsn-edge-hostlib")
+    lib_path = cache_dir / f"libdk-{_build_key()}.so"
+    if lib_path.exists():
+        return lib_path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Build under a private name, then rename: concurrent builders never see
+    # a half-written library.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache_dir)
+    os.close(fd)
+    cmd = [CC, *CFLAGS, f"-I{INCLUDE_DIR}", f"-I{KERNEL_DIR}",
+           *map(str, _sources()), "-o", tmp]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        os.unlink(tmp)
+        raise HostBuildError(f"{' '.join(cmd)}\n{proc.stderr}")
+    os.replace(tmp, lib_path)
+    return lib_path
+
+
+# ------------------------------------------------------------ C structs ----
+
+
+class _Requant(ctypes.Structure):
+    _fields_ = [("multiplier", c_int32), ("shift", c_int32)]
+
+
+class _ChannelRequant(ctypes.Structure):
+    _fields_ = [("multiplier", POINTER(c_int32)), ("shift", POINTER(c_int32)),
+                ("per_channel", c_int32)]
+
+
+class _Activation(ctypes.Structure):
+    _fields_ = [("min", c_int32), ("max", c_int32)]
+
+
+class _Dims(ctypes.Structure):
+    _fields_ = [("n", c_int32), ("h", c_int32), ("w", c_int32), ("c", c_int32)]
+
+
+class _Broadcast(ctypes.Structure):
+    _fields_ = [("out_dims", c_int32 * 4), ("in1_strides", c_int32 * 4),
+                ("in2_strides", c_int32 * 4)]
+
+
+class _ConvParams(ctypes.Structure):
+    _fields_ = [("input_offset", c_int32), ("output_offset", c_int32),
+                ("stride_h", c_int32), ("stride_w", c_int32),
+                ("pad_h", c_int32), ("pad_w", c_int32),
+                ("dilation_h", c_int32), ("dilation_w", c_int32),
+                ("activation", _Activation)]
+
+
+class _FcParams(ctypes.Structure):
+    _fields_ = [("input_offset", c_int32), ("filter_offset", c_int32),
+                ("output_offset", c_int32), ("activation", _Activation)]
+
+
+class _AddParams(ctypes.Structure):
+    _fields_ = [("input1_offset", c_int32), ("input2_offset", c_int32),
+                ("output_offset", c_int32), ("left_shift", c_int32),
+                ("input1", _Requant), ("input2", _Requant),
+                ("output", _Requant), ("activation", _Activation)]
+
+
+class _MulParams(ctypes.Structure):
+    _fields_ = [("input1_offset", c_int32), ("input2_offset", c_int32),
+                ("output_offset", c_int32), ("output", _Requant),
+                ("activation", _Activation)]
+
+
+class _AbsParams(ctypes.Structure):
+    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
+                ("needs_rescale", c_int32), ("output", _Requant)]
+
+
+class _ReluParams(ctypes.Structure):
+    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
+                ("output", _Requant), ("activation", _Activation)]
+
+
+class _RequantizeParams(ctypes.Structure):
+    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
+                ("output", _Requant)]
+
+
+class _LogisticParams(ctypes.Structure):
+    _fields_ = [("input_zero_point", c_int32), ("input_range_radius", c_int32),
+                ("input_multiplier", c_int32), ("input_left_shift", c_int32)]
+
+
+class _MeanParams(ctypes.Structure):
+    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
+                ("num_elements", c_int32), ("output", _Requant)]
+
+
+class _PoolParams(ctypes.Structure):
+    _fields_ = [("stride_h", c_int32), ("stride_w", c_int32),
+                ("pad_h", c_int32), ("pad_w", c_int32),
+                ("filter_h", c_int32), ("filter_w", c_int32),
+                ("activation", _Activation)]
+
+
+class _SoftmaxParams(ctypes.Structure):
+    _fields_ = [("input_multiplier", c_int32), ("input_left_shift", c_int32),
+                ("diff_min", c_int32)]
+
+
+_I8P = POINTER(c_int8)
+_I32P = POINTER(c_int32)
+_P = ctypes.POINTER
+
+_SIGNATURES = {
+    "dk_fx_sat_rounding_doubling_high_mul": (c_int32, [c_int32, c_int32]),
+    "dk_fx_rounding_divide_by_pot": (c_int32, [c_int32, c_int32]),
+    "dk_fx_multiply_by_quantized_multiplier": (c_int32, [c_int32, c_int32, c_int32]),
+    "dk_fx_exp_on_negative_values": (c_int32, [c_int32, c_int32]),
+    "dk_fx_one_over_one_plus_x": (c_int32, [c_int32]),
+    "dk_fx_logistic": (c_int32, [c_int32, c_int32]),
+    "dk_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), _P(_Dims), _I8P,
+                          _P(_Dims), _I8P, _I32P, _P(_Dims), _I8P]),
+    "dk_depthwise_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), c_int32,
+                                    _P(_Dims), _I8P, _P(_Dims), _I8P, _I32P,
+                                    _P(_Dims), _I8P]),
+    "dk_fully_connected_s8": (None, [_P(_FcParams), _P(_ChannelRequant), c_int32,
+                                     c_int32, c_int32, _I8P, _I8P, _I32P, _I8P]),
+    "dk_add_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
+    "dk_sub_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
+    "dk_mul_s8": (None, [_P(_MulParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
+    "dk_minimum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
+    "dk_maximum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
+    "dk_abs_s8": (None, [_P(_AbsParams), _I8P, _I8P, c_int32]),
+    "dk_relu_s8": (None, [_P(_ReluParams), _I8P, _I8P, c_int32]),
+    "dk_requantize_s8": (None, [_P(_RequantizeParams), _I8P, _I8P, c_int32]),
+    "dk_logistic_s8": (None, [_P(_LogisticParams), _I8P, _I8P, c_int32]),
+    "dk_lut_s8": (None, [_I8P, _I8P, _I8P, c_int32]),
+    "dk_copy_s8": (None, [_I8P, _I8P, c_int32]),
+    "dk_mean_s8": (None, [_P(_MeanParams), c_int32, c_int32, c_int32, _I8P, _I8P]),
+    "dk_avgpool_s8": (c_int32, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
+    "dk_maxpool_s8": (None, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
+    "dk_softmax_s8": (None, [_P(_SoftmaxParams), c_int32, c_int32, _I8P, _I8P]),
+}
+
+
+def load() -> ctypes.CDLL:
+    """Build (if needed) and load the kernel library once per process."""
+    global _lib
+    with _lock:
+        if _lib is None:
+            lib = ctypes.CDLL(str(build()))
+            for name, (restype, argtypes) in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.restype = restype
+                fn.argtypes = argtypes
+            _lib = lib
+    return _lib
+
+
+# -------------------------------------------------------------- helpers ----
+
+
+def _i8(a) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    if a.dtype != np.int8:
+        raise TypeError(f"expected int8 data, got {a.dtype}")
+    return a
+
+
+def _ptr8(a: np.ndarray):
+    return a.ctypes.data_as(_I8P)
+
+
+def _ptr32(a: np.ndarray | None):
+    return None if a is None else a.ctypes.data_as(_I32P)
+
+
+def _requant(r: quant.Requant) -> _Requant:
+    return _Requant(r.multiplier, r.shift)
+
+
+def _act(a: quant.Activation) -> _Activation:
+    return _Activation(a.min, a.max)
+
+
+def _dims(shape: Sequence[int]) -> _Dims:
+    n, h, w, c = (int(d) for d in shape)
+    return _Dims(n, h, w, c)
+
+
+def _channel_requant(q: quant.ChannelQuant):
+    mult = np.ascontiguousarray(q.multipliers, dtype=np.int32)
+    shift = np.ascontiguousarray(q.shifts, dtype=np.int32)
+    # The arrays must outlive the call: return them alongside the struct.
+    return _ChannelRequant(_ptr32(mult), _ptr32(shift), int(q.per_channel)), (mult, shift)
+
+
+def _bias(bias) -> np.ndarray | None:
+    return None if bias is None else np.ascontiguousarray(bias, dtype=np.int32)
+
+
+# ------------------------------------------------------ fixed point -------
+
+
+def _vectorize(fn: Callable, *args) -> np.ndarray:
+    arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.int64) for a in args])
+    out = np.empty(arrays[0].shape, dtype=np.int64)
+    for idx in np.ndindex(out.shape):
+        out[idx] = fn(*(int(a[idx]) for a in arrays))
+    return out
+
+
+def sat_rounding_doubling_high_mul(a, b) -> np.ndarray:
+    return _vectorize(load().dk_fx_sat_rounding_doubling_high_mul, a, b)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    return _vectorize(load().dk_fx_rounding_divide_by_pot, x, exponent)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
+    return _vectorize(load().dk_fx_multiply_by_quantized_multiplier,
+                      x, multiplier, shift)
+
+
+def exp_on_negative_values(a, integer_bits) -> np.ndarray:
+    return _vectorize(load().dk_fx_exp_on_negative_values, a, integer_bits)
+
+
+def one_over_one_plus_x(a) -> np.ndarray:
+    return _vectorize(load().dk_fx_one_over_one_plus_x, a)
+
+
+def logistic_fixed(a, integer_bits) -> np.ndarray:
+    return _vectorize(load().dk_fx_logistic, a, integer_bits)
+
+
+# --------------------------------------------------------------- kernels ---
+
+
+def conv(x, weights, bias, q: quant.ChannelQuant, stride=(1, 1),
+         padding="SAME", dilation=(1, 1)) -> np.ndarray:
+    """CONV_2D on NHWC ``x`` with OHWI ``weights``."""
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    n, ih, iw, _ = x.shape
+    oc, kh, kw, _ = w.shape
+    oh, pad_h = quant.conv_output_size(ih, kh, stride[0], dilation[0], padding)
+    ow, pad_w = quant.conv_output_size(iw, kw, stride[1], dilation[1], padding)
+    out = np.zeros((n, oh, ow, oc), dtype=np.int8)
+    params = _ConvParams(q.input_offset, q.output_offset, stride[0], stride[1],
+                         pad_h, pad_w, dilation[0], dilation[1], _act(q.activation))
+    cq, keep = _channel_requant(q)
+    load().dk_conv_s8(ctypes.byref(params), ctypes.byref(cq),
+                      ctypes.byref(_dims(x.shape)), _ptr8(x),
+                      ctypes.byref(_dims(w.shape)), _ptr8(w), _ptr32(b),
+                      ctypes.byref(_dims(out.shape)), _ptr8(out))
+    return out
+
+
+def depthwise_conv(x, weights, bias, q: quant.ChannelQuant, depth_multiplier=1,
+                   stride=(1, 1), padding="SAME", dilation=(1, 1)) -> np.ndarray:
+    """DEPTHWISE_CONV_2D on NHWC ``x`` with [1, kh, kw, out_c] ``weights``."""
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    n, ih, iw, _ = x.shape
+    _, kh, kw, oc = w.shape
+    oh, pad_h = quant.conv_output_size(ih, kh, stride[0], dilation[0], padding)
+    ow, pad_w = quant.conv_output_size(iw, kw, stride[1], dilation[1], padding)
+    out = np.zeros((n, oh, ow, oc), dtype=np.int8)
+    params = _ConvParams(q.input_offset, q.output_offset, stride[0], stride[1],
+                         pad_h, pad_w, dilation[0], dilation[1], _act(q.activation))
+    cq, keep = _channel_requant(q)
+    load().dk_depthwise_conv_s8(ctypes.byref(params), ctypes.byref(cq),
+                                depth_multiplier, ctypes.byref(_dims(x.shape)),
+                                _ptr8(x), ctypes.byref(_dims(w.shape)), _ptr8(w),
+                                _ptr32(b), ctypes.byref(_dims(out.shape)),
+                                _ptr8(out))
+    return out
+
+
+def fully_connected(x, weights, bias, q: quant.ChannelQuant) -> np.ndarray:
+    """FULLY_CONNECTED: ``x`` is [..., depth], ``weights`` [out, depth];
+    returns [batches, out] with batches = x.size // depth."""
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    out_depth, depth = w.shape
+    batches = x.size // depth
+    out = np.zeros((batches, out_depth), dtype=np.int8)
+    params = _FcParams(q.input_offset, q.filter_offset, q.output_offset,
+                       _act(q.activation))
+    cq, keep = _channel_requant(q)
+    load().dk_fully_connected_s8(ctypes.byref(params), ctypes.byref(cq), batches,
+                                 depth, out_depth, _ptr8(x), _ptr8(w), _ptr32(b),
+                                 _ptr8(out))
+    return out
+
+
+def _binary(name: str, params, a, b) -> np.ndarray:
+    a, b = _i8(a), _i8(b)
+    plan = quant.broadcast_plan(a.shape, b.shape)
+    out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.int8)
+    bc = _Broadcast((c_int32 * 4)(*plan.out_dims), (c_int32 * 4)(*plan.in1_strides),
+                    (c_int32 * 4)(*plan.in2_strides))
+    fn = getattr(load(), name)
+    if params is None:
+        fn(ctypes.byref(bc), _ptr8(a), _ptr8(b), _ptr8(out))
+    else:
+        fn(ctypes.byref(params), ctypes.byref(bc), _ptr8(a), _ptr8(b), _ptr8(out))
+    return out
+
+
+def _add_struct(p: quant.AddParams) -> _AddParams:
+    return _AddParams(p.input1_offset, p.input2_offset, p.output_offset,
+                      p.left_shift, _requant(p.input1), _requant(p.input2),
+                      _requant(p.output), _act(p.activation))
+
+
+def add(a, b, p: quant.AddParams) -> np.ndarray:
+    return _binary("dk_add_s8", _add_struct(p), a, b)
+
+
+def sub(a, b, p: quant.AddParams) -> np.ndarray:
+    return _binary("dk_sub_s8", _add_struct(p), a, b)
+
+
+def mul(a, b, p: quant.MulParams) -> np.ndarray:
+    params = _MulParams(p.input1_offset, p.input2_offset, p.output_offset,
+                        _requant(p.output), _act(p.activation))
+    return _binary("dk_mul_s8", params, a, b)
+
+
+def minimum(a, b) -> np.ndarray:
+    return _binary("dk_minimum_s8", None, a, b)
+
+
+def maximum(a, b) -> np.ndarray:
+    return _binary("dk_maximum_s8", None, a, b)
+
+
+def _unary(name: str, params, x) -> np.ndarray:
+    x = _i8(x)
+    out = np.zeros_like(x)
+    fn = getattr(load(), name)
+    fn(ctypes.byref(params), _ptr8(x), _ptr8(out), x.size)
+    return out
+
+
+def abs_(x, p: quant.AbsParams) -> np.ndarray:
+    return _unary("dk_abs_s8", _AbsParams(p.input_zero_point, p.output_zero_point,
+                                          int(p.needs_rescale), _requant(p.output)), x)
+
+
+def relu(x, p: quant.ReluParams) -> np.ndarray:
+    return _unary("dk_relu_s8", _ReluParams(p.input_zero_point, p.output_zero_point,
+                                            _requant(p.output), _act(p.activation)), x)
+
+
+def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
+    return _unary("dk_requantize_s8",
+                  _RequantizeParams(p.input_zero_point, p.output_zero_point,
+                                    _requant(p.output)), x)
+
+
+def logistic(x, p: quant.LogisticParams) -> np.ndarray:
+    return _unary("dk_logistic_s8",
+                  _LogisticParams(p.input_zero_point, p.input_range_radius,
+                                  p.input_multiplier, p.input_left_shift), x)
+
+
+def lut(x, table) -> np.ndarray:
+    x = _i8(x)
+    table = _i8(table)
+    if table.shape != (256,):
+        raise ValueError("a LUT has 256 entries")
+    out = np.zeros_like(x)
+    load().dk_lut_s8(_ptr8(table), _ptr8(x), _ptr8(out), x.size)
+    return out
+
+
+def copy(x) -> np.ndarray:
+    x = _i8(x)
+    out = np.zeros_like(x)
+    load().dk_copy_s8(_ptr8(x), _ptr8(out), x.size)
+    return out
+
+
+# Every int8 value, ordered by bit pattern: entry k is the input (int8)k.
+LUT_INPUTS = np.arange(256, dtype=np.uint8).view(np.int8)
+
+
+def unary_lut(kernel: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Tabulate an int8 -> int8 kernel for dk_lut_s8, e.g.
+    ``unary_lut(lambda x: logistic(x, params))``."""
+    table = np.asarray(kernel(LUT_INPUTS.copy()), dtype=np.int8)
+    if table.shape != (256,):
+        raise ValueError("kernel must map 256 inputs to 256 outputs")
+    return table
+
+
+def mean(x, axes: Sequence[int], p: quant.MeanParams,
+         keep_dims: bool = True) -> np.ndarray:
+    x = _i8(x)
+    outer, reduce, inner = quant.mean_plan(x.shape, axes)
+    if reduce != p.num_elements:
+        raise ValueError("MeanParams.num_elements does not match the axes")
+    rank = x.ndim
+    axes_n = sorted({int(a) % rank for a in axes})
+    if keep_dims:
+        shape = tuple(1 if i in axes_n else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes_n)
+    out = np.zeros(shape, dtype=np.int8)
+    params = _MeanParams(p.input_zero_point, p.output_zero_point, p.num_elements,
+                         _requant(p.output))
+    load().dk_mean_s8(ctypes.byref(params), outer, reduce, inner, _ptr8(x),
+                      _ptr8(out))
+    return out
+
+
+def _pool(name: str, x, p: quant.PoolParams, padding: str) -> np.ndarray:
+    x = _i8(x)
+    n, ih, iw, c = x.shape
+    oh, _ = quant.conv_output_size(ih, p.filter_h, p.stride_h, 1, padding)
+    ow, _ = quant.conv_output_size(iw, p.filter_w, p.stride_w, 1, padding)
+    out = np.zeros((n, oh, ow, c), dtype=np.int8)
+    params = _PoolParams(p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.filter_h,
+                         p.filter_w, _act(p.activation))
+    status = getattr(load(), name)(ctypes.byref(params), ctypes.byref(_dims(x.shape)),
+                                   _ptr8(x), ctypes.byref(_dims(out.shape)),
+                                   _ptr8(out))
+    if status not in (None, 0):
+        raise ValueError(f"{name} failed ({status})")
+    return out
+
+
+def avgpool(x, p: quant.PoolParams, padding: str) -> np.ndarray:
+    return _pool("dk_avgpool_s8", x, p, padding)
+
+
+def maxpool(x, p: quant.PoolParams, padding: str) -> np.ndarray:
+    return _pool("dk_maxpool_s8", x, p, padding)
+
+
+def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:
+    x = _i8(x)
+    depth = x.shape[-1]
+    out = np.zeros_like(x)
+    params = _SoftmaxParams(p.input_multiplier, p.input_left_shift, p.diff_min)
+    load().dk_softmax_s8(ctypes.byref(params), x.size // depth, depth, _ptr8(x),
+                         _ptr8(out))
+    return out

@@ -1,0 +1,275 @@
+/*
+ * dk.h - drsn-edge int8 kernel library ("dk" = drsn kernels).
+ *
+ * Every kernel here reproduces, bit for bit, what the TensorFlow Lite Micro
+ * reference kernels compute for the same int8 operator. All quantization
+ * arithmetic that TFLM performs in its Prepare step (multipliers, shifts,
+ * clamp ranges, radii) is done at generation time by firmware_gen/quant.py;
+ * the kernels only compute.
+ *
+ * Conventions
+ *  - Tensors are int8, NHWC, contiguous, batch first.
+ *  - A requantization is (multiplier, shift): a Q31 multiplier in
+ *    [2^30, 2^31) (or 0) and a power-of-two exponent, positive = left shift.
+ *    It scales x by multiplier * 2^(shift - 31), rounding the way TFLM does.
+ *  - "offset" fields follow TFLM: input offsets are minus the zero point,
+ *    output offsets are the zero point itself.
+ *  - No kernel allocates memory or needs scratch memory.
+ *  - Portable C99; right shifts of negative values are assumed arithmetic
+ *    (true for GCC, Clang and Arm compilers).
+ */
+#ifndef DK_H
+#define DK_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- shared parameter types -------------------------------------------- */
+
+/* One requantization step: scale by multiplier * 2^(shift - 31). */
+typedef struct {
+    int32_t multiplier;
+    int32_t shift;
+} dk_requant;
+
+/* Per-output-channel requantization (CONV, DEPTHWISE, FULLY_CONNECTED).
+ * For per-tensor quantization pass one-element arrays and per_channel = 0. */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t per_channel;
+} dk_channel_requant;
+
+/* Clamp range of the quantized output (fused activation and int8 limits). */
+typedef struct {
+    int32_t min;
+    int32_t max;
+} dk_activation;
+
+/* NHWC dimensions. For filters: n = output channels, c = input channels
+ * per group (CONV) or 1 (DEPTHWISE, whose filter is [1, kh, kw, out_c]). */
+typedef struct {
+    int32_t n;
+    int32_t h;
+    int32_t w;
+    int32_t c;
+} dk_dims;
+
+/* Four-dimensional iteration plan for broadcasting binary operators.
+ * out_dims is the output shape (padded/compressed to 4-D by
+ * quant.broadcast_plan); in1_strides / in2_strides are element strides
+ * for each output dimension, 0 where that input is broadcast. A same-shape
+ * operation is out_dims {1, 1, 1, N} with strides {0, 0, 0, 1}. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+} dk_broadcast;
+
+/* ---- fixed-point primitives (exported for host tests) ------------------ */
+
+int32_t dk_fx_sat_rounding_doubling_high_mul(int32_t a, int32_t b);
+int32_t dk_fx_rounding_divide_by_pot(int32_t x, int32_t exponent);
+int32_t dk_fx_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                               int32_t shift);
+/* exp(a) for a <= 0, a in Q(integer_bits).(31 - integer_bits); result Q0.31. */
+int32_t dk_fx_exp_on_negative_values(int32_t a, int32_t integer_bits);
+/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out. */
+int32_t dk_fx_one_over_one_plus_x(int32_t a);
+/* logistic(a), a in Q(integer_bits).(31 - integer_bits); result Q0.31. */
+int32_t dk_fx_logistic(int32_t a, int32_t integer_bits);
+
+/* ---- convolutions ------------------------------------------------------- */
+
+typedef struct {
+    int32_t input_offset;   /* -input zero point */
+    int32_t output_offset;  /* output zero point */
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;          /* padding before the first row */
+    int32_t pad_w;          /* padding before the first column */
+    int32_t dilation_h;
+    int32_t dilation_w;
+    dk_activation activation;
+} dk_conv_params;
+
+/* CONV_2D. filter is [out_c, kh, kw, in_c / groups]; bias may be NULL. */
+void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
+                const dk_dims *input_dims, const int8_t *input,
+                const dk_dims *filter_dims, const int8_t *filter,
+                const int32_t *bias,
+                const dk_dims *output_dims, int8_t *output);
+
+/* DEPTHWISE_CONV_2D. filter is [1, kh, kw, out_c], out_c = in_c * depth
+ * multiplier; bias may be NULL. */
+void dk_depthwise_conv_s8(const dk_conv_params *params,
+                          const dk_channel_requant *quant,
+                          int32_t depth_multiplier,
+                          const dk_dims *input_dims, const int8_t *input,
+                          const dk_dims *filter_dims, const int8_t *filter,
+                          const int32_t *bias,
+                          const dk_dims *output_dims, int8_t *output);
+
+/* ---- fully connected ---------------------------------------------------- */
+
+typedef struct {
+    int32_t input_offset;   /* -input zero point */
+    int32_t filter_offset;  /* -filter zero point (0 for int8 weights) */
+    int32_t output_offset;  /* output zero point */
+    dk_activation activation;
+} dk_fc_params;
+
+/* FULLY_CONNECTED: output[b][o] = sum_d weights[o][d] * input[b][d] + bias.
+ * weights is [out_depth, accum_depth]; bias may be NULL. */
+void dk_fully_connected_s8(const dk_fc_params *params,
+                           const dk_channel_requant *quant,
+                           int32_t batches, int32_t accum_depth,
+                           int32_t out_depth,
+                           const int8_t *input, const int8_t *weights,
+                           const int32_t *bias, int8_t *output);
+
+/* ---- elementwise binary operators (with broadcasting) ------------------- */
+
+/* ADD and SUB share one parameter set (TFLM's general int8 path: both inputs
+ * are rescaled to a common scale after a left shift of 20 bits). */
+typedef struct {
+    int32_t input1_offset;  /* -zero point */
+    int32_t input2_offset;  /* -zero point */
+    int32_t output_offset;  /* zero point */
+    int32_t left_shift;     /* 20 for int8 */
+    dk_requant input1;
+    dk_requant input2;
+    dk_requant output;
+    dk_activation activation;
+} dk_add_params;
+
+void dk_add_s8(const dk_add_params *params, const dk_broadcast *bc,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+void dk_sub_s8(const dk_add_params *params, const dk_broadcast *bc,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+typedef struct {
+    int32_t input1_offset;  /* -zero point */
+    int32_t input2_offset;  /* -zero point */
+    int32_t output_offset;  /* zero point */
+    dk_requant output;
+    dk_activation activation;
+} dk_mul_params;
+
+void dk_mul_s8(const dk_mul_params *params, const dk_broadcast *bc,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MINIMUM / MAXIMUM compare raw int8 values, exactly like TFLM, which
+ * requires inputs and output to share one scale and zero point. */
+void dk_minimum_s8(const dk_broadcast *bc, const int8_t *input1,
+                   const int8_t *input2, int8_t *output);
+void dk_maximum_s8(const dk_broadcast *bc, const int8_t *input1,
+                   const int8_t *input2, int8_t *output);
+
+/* ---- elementwise unary operators ---------------------------------------- */
+
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t needs_rescale;  /* 0 when input and output scales are equal */
+    dk_requant output;
+} dk_abs_params;
+
+void dk_abs_s8(const dk_abs_params *params, const int8_t *input,
+               int8_t *output, int32_t size);
+
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    dk_requant output;
+    dk_activation activation;
+} dk_relu_params;
+
+/* RELU / RELU6 / RELU_N1_TO_1 as standalone operators (rescale then clamp). */
+void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
+                int8_t *output, int32_t size);
+
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    dk_requant output;
+} dk_requantize_params;
+
+/* QUANTIZE with int8 input and int8 output. */
+void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
+                      int8_t *output, int32_t size);
+
+typedef struct {
+    int32_t input_zero_point;
+    int32_t input_range_radius;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+} dk_logistic_params;
+
+/* LOGISTIC; output scale 1/256, zero point -128 (fixed by TFLM). */
+void dk_logistic_s8(const dk_logistic_params *params, const int8_t *input,
+                    int8_t *output, int32_t size);
+
+/* Table lookup: output[i] = table[(uint8_t)input[i]]. Any int8 -> int8
+ * unary operator can be tabulated at generation time (see hostlib). */
+void dk_lut_s8(const int8_t table[256], const int8_t *input, int8_t *output,
+               int32_t size);
+
+/* Copy (RESHAPE, EXPAND_DIMS, SQUEEZE when not aliased). input may equal
+ * output. */
+void dk_copy_s8(const int8_t *input, int8_t *output, int32_t size);
+
+/* ---- reductions and pooling -------------------------------------------- */
+
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t num_elements;   /* elements averaged into each output */
+    dk_requant output;      /* already includes the 1/num_elements factor */
+} dk_mean_params;
+
+/* MEAN over the middle axis of an [outer, reduce, inner] view of the input
+ * (reduce == num_elements); output is [outer, inner]. */
+void dk_mean_s8(const dk_mean_params *params, int32_t outer, int32_t reduce,
+                int32_t inner, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t filter_h;
+    int32_t filter_w;
+    dk_activation activation;
+} dk_pool_params;
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D (input and output share quantization).
+ * dk_avgpool_s8 returns 0 on success, -1 if a window holds no input. */
+int32_t dk_avgpool_s8(const dk_pool_params *params,
+                      const dk_dims *input_dims, const int8_t *input,
+                      const dk_dims *output_dims, int8_t *output);
+void dk_maxpool_s8(const dk_pool_params *params,
+                   const dk_dims *input_dims, const int8_t *input,
+                   const dk_dims *output_dims, int8_t *output);
+
+/* ---- softmax ----------------------------------------------------------- */
+
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} dk_softmax_params;
+
+/* SOFTMAX over the last axis ([outer, depth]); output scale 1/256,
+ * zero point -128 (fixed by TFLM). */
+void dk_softmax_s8(const dk_softmax_params *params, int32_t outer,
+                   int32_t depth, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DK_H */

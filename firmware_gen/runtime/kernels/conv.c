@@ -1,0 +1,72 @@
+/*
+ * conv.c - CONV_2D (int8, per-channel weights, int32 bias, groups).
+ *
+ * Taps that fall into the zero padding are skipped (the padded input value
+ * is the zero point, i.e. a zero contribution). For the 1 x K kernels a
+ * Conv1D becomes, the height loops collapse to a single iteration.
+ */
+#include "fixedpoint.h"
+
+void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
+                const dk_dims *input_dims, const int8_t *input,
+                const dk_dims *filter_dims, const int8_t *filter,
+                const int32_t *bias,
+                const dk_dims *output_dims, int8_t *output)
+{
+    const int32_t in_h = input_dims->h;
+    const int32_t in_w = input_dims->w;
+    const int32_t in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h;
+    const int32_t k_w = filter_dims->w;
+    const int32_t group_c = filter_dims->c; /* input channels per group */
+    const int32_t out_h = output_dims->h;
+    const int32_t out_w = output_dims->w;
+    const int32_t out_c = output_dims->c;
+    const int32_t filters_per_group = out_c / (in_c / group_c);
+    const int32_t input_offset = params->input_offset;
+    int32_t batch, oy, ox, oc, ky, kx, ic;
+
+    for (batch = 0; batch < input_dims->n; ++batch) {
+        const int8_t *in_batch = input + batch * in_h * in_w * in_c;
+        for (oy = 0; oy < out_h; ++oy) {
+            const int32_t y0 = oy * params->stride_h - params->pad_h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int32_t x0 = ox * params->stride_w - params->pad_w;
+                for (oc = 0; oc < out_c; ++oc) {
+                    const int32_t group = oc / filters_per_group;
+                    const int8_t *w_oc = filter + oc * k_h * k_w * group_c;
+                    const int32_t q = quant->per_channel ? oc : 0;
+                    int32_t acc = 0;
+                    int32_t y;
+                    for (ky = 0; ky < k_h; ++ky) {
+                        const int32_t iy = y0 + ky * params->dilation_h;
+                        if (iy < 0 || iy >= in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < k_w; ++kx) {
+                            const int32_t ix = x0 + kx * params->dilation_w;
+                            const int8_t *px;
+                            const int8_t *pw;
+                            if (ix < 0 || ix >= in_w) {
+                                continue;
+                            }
+                            px = in_batch + (iy * in_w + ix) * in_c +
+                                 group * group_c;
+                            pw = w_oc + (ky * k_w + kx) * group_c;
+                            for (ic = 0; ic < group_c; ++ic) {
+                                acc += pw[ic] * (px[ic] + input_offset);
+                            }
+                        }
+                    }
+                    if (bias) {
+                        acc = dk_wrap_add(acc, bias[oc]);
+                    }
+                    y = dk_mbqm(acc, quant->multiplier[q], quant->shift[q]) +
+                        params->output_offset;
+                    *output++ = (int8_t)dk_clamp(y, params->activation.min,
+                                                 params->activation.max);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+"""Read a .tflite model's operators and run it in the TFLM host runtime.
+
+The TFLM host runtime (``tflite-micro`` PyPI package) is the reference the
+device must match. ``read_operators`` lists the operators of a model with
+their tensors' shapes, quantization and constant data, and ``run_capture``
+runs the model in TFLM keeping every intermediate tensor, so each operator's
+actual int8 inputs and output can be compared with a dk kernel in isolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from tflite_micro.python.tflite_micro import runtime
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+_OPCODE_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
+                 if not name.startswith("_")}
+_TYPE_NAMES = {code: name for name, code in vars(schema.TensorType).items()
+               if not name.startswith("_")}
+_NUMPY_TYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16,
+                "INT32": np.int32, "INT64": np.int64, "FLOAT32": np.float32,
+                "BOOL": np.bool_}
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    type: str                      # schema TensorType name, e.g. "INT8"
+    scales: np.ndarray             # float32, empty when not quantized
+    zero_points: np.ndarray        # int64, empty when not quantized
+    quantized_dimension: int
+    data: np.ndarray | None        # constant contents, None for activations
+
+    @property
+    def scale(self) -> float:
+        """The per-tensor scale (as a float32 value)."""
+        return np.float32(self.scales[0])
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points[0])
+
+
+@dataclass
+class Operator:
+    index: int
+    opcode: str                    # builtin name, e.g. "CONV_2D"
+    inputs: list[Tensor | None]    # None for an omitted optional input
+    outputs: list[Tensor]
+    options: dict = field(default_factory=dict)
+
+
+def _model(model_bytes: bytes) -> schema.ModelT:
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+
+
+def _tensor(model: schema.ModelT, sg, index: int) -> Tensor:
+    t = sg.tensors[index]
+    q = t.quantization
+    scales = np.asarray(q.scale if q is not None and q.scale is not None else [],
+                        dtype=np.float32)
+    zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [],
+                     dtype=np.int64)
+    qdim = int(q.quantizedDimension) if q is not None else 0
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    type_name = _TYPE_NAMES[t.type]
+    data = None
+    buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+    if buf is not None and buf.data is not None and len(buf.data) > 0:
+        raw = np.asarray(buf.data, dtype=np.uint8).tobytes()
+        data = np.frombuffer(raw, dtype=_NUMPY_TYPES[type_name]).reshape(shape).copy()
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    return Tensor(index, name, shape, type_name, scales, zps, qdim, data)
+
+
+def read_operators(model_bytes: bytes, subgraph: int = 0) -> list[Operator]:
+    """The operators of one subgraph, in execution order."""
+    model = _model(model_bytes)
+    sg = model.subgraphs[subgraph]
+    ops = []
+    for i, op in enumerate(sg.operators):
+        code = runtime.get_builtin_code_from_operator_code(
+            model.operatorCodes[op.opcodeIndex])
+        opts = dict(vars(op.builtinOptions)) if op.builtinOptions is not None else {}
+        ins = [None if j < 0 else _tensor(model, sg, int(j)) for j in op.inputs]
+        outs = [_tensor(model, sg, int(j)) for j in op.outputs]
+        ops.append(Operator(i, _OPCODE_NAMES[code], ins, outs, opts))
+    return ops
+
+
+def model_inputs(model_bytes: bytes, subgraph: int = 0) -> list[Tensor]:
+    model = _model(model_bytes)
+    sg = model.subgraphs[subgraph]
+    return [_tensor(model, sg, int(j)) for j in sg.inputs]
+
+
+def _arena_estimate(model: schema.ModelT, subgraph: int) -> int:
+    """Arena for preserving every tensor: all activations side by side plus
+    room for TFLM's own bookkeeping."""
+    sg = model.subgraphs[subgraph]
+    total = 0
+    for t in sg.tensors:
+        n = int(np.prod(t.shape)) if t.shape is not None else 1
+        total += n * np.dtype(_NUMPY_TYPES.get(_TYPE_NAMES[t.type], np.float32)).itemsize
+    return 2 * total + 256 * len(sg.tensors) + 64 * 1024
+
+
+def run_capture(model_bytes: bytes, inputs: Sequence[np.ndarray],
+                subgraph: int = 0,
+                arena_size: int | None = None) -> dict[int, np.ndarray]:
+    """Run the model once in TFLM; return every non-constant tensor by index."""
+    model = _model(model_bytes)
+    if arena_size is None:
+        arena_size = len(model_bytes) + _arena_estimate(model, subgraph)
+    interp = runtime.Interpreter.from_bytes(
+        model_bytes, arena_size=arena_size,
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    for i, x in enumerate(inputs):
+        interp.set_input(x, i)
+    interp.invoke()
+    sg = model.subgraphs[subgraph]
+    captured = {}
+    for idx, t in enumerate(sg.tensors):
+        buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+        if buf is not None and buf.data is not None and len(buf.data) > 0:
+            continue
+        got = interp.GetTensor(idx, subgraph)
+        # The runtime returns {"dtype", "shape", "tensor_data"}.
+        data = got["tensor_data"] if isinstance(got, dict) else got
+        captured[idx] = np.array(data).reshape(tuple(int(d) for d in t.shape))
+    return captured

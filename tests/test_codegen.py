@@ -1,0 +1,104 @@
+"""The compiled runtime: C generated from an int8 .tflite equals the TFLM host runtime bit for bit."""
+
+import ctypes
+import subprocess
+
+import numpy as np
+import pytest
+
+from drsn_edge.errors import UserError
+from firmware_gen import codegen, tflm_oracle
+
+EMIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_int8), ctypes.c_uint32, ctypes.c_void_p)
+
+
+@pytest.fixture(scope="module")
+def smoke_tflite(smoke_build):
+    import keras
+    import training.models  # noqa: F401  (custom layers)
+    from quantize.convert import to_int8_tflite
+    model = keras.saving.load_model(smoke_build / "model/model.keras")
+    with np.load(smoke_build / "data/calib.npz") as z:
+        calib = z["x"]
+    return to_int8_tflite(model, calib, max_samples=64)
+
+
+@pytest.fixture(scope="module")
+def generated(smoke_tflite, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    info = codegen.generate(smoke_tflite, out, name="smoke_drsn")
+    lib = out / "libmodel.so"
+    srcs = [out / "model.c", out / "model_data.c", *codegen.runtime_sources()]
+    inc = [f"-I{p}" for p in codegen.include_dirs()]
+    proc = subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+                           "-o", str(lib), *inc, *map(str, srcs)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, info, ctypes.CDLL(str(lib))
+
+
+def quantized_inputs(smoke_build, info, n):
+    with np.load(smoke_build / "data/test.npz") as z:
+        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
+    s, zp = info["input"]["scale"], info["input"]["zero_point"]
+    idx = np.random.default_rng(0).permutation(len(x))[:n]
+    return np.clip(np.round(x[idx] / s) + zp, -128, 127).astype(np.int8)
+
+
+def test_generated_model_is_bit_exact_to_tflm_on_test_vectors(smoke_build, smoke_tflite, generated):
+    _, info, lib = generated
+    xs = quantized_inputs(smoke_build, info, 150)
+    tflm = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
+    n_out = int(np.prod(info["output"]["shape"]))
+    mismatches = 0
+    for q in xs:
+        q = q[None]
+        tflm.set_input(q, 0)
+        tflm.invoke()
+        ref = tflm.get_output(0).reshape(-1)
+        out = np.zeros(n_out, np.int8)
+        assert lib.model_invoke(q.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)) == 0
+        mismatches += not np.array_equal(out, ref)
+    assert len(xs) >= 100 and mismatches == 0
+
+
+def test_every_layer_matches_tflm_intermediate_tensors(smoke_build, smoke_tflite, generated):
+    _, info, lib = generated
+    q = quantized_inputs(smoke_build, info, 1)
+    got = {}
+    cb = EMIT(lambda i, data, n, ctx: got.__setitem__(i, np.ctypeslib.as_array(data, shape=(n,)).copy()))
+    out = np.zeros(int(np.prod(info["output"]["shape"])), np.int8)
+    assert lib.model_invoke_debug(q.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p), cb, None) == 0
+    ref = tflm_oracle.run_capture(smoke_tflite, [q])
+    assert len(got) == len(info["layers"]) == len(info["ops"])
+    for i, layer in enumerate(info["layers"]):
+        np.testing.assert_array_equal(got[i], ref[layer["tensor"]].reshape(-1), err_msg=layer["name"])
+
+
+def test_generated_c_is_readable_and_deterministic(smoke_tflite, generated, tmp_path):
+    out, info, _ = generated
+    model_c = (out / "model.c").read_text()
+    # a header comment for every operator, naming the op, with shapes and quantization
+    for k, op in enumerate(info["ops"]):
+        assert f"/* [{k}] {op} (" in model_c
+    assert "s=" in model_c and "zp=" in model_c
+    assert "__attribute__((aligned(16)))" in (out / "model_data.c").read_text()
+    codegen.generate(smoke_tflite, tmp_path, name="smoke_drsn")
+    for name in ("model.c", "model_data.c", "model_info.json"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_arena_plan_reuses_memory(generated):
+    _, info, _ = generated
+    activations = sum(int(np.prod(layer["shape"])) for layer in info["layers"] if layer["op"] not in codegen.ALIASES)
+    assert 0 < info["arena_bytes"] < activations / 2
+
+
+def test_a_float_model_is_refused_with_a_clear_error(tmp_path):
+    import tensorflow as tf
+    import keras
+    inp = keras.Input((8,), batch_size=1)
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with pytest.raises(UserError, match="not int8"):
+        codegen.generate(converter.convert(), tmp_path)
+    assert not list(tmp_path.iterdir())
