@@ -1,0 +1,59 @@
+"""The thin thread end to end: int8 .tflite -> generated C -> firmware -> QEMU board ->
+serial link -> outputs equal to the TFLM host runtime, bit for bit, on every board."""
+
+import numpy as np
+import pytest
+
+import boards
+from firmware_gen import build as fw_build
+from firmware_gen import tflm_oracle
+from runner.link import Device
+
+
+@pytest.fixture(scope="module")
+def smoke_tflite(smoke_build):
+    import keras
+    import training.models  # noqa: F401  (custom layers)
+    from quantize.convert import to_int8_tflite
+    model = keras.saving.load_model(smoke_build / "model/model.keras")
+    with np.load(smoke_build / "data/calib.npz") as z:
+        calib = z["x"]
+    return to_int8_tflite(model, calib, max_samples=64)
+
+
+@pytest.fixture(scope="module")
+def vectors(smoke_build, smoke_tflite):
+    """100 test windows (all noise types and SNRs), quantized, with TFLM's outputs."""
+    inp = tflm_oracle.model_inputs(smoke_tflite)[0]
+    with np.load(smoke_build / "data/test.npz") as z:
+        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
+    x = x[np.random.default_rng(0).permutation(len(x))[:100]]
+    q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
+    interp = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
+    ref = []
+    for v in q:
+        interp.set_input(v[None], 0)
+        interp.invoke()
+        ref.append(interp.get_output(0).reshape(-1).copy())
+    return q, np.array(ref)
+
+
+@pytest.mark.parametrize("board", boards.available())
+def test_board_outputs_are_bit_exact_to_tflm(board, smoke_tflite, vectors, tmp_path):
+    built = fw_build.build(smoke_tflite, board, tmp_path, name="smoke_drsn")
+    spec = boards.load(board)
+    assert 0 < built["size"]["flash_bytes"] <= spec.flash_size
+    assert 0 < built["size"]["ram_bytes"] <= spec.ram_size
+    q, ref = vectors
+    with boards.Emulator(board, built["elf"]) as emu:
+        dev = Device(emu.url, timeout=5.0)
+        info = dev.info()
+        assert info.model_hash == bytes.fromhex(built["model"]["sha256"])
+        out, work = dev.infer(q)
+        _, again = dev.infer(q[:3])
+    mismatches = int(np.sum(np.any(out.reshape(len(q), -1) != ref, axis=1)))
+    print(f"{board}: {len(q)} vectors, {mismatches} mismatches, "
+          f"{int(np.median(work))} instructions per inference")
+    assert len(q) >= 100 and mismatches == 0
+    # icount makes the work counter deterministic: the same input costs the same instructions
+    assert np.all(work > 0) and again.tolist() == work[:3].tolist()
