@@ -19,7 +19,7 @@ help:  ## list the targets
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh
 
-all: train  ## the pipeline as far as it exists: train (quantize, flash, hil follow)
+all: train quantize  ## the pipeline as far as it exists: train, quantize (flash, hil follow)
 
 data: setup  ## generate the datasets under build/data and report how hard they are
 	$(CLI) data $(ARGS)
