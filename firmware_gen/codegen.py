@@ -213,7 +213,7 @@ class Emitter:
                                 "threshold": op.opcode == "RESHAPE" and _layer_name(out).endswith("_tau_t")})
             self.body.append("    EMIT(%d);" % k)
 
-    def op_conv_2d(self, k, op):
+    def _conv_like(self, k, op, depthwise: bool):
         x, w, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else None
         y = op.outputs[0]
         o = op.options
@@ -221,7 +221,8 @@ class Emitter:
         _, ph = quant.conv_output_size(x.shape[1], w.shape[1], o["strideH"], o["dilationHFactor"], pad)
         _, pw = quant.conv_output_size(x.shape[2], w.shape[2], o["strideW"], o["dilationWFactor"], pad)
         act = ACT_NAMES[o.get("fusedActivationFunction", 0)]
-        q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act, num_channels=w.shape[0])
+        channels = w.shape[3] if depthwise else w.shape[0]   # filter is [1,kh,kw,out] or [out,kh,kw,in]
+        q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act, num_channels=channels)
         self.comment(k, op, f"stride {o['strideH']}x{o['strideW']} pad {pad} ({ph},{pw}) act {act}")
         p = f"L{k}"
         self.array("int32_t", f"{p}_mult", q.multipliers)
@@ -233,32 +234,16 @@ class Emitter:
         for nm, shp in (("in", x.shape), ("w", w.shape), ("out", y.shape)):
             self.static("dk_dims", f"{p}_{nm}", "{%d, %d, %d, %d}" % tuple(shp))
         bias = self.ptr(b, "bias") if b is not None else "NULL"
-        fn = "dk_conv_s8"
-        self.body.append(f"        {fn}(&{p}_p, &{p}_q, &{p}_in, {self.ptr(x)}, &{p}_w, {self.ptr(w, 'filter')}, {bias}, "
+        call = (f"dk_depthwise_conv_s8(&{p}_p, &{p}_q, {o['depthMultiplier']}, " if depthwise
+                else f"dk_conv_s8(&{p}_p, &{p}_q, ")
+        self.body.append(f"        {call}&{p}_in, {self.ptr(x)}, &{p}_w, {self.ptr(w, 'filter')}, {bias}, "
                          f"&{p}_out, {self.ptr(y)});")
 
+    def op_conv_2d(self, k, op):
+        self._conv_like(k, op, depthwise=False)
+
     def op_depthwise_conv_2d(self, k, op):
-        x, w, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else None
-        y = op.outputs[0]
-        o = op.options
-        pad = "SAME" if o.get("padding", 0) == 0 else "VALID"
-        _, ph = quant.conv_output_size(x.shape[1], w.shape[1], o["strideH"], o["dilationHFactor"], pad)
-        _, pw = quant.conv_output_size(x.shape[2], w.shape[2], o["strideW"], o["dilationWFactor"], pad)
-        act = ACT_NAMES[o.get("fusedActivationFunction", 0)]
-        q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act, num_channels=w.shape[3])
-        self.comment(k, op, f"stride {o['strideH']}x{o['strideW']} pad {pad} act {act}")
-        p = f"L{k}"
-        self.array("int32_t", f"{p}_mult", q.multipliers)
-        self.array("int32_t", f"{p}_shift", q.shifts)
-        self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
-        self.static("dk_conv_params", f"{p}_p",
-                    f"{{{q.input_offset}, {q.output_offset}, {o['strideH']}, {o['strideW']}, {ph}, {pw}, "
-                    f"{o['dilationHFactor']}, {o['dilationWFactor']}, {{{q.activation.min}, {q.activation.max}}}}}")
-        for nm, shp in (("in", x.shape), ("w", w.shape), ("out", y.shape)):
-            self.static("dk_dims", f"{p}_{nm}", "{%d, %d, %d, %d}" % tuple(shp))
-        bias = self.ptr(b, "bias") if b is not None else "NULL"
-        self.body.append(f"        dk_depthwise_conv_s8(&{p}_p, &{p}_q, {o['depthMultiplier']}, &{p}_in, {self.ptr(x)}, "
-                         f"&{p}_w, {self.ptr(w, 'filter')}, {bias}, &{p}_out, {self.ptr(y)});")
+        self._conv_like(k, op, depthwise=True)
 
     def op_fully_connected(self, k, op):
         x, w = op.inputs[0], op.inputs[1]

@@ -23,3 +23,16 @@ def smoke_build(tmp_path_factory):
     build = tmp_path_factory.mktemp("smoke_build")
     assert main(["train", "--config", str(ROOT / "configs" / "smoke.toml"), "--build-dir", str(build)]) == 0
     return build
+
+
+@pytest.fixture(scope="session")
+def smoke_tflite(smoke_build):
+    """The smoke model converted to a fully int8 .tflite (PTQ on its calibration windows)."""
+    import keras
+    import numpy as np
+    import training.models  # noqa: F401  (custom layers)
+    from quantize.convert import to_int8_tflite
+    model = keras.saving.load_model(smoke_build / "model/model.keras")
+    with np.load(smoke_build / "data/calib.npz") as z:
+        calib = z["x"]
+    return to_int8_tflite(model, calib, max_samples=64)

@@ -13,17 +13,6 @@ EMIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_int8), ctype
 
 
 @pytest.fixture(scope="module")
-def smoke_tflite(smoke_build):
-    import keras
-    import training.models  # noqa: F401  (custom layers)
-    from quantize.convert import to_int8_tflite
-    model = keras.saving.load_model(smoke_build / "model/model.keras")
-    with np.load(smoke_build / "data/calib.npz") as z:
-        calib = z["x"]
-    return to_int8_tflite(model, calib, max_samples=64)
-
-
-@pytest.fixture(scope="module")
 def generated(smoke_tflite, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
     info = codegen.generate(smoke_tflite, out, name="smoke_drsn")

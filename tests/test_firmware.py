@@ -11,17 +11,6 @@ from runner.link import Device
 
 
 @pytest.fixture(scope="module")
-def smoke_tflite(smoke_build):
-    import keras
-    import training.models  # noqa: F401  (custom layers)
-    from quantize.convert import to_int8_tflite
-    model = keras.saving.load_model(smoke_build / "model/model.keras")
-    with np.load(smoke_build / "data/calib.npz") as z:
-        calib = z["x"]
-    return to_int8_tflite(model, calib, max_samples=64)
-
-
-@pytest.fixture(scope="module")
 def vectors(smoke_build, smoke_tflite):
     """100 test windows (all noise types and SNRs), quantized, with TFLM's outputs."""
     inp = tflm_oracle.model_inputs(smoke_tflite)[0]
