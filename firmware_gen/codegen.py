@@ -388,7 +388,7 @@ class Emitter:
     # -----------------------------------------------------------------------------------------
     def render(self) -> dict[str, str]:
         digest = hashlib.sha256(self.model_bytes).digest()
-        guard = "\n".join(self.decls)
+        externs = "\n".join(self.decls)
         inp, out = self.input, self.output
 
         def info(t: Tensor, name: str, kind="MODEL_TENSOR_ACTIVATION") -> str:
@@ -425,7 +425,7 @@ class Emitter:
 #define ARENA_BYTES {self.arena}u
 static int8_t arena[ARENA_BYTES] __attribute__((aligned({ALIGN})));
 
-{guard}
+{externs}
 
 static const uint8_t hash[MODEL_HASH_BYTES] = {{{", ".join(str(b) for b in digest)}}};
 static const model_tensor_info input_info = {info(inp, "input")};

@@ -412,7 +412,7 @@ def fine_tune(qmodel: keras.Model, data: dict, cfg: dict, name: str, teacher: ke
     x_clean, y = data["train"]
     x_val, y_val = data["val"]
     # Another seed than training's: noise draws the float model never saw.
-    feed = dataset.NoisyEpochs(x_clean, y, t["batch_size"], cfg["data"]["noise_types"],
+    feed = dataset.NoisyEpochs(x_clean, y, cfg["data"]["noise_types"],
                                cfg["data"]["snr_db_range"], int(cfg["seed"]) + 1)
     distill = teacher is not None
     qmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=qc["qat_learning_rate"], name="adam"),

@@ -146,9 +146,9 @@ class NoisyEpochs:
     cheap, effective regulariser against memorising one realisation), seeded per epoch so
     that a rerun sees exactly the same batches."""
 
-    def __init__(self, x_clean, y, batch_size, kinds, snr_range, seed):
+    def __init__(self, x_clean, y, kinds, snr_range, seed):
         self.x, self.y = x_clean, y
-        self.batch_size, self.kinds, self.snr_range, self.seed = batch_size, kinds, snr_range, seed
+        self.kinds, self.snr_range, self.seed = kinds, snr_range, seed
 
     def epoch(self, e: int):
         rng = np.random.default_rng([self.seed, 10, e])

@@ -157,8 +157,7 @@ def activation_peak_bytes(model: keras.Model) -> int:
     """Peak bytes of live int8 activations, walking the graph in order and freeing each tensor
     after its last consumer: an estimate of the tensor arena (the firmware stage plans it
     exactly)."""
-    order = [layer for layer in model.layers]
-    size = {}
+    order = list(model.layers)
     last_use = {}
     for i, layer in enumerate(order):
         for node in layer._inbound_nodes:
@@ -172,7 +171,6 @@ def activation_peak_bytes(model: keras.Model) -> int:
         for d in out.shape[1:]:
             n *= d
         live[id(out)] = n
-        size[id(out)] = n
         peak = max(peak, sum(live.values()))
         for key in [k for k in live if last_use.get(k, -1) <= i and k != id(out)]:
             del live[key]

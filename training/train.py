@@ -24,7 +24,7 @@ def linear_baseline(data: dict, cfg: dict) -> dict:
     """How hard the task is: a linear classifier on the log spectrum, trained on the same
     noisy training windows the networks see, scored on every test condition."""
     from training.signals import spectral_baseline
-    x, y = dataset.NoisyEpochs(*data["train"], 0, cfg["data"]["noise_types"],
+    x, y = dataset.NoisyEpochs(*data["train"], cfg["data"]["noise_types"],
                                cfg["data"]["snr_db_range"], int(cfg["seed"])).epoch(0)
     test = data["test"]
     out = {"clean": round(spectral_baseline(x[..., 0], y, test["x_clean"][..., 0], test["y"]), 4)}
@@ -71,7 +71,7 @@ def fit(model, data: dict, cfg: dict, name: str) -> dict:
     t = cfg["train"]
     x_clean, y = data["train"]
     x_val, y_val = data["val"]
-    feed = dataset.NoisyEpochs(x_clean, y, t["batch_size"], cfg["data"]["noise_types"],
+    feed = dataset.NoisyEpochs(x_clean, y, cfg["data"]["noise_types"],
                                cfg["data"]["snr_db_range"], int(cfg["seed"]))
     steps = -(-len(x_clean) // t["batch_size"])
     if t["lr_schedule"] == "cosine":
