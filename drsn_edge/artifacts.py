@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-
 def build_dir() -> Path:
     return Path(os.environ.get("DRSN_EDGE_BUILD", "build"))
 
@@ -27,6 +26,8 @@ def paths() -> dict[str, Path]:
         "model": b / "model",
         "reports": b / "reports",
         "plots": b / "reports" / "plots",
+        "firmware": b / "firmware",            # firmware/<board>/: src/, firmware.elf/.bin/.map
+        "flash_state": b / "flash.json",       # the board `drsn-edge flash` started or flashed
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -38,7 +39,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="generate the dataset and report how hard it is")
     _common(p)
+
+    p = sub.add_parser("firmware", help="generate C from the int8 model and build the board's "
+                                        "firmware; memory report")
+    _common(p)
+    _board(p)
+
+    p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
+                                     "(or write it to a real one with --real)")
+    _common(p)
+    _board(p)
+    p.add_argument("--real", action="store_true",
+                   help="flash a real board with the board's tool instead of starting QEMU")
+    p.add_argument("--port", default=None,
+                   help="with --real: the board's serial port (e.g. /dev/ttyACM0), recorded for "
+                        "`drsn-edge hil`")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the exact commands instead of running them")
+
+    p = sub.add_parser("stop", help="stop the emulated board that `drsn-edge flash` started")
+    _common(p)
+
+    p = sub.add_parser("hil", help="hardware-in-loop: stream test vectors to the board over "
+                                   "serial, compare with the host bit for bit")
+    _common(p)
+    p.add_argument("--port", default=None,
+                   help="pyserial URL or device (socket://127.0.0.1:PORT, /dev/ttyACM0, COM3); "
+                        "default: the board `drsn-edge flash` started")
+    p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
+    p.add_argument("--vectors", default=None,
+                   help="an .npz with x (float windows or int8 inputs) [and y] to stream "
+                        "instead of the test sweep")
+    p.add_argument("--limit", type=int, default=None, help="stream at most this many vectors")
+    p.add_argument("--debug", type=int, default=None, metavar="N",
+                   help="for vector N: compare every layer on the device with the TFLM host "
+                        "runtime and name the first that differs; tau per channel")
+
+    p = sub.add_parser("benchmark", help="instructions, MACs, flash and RAM per layer on a board "
+                                         "(and side by side with TFLM when TFLM_LIB is given)")
+    _common(p)
+    _board(p)
     return parser
+
+
+def _board(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", default=None,
+                   help="target board (default: firmware.board of the config, mps2-an386)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DRSN_EDGE_BUILD"] = args.build_dir
     try:
         from drsn_edge import config
-        cfg = config.load(args.config, args.overrides)
+        overrides = list(args.overrides)
+        for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
+                          ("limit", "hil.limit")):
+            value = getattr(args, flag, None)
+            if value is not None and not (flag == "port" and args.stage == "flash"):
+                overrides.append(f"{key}={json.dumps(value)}")
+        cfg = config.load(args.config, overrides)
         if args.stage == "train":
             from training import train
             train.run(cfg)
@@ -58,6 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         elif args.stage == "data":
             from training import dataset
             dataset.run(cfg)
+        elif args.stage == "firmware":
+            from firmware_gen import stage
+            stage.run(cfg)
+        elif args.stage == "flash":
+            from boards import flash
+            flash.run(cfg, real=args.real, port=args.port, dry_run=args.dry_run)
+        elif args.stage == "stop":
+            from boards import flash
+            flash.stop(cfg)
+        elif args.stage == "hil":
+            from runner import hil
+            return hil.run(cfg, vectors=args.vectors, debug=args.debug)
+        elif args.stage == "benchmark":
+            from firmware_gen import benchmark
+            benchmark.run(cfg)
     except UserError as exc:
         print(f"drsn-edge {args.stage}: error: {exc}", file=sys.stderr)
         return 2
