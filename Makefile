@@ -2,24 +2,31 @@
 #   make all                      the whole pipeline on the default (emulated) board
 #   make test                     the test suite
 #   make train CONFIG=configs/smoke.toml SET="train.epochs=3 model.arch=drsn_cs"
+#   make flash BOARD=netduinoplus2 REAL=1 PORT=/dev/ttyACM0 [DRY_RUN=1]
 
 CONFIG ?= configs/default.toml
 SET    ?=
+BOARD  ?=
+PORT   ?=
+REAL   ?=
+DRY_RUN ?=
+DEBUG  ?=
 VENV   := .venv
 CLI    := $(VENV)/bin/drsn-edge
 ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+BOARD_ARG := $(if $(BOARD),--board $(BOARD))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all train quantize data test clean
+.PHONY: help setup all train quantize data firmware flash stop hil benchmark test clean
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: CONFIG=$(CONFIG)  SET=\"key=value ...\""
+	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= PORT= REAL=1 DRY_RUN=1 DEBUG=N"
 
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh
 
-all: train quantize  ## the pipeline as far as it exists: train, quantize (flash, hil follow)
+all: train quantize flash hil  ## the whole pipeline on the default emulated board
 
 data: setup  ## generate the datasets under build/data and report how hard they are
 	$(CLI) data $(ARGS)
@@ -29,6 +36,21 @@ train: setup  ## train DRSN + ResNet baseline; build/model/, build/reports/train
 
 quantize: setup  ## int8 QAT/PTQ, .tflite for TFLM, op audit, parity; build/reports/quantize.{json,md}
 	$(CLI) quantize $(ARGS)
+
+firmware: setup  ## C from the int8 model + firmware image for BOARD; build/reports/firmware.{json,md}
+	$(CLI) firmware $(ARGS) $(BOARD_ARG)
+
+flash: setup  ## build and boot BOARD in QEMU (UART on a TCP port); REAL=1 PORT=... flashes hardware
+	$(CLI) flash $(ARGS) $(BOARD_ARG) $(if $(REAL),--real) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
+
+stop: setup  ## stop the emulated board `make flash` started
+	$(CLI) stop $(ARGS)
+
+hil: setup  ## stream the test sweep to the board over serial; build/reports/hil.{json,md,xml}
+	$(CLI) hil $(ARGS) $(if $(PORT),--port $(PORT)) $(if $(DEBUG),--debug $(DEBUG))
+
+benchmark: setup  ## instructions/MACs/flash/RAM per layer on BOARD; build/reports/benchmark.{json,md}
+	$(CLI) benchmark $(ARGS) $(BOARD_ARG)
 
 test: setup  ## run the test suite
 	$(VENV)/bin/python -m pytest

@@ -154,14 +154,16 @@ def load(name: str | Board) -> Board:
     return board
 
 
-def flash_command(board: str | Board, elf: str | Path) -> list[str]:
-    """The command that writes `elf` (or the .bin beside it) to the real board."""
+def flash_command(board: str | Board, elf: str | Path, check_tool: bool = True) -> list[str]:
+    """The command that writes `elf` (or the .bin beside it) to the real board.
+
+    check_tool=False skips the "is the tool installed" check (for --dry-run)."""
     board = load(board)
     if not board.flash_command:
         raise UserError(f"flashing a real {board.name} is not supported by drsn-edge: "
                         f"{board.flash_note}")
     tool = shlex.split(board.flash_command)[0]
-    if shutil.which(tool) is None:
+    if check_tool and shutil.which(tool) is None:
         package = FLASH_TOOL_PACKAGES.get(tool, tool)
         raise UserError(f"{tool} (needed to flash {board.name}) is not installed; install it, "
                         f"e.g. sudo apt-get install {package}")

@@ -40,11 +40,15 @@ CXX_FLAGS = ["-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-st
 
 
 def compile_firmware(board: str | Board, sources, include_dirs, out_elf: str | Path,
-                     defines=(), opt: str = "-O2", werror: bool = True) -> Path:
+                     defines=(), opt: str = "-O2", werror: bool = True,
+                     libs=(), system_include_dirs=()) -> Path:
     """Build `sources` with the board layer into `out_elf` (and .bin, .map beside it).
 
     defines: "NAME" or "NAME=value" strings, passed as -D. werror=False lets third-party
     sources with warnings through; the board layer itself is always warning-free.
+    libs: prebuilt static libraries (.a) linked after the objects, e.g. TFLite Micro.
+    system_include_dirs: third-party headers, passed as -isystem so their warnings do not
+    fail a -Werror build of our own sources.
     """
     board = load(board)
     out_elf = Path(out_elf)
@@ -53,6 +57,11 @@ def compile_firmware(board: str | Board, sources, include_dirs, out_elf: str | P
         if not source.is_file():
             raise UserError(f"firmware source {source} does not exist; check the path given "
                             f"to compile_firmware")
+    libs = [Path(lib) for lib in libs]
+    for lib in libs:
+        if not lib.is_file():
+            raise UserError(f"library {lib} does not exist; check the path given to "
+                            f"compile_firmware")
     use_cxx = any(s.suffix in CXX_SUFFIXES for s in sources)
     _require_tools([GCC, OBJCOPY] + ([GXX] if use_cxx else []))
 
@@ -62,6 +71,7 @@ def compile_firmware(board: str | Board, sources, include_dirs, out_elf: str | P
     write_text(work / "memory.ld", memory_script(board))
 
     includes = [f"-I{d}" for d in [work, *board.include_dirs, *map(Path, include_dirs)]]
+    includes += [f"-isystem{d}" for d in map(Path, system_include_dirs)]
     flags = [*board.cflags, opt, *COMMON_FLAGS, *includes, *(f"-D{d}" for d in defines)]
     jobs = [(src, work / f"{i:03d}-{src.stem}.o", src.suffix in CXX_SUFFIXES,
              werror or src in board.sources)
@@ -85,7 +95,7 @@ def compile_firmware(board: str | Board, sources, include_dirs, out_elf: str | P
         cmd = [GXX if use_cxx else GCC, *board.cflags, "--specs=nano.specs", "-nostartfiles",
                "-Wl,--gc-sections", f"-Wl,-Map={map_file}",
                f"-L{work}", f"-L{COMMON_DIR}", "-Tmemory.ld",
-               *map(str, objects), "-lm", "-o", str(tmp_elf)]
+               *map(str, objects), *map(str, libs), "-lm", "-o", str(tmp_elf)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise _link_error(board, out_elf, result.stderr)
@@ -188,20 +198,31 @@ def _require_tools(tools):
                         f"sudo apt-get install {TOOLCHAIN_PACKAGES}")
 
 
+class DoesNotFit(UserError):
+    """The image is larger than the board's memory: needs[region] = bytes the link wanted,
+    has[region] = bytes the board has, for each region ("FLASH", "RAM") that overflowed."""
+
+    def __init__(self, message: str, needs: dict[str, int], has: dict[str, int]):
+        super().__init__(message)
+        self.needs = needs
+        self.has = has
+
+
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
 def _link_error(board: Board, elf: Path, stderr: str) -> UserError:
     overflows = {region: int(n) for region, n in _OVERFLOW.findall(stderr)}
     if overflows:
-        parts = []
+        parts, needs, has = [], {}, {}
         for region, over in overflows.items():
             size = board.flash_size if region == "FLASH" else board.ram_size
+            needs[region], has[region] = size + over, size
             parts.append(f"{region} needs {size + over} bytes but {board.name} has {size} "
                          f"(over by {over})")
-        return UserError(f"{elf.name} does not fit {board.name}: {'; '.join(parts)}. Make the "
+        return DoesNotFit(f"{elf.name} does not fit {board.name}: {'; '.join(parts)}. Make the "
                          f"model or its tensor arena smaller, or pick a board with more memory "
-                         f"(see the .map file for what takes the space)")
+                         f"(see the .map file for what takes the space)", needs, has)
     if "nano.specs" in stderr or "-lc_nano" in stderr or "-lstdc++" in stderr:
         return UserError(f"the newlib C library for arm-none-eabi is missing ({_tail(stderr, 3)}); "
                          f"run scripts/setup.sh, or sudo apt-get install {TOOLCHAIN_PACKAGES}")

@@ -16,10 +16,15 @@ State file (JSON), written atomically:
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import shlex
+import shutil
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 from drsn_edge.artifacts import paths, write_json
 from drsn_edge.errors import UserError
@@ -100,5 +105,116 @@ def _terminate(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = False) -> None:
-    raise UserError("drsn-edge flash: not implemented yet")
+def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = False) -> dict:
+    """Build the firmware for firmware.board and start it in QEMU, or flash a real board."""
+    from boards.board import flash_command, load
+    from boards.emulator import qemu_command
+    from firmware_gen import stage
+
+    board = load(cfg["firmware"]["board"])
+    elf = stage.firmware_dir(board.name) / "firmware.elf"
+    if real:
+        if not port and not dry_run:
+            raise UserError(f"flashing a real {board.name} needs its serial port too, for the "
+                            f"runner afterwards: make flash REAL=1 BOARD={board.name} "
+                            f"PORT=/dev/ttyACM0 (drsn-edge flash --real --port ...)")
+        command = flash_command(board, elf, check_tool=not dry_run)
+        if dry_run:
+            print(f"would build:  drsn-edge firmware --board {board.name}")
+            print(f"would flash:  {shlex.join(command)}")
+            print(f"would record: {port or '<PORT>'} in {paths()['flash_state']}")
+            return {"command": command}
+        if "://" not in port and not Path(port).exists() and not port.upper().startswith("COM"):
+            raise UserError(f"serial port {port} does not exist; is the board plugged in? "
+                            f"(list ports with: python -m serial.tools.list_ports)")
+        built = stage.run(cfg)
+        print(f"flashing {board.name}: {shlex.join(command)}")
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()[-15:]
+            raise UserError(f"{command[0]} failed with exit code {result.returncode} while "
+                            f"flashing {board.name}; is the board connected and powered?\n"
+                            + "\n".join(output))
+        state = _state(board.name, "real", port, built, None, None)
+        write_state(state)
+        print(f"{board.name} flashed; serial port {port} recorded in {paths()['flash_state']}")
+        return state
+
+    if dry_run:
+        print(f"would build:  drsn-edge firmware --board {board.name}")
+        print(f"would start:  {shlex.join(qemu_command(board, elf, port=0)).replace(':0,', ':<PORT>,')}")
+        print(f"would record: socket://127.0.0.1:<PORT> in {paths()['flash_state']}")
+        return {}
+
+    previous = read_state()
+    if previous and previous.get("kind") == "emulated" and pid_alive(previous.get("pid")):
+        print(f"stopping the emulated {previous.get('board')} started earlier "
+              f"(pid {previous['pid']})")
+        _terminate(int(previous["pid"]))
+    built = stage.run(cfg, boot=False)
+    pid, tcp_port, log = _start_detached(board, built["elf"])
+    url = f"socket://127.0.0.1:{tcp_port}"
+    try:
+        line = _read_banner(url, log)
+    except BaseException:
+        _terminate(pid)
+        raise
+    selftest = stage.record_selftest(line)
+    state = _state(board.name, "emulated", url, built, pid, tcp_port)
+    state["selftest"] = selftest
+    state["log"] = str(log)
+    write_state(state)
+    print(line)
+    print(f"{board.name} is running in QEMU (pid {pid}); its UART is {url}")
+    print(f"  recorded in {paths()['flash_state']}; `make hil` talks to it, `make stop` ends it")
+    if not selftest["passed"]:
+        raise UserError(f"the boot self-test failed on the emulated {board.name}; it is still "
+                        f"running at {url} for `make hil DEBUG=0` (`make stop` ends it)")
+    return state
+
+
+def _state(board: str, kind: str, url: str, built: dict, pid, tcp_port) -> dict:
+    return {
+        "board": board, "kind": kind, "url": url, "port": tcp_port, "pid": pid,
+        "elf": str(built["elf"]), "model": built["report"]["model"]["path"],
+        "model_hash": built["model"]["sha256"],
+        "selftest": built["report"].get("selftest"),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _start_detached(board, elf: Path) -> tuple[int, int, Path]:
+    """QEMU in its own session, so it outlives this command; returns (pid, port, log)."""
+    from boards.emulator import QEMU, _LISTENING, _free_port, qemu_command
+    if shutil.which(QEMU) is None:
+        raise UserError(f"{QEMU} not found on PATH; run scripts/setup.sh, or "
+                        f"sudo apt-get install qemu-system-arm")
+    log = paths()["build"] / "flash.log"
+    for _attempt in range(5):
+        port = _free_port()
+        with open(log, "w") as out:
+            proc = subprocess.Popen(qemu_command(board, elf, port=port), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _LISTENING in log.read_text(errors="replace"):
+                return proc.pid, port, log
+            time.sleep(0.02)
+        if proc.poll() is None:
+            _terminate(proc.pid)
+        proc.wait()
+        said = log.read_text(errors="replace").strip()
+        if "Address already in use" not in said:
+            break
+    raise UserError(f"QEMU could not start {elf} on {board.name}: {said or 'no output'} "
+                    f"(full log: {log})")
+
+
+def _read_banner(url: str, log: Path, timeout: float = 120.0) -> str:
+    from runner.link import Device
+    with Device(url, timeout=timeout) as dev:
+        lines = dev.console(timeout)
+    if not lines:
+        raise UserError(f"the board at {url} printed no self-test line within {timeout:.0f} s "
+                        f"(QEMU log: {log})")
+    return lines[0]

@@ -11,12 +11,17 @@ from firmware_gen import codegen
 HARNESS_SOURCES = [codegen.HARNESS_DIR / "main.c", codegen.HARNESS_DIR / "protocol.c"]
 
 
-def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model") -> dict:
-    """Generate, compile and size the firmware; returns what was built."""
+def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
+          extra_sources=()) -> dict:
+    """Generate, compile and size the firmware; returns what was built.
+
+    extra_sources: more C files to link in, e.g. the boot self-test vector (selftest.c).
+    """
     out_dir = Path(out_dir)
     board = boards.load(board)
     gen = out_dir / "src"
     info = codegen.generate(model_bytes, gen, name=name)
-    sources = [gen / "model.c", gen / "model_data.c", *HARNESS_SOURCES, *codegen.runtime_sources()]
+    sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
+               *HARNESS_SOURCES, *codegen.runtime_sources()]
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf")
     return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}

@@ -1,15 +1,34 @@
 """`drsn-edge firmware`: the deployed int8 model -> C sources -> firmware image for a board,
-with a boot self-test and a memory report (build/reports/firmware.{json,md})."""
+with a boot self-test, checked by booting it, and a memory report.
+
+Writes build/firmware/<board>/ (src/ with the generated C and selftest.c, firmware.elf,
+.bin, .map) and build/reports/firmware.{json,md}. On an emulated board the image is booted
+once in QEMU to read its self-test line (PASS/FAIL against the TFLM host runtime, the
+instruction count and, where the board layer measures it, the stack high-water mark).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
 from pathlib import Path
 
-from drsn_edge.artifacts import paths
+import numpy as np
+
+import boards
+from drsn_edge.artifacts import paths, write_json, write_text
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
 
 MODEL_FILES = {"qat": "model_int8.tflite", "ptq": "model_ptq_int8.tflite"}
+BACKENDS = ("compiled", "tflm")
+SELFTEST_TIMEOUT_S = 120.0
+
+# "drsn-edge: <board> <model> self-test PASS: 10 outputs equal TFLM, 123 instructions[, stack 456 bytes]"
+_BANNER = re.compile(r"self-test (?P<verdict>PASS|FAIL|SKIP)(?P<detail>.*?)"
+                     r"(?:, (?P<work>\d+) (?P<unit>instructions|cycles))?"
+                     r"(?:, stack (?P<stack>\d+) bytes)?$")
 
 
 def model_path(cfg: dict) -> Path:
@@ -23,5 +42,240 @@ def model_path(cfg: dict) -> Path:
     return path
 
 
-def run(cfg: dict) -> dict:
-    raise UserError("drsn-edge firmware: not implemented yet")
+def firmware_dir(board: str) -> Path:
+    return paths()["firmware"] / board
+
+
+def run(cfg: dict, boot: bool = True) -> dict:
+    """Build the firmware for firmware.board, boot it once to read the self-test, report."""
+    started = time.monotonic()
+    fw = section(cfg, "firmware")
+    board = boards.load(fw["board"])
+    if fw["backend"] not in BACKENDS:
+        raise UserError(f"firmware.backend = {fw['backend']!r}: expected one of "
+                        f"{', '.join(BACKENDS)}")
+    model_file = model_path(cfg)
+    model_bytes = model_file.read_bytes()
+    name = str(cfg.get("model", {}).get("arch", "model"))
+    out = firmware_dir(board.name)
+
+    vector = selftest_vector(model_bytes, int(fw["selftest_vector"]))
+    selftest_c = out / "src" / "selftest.c"
+    write_text(selftest_c, selftest_source(name, vector))
+
+    print(f"firmware: {model_file} -> {board.name} ({fw['backend']} backend)")
+    built = _build(fw, model_bytes, board.name, out, name, [selftest_c])
+    report = memory_report(board, built, model_file)
+    report["backend"] = fw["backend"]
+    report["selftest"] = {"vector": vector["index"], "label": vector["label"],
+                          "expected": vector["expected"].tolist()}
+    if boot:
+        line = boot_selftest(board.name, built["elf"])
+        report["selftest"].update(parse_banner(line))
+        report["stack"]["measured_bytes"] = report["selftest"].get("stack_bytes")
+    report["seconds"] = round(time.monotonic() - started, 1)
+
+    reports = paths()["reports"]
+    write_json(reports / "firmware.json", report)
+    write_text(reports / "firmware.md", markdown(report))
+    print(summary(report))
+    print(f"wrote {reports / 'firmware.json'} and firmware.md")
+    if boot and not report["selftest"]["passed"]:
+        raise UserError(f"the boot self-test on {board.name} failed: "
+                        f"{report['selftest']['line']}")
+    return {**built, "report": report}
+
+
+def _build(fw: dict, model_bytes: bytes, board: str, out: Path, name: str, extra) -> dict:
+    if fw["backend"] == "tflm":
+        from firmware_gen import tflm_backend
+        return tflm_backend.build(model_bytes, board, out, name=name,
+                                  tflm_lib=fw["tflm_lib"], tflm_include=fw["tflm_include"],
+                                  arena_margin=int(fw["arena_margin"]), extra_sources=extra)
+    from firmware_gen import build
+    return build.build(model_bytes, board, out, name=name, extra_sources=extra)
+
+
+# --- the boot self-test -----------------------------------------------------------------
+
+def selftest_vector(model_bytes: bytes, index: int) -> dict:
+    """Clean test window `index`, quantized for the model, and TFLM's output for it."""
+    from firmware_gen import tflm_oracle
+    test = paths()["data"] / "test.npz"
+    if not test.is_file():
+        raise UserError(f"{test} does not exist; run `make train` first (the self-test "
+                        f"input is a test window)")
+    with np.load(test) as z:
+        x, y = z["x_clean"], z["y"]
+    if not 0 <= index < len(x):
+        raise UserError(f"firmware.selftest_vector = {index} is outside the test set "
+                        f"(0..{len(x) - 1})")
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    if int(np.prod(inp.shape)) != x[index].size:
+        raise UserError(f"the model takes {list(inp.shape)} but the test windows in {test} "
+                        f"have {x[index].size} samples; train and quantize with the same config")
+    q = np.clip(np.round(x[index] / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
+    interp = tflm_oracle.runtime.Interpreter.from_bytes(model_bytes)
+    interp.set_input(q.reshape(inp.shape), 0)
+    interp.invoke()
+    expected = np.asarray(interp.get_output(0)).astype(np.int8).reshape(-1)
+    return {"index": index, "label": int(y[index]), "input": q.reshape(-1),
+            "expected": expected, "scale": float(inp.scale), "zero_point": int(inp.zero_point)}
+
+
+def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
+    rows = [", ".join(f"{int(v):4d}" for v in values[i:i + per_line])
+            for i in range(0, len(values), per_line)]
+    return f"{decl} = {{\n    " + ",\n    ".join(rows) + ",\n};\n"
+
+
+def selftest_source(name: str, vector: dict) -> str:
+    n_in, n_out = len(vector["input"]), len(vector["expected"])
+    return (
+        f"/*\n"
+        f" * Boot self-test of {name}, generated by drsn-edge firmware; do not edit.\n"
+        f" * Input: clean test window {vector['index']} (class {vector['label']}), quantized\n"
+        f" * with the model's input scale {vector['scale']:.9g} and zero point "
+        f"{vector['zero_point']}.\n"
+        f" * Expected: what the TFLM host runtime outputs for it; main.c compares at boot.\n"
+        f" */\n"
+        f"#include <stdint.h>\n\n"
+        + _c_array(f"const int8_t selftest_input[{n_in}]", vector["input"]) + "\n"
+        + _c_array(f"const int8_t selftest_expected[{n_out}]", vector["expected"]) + "\n"
+        + f"int8_t selftest_actual[{n_out}];\n")
+
+
+def boot_selftest(board: str, elf: Path, timeout: float = SELFTEST_TIMEOUT_S) -> str:
+    """Boot the image in QEMU and return its self-test line."""
+    from runner.link import Device
+    with boards.Emulator(board, elf) as emu:
+        with Device(emu.url, timeout=timeout) as dev:
+            lines = dev.console(timeout)
+    if not lines:
+        raise UserError(f"{elf} on {board} printed no self-test line within {timeout:.0f} s; "
+                        f"QEMU said: {emu.stderr.strip() or 'nothing'}")
+    return lines[0]
+
+
+def record_selftest(line: str) -> dict:
+    """Add a self-test line read from a board to build/reports/firmware.{json,md}."""
+    import json
+    result = parse_banner(line)
+    reports = paths()["reports"]
+    try:
+        report = json.loads((reports / "firmware.json").read_text())
+    except (OSError, ValueError):
+        return result
+    report["selftest"].update(result)
+    report["stack"]["measured_bytes"] = result.get("stack_bytes")
+    write_json(reports / "firmware.json", report)
+    write_text(reports / "firmware.md", markdown(report))
+    return result
+
+
+def parse_banner(line: str) -> dict:
+    m = _BANNER.search(line)
+    if not m:
+        return {"passed": False, "line": line}
+    out = {"passed": m["verdict"] == "PASS", "verdict": m["verdict"], "line": line}
+    if m["work"]:
+        out[m["unit"]] = int(m["work"])
+    if m["stack"]:
+        out["stack_bytes"] = int(m["stack"])
+    return out
+
+
+# --- memory report ------------------------------------------------------------------------
+
+def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
+    size = built["size"]
+    info = built["model"]
+    fits = size["flash_bytes"] <= board.flash_size and size["ram_bytes"] <= board.ram_size
+    others = []
+    for other_name in boards.available():
+        other = boards.load(other_name)
+        # Other boards differ only in drivers and stack reserve: estimate from this build.
+        flash = size["flash_bytes"]
+        ram = size["data"] + size["bss"] + other.stack_size
+        others.append({"board": other.name, "core": other.core,
+                       "flash_bytes": flash, "flash_size": other.flash_size,
+                       "ram_bytes": ram, "ram_size": other.ram_size,
+                       "fits": flash <= other.flash_size and ram <= other.ram_size,
+                       "estimated": other.name != board.name})
+    return {
+        "board": board.name,
+        "core": board.core,
+        "model": {"path": str(model_file), "sha256": info["sha256"],
+                  "bytes": model_file.stat().st_size, "ops": len(info.get("ops", [])),
+                  "weight_bytes": info.get("weight_bytes"), "arena_bytes": info.get("arena_bytes")},
+        "elf": str(built["elf"]),
+        "sections": {k: size[k] for k in ("text", "rodata", "data", "bss", "stack")},
+        "flash_bytes": size["flash_bytes"],
+        "ram_bytes": size["ram_bytes"],
+        "arena_bytes": info.get("arena_bytes"),
+        "board_memory": {"flash_bytes": board.flash_size, "ram_bytes": board.ram_size},
+        "flash_used_pct": round(100 * size["flash_bytes"] / board.flash_size, 2),
+        "ram_used_pct": round(100 * size["ram_bytes"] / board.ram_size, 2),
+        "stack": {"reserved_bytes": board.stack_size, "measured_bytes": None},
+        "fits": fits,
+        "boards": others,
+        "sha256_elf": hashlib.sha256(Path(built["elf"]).read_bytes()).hexdigest(),
+    }
+
+
+def _kb(n) -> str:
+    return "n/a" if n is None else f"{n / 1024:.1f} KB"
+
+
+def summary(r: dict) -> str:
+    st = r.get("selftest", {})
+    work = st.get("instructions") or st.get("cycles")
+    verdict = st.get("verdict", "not run")
+    return (f"{r['board']}: flash {_kb(r['flash_bytes'])} of {_kb(r['board_memory']['flash_bytes'])}, "
+            f"RAM {_kb(r['ram_bytes'])} of {_kb(r['board_memory']['ram_bytes'])} "
+            f"(arena {_kb(r['arena_bytes'])}, stack reserve {_kb(r['stack']['reserved_bytes'])}"
+            + (f", stack used {_kb(r['stack']['measured_bytes'])}" if r['stack'].get('measured_bytes') else "")
+            + f"); self-test {verdict}" + (f", {work:,} instructions" if work else ""))
+
+
+def markdown(r: dict) -> str:
+    s = r["sections"]
+    st = r.get("selftest", {})
+    lines = [
+        f"# Firmware: {r['board']} ({r['core']}, {r['backend']} backend)",
+        "",
+        f"Model `{r['model']['path']}` (sha256 `{r['model']['sha256'][:16]}…`, "
+        f"{r['model']['bytes']:,} bytes, {r['model']['ops']} ops) → `{r['elf']}`.",
+        "",
+        "| | bytes | |",
+        "|---|---:|---|",
+        f"| .text (code) | {s['text']:,} | flash |",
+        f"| .rodata (weights, tables) | {s['rodata']:,} | flash |",
+        f"| .data | {s['data']:,} | flash + RAM |",
+        f"| .bss (incl. the tensor arena) | {s['bss']:,} | RAM |",
+        f"| tensor arena | {r['arena_bytes'] or 0:,} | RAM (in .bss) |",
+        f"| stack reserve | {s['stack']:,} | RAM |",
+        f"| stack used (measured at boot) | "
+        f"{r['stack']['measured_bytes'] if r['stack'].get('measured_bytes') is not None else 'n/a'} | RAM |",
+        f"| **flash total** | **{r['flash_bytes']:,}** | {r['flash_used_pct']} % of "
+        f"{r['board_memory']['flash_bytes']:,} |",
+        f"| **RAM total** | **{r['ram_bytes']:,}** | {r['ram_used_pct']} % of "
+        f"{r['board_memory']['ram_bytes']:,} |",
+        "",
+        f"Fits {r['board']}: **{'yes' if r['fits'] else 'NO'}**.",
+        "",
+        f"Boot self-test (test window {st.get('vector')}, class {st.get('label')}): "
+        f"**{st.get('verdict', 'not run')}**" + (f" — `{st['line']}`" if st.get("line") else ""),
+        "",
+        "## Other boards",
+        "",
+        "Estimated from this build (same code and data; each board's own stack reserve).",
+        "",
+        "| board | core | flash | of | RAM | of | fits |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for b in r["boards"]:
+        lines.append(f"| {b['board']}{'' if b['estimated'] else ' (built)'} | {b['core']} | "
+                     f"{b['flash_bytes']:,} | {b['flash_size']:,} | {b['ram_bytes']:,} | "
+                     f"{b['ram_size']:,} | {'yes' if b['fits'] else 'NO'} |")
+    return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ import serial
 
 from drsn_edge.errors import UserError
 from runner.protocol import (
-    LINK_ERRORS, SEQ_LIMIT, STAT_NAMES, Command, DeviceInfo, ErrorCode, Frame, FrameError,
+    LINK_ERRORS, SEQ_LIMIT, ConsoleLine, STAT_NAMES, Command, DeviceInfo, ErrorCode, Frame, FrameError,
     FrameReader, LayerInfo, RESULT_PART, DEBUG_DATA, encode_frame, error_name,
     infer_payload, max_encoded_bytes, parse_error, parse_info, parse_layer_info,
     parse_result, shape_header,
@@ -114,10 +114,26 @@ class Device:
         self._layers: list[LayerInfo] | None = None
         self._reader = FrameReader(max_encoded_bytes(DEFAULT_MAX_PAYLOAD))
         self._inbox: list[Frame | FrameError] = []
+        self.console_lines: list[ConsoleLine] = []
         self._port = None
         self._open()
 
     # --- public API -------------------------------------------------------------------
+
+    def console(self, timeout: float = 5.0) -> list[str]:
+        """Text lines the board printed unasked (the boot self-test line), waiting up to
+        `timeout` s for the first one if none has arrived yet. Lines read are consumed."""
+        deadline = time.monotonic() + timeout
+        while not self.console_lines:
+            items = self._read_items(deadline)
+            if not items:
+                break
+            self._inbox = [i for i in items if not isinstance(i, ConsoleLine)] + self._inbox
+            self.console_lines += [i for i in items if isinstance(i, ConsoleLine)]
+            if self._inbox:
+                break
+        lines, self.console_lines = self.console_lines, []
+        return [str(line) for line in lines]
 
     def info(self, refresh: bool = False) -> DeviceInfo:
         """HELLO: board, firmware, model hash, tensor shapes and quantization, limits."""
@@ -319,6 +335,9 @@ class Device:
                 self.stats.timeouts += 1
                 raise _Retry(f"no complete answer within {self.timeout} s")
             for index, item in enumerate(items):
+                if isinstance(item, ConsoleLine):
+                    self.console_lines.append(item)  # the boot line, or a reboot's
+                    continue
                 if isinstance(item, FrameError):
                     self.stats.bad_frames += 1
                     self._inbox = items[index + 1:] + self._inbox

@@ -76,6 +76,22 @@ class FrameError(ValueError):
     """Bytes between two delimiters that are not a valid frame."""
 
 
+class ConsoleLine(str):
+    """A line of text the board printed unasked (the boot self-test), ended by a delimiter
+    like a frame. Not an error: it is what the firmware says before the host speaks."""
+
+
+_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def _console_line(data: bytes) -> ConsoleLine | None:
+    # A frame's header and CRC make an all-printable frame ending in CR LF vanishingly
+    # rare; anything else between delimiters is treated as a frame.
+    if len(data) >= 3 and data.endswith(b"\r\n") and _TEXT_BYTES.issuperset(data):
+        return ConsoleLine(data.decode("ascii").rstrip("\r\n"))
+    return None
+
+
 # --- COBS ---------------------------------------------------------------------------------
 
 def cobs_encode(data: bytes) -> bytes:
@@ -155,8 +171,9 @@ def parse_frame(raw: bytes) -> Frame:
 class FrameReader:
     """Splits a byte stream at delimiters: feed() bytes, get back what lay between them.
 
-    Each item is a Frame or a FrameError (damaged frames are reported, not raised, so one
-    bad frame does not hide the good ones after it). Empty frames are skipped.
+    Each item is a Frame, a ConsoleLine (text the board printed at boot) or a FrameError
+    (damaged frames are reported, not raised, so one bad frame does not hide the good ones
+    after it). Empty frames are skipped.
     """
 
     def __init__(self, max_encoded: int):
@@ -168,8 +185,8 @@ class FrameReader:
         self._pending.clear()
         self._overflow = False
 
-    def feed(self, data: bytes) -> list[Frame | FrameError]:
-        items: list[Frame | FrameError] = []
+    def feed(self, data: bytes) -> list[Frame | ConsoleLine | FrameError]:
+        items: list[Frame | ConsoleLine | FrameError] = []
         start = 0
         while True:
             end = data.find(0, start)
@@ -183,6 +200,8 @@ class FrameReader:
                 return items
             if self._overflow:
                 items.append(FrameError("frame longer than the largest allowed"))
+            elif (line := _console_line(bytes(self._pending))) is not None:
+                items.append(line)
             elif self._pending:
                 try:
                     items.append(parse_frame(cobs_decode(bytes(self._pending))))

@@ -6,7 +6,7 @@ import pytest
 
 import boards
 from firmware_gen import build as fw_build
-from firmware_gen import tflm_oracle
+from firmware_gen import stage, tflm_oracle
 from runner.link import Device
 
 
@@ -27,15 +27,32 @@ def vectors(smoke_build, smoke_tflite):
     return q, np.array(ref)
 
 
+@pytest.fixture(scope="module")
+def selftest_c(smoke_build, smoke_tflite, tmp_path_factory):
+    """The boot self-test vector for the smoke model, as `drsn-edge firmware` writes it."""
+    import os
+    os.environ["DRSN_EDGE_BUILD"], saved = str(smoke_build), os.environ.get("DRSN_EDGE_BUILD")
+    try:
+        vector = stage.selftest_vector(smoke_tflite, 0)
+    finally:
+        os.environ.pop("DRSN_EDGE_BUILD") if saved is None else os.environ.update(
+            DRSN_EDGE_BUILD=saved)
+    path = tmp_path_factory.mktemp("selftest") / "selftest.c"
+    path.write_text(stage.selftest_source("smoke_drsn", vector))
+    return path
+
+
 @pytest.mark.parametrize("board", boards.available())
-def test_board_outputs_are_bit_exact_to_tflm(board, smoke_tflite, vectors, tmp_path):
-    built = fw_build.build(smoke_tflite, board, tmp_path, name="smoke_drsn")
+def test_board_outputs_are_bit_exact_to_tflm(board, smoke_tflite, vectors, selftest_c, tmp_path):
+    built = fw_build.build(smoke_tflite, board, tmp_path, name="smoke_drsn",
+                           extra_sources=[selftest_c])
     spec = boards.load(board)
     assert 0 < built["size"]["flash_bytes"] <= spec.flash_size
     assert 0 < built["size"]["ram_bytes"] <= spec.ram_size
     q, ref = vectors
     with boards.Emulator(board, built["elf"]) as emu:
         dev = Device(emu.url, timeout=5.0)
+        (banner,) = dev.console(30)
         info = dev.info()
         assert info.model_hash == bytes.fromhex(built["model"]["sha256"])
         out, work = dev.infer(q)
@@ -44,5 +61,7 @@ def test_board_outputs_are_bit_exact_to_tflm(board, smoke_tflite, vectors, tmp_p
     print(f"{board}: {len(q)} vectors, {mismatches} mismatches, "
           f"{int(np.median(work))} instructions per inference")
     assert len(q) >= 100 and mismatches == 0
+    # The boot self-test ran the model on its built-in window and matched TFLM.
+    assert f"drsn-edge: {board} smoke_drsn self-test PASS" in banner, banner
     # icount makes the work counter deterministic: the same input costs the same instructions
     assert np.all(work > 0) and again.tolist() == work[:3].tolist()

@@ -1,18 +1,102 @@
 /*
  * main.c - the board's whole life under the host runner: bring up the board and the
- * model, then answer requests forever (protocol.h). Nothing is sent until the host asks,
- * so a host may connect long after boot and still find the link quiet.
+ * model, run the boot self-test, then answer requests forever (protocol.h).
+ *
+ * The self-test is the one thing the board says unasked: a single text line, ended by a
+ * 0x00 byte. 0x00 is the protocol's frame delimiter, so a host that reads the line as a
+ * (damaged) frame resynchronises right after it; runner/link.py sets such lines aside as
+ * console text. After that the board stays silent until the host speaks.
  */
+#include <stdint.h>
+
 #include "board.h"
 #include "model_api.h"
 #include "protocol.h"
 
+/*
+ * The self-test vector, generated next to the model (firmware_gen/stage.py writes
+ * selftest.c): one input and the output the TFLM host runtime gives for it. Weak, so a
+ * firmware built without one (the protocol tests' hand-written model) still links.
+ */
+extern const int8_t selftest_input[] __attribute__((weak));
+extern const int8_t selftest_expected[] __attribute__((weak));
+extern int8_t selftest_actual[] __attribute__((weak));
+/* Deepest the stack has been since boot, where the board layer paints the stack. */
+extern uint32_t board_stack_peak(void) __attribute__((weak));
+
+static void put_signed(int32_t value)
+{
+    if (value < 0) {
+        board_putc('-');
+        value = -value;
+    }
+    board_put_dec((uint64_t)value);
+}
+
+static void selftest(int status)
+{
+    board_puts("drsn-edge: ");
+    board_puts(board_name());
+    board_puts(" ");
+    board_puts(model_name());
+    if (status != MODEL_OK) {
+        board_puts(" self-test FAIL: model_init returned ");
+        put_signed(status);
+    } else if (!selftest_input || !selftest_expected || !selftest_actual) {
+        board_puts(" self-test SKIP: no self-test vector built in");
+    } else {
+        board_counter_start();
+        status = model_invoke(selftest_input, selftest_actual);
+        uint64_t work = board_counter_read();
+        uint32_t n = model_output()->size, wrong = 0, first = 0;
+        for (uint32_t i = n; i-- > 0;) {
+            if (selftest_actual[i] != selftest_expected[i]) {
+                wrong++;
+                first = i;
+            }
+        }
+        if (status != MODEL_OK) {
+            board_puts(" self-test FAIL: model_invoke returned ");
+            put_signed(status);
+        } else if (wrong) {
+            board_puts(" self-test FAIL: ");
+            board_put_dec(wrong);
+            board_puts(" of ");
+            board_put_dec(n);
+            board_puts(" outputs differ from TFLM (first: output ");
+            board_put_dec(first);
+            board_puts(" = ");
+            put_signed(selftest_actual[first]);
+            board_puts(", expected ");
+            put_signed(selftest_expected[first]);
+            board_puts(")");
+        } else {
+            board_puts(" self-test PASS: ");
+            board_put_dec(n);
+            board_puts(" outputs equal TFLM");
+        }
+        board_puts(", ");
+        board_put_dec(work);
+        board_puts(" ");
+        board_puts(board_counter_unit());
+        if (board_stack_peak) {
+            board_puts(", stack ");
+            board_put_dec(board_stack_peak());
+            board_puts(" bytes");
+        }
+    }
+    board_puts("\r\n");
+    board_putc(0);
+}
+
 int main(void)
 {
     board_init();
+    int status = model_init();
+    selftest(status);
     /* A model that fails to initialise still gets a running link, so the host learns why
      * (INFO carries the status, INFER answers with it) instead of meeting silence. */
-    proto_init(model_init());
+    proto_init(status);
     for (;;) {
         proto_feed((uint8_t)board_getc());
     }

@@ -1,0 +1,160 @@
+"""`drsn-edge firmware`, `flash`, `stop`: the image for a board with its boot self-test and
+memory report, an emulated board left running for the runner, real-board flashing."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from drsn_edge.cli import main
+from firmware_gen import stage
+from firmware_gen import build as fw_build
+from runner.link import Device
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def build_dir(smoke_build, smoke_tflite, tmp_path_factory):
+    """A build/ with the smoke test set and the smoke int8 model where `quantize` puts it."""
+    build = tmp_path_factory.mktemp("flash_build")
+    shutil.copytree(smoke_build / "data", build / "data")
+    (build / "model").mkdir()
+    (build / "model" / "model_int8.tflite").write_bytes(smoke_tflite)
+    return build
+
+
+def cli(build, *args):
+    return main([args[0], "--config", "configs/smoke.toml", "--build-dir", str(build), *args[1:]])
+
+
+def test_firmware_boots_with_a_passing_selftest_and_reports_memory(build_dir, smoke_tflite):
+    assert cli(build_dir, "firmware") == 0
+    report = json.loads((build_dir / "reports/firmware.json").read_text())
+    assert report["board"] == "mps2-an386" and report["fits"] is True
+    assert report["selftest"]["passed"] and report["selftest"]["verdict"] == "PASS"
+    assert report["selftest"]["instructions"] > 100_000
+    assert report["model"]["sha256"] == __import__("hashlib").sha256(smoke_tflite).hexdigest()
+    s = report["sections"]
+    assert report["flash_bytes"] == s["text"] + s["rodata"] + s["data"]
+    assert report["ram_bytes"] == s["data"] + s["bss"] + s["stack"]
+    assert 0 < report["arena_bytes"] < s["bss"]
+    assert {b["board"] for b in report["boards"]} == {"mps2-an386", "mps3-an547",
+                                                       "netduinoplus2", "lm3s6965evb"}
+    md = (build_dir / "reports/firmware.md").read_text()
+    assert "self-test" in md and f"{report['flash_bytes']:,}" in md
+
+    # The expected output in selftest.c is what the TFLM host runtime gives for the input.
+    src = (build_dir / "firmware/mps2-an386/src/selftest.c").read_text()
+    vector = _ints(src, "selftest_input"), _ints(src, "selftest_expected")
+    from firmware_gen import tflm_oracle
+    interp = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
+    inp = tflm_oracle.model_inputs(smoke_tflite)[0]
+    interp.set_input(np.array(vector[0], np.int8).reshape(inp.shape), 0)
+    interp.invoke()
+    assert interp.get_output(0).reshape(-1).tolist() == vector[1]
+    assert report["selftest"]["expected"] == vector[1]
+
+
+def _ints(source: str, name: str) -> list[int]:
+    body = source.split(name, 1)[1].split("{", 1)[1].split("}", 1)[0]
+    return [int(v) for v in body.replace("\n", " ").split(",") if v.strip()]
+
+
+def test_generated_sources_are_identical_across_builds(build_dir, tmp_path):
+    src = build_dir / "firmware/mps2-an386/src"
+    assert cli(build_dir, "firmware") == 0
+    first = {p.name: p.read_bytes() for p in src.iterdir() if p.suffix == ".c"}
+    assert cli(build_dir, "firmware") == 0
+    second = {p.name: p.read_bytes() for p in src.iterdir() if p.suffix == ".c"}
+    assert first == second and {"model.c", "model_data.c", "selftest.c"} <= set(first)
+
+
+def test_selftest_reports_fail_with_the_first_wrong_output(build_dir, smoke_tflite, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build_dir))
+    vector = stage.selftest_vector(smoke_tflite, 3)
+    vector["expected"] = vector["expected"].copy()
+    vector["expected"][2] = np.int8(vector["expected"][2] ^ 1)   # one output off by one bit
+    bad = tmp_path / "selftest.c"
+    bad.write_text(stage.selftest_source("smoke", vector))
+    built = fw_build.build(smoke_tflite, "lm3s6965evb", tmp_path / "fw", extra_sources=[bad])
+    result = stage.parse_banner(stage.boot_selftest("lm3s6965evb", built["elf"]))
+    assert result["verdict"] == "FAIL" and not result["passed"]
+    assert "1 of 10 outputs differ" in result["line"] and "first: output 2" in result["line"]
+    assert result["instructions"] > 0
+
+
+def test_flash_starts_the_board_records_it_and_stop_ends_it(build_dir, capsys):
+    assert cli(build_dir, "flash") == 0
+    state = json.loads((build_dir / "flash.json").read_text())
+    try:
+        assert state["kind"] == "emulated" and state["url"].startswith("socket://127.0.0.1:")
+        assert state["selftest"]["passed"]
+        assert "self-test PASS" in capsys.readouterr().out
+        from boards.flash import pid_alive
+        assert pid_alive(state["pid"])
+        # The board keeps running for the runner: connect twice, as hil would.
+        for _ in range(2):
+            with Device(state["url"], timeout=10) as dev:
+                assert dev.info().model_hash.hex() == state["model_hash"]
+                assert dev.info().board == "mps2-an386"
+        # Flashing again replaces the running board instead of leaving two.
+        assert cli(build_dir, "flash") == 0
+        again = json.loads((build_dir / "flash.json").read_text())
+        assert again["pid"] != state["pid"] and not pid_alive(state["pid"])
+        state = again
+    finally:
+        assert cli(build_dir, "stop") == 0
+    from boards.flash import pid_alive
+    assert not pid_alive(state["pid"]) and not (build_dir / "flash.json").exists()
+    assert "stopped the emulated mps2-an386" in capsys.readouterr().out
+
+
+def test_real_flash_dry_run_prints_the_exact_command(build_dir, capsys):
+    assert cli(build_dir, "flash", "--real", "--board", "netduinoplus2", "--dry-run") == 0
+    out = capsys.readouterr().out
+    image = build_dir / "firmware/netduinoplus2/firmware.bin"
+    assert f"st-flash --reset write {image} 0x08000000" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "--board", "netduinoplus2"], "needs its serial port"),
+    (["--real", "--board", "mps2-an386", "--port", "/dev/ttyNOPE0"], "not supported by drsn-edge"),
+    (["--board", "nosuchboard"], "unknown board 'nosuchboard'"),
+])
+def test_flash_mistakes_are_one_line_errors(build_dir, capsys, args, message):
+    assert cli(build_dir, "flash", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_real_flash_without_the_tool_or_the_port_says_what_to_do(build_dir, capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert cli(build_dir, "flash", "--real", "--board", "netduinoplus2", "--port",
+               "/dev/ttyACM0") == 2
+    assert "st-flash (needed to flash netduinoplus2) is not installed" in capsys.readouterr().err
+    monkeypatch.setattr(shutil, "which", lambda tool: "/usr/bin/" + tool)
+    assert cli(build_dir, "flash", "--real", "--board", "netduinoplus2", "--port",
+               "/dev/ttyNOPE0") == 2
+    assert "serial port /dev/ttyNOPE0 does not exist" in capsys.readouterr().err
+
+
+def test_model_too_big_for_the_board_fails_with_the_numbers(build_dir, tmp_path, capsys):
+    """A 320 KB dense layer cannot fit the 256 KB flash of the LM3S6965."""
+    import keras
+    from quantize.convert import to_int8_tflite
+    big = tmp_path / "build"
+    shutil.copytree(build_dir / "data", big / "data")
+    with np.load(big / "data/calib.npz") as z:
+        calib = z["x"][:16]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(calib.shape[1:]), keras.layers.Flatten(),
+                              keras.layers.Dense(640), keras.layers.Dense(10, activation="softmax")])
+    (big / "model").mkdir()
+    (big / "model/model_int8.tflite").write_bytes(to_int8_tflite(model, calib, max_samples=16))
+    assert cli(big, "firmware", "--board", "lm3s6965evb") == 2
+    err = capsys.readouterr().err
+    assert "does not fit lm3s6965evb: FLASH needs" in err and "has 262144" in err
+    assert not (big / "firmware/lm3s6965evb/firmware.elf").exists()
