@@ -1,9 +1,20 @@
 """Generate plain C for one int8 .tflite model: the "compiled runtime".
 
-The device gets no interpreter and no flatbuffer: every operator becomes one call into the
+The device gets no interpreter and no flatbuffer: every operator becomes a call into the
 dk kernel library (firmware_gen/runtime) with its quantization arithmetic already done here
 (firmware_gen/quant.py mirrors what TFLM computes in its Prepare step), and every activation
 lives at a fixed offset of one static arena, planned from the tensors' lifetimes.
+
+Choices made at generation time (plan_steps, plan_arena):
+- kernels: Conv1D-shaped CONV_2D -> dk_conv1d_s8 on weights packed for its inner loop;
+  the DRSN's soft threshold (+ residual ADD), its batch norms left as MUL + ADD, and
+  ABS + MEAN -> one fused pass each; everything else -> the reference kernel of its op.
+  Fused kernels round every intermediate to int8 exactly as TFLM does; the debug dump
+  recomputes the intermediates one at a time, so every TFLite layer is still reported.
+- memory: buffers live from the step that writes them to the last step that reads them
+  (half-step resolution, so a debug buffer fits between steps); element-wise steps write in
+  place over an input read for the last time; conv scratch is planned like a tensor, and a
+  conv whose scratch sets the arena size widens fewer columns at once.
 
 Output (in `out_dir`):
     model_data.c   weights and biases as const arrays, 16-byte aligned
@@ -15,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +71,319 @@ def _layer_name(tensor: Tensor) -> str:
     return parts[0] if parts else f"tensor{tensor.index}"
 
 
+# --- fusion: which kernel call computes which operators -------------------------------------
+
+# Element-wise operators whose output may overwrite an input of the same shape once that
+# input is read for the last time (each kernel reads element i before writing element i).
+INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC"}
+# The fast element-wise arithmetic needs |x << left| < 2^30 (dk_acle.h); a MUL of two
+# int8 operands (|product| <= 255^2 < 2^16) allows a left shift of at most 13.
+MAX_MUL_LEFT_SHIFT = 13
+
+
+@dataclass
+class Step:
+    """One kernel call of the inference: a single operator, or a fused group of consecutive
+    operators whose intermediate tensors are never stored (the debug dump recomputes them
+    into a `debug` buffer, one at a time)."""
+    kind: str                     # "op", "alias", "shrink", "affine", "absmean", "conv1d"
+    ops: list[int]                # operator indices, in order; the last one's output is stored
+    reads: list[int] = field(default_factory=list)    # activation tensors read
+    inplace: int | None = None    # the input the output may overwrite
+    scratch: int = 0              # bytes of scratch memory during the call
+    debug: int = 0                # bytes for one intermediate of the group (debug dump only)
+    debug_with_output: bool = False   # the debug call writes the intermediate and the output together
+    info: dict = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        return self.ops[-1]
+
+
+def _consumers(ops: list[Operator]) -> dict[int, list[int]]:
+    users: dict[int, list[int]] = {}
+    for k, op in enumerate(ops):
+        for t in op.inputs:
+            if t is not None and t.data is None:
+                users.setdefault(t.index, []).append(k)
+    return users
+
+
+def _is_act(t) -> bool:
+    return t is not None and t.data is None
+
+
+def _per_channel(t, channels: int) -> bool:
+    return t is not None and _numel(t.shape) == channels and (len(t.shape) == 0 or t.shape[-1] == channels)
+
+
+def _positions_channels(shape) -> tuple[int, int] | None:
+    """[1, L, C] or [1, 1, L, C] -> (L, C)."""
+    dims = [int(d) for d in shape]
+    if len(dims) < 2 or any(d != 1 for d in dims[:-2]):
+        return None
+    return dims[-2], dims[-1]
+
+
+def _only_used_by(users, tensor: Tensor, k: int, output_index: int) -> bool:
+    return tensor.index != output_index and users.get(tensor.index, []) == [k]
+
+
+def _match_shrink(ops, k, users, output_index) -> Step | None:
+    """ADD(r, tau) -> MINIMUM(., c) ; SUB(r, tau) ReLU ; ADD(s, m) [; ADD(y, shortcut)]."""
+    if k + 3 >= len(ops):
+        return None
+    add, mn, sub, tot = ops[k:k + 4]
+    if (add.opcode, mn.opcode, sub.opcode, tot.opcode) != ("ADD", "MINIMUM", "SUB", "ADD"):
+        return None
+    r, tau = add.inputs[:2]
+    lc = _positions_channels(r.shape) if _is_act(r) else None
+    if lc is None or not _is_act(tau) or not _per_channel(tau, lc[1]):
+        return None
+    if tuple(op.outputs[0].shape for op in (add, mn, sub, tot)) != (r.shape,) * 4:
+        return None
+    same = _same_memory(ops)
+    if sub.inputs[0].index != r.index or same(sub.inputs[1].index) != same(tau.index):
+        return None
+    a = add.outputs[0]
+    consts = [t for t in mn.inputs if t is not None and t.data is not None]
+    if len(consts) != 1 or _numel(consts[0].shape) != 1 or a.index not in [t.index for t in mn.inputs]:
+        return None
+    if {t.index for t in tot.inputs} != {mn.outputs[0].index, sub.outputs[0].index}:
+        return None
+    for t, user in ((a, k + 1), (mn.outputs[0], k + 3), (sub.outputs[0], k + 3)):
+        if not _only_used_by(users, t, user, output_index):
+            return None
+    step = Step("shrink", [k, k + 1, k + 2, k + 3], reads=[r.index, tau.index],
+                info={"positions": lc[0], "channels": lc[1], "min": consts[0],
+                      "sum_s_first": tot.inputs[0].index == sub.outputs[0].index})
+    y = tot.outputs[0]
+    if k + 4 < len(ops) and ops[k + 4].opcode == "ADD" and _only_used_by(users, y, k + 4, output_index):
+        res = ops[k + 4]
+        other = [t for t in res.inputs if t.index != y.index]
+        if (len(other) == 1 and _is_act(other[0]) and tuple(other[0].shape) == tuple(r.shape)
+                and tuple(res.outputs[0].shape) == tuple(r.shape)):
+            step.ops.append(k + 4)
+            step.reads.append(other[0].index)
+            step.info["shortcut"] = other[0]
+            step.info["res_y_first"] = res.inputs[0].index == y.index
+    step.debug = _numel(r.shape)
+    return step
+
+
+def _same_memory(ops):
+    """tensor -> the tensor whose bytes it is (through RESHAPE, EXPAND_DIMS, SQUEEZE)."""
+    src = {op.outputs[0].index: op.inputs[0].index for op in ops if op.opcode in ALIASES and _is_act(op.inputs[0])}
+
+    def root(i):
+        while i in src:
+            i = src[i]
+        return i
+    return root
+
+
+def _match_affine(ops, k, users, output_index) -> Step | None:
+    """MUL(x, scale[C]) -> ADD(., shift[C]) with constants: a batch normalisation."""
+    if k + 1 >= len(ops) or (ops[k].opcode, ops[k + 1].opcode) != ("MUL", "ADD"):
+        return None
+    mul, add = ops[k], ops[k + 1]
+    xs = [t for t in mul.inputs if _is_act(t)]
+    if len(xs) != 1:
+        return None
+    x = xs[0]
+    lc = _positions_channels(x.shape)
+    if lc is None:
+        return None
+    scale = [t for t in mul.inputs if t.index != x.index][0]
+    u = mul.outputs[0]
+    if scale.data is None or not _per_channel(scale, lc[1]) or not _only_used_by(users, u, k + 1, output_index):
+        return None
+    shift = [t for t in add.inputs if t.index != u.index]
+    if len(shift) != 1 or shift[0].data is None or not _per_channel(shift[0], lc[1]):
+        return None
+    if tuple(u.shape) != tuple(x.shape) or tuple(add.outputs[0].shape) != tuple(x.shape):
+        return None
+    q = quant.prepare_mul(mul.inputs[0].scale, mul.inputs[0].zero_point, mul.inputs[1].scale,
+                          mul.inputs[1].zero_point, u.scale, u.zero_point)
+    if q.output.shift > MAX_MUL_LEFT_SHIFT:
+        return None
+    return Step("affine", [k, k + 1], reads=[x.index], inplace=x.index, debug=_numel(x.shape),
+                info={"positions": lc[0], "channels": lc[1], "x": x, "scale": scale, "shift": shift[0],
+                      "mul_x_first": mul.inputs[0].index == x.index,
+                      "add_u_first": add.inputs[0].index == u.index})
+
+
+def _match_absmean(ops, k, users, output_index) -> Step | None:
+    """ABS(x) -> MEAN over the positions of [1, L, C]."""
+    if k + 1 >= len(ops) or (ops[k].opcode, ops[k + 1].opcode) != ("ABS", "MEAN"):
+        return None
+    ab, mean = ops[k], ops[k + 1]
+    x, a = ab.inputs[0], ab.outputs[0]
+    lc = _positions_channels(x.shape)
+    if lc is None or mean.inputs[0].index != a.index or not _only_used_by(users, a, k + 1, output_index):
+        return None
+    axes = [int(v) for v in np.atleast_1d(mean.inputs[1].data)]
+    try:
+        outer, reduce, inner = quant.mean_plan(a.shape, axes)
+    except quant.QuantError:
+        return None
+    if (outer, reduce, inner) != (1, lc[0], lc[1]):
+        return None
+    return Step("absmean", [k, k + 1], reads=[x.index], debug=_numel(x.shape), debug_with_output=True,
+                info={"positions": lc[0], "channels": lc[1]})
+
+
+def conv1d_geometry(op: Operator) -> dict | None:
+    """The 1-D view of a CONV_2D that dk_conv1d_s8 runs, or None when it does not apply."""
+    if op.opcode != "CONV_2D":
+        return None
+    x, w = op.inputs[0], op.inputs[1]
+    o = op.options
+    if len(x.shape) != 4 or x.shape[0] != 1 or x.shape[1] != 1 or w.shape[1] != 1:
+        return None
+    if w.shape[3] != x.shape[3] or o.get("dilationWFactor", 1) != 1 or o.get("strideH", 1) != 1:
+        return None
+    pad = "SAME" if o.get("padding", 0) == 0 else "VALID"
+    out_w, pad_w = quant.conv_output_size(x.shape[2], w.shape[2], o["strideW"], 1, pad)
+    if out_w != op.outputs[0].shape[2]:
+        return None
+    kernel, in_c = int(w.shape[2]), int(x.shape[3])
+    taps = -(-(kernel * in_c) // 4) * 4
+    block = conv1d_block(in_c, kernel, int(o["strideW"]))
+    return {"in_w": int(x.shape[2]), "in_c": in_c, "out_w": int(out_w), "out_c": int(w.shape[0]),
+            "kernel": kernel, "stride": int(o["strideW"]), "pad": int(pad_w), "taps": taps,
+            "block": block, "scratch": conv1d_scratch_bytes(in_c, kernel, int(o["strideW"]), block)}
+
+
+def plan_arena(ops, input_index: int, output_index: int, steps: list[Step]):
+    """plan_memory, then shrink the widening block of any conv1d whose scratch sets the
+    arena's size (fewer columns widened at once: a little more work, less memory), as long
+    as that makes the arena smaller."""
+    plan = plan_memory(ops, input_index, output_index, steps)
+    while True:
+        placed, _, arena = plan
+        top = [j for j, st in enumerate(steps) if st.kind == "conv1d" and ("scratch", j) in placed
+               and placed[("scratch", j)].offset + placed[("scratch", j)].size == arena]
+        undo = []
+        for j in top:
+            geo = steps[j].info
+            smaller = [b for b in CONV1D_BLOCKS if b < geo["block"]]
+            if smaller:
+                undo.append((j, geo["block"]))
+                _set_block(steps[j], smaller[0])
+        if not undo:
+            return plan
+        trial = plan_memory(ops, input_index, output_index, steps)
+        if trial[2] >= arena:      # no gain: keep the faster, wider blocks
+            for j, block in undo:
+                _set_block(steps[j], block)
+            return plan_memory(ops, input_index, output_index, steps)
+        plan = trial
+
+
+def _set_block(step: Step, block: int) -> None:
+    geo = step.info
+    geo["block"] = block
+    geo["scratch"] = step.scratch = conv1d_scratch_bytes(geo["in_c"], geo["kernel"], geo["stride"], block)
+
+
+# Must match DK_CONV1D_SLACK in runtime/kernels/conv1d.h (tests/test_kernels_fast.py checks
+# dk_conv1d_scratch_bytes against conv1d_scratch_bytes).
+CONV1D_SLACK = 4
+# Output columns widened at once: the largest of these whose scratch stays under this many
+# bytes to begin with; plan_arena narrows a block further when its scratch sets the arena size.
+CONV1D_BLOCKS = (16, 8, 4)
+CONV1D_SCRATCH_SOFT_LIMIT = 1024
+
+
+def conv1d_scratch_bytes(in_c: int, kernel: int, stride: int, block: int) -> int:
+    return 2 * (((block - 1) * stride + kernel) * in_c + CONV1D_SLACK)
+
+
+def conv1d_block(in_c: int, kernel: int, stride: int) -> int:
+    for block in CONV1D_BLOCKS:
+        if conv1d_scratch_bytes(in_c, kernel, stride, block) <= CONV1D_SCRATCH_SOFT_LIMIT:
+            return block
+    return CONV1D_BLOCKS[-1]
+
+
+def conv1d_small_acc(op: Operator, q: quant.ChannelQuant) -> bool:
+    """True when no accumulator of this convolution, shifted left by its channel's shift, can
+    reach 2^30 in magnitude for any int8 input (so dk_fast_mbqm is exact)."""
+    bias = op.inputs[2].data if len(op.inputs) > 2 and op.inputs[2] is not None else None
+    return small_accumulators(op.inputs[1].data, bias, q)
+
+
+def small_accumulators(weights: np.ndarray, bias, q: quant.ChannelQuant) -> bool:
+    """The bound behind conv1d_small_acc: per output channel
+    sum|w| * max|x + input_offset| + |bias|, shifted left by the channel's shift, < 2^30."""
+    w = np.asarray(weights, dtype=np.int64).reshape(np.shape(weights)[0], -1)
+    b = np.zeros(w.shape[0], np.int64) if bias is None else np.abs(np.asarray(bias, np.int64))
+    x_max = 128 + abs(q.input_offset)   # max |x + input_offset| over int8 x
+    bound = np.abs(w).sum(axis=1) * x_max + b
+    left = np.maximum(np.asarray(q.shifts, dtype=np.int64), 0)
+    return bool(np.all((bound << left) < 2**30))
+
+
+def pack_conv1d(w: np.ndarray, taps: int) -> np.ndarray:
+    """Weights [out_c, 1, K, in_c] in dk_conv1d_s8's layout: channel pairs, each pair's taps
+    interleaved four at a time, every group of four stored in the order 0, 2, 1, 3."""
+    out_c = w.shape[0]
+    flat = np.zeros((out_c + out_c % 2, taps), dtype=np.int8)
+    flat[:out_c, :w[0].size] = w.reshape(out_c, -1)
+    groups = flat.reshape(-1, 2, taps // 4, 4)[..., [0, 2, 1, 3]]      # [pair, ch, group, 4]
+    return np.ascontiguousarray(groups.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
+    """Group the operators into kernel calls: fused patterns first, one call per operator
+    otherwise. Only consecutive operators whose intermediates nobody else reads are fused."""
+    users = _consumers(ops)
+    steps: list[Step] = []
+    k = 0
+    while k < len(ops):
+        op = ops[k]
+        step = (_match_shrink(ops, k, users, output_index) or _match_affine(ops, k, users, output_index)
+                or _match_absmean(ops, k, users, output_index))
+        if step is None:
+            reads = [t.index for t in op.inputs if _is_act(t)]
+            if op.opcode in ALIASES:
+                step = Step("alias", [k], reads=reads[:1])
+            else:
+                step = Step("op", [k], reads=reads)
+                geo = conv1d_geometry(op)
+                if geo is not None:
+                    step.kind, step.scratch, step.info = "conv1d", geo["scratch"], geo
+                out = op.outputs[0]
+                if op.opcode in INPLACE_OPS:
+                    same = [i for i in reads if _numel(_shape_of(ops, i)) == _numel(out.shape)]
+                    step.inplace = same[0] if same else None
+        elif step.kind == "shrink":
+            step.inplace = step.reads[0]
+        steps.append(step)
+        k = step.last + 1
+    return steps
+
+
+def _shape_of(ops, index):
+    return model_tensor_shape(ops, index)
+
+
 # --- memory plan ------------------------------------------------------------------------------
 
-def plan_memory(ops: list[Operator], input_index: int, output_index: int) -> tuple[dict[int, Placement], dict[int, int], int]:
-    """Greedy first-fit placement by decreasing size of every activation tensor, so that two
-    tensors share bytes only when their lifetimes do not overlap. Returns the placement of
-    each root tensor, the alias map (tensor -> root) and the arena size."""
+def plan_memory(ops: list[Operator], input_index: int, output_index: int,
+                steps: list[Step] | None = None) -> tuple[dict, dict[int, int], int]:
+    """Place every activation tensor, scratch and debug buffer in one arena.
+
+    Time runs in half steps: step j reads its inputs and writes its output at 2j + 1, and a
+    debug buffer lives at 2j (between the previous step and this one), so it may share bytes
+    with this step's output but never with its inputs. A step's output takes its in-place
+    input's bytes when that input is read for the last time by the step. Placement is greedy
+    first-fit by decreasing size: two buffers share bytes only when their lifetimes do not
+    overlap. Returns placements (tensor index, or ("scratch", j) / ("debug", j)), the alias
+    map (tensor -> the tensor whose bytes it uses) and the arena size."""
+    if steps is None:
+        steps = plan_steps(ops, output_index)
     alias: dict[int, int] = {}
 
     def root(i):
@@ -73,24 +391,51 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int) -> tup
             i = alias[i]
         return i
 
-    life: dict[int, list[int]] = {input_index: [-1, -1]}
-    sizes: dict[int, int] = {input_index: _numel(model_tensor_shape(ops, input_index))}
-    for k, op in enumerate(ops):
-        acts = [t for t in op.inputs if t is not None and t.data is None]
-        for t in acts:
-            r = root(t.index)
-            life.setdefault(r, [k, k])[1] = k
-        out = op.outputs[0]
-        if op.opcode in ALIASES and acts:
-            alias[out.index] = root(acts[0].index)
-            life[root(out.index)][1] = max(life[root(out.index)][1], k)
-        else:
-            life[out.index] = [k, k]
-            sizes[out.index] = _numel(out.shape)
-    life[root(output_index)][1] = len(ops)
+    for st in steps:   # shape-only operators share their input's bytes, always
+        if st.kind == "alias":
+            alias[ops[st.last].outputs[0].index] = st.reads[0]
 
-    placed: dict[int, Placement] = {}
-    for t in sorted(sizes, key=lambda i: (-sizes[i], life[i][0], i)):
+    def read_later(tensor, j):
+        r = root(tensor)
+        return any(root(t) == r for st in steps[j + 1:] for t in st.reads)
+
+    life: dict = {input_index: [0, 0]}
+    sizes: dict = {input_index: _numel(model_tensor_shape(ops, input_index))}
+    for j, st in enumerate(steps):
+        now = 2 * j + 1
+        for t in st.reads:
+            r = root(t)
+            life.setdefault(r, [now, now])[1] = max(life[r][1], now)
+        out = ops[st.last].outputs[0]
+        if st.kind == "alias":
+            continue
+        src = st.inplace
+        if (src is not None and out.index != output_index and root(output_index) != root(src)
+                and not read_later(src, j) and sizes.get(root(src)) == _numel(out.shape)):
+            alias[out.index] = root(src)
+            st.info["inplace_of"] = root(src)
+            continue
+        life[out.index] = [now, now]
+        sizes[out.index] = _numel(out.shape)
+        if st.scratch:
+            life[("scratch", j)] = [now, now]
+            sizes[("scratch", j)] = st.scratch
+        if st.debug:
+            life[("debug", j)] = [now - 1, now if st.debug_with_output else now - 1]
+            sizes[("debug", j)] = st.debug
+    # steps writing in place still need their scratch/debug buffers
+    for j, st in enumerate(steps):
+        now = 2 * j + 1
+        if st.scratch and ("scratch", j) not in life:
+            life[("scratch", j)] = [now, now]
+            sizes[("scratch", j)] = st.scratch
+        if st.debug and ("debug", j) not in life:
+            life[("debug", j)] = [now - 1, now if st.debug_with_output else now - 1]
+            sizes[("debug", j)] = st.debug
+    life[root(output_index)][1] = 2 * len(steps) + 1
+
+    placed: dict = {}
+    for t in sorted(sizes, key=lambda i: (-sizes[i], life[i][0], str(i))):
         first, last = life[t]
         size = -(-sizes[t] // ALIGN) * ALIGN
         busy = sorted((p.offset, p.offset + p.size) for p in placed.values()
@@ -102,7 +447,7 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int) -> tup
             offset = max(offset, hi)
         placed[t] = Placement(offset, size, first, last)
     arena = max((p.offset + p.size for p in placed.values()), default=0)
-    return placed, {i: root(i) for i in list(alias) }, arena
+    return placed, {i: root(i) for i in list(alias)}, arena
 
 
 def model_tensor_shape(ops, index):
@@ -135,7 +480,11 @@ class Emitter:
             if t.type != "INT8":
                 raise UserError(f"model {t.name!r} is {t.type}, not int8; convert with int8 input "
                                 f"and output (make quantize)")
-        self.placed, self.alias, self.arena = plan_memory(self.ops, self.input.index, self.output.index)
+        self.steps = plan_steps(self.ops, self.output.index)
+        self.placed, self.alias, self.arena = plan_arena(self.ops, self.input.index, self.output.index,
+                                                         self.steps)
+        self.scratch_bytes = sum(p.size for key, p in self.placed.items() if isinstance(key, tuple)
+                                 and key[0] == "scratch")
 
     # tensors
     def ptr(self, t: Tensor, role: str = "const") -> str:
@@ -197,21 +546,191 @@ class Emitter:
 
     # -----------------------------------------------------------------------------------------
     def emit(self) -> None:
-        for k, op in enumerate(self.ops):
-            handler = getattr(self, f"op_{op.opcode.lower()}", None)
-            if handler is None:
-                raise UserError(f"operator {op.opcode} (layer {_layer_name(op.outputs[0])}) has no kernel "
-                                f"in the compiled runtime; supported: {', '.join(sorted(SUPPORTED))}")
-            self.k = k
-            handler(k, op)
-            self.body.append("    }")
-            out = op.outputs[0]
-            r = self.alias.get(out.index, out.index)
-            self.layers.append({"name": f"{k}:{op.opcode.lower()}:{_layer_name(out)}"[:63], "op": op.opcode,
-                                "tensor": out.index, "offset": self.placed[r].offset, "shape": list(out.shape),
-                                "scale": float(out.scale), "zero_point": out.zero_point,
-                                "threshold": op.opcode == "RESHAPE" and _layer_name(out).endswith("_tau_t")})
-            self.body.append("    EMIT(%d);" % k)
+        for j, st in enumerate(self.steps):
+            self.j = j
+            if st.kind in ("op", "alias", "conv1d"):
+                k = st.last
+                op = self.ops[k]
+                handler = getattr(self, f"op_{op.opcode.lower()}", None)
+                if st.kind == "conv1d":
+                    handler = self.conv1d
+                if handler is None:
+                    raise UserError(f"operator {op.opcode} (layer {_layer_name(op.outputs[0])}) has no kernel "
+                                    f"in the compiled runtime; supported: {', '.join(sorted(SUPPORTED))}")
+                self.k = k
+                handler(k, op)
+                self.body.append("    }")
+                self.record(k, kernel=st.info.get("kernel_name") or _KERNEL_NAMES.get(st.kind) or
+                            f"dk_{op.opcode.lower()}_s8")
+            else:
+                self.k = st.last
+                getattr(self, f"group_{st.kind}")(st)
+                self.body.append("    }")
+                for k in st.ops[:-1]:
+                    self.record(k, fused_into=st.last, offset=self.placed[("debug", j)].offset)
+                self.record(st.last, kernel=_KERNEL_NAMES[st.kind])
+            self.body.append("    EMIT(%d);" % st.last)
+            self.body.append("    PROF(%d);" % st.last)
+        self.layers.sort(key=lambda layer: layer["index"])
+
+    def record(self, k: int, kernel: str | None = None, fused_into: int | None = None,
+               offset: int | None = None) -> None:
+        op = self.ops[k]
+        out = op.outputs[0]
+        if offset is None:
+            offset = self.placed[self.alias.get(out.index, out.index)].offset
+        self.layers.append({"index": k, "name": f"{k}:{op.opcode.lower()}:{_layer_name(out)}"[:63],
+                            "op": op.opcode, "tensor": out.index, "offset": offset, "shape": list(out.shape),
+                            "scale": float(out.scale), "zero_point": out.zero_point,
+                            "threshold": op.opcode == "RESHAPE" and _layer_name(out).endswith("_tau_t"),
+                            "macs": layer_macs(op), "kernel": kernel, "fused_into": fused_into})
+
+    def debug_ptr(self) -> str:
+        return f"(arena + {self.placed[('debug', self.j)].offset})"
+
+    def _add_struct(self, q) -> str:
+        return (f"{{{q.input1_offset}, {q.input2_offset}, {q.output_offset}, {q.left_shift}, "
+                f"{{{q.input1.multiplier}, {q.input1.shift}}}, {{{q.input2.multiplier}, {q.input2.shift}}}, "
+                f"{{{q.output.multiplier}, {q.output.shift}}}, {{{q.activation.min}, {q.activation.max}}}}}")
+
+    @staticmethod
+    def _add_params(op):
+        a, b = op.inputs[:2]
+        y = op.outputs[0]
+        act = ACT_NAMES[op.options.get("fusedActivationFunction", 0)]
+        return quant.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, y.scale, y.zero_point, act)
+
+    def group_comment(self, st: Step, title: str) -> None:
+        self.body.append("")
+        self.body.append(f"    /* [{st.ops[0]}..{st.last}] fused in one pass: {title}. Every intermediate is")
+        self.body.append("     * rounded to int8 exactly as TFLM does, but never stored; the debug dump")
+        self.body.append("     * recomputes them one at a time into a spare buffer. */")
+        for k in st.ops:
+            op = self.ops[k]
+            act = ACT_NAMES.get(op.options.get("fusedActivationFunction", 0), "NONE") if op.options else "NONE"
+            ins = ", ".join(self.qdesc(t) for t in op.inputs if t is not None)
+            self.body.append(f"    /* [{k}] {op.opcode} ({_layer_name(op.outputs[0])}): {ins} -> "
+                             f"{self.qdesc(op.outputs[0])}" + (f", act {act}" if act != "NONE" else "") + " */")
+        self.body.append("    {")
+
+    def debug_taps(self, st: Step, call) -> None:
+        """In the debug dump, each intermediate of the group in turn, then emitted."""
+        self.body.append("        if (emit) {")
+        for stage, k in enumerate(st.ops[:-1]):
+            self.body.append(f"            {call(self.debug_ptr(), stage)};")
+            self.body.append(f"            emit({k}, {self.debug_ptr()}, layers[{k}].size, ctx);")
+        self.body.append("        }")
+
+    def group_shrink(self, st: Step) -> None:
+        add, mn, sub, tot = (self.ops[k] for k in st.ops[:4])
+        r, tau = add.inputs[:2]
+        info = st.info
+        self.group_comment(st, "soft threshold" + (" + residual add" if "shortcut" in info else ""))
+        p = f"L{st.last}"
+        mn_out = mn.outputs[0]
+        quant.check_minmax(mn.inputs[0].scale, mn.inputs[0].zero_point, mn.inputs[1].scale,
+                           mn.inputs[1].zero_point, mn_out.scale, mn_out.zero_point)
+        min_value = int(np.asarray(info["min"].data).reshape(-1)[0])
+        res = self._add_struct(self._add_params(self.ops[st.ops[4]])) if "shortcut" in info else \
+            "{0, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {-128, 127}}"
+        self.static("dk_shrink_params", f"{p}_p",
+                    f"{{\n            {self._add_struct(self._add_params(add))},\n"
+                    f"            {self._add_struct(self._add_params(sub))},\n"
+                    f"            {self._add_struct(self._add_params(tot))},\n"
+                    f"            {res},\n"
+                    f"            {min_value}, {int(info['sum_s_first'])}, {int(info.get('res_y_first', 1))}}}")
+        sc = self.ptr(info["shortcut"]) if "shortcut" in info else "NULL"
+        L, C = info["positions"], info["channels"]
+        last_stage = 4 if "shortcut" in info else 3
+
+        def call(out, stage):
+            return f"dk_shrink_s8(&{p}_p, {L}, {C}, {self.ptr(r)}, {self.ptr(tau)}, {sc}, {out}, {stage})"
+        self.debug_taps(st, call)
+        self.body.append(f"        {call(self.ptr(self.ops[st.last].outputs[0]), last_stage)};".replace(
+            "dk_shrink_s8(", "dk_shrink_s8_inline("))
+
+    def group_affine(self, st: Step) -> None:
+        mul, add = (self.ops[k] for k in st.ops)
+        info = st.info
+        self.group_comment(st, "per-channel MUL + ADD of constants (batch normalisation)")
+        p = f"L{st.last}"
+        a, b = mul.inputs[:2]
+        u = mul.outputs[0]
+        qm = quant.prepare_mul(a.scale, a.zero_point, b.scale, b.zero_point, u.scale, u.zero_point,
+                               ACT_NAMES[mul.options.get("fusedActivationFunction", 0)])
+        mul_struct = (f"{{{qm.input1_offset}, {qm.input2_offset}, {qm.output_offset}, "
+                      f"{{{qm.output.multiplier}, {qm.output.shift}}}, {{{qm.activation.min}, {qm.activation.max}}}}}")
+        self.k = st.ops[0]
+        scale = self.ptr(info["scale"], "scale")
+        self.k = st.last
+        shift = self.ptr(info["shift"], "shift")
+        self.static("dk_channel_affine_params", f"{p}_p",
+                    f"{{{mul_struct},\n            {self._add_struct(self._add_params(add))},\n"
+                    f"            {int(info['mul_x_first'])}, {int(info['add_u_first'])}}}")
+        L, C = info["positions"], info["channels"]
+
+        def call(out, stage):
+            return (f"dk_channel_affine_s8(&{p}_p, {L}, {C}, {self.ptr(info['x'])}, {scale}, {shift}, "
+                    f"{out}, {stage})")
+        self.debug_taps(st, call)
+        self.body.append(f"        {call(self.ptr(add.outputs[0]), 1)};".replace(
+            "dk_channel_affine_s8(", "dk_channel_affine_s8_inline("))
+
+    def group_absmean(self, st: Step) -> None:
+        ab, mean = (self.ops[k] for k in st.ops)
+        x, a, y = ab.inputs[0], ab.outputs[0], mean.outputs[0]
+        info = st.info
+        self.group_comment(st, "|x| and its mean over positions in one pass")
+        p = f"L{st.last}"
+        qa = quant.prepare_abs(x.scale, x.zero_point, a.scale, a.zero_point)
+        qm = quant.prepare_mean(a.scale, a.zero_point, y.scale, y.zero_point, info["positions"])
+        self.array("int8_t", f"{p}_abs", quant.abs_table(qa))
+        self.static("dk_mean_params", f"{p}_mean", f"{{{qm.input_zero_point}, {qm.output_zero_point}, "
+                                                   f"{qm.num_elements}, {{{qm.output.multiplier}, {qm.output.shift}}}}}")
+        L, C = info["positions"], info["channels"]
+        call = (f"dk_abs_mean_s8({p}_abs, &{p}_mean, {L}, {C}, {self.ptr(x)}, %s, {self.ptr(y)})")
+        self.body.append("        if (emit) {")
+        self.body.append(f"            {call % self.debug_ptr()};")
+        self.body.append(f"            emit({st.ops[0]}, {self.debug_ptr()}, layers[{st.ops[0]}].size, ctx);")
+        self.body.append("        } else {")
+        self.body.append(f"            {call % 'NULL'};")
+        self.body.append("        }")
+
+    def conv1d(self, k, op):
+        x, w, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else None
+        y = op.outputs[0]
+        geo = self.steps[self.j].info
+        act = ACT_NAMES[op.options.get("fusedActivationFunction", 0)]
+        q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act,
+                               num_channels=w.shape[0])
+        self.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
+                            f"weights packed for dk_conv1d_s8 ({geo['taps']} taps per channel)")
+        p = f"L{k}"
+        self.array("int32_t", f"{p}_mult", q.multipliers)
+        self.array("int32_t", f"{p}_shift", q.shifts)
+        self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
+        self.static("dk_conv1d_params", f"{p}_p",
+                    f"{{{q.input_offset}, {q.output_offset}, {geo['in_w']}, {geo['in_c']}, {geo['out_w']}, "
+                    f"{geo['out_c']}, {geo['kernel']}, {geo['stride']}, {geo['pad']}, {geo['taps']}, "
+                    f"{{{q.activation.min}, {q.activation.max}}}, {int(conv1d_small_acc(op, q))}, "
+                    f"{geo['block']}}}")
+        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"]), f"{p}_filter_packed")
+        bias = self.ptr(b, "bias") if b is not None else "NULL"
+        scratch = f"(int16_t *)(arena + {self.placed[('scratch', self.j)].offset})"
+        self.body.append(f"        dk_conv1d_s8_inline(&{p}_p, &{p}_q, {self.ptr(x)}, {packed}, {bias}, {scratch}, "
+                         f"{self.ptr(y)});")
+
+    def packed_const(self, t: Tensor, data: np.ndarray, name: str) -> str:
+        flat = data.reshape(-1)
+        self.weight_bytes += flat.nbytes
+        rows = [", ".join(str(int(v)) for v in flat[i:i + 16]) for i in range(0, len(flat), 16)]
+        self.data_lines.append(f"/* layer {self.k} ({_layer_name(self.ops[self.k].outputs[0])}): {list(t.shape)} "
+                               f"int8 {self.qdesc(t).split(' ', 1)[-1]}, packed for dk_conv1d_s8 */")
+        self.data_lines.append(f"const int8_t {name}[{len(flat)}] __attribute__((aligned({ALIGN}))) = {{")
+        self.data_lines += [f"    {r}," for r in rows]
+        self.data_lines.append("};")
+        self.decls.append(f"extern const int8_t {name}[{len(flat)}];")
+        return name
 
     def _conv_like(self, k, op, depthwise: bool):
         x, w, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else None
@@ -278,6 +797,12 @@ class Emitter:
         q = quant.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, y.scale, y.zero_point, act)
         self.comment(k, op, f"act {act}")
         p = f"L{k}"
+        if tuple(a.shape) == tuple(b.shape) and a.data is None and b.data is None:
+            self.static("dk_add_params", f"{p}_p", self._add_struct(q))
+            self.body.append(f"        dk_add_same_s8_inline(&{p}_p, {_numel(a.shape)}, {self.ptr(a)}, {self.ptr(b)}, "
+                             f"{self.ptr(y)}, {int(fn == 'dk_sub_s8')});")
+            self.steps[self.j].info["kernel_name"] = "dk_add_same_s8"
+            return
         self._broadcast(p, a, b)
         self.static("dk_add_params", f"{p}_p",
                     f"{{{q.input1_offset}, {q.input2_offset}, {q.output_offset}, {q.left_shift}, "
@@ -420,6 +945,8 @@ class Emitter:
 #include <string.h>
 
 #include "dk.h"
+#include "conv1d.h"     /* 1-D convolution, specialised per layer by the compiler */
+#include "ew_fused.h"   /* fused element-wise kernels, specialised per layer by the compiler */
 #include "model_api.h"
 
 #define ARENA_BYTES {self.arena}u
@@ -449,13 +976,36 @@ const model_tensor_info *model_layer(int i)
 
 /* The network, layer by layer. With `emit` set, each layer's output is reported as soon as
  * it is computed, while it is still intact in the arena. */
+#ifdef DK_PROFILE
+/* Profiling build (the benchmark's, -DDK_PROFILE): with model_profile_enabled set, the
+ * board's work counter is read after every layer and model_profile[i] holds what layer i
+ * took in the last inference (instructions under QEMU -icount, cycles on silicon), each
+ * figure including one counter read; model_profile[{len(self.layers)}] is the input and
+ * output copies. Layers computed inside a fused kernel show only that read. */
+#include "board.h"
+uint32_t model_profile[{len(self.layers) + 1}];
+volatile int model_profile_enabled;
+#define PROF_START() uint64_t prof_last = model_profile_enabled ? board_counter_read() : 0
+#define PROF(i) do {{ if (model_profile_enabled) {{ const uint64_t now_ = board_counter_read(); \
+        model_profile[i] += (uint32_t)(now_ - prof_last); prof_last = now_; }} }} while (0)
+#define PROF_CLEAR() do {{ if (model_profile_enabled) memset(model_profile, 0, sizeof model_profile); }} while (0)
+#else
+#define PROF_START() do {{ }} while (0)
+#define PROF(i) do {{ }} while (0)
+#define PROF_CLEAR() do {{ }} while (0)
+#endif
+
 static int run(const int8_t *in, int8_t *out, model_emit_fn emit, void *ctx)
 {{
 #define EMIT(i) do {{ if (emit) emit((i), arena + layer_offset[i], layers[i].size, ctx); }} while (0)
+    PROF_CLEAR();
+    PROF_START();
     memcpy({in_ptr}, in, {n_in});
+    PROF({len(self.layers)});
 {chr(10).join(self.body)}
 
     memcpy(out, {out_ptr}, {n_out});
+    PROF({len(self.layers)});
     return MODEL_OK;
 #undef EMIT
 }}
@@ -474,6 +1024,22 @@ int model_invoke_debug(const int8_t *in, int8_t *out, model_emit_fn emit, void *
 
 
 ACT_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+_KERNEL_NAMES = {"shrink": "dk_shrink_s8", "affine": "dk_channel_affine_s8", "absmean": "dk_abs_mean_s8",
+                 "conv1d": "dk_conv1d_s8", "alias": "alias"}
+
+
+def layer_macs(op: Operator) -> int:
+    """Multiply-accumulates of one operator (convolutions and fully connected layers;
+    element-wise operators count 0)."""
+    if op.opcode == "CONV_2D":
+        w = op.inputs[1].shape            # [out_c, kh, kw, in_c per group]
+        return _numel(op.outputs[0].shape) * w[1] * w[2] * w[3]
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        w = op.inputs[1].shape            # [1, kh, kw, out_c]
+        return _numel(op.outputs[0].shape) * w[1] * w[2]
+    if op.opcode == "FULLY_CONNECTED":
+        return _numel(op.outputs[0].shape) * op.inputs[1].shape[1]
+    return 0
 SUPPORTED = {name[3:].upper() for name in dir(Emitter) if name.startswith("op_")}
 
 
@@ -490,6 +1056,11 @@ def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model") -> di
         "sha256": hashlib.sha256(model_bytes).hexdigest(),
         "ops": [op.opcode for op in em.ops],
         "arena_bytes": em.arena,
+        "scratch_bytes": em.scratch_bytes,
+        "scratch_peak_bytes": max((p.size for key, p in em.placed.items()
+                                   if isinstance(key, tuple) and key[0] == "scratch"), default=0),
+        "steps": [{"kind": st.kind, "ops": st.ops, "inplace": st.info.get("inplace_of") is not None}
+                  for st in em.steps],
         "weight_bytes": em.weight_bytes,
         "input": {"shape": list(em.input.shape), "scale": float(em.input.scale), "zero_point": em.input.zero_point},
         "output": {"shape": list(em.output.shape), "scale": float(em.output.scale), "zero_point": em.output.zero_point},

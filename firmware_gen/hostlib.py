@@ -6,6 +6,12 @@ hash of the sources and flags) and the functions below wrap each kernel for
 numpy arrays and the parameter dataclasses of :mod:`firmware_gen.quant`.
 Tests use them to prove the kernels bit-exact against TFLM; the code
 generator can use them to tabulate unary operators (``unary_lut``).
+
+Two builds exist: "portable" (the plain C every kernel falls back to on a
+core without the DSP extension) and "dsp" (-DDK_EMULATE_DSP: the DSP
+variants of the optimised kernels, with dk_acle.h's exact C emulations of
+SMLAD, SXTB16, SMMULR...). ``use_variant("dsp")`` switches every wrapper
+below to the second, so the same tests run against both.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from contextlib import contextmanager
 from ctypes import POINTER, c_int32, c_int8
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,8 +37,10 @@ KERNEL_DIR = RUNTIME_DIR / "kernels"
 CC = os.environ.get("DK_HOST_CC", "gcc")
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
 
+VARIANTS = {"portable": (), "dsp": ("-DDK_EMULATE_DSP",)}
 _lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
+_libs: dict[str, ctypes.CDLL] = {}
+_active = threading.local()
 
 
 class HostBuildError(RuntimeError):
@@ -42,20 +51,20 @@ def _sources() -> list[Path]:
     return sorted(KERNEL_DIR.glob("*.c"))
 
 
-def _build_key() -> str:
+def _build_key(variant: str = "portable") -> str:
     h = hashlib.sha256()
     h.update(CC.encode())
-    h.update(" ".join(CFLAGS).encode())
+    h.update(" ".join(CFLAGS + VARIANTS[variant]).encode())
     for path in sorted(KERNEL_DIR.glob("*.[ch]")) + sorted(INCLUDE_DIR.glob("*.h")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
-def build(cache_dir: Path | None = None) -> Path:
+def build(cache_dir: Path | None = None, variant: str = "portable") -> Path:
     """Compile the kernels (if not cached) and return the library path."""
     cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "drsn-edge-hostlib")
-    lib_path = cache_dir / f"libdk-{_build_key()}.so"
+    lib_path = cache_dir / f"libdk-{variant}-{_build_key(variant)}.so"
     if lib_path.exists():
         return lib_path
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +72,7 @@ def build(cache_dir: Path | None = None) -> Path:
     # a half-written library.
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache_dir)
     os.close(fd)
-    cmd = [CC, *CFLAGS, f"-I{INCLUDE_DIR}", f"-I{KERNEL_DIR}",
+    cmd = [CC, *CFLAGS, *VARIANTS[variant], f"-I{INCLUDE_DIR}", f"-I{KERNEL_DIR}",
            *map(str, _sources()), "-o", tmp]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -161,6 +170,25 @@ class _SoftmaxParams(ctypes.Structure):
                 ("diff_min", c_int32)]
 
 
+class _ShrinkParams(ctypes.Structure):
+    _fields_ = [("add", _AddParams), ("sub", _AddParams), ("sum", _AddParams),
+                ("res", _AddParams), ("min_value", c_int32), ("sum_s_first", c_int32),
+                ("res_y_first", c_int32)]
+
+
+class _ChannelAffineParams(ctypes.Structure):
+    _fields_ = [("mul", _MulParams), ("add", _AddParams), ("mul_x_first", c_int32),
+                ("add_u_first", c_int32)]
+
+
+class _Conv1dParams(ctypes.Structure):
+    _fields_ = [("input_offset", c_int32), ("output_offset", c_int32), ("in_w", c_int32),
+                ("in_c", c_int32), ("out_w", c_int32), ("out_c", c_int32),
+                ("kernel", c_int32), ("stride", c_int32), ("pad", c_int32),
+                ("taps", c_int32), ("activation", _Activation), ("small_acc", c_int32),
+                ("block", c_int32)]
+
+
 _I8P = POINTER(c_int8)
 _I32P = POINTER(c_int32)
 _P = ctypes.POINTER
@@ -194,21 +222,43 @@ _SIGNATURES = {
     "dk_avgpool_s8": (c_int32, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
     "dk_maxpool_s8": (None, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
     "dk_softmax_s8": (None, [_P(_SoftmaxParams), c_int32, c_int32, _I8P, _I8P]),
+    "dk_shrink_s8": (None, [_P(_ShrinkParams), c_int32, c_int32, _I8P, _I8P, _I8P, _I8P, c_int32]),
+    "dk_channel_affine_s8": (None, [_P(_ChannelAffineParams), c_int32, c_int32, _I8P, _I8P, _I8P,
+                                    _I8P, c_int32]),
+    "dk_abs_mean_s8": (None, [_I8P, _P(_MeanParams), c_int32, c_int32, _I8P, _I8P, _I8P]),
+    "dk_add_same_s8": (None, [_P(_AddParams), c_int32, _I8P, _I8P, _I8P, c_int32]),
+    "dk_conv1d_scratch_bytes": (c_int32, [_P(_Conv1dParams)]),
+    "dk_conv1d_s8": (None, [_P(_Conv1dParams), _P(_ChannelRequant), _I8P, _I8P, _I32P,
+                            POINTER(ctypes.c_int16), _I8P]),
 }
 
 
-def load() -> ctypes.CDLL:
-    """Build (if needed) and load the kernel library once per process."""
-    global _lib
+def load(variant: str | None = None) -> ctypes.CDLL:
+    """Build (if needed) and load the kernel library once per process (the variant
+    use_variant() chose, "portable" unless told otherwise)."""
+    variant = variant or getattr(_active, "name", "portable")
     with _lock:
-        if _lib is None:
-            lib = ctypes.CDLL(str(build()))
+        if variant not in _libs:
+            lib = ctypes.CDLL(str(build(variant=variant)))
             for name, (restype, argtypes) in _SIGNATURES.items():
                 fn = getattr(lib, name)
                 fn.restype = restype
                 fn.argtypes = argtypes
-            _lib = lib
-    return _lib
+            _libs[variant] = lib
+    return _libs[variant]
+
+
+@contextmanager
+def use_variant(name: str):
+    """Run the wrappers of this module against the "portable" or the "dsp" build."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; one of {', '.join(VARIANTS)}")
+    previous = getattr(_active, "name", "portable")
+    _active.name = name
+    try:
+        yield
+    finally:
+        _active.name = previous
 
 
 # -------------------------------------------------------------- helpers ----
@@ -503,4 +553,93 @@ def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:
     params = _SoftmaxParams(p.input_multiplier, p.input_left_shift, p.diff_min)
     load().dk_softmax_s8(ctypes.byref(params), x.size // depth, depth, _ptr8(x),
                          _ptr8(out))
+    return out
+
+
+# ------------------------------------------------------ optimised kernels ---
+
+
+def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: str = "SAME",
+           small_acc: bool | None = None, block: int | None = None) -> np.ndarray:
+    """CONV_2D with a 1 x K filter through dk_conv1d_s8: ``x`` [1, 1, W, C] (or [1, W, C]),
+    ``weights`` [O, 1, K, C], packed here exactly as the generator packs them."""
+    from firmware_gen import codegen
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    in_w, in_c = x.shape[-2], x.shape[-1]
+    out_c, _, k, _ = w.shape
+    out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
+    taps = -(-(k * in_c) // 4) * 4
+    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps))
+    if small_acc is None:
+        small_acc = codegen.small_accumulators(w, b, q)
+    block = codegen.conv1d_block(in_c, k, stride) if block is None else block
+    params = _Conv1dParams(q.input_offset, q.output_offset, in_w, in_c, out_w, out_c, k, stride,
+                           pad, taps, _act(q.activation), int(small_acc), block)
+    scratch = np.zeros(load().dk_conv1d_scratch_bytes(ctypes.byref(params)) // 2, np.int16)
+    out = np.zeros((1, 1, out_w, out_c), dtype=np.int8)
+    cq, keep = _channel_requant(q)
+    load().dk_conv1d_s8(ctypes.byref(params), ctypes.byref(cq), _ptr8(x), _ptr8(packed), _ptr32(b),
+                        scratch.ctypes.data_as(POINTER(ctypes.c_int16)), _ptr8(out))
+    return out
+
+
+def conv1d_scratch_bytes(in_c: int, kernel: int, stride: int, block: int) -> int:
+    params = _Conv1dParams(0, 0, 1, in_c, 1, 1, kernel, stride, 0, 4, _Activation(-128, 127), 1, block)
+    return int(load().dk_conv1d_scratch_bytes(ctypes.byref(params)))
+
+
+def shrink(r, tau, shortcut, add: quant.AddParams, sub: quant.AddParams, total: quant.AddParams,
+           res: quant.AddParams | None, min_value: int, sum_s_first: bool = True,
+           res_y_first: bool = True, stage: int = 4) -> np.ndarray:
+    """dk_shrink_s8 on r [L, C], tau [C], shortcut [L, C] or None."""
+    r, tau = _i8(r), _i8(tau)
+    L, C = r.shape[-2], r.shape[-1]
+    res = res or quant.AddParams(0, 0, 0, 0, quant.Requant(0, 0), quant.Requant(0, 0),
+                                 quant.Requant(0, 0), quant.Activation(-128, 127))
+    params = _ShrinkParams(_add_struct(add), _add_struct(sub), _add_struct(total), _add_struct(res),
+                           int(min_value), int(sum_s_first), int(res_y_first))
+    sc = None if shortcut is None else _i8(shortcut)
+    out = np.zeros_like(r)
+    load().dk_shrink_s8(ctypes.byref(params), L, C, _ptr8(r), _ptr8(tau),
+                        None if sc is None else _ptr8(sc), _ptr8(out), stage)
+    return out
+
+
+def channel_affine(x, scale, shift, mul: quant.MulParams, add: quant.AddParams,
+                   mul_x_first: bool = True, add_u_first: bool = True, stage: int = 1) -> np.ndarray:
+    x = _i8(x)
+    scale, shift = _i8(scale), _i8(shift)
+    L, C = x.shape[-2], x.shape[-1]
+    params = _ChannelAffineParams(_MulParams(mul.input1_offset, mul.input2_offset, mul.output_offset,
+                                             _requant(mul.output), _act(mul.activation)),
+                                  _add_struct(add), int(mul_x_first), int(add_u_first))
+    out = np.zeros_like(x)
+    load().dk_channel_affine_s8(ctypes.byref(params), L, C, _ptr8(x), _ptr8(scale), _ptr8(shift),
+                                _ptr8(out), stage)
+    return out
+
+
+def abs_mean(x, abs_params: quant.AbsParams, mean_params: quant.MeanParams):
+    """(|x| as TFLM's ABS gives it, mean over positions) through dk_abs_mean_s8."""
+    x = _i8(x)
+    L, C = x.shape[-2], x.shape[-1]
+    table = np.asarray(quant.abs_table(abs_params), dtype=np.int8)
+    params = _MeanParams(mean_params.input_zero_point, mean_params.output_zero_point,
+                         mean_params.num_elements, _requant(mean_params.output))
+    a = np.zeros_like(x)
+    out = np.zeros(C, dtype=np.int8)
+    load().dk_abs_mean_s8(_ptr8(table), ctypes.byref(params), L, C, _ptr8(x), _ptr8(a), _ptr8(out))
+    out2 = np.zeros(C, dtype=np.int8)
+    load().dk_abs_mean_s8(_ptr8(table), ctypes.byref(params), L, C, _ptr8(x), None, _ptr8(out2))
+    if not np.array_equal(out, out2):
+        raise AssertionError("dk_abs_mean_s8 gives a different mean with and without abs_out")
+    return a, out
+
+
+def add_same(a, b, p: quant.AddParams, subtract: bool = False) -> np.ndarray:
+    a, b = _i8(a), _i8(b)
+    out = np.zeros_like(a)
+    load().dk_add_same_s8(ctypes.byref(_add_struct(p)), a.size, _ptr8(a), _ptr8(b), _ptr8(out),
+                          int(subtract))
     return out

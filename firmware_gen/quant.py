@@ -608,3 +608,40 @@ def mean_plan(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, int, int]
     reduce = int(np.prod(shape[lo:hi + 1], dtype=np.int64))
     inner = int(np.prod(shape[hi + 1:], dtype=np.int64))
     return outer, reduce, inner
+
+
+# ------------------------------------------------- integer reference math --
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLM's MultiplyByQuantizedMultiplier on Python ints (for tables the generator
+    fills): wrapping left shift, saturating rounding doubling high multiply, rounding
+    divide by a power of two (halves away from zero)."""
+    def wrap(v):
+        return ((v + 2**31) % 2**32) - 2**31
+    left, right = max(shift, 0), max(-shift, 0)
+    a = wrap(int(x) << left)
+    if a == -2**31 and multiplier == -2**31:
+        high = INT32_MAX
+    else:
+        p = a * int(multiplier)
+        nudge = (1 << 30) if p >= 0 else 1 - (1 << 30)
+        q = p + nudge
+        high = abs(q) // (1 << 31) * (1 if q >= 0 else -1)   # C division truncates
+    mask = (1 << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if remainder > threshold else 0)
+
+
+def abs_table(p: AbsParams) -> list[int]:
+    """ABS as a 256-entry table indexed by the input's byte ((uint8)x): what the dk ABS
+    kernel (and TFLM) gives for every int8 input."""
+    table = []
+    for byte in range(256):
+        v = byte - 256 if byte >= 128 else byte
+        magnitude = abs(v - p.input_zero_point)
+        y = (multiply_by_quantized_multiplier(magnitude, p.output.multiplier, p.output.shift)
+             if p.needs_rescale else magnitude)
+        table.append(max(INT8_MIN, min(INT8_MAX, y + p.output_zero_point)))
+    return table

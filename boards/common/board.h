@@ -52,6 +52,13 @@ void board_counter_start(void);
 uint64_t board_counter_read(void);
 const char *board_counter_unit(void); /* "instructions" or "cycles" */
 
+/* Stack use. The reset handler fills the main stack with a pattern; board_stack_peak()
+ * returns the most bytes of it used since (measured from the top of the stack), and
+ * board_stack_paint() refills everything below the caller's stack pointer, so a later
+ * board_stack_peak() reports the depth reached after that point. */
+void board_stack_paint(void);
+uint32_t board_stack_peak(void);
+
 /* End the run with an exit code. Under QEMU (-semihosting-config enable=on) the
  * emulator exits with this code. On a board with no debugger attached the core halts. */
 __attribute__((noreturn)) void board_exit(int code);

@@ -174,6 +174,36 @@ void board_fault_report(const uint32_t *frame, uint32_t exc_return, uint32_t kin
     board_exit(BOARD_EXIT_FAULT);
 }
 
+/*
+ * Stack high-water mark: the main stack is filled with a pattern at reset (and again by
+ * board_stack_paint), so the lowest word that no longer holds it marks the deepest the
+ * stack has reached since.
+ */
+#define STACK_PAINT 0x5AC5A5C5u
+
+/* The compiler may read the stack pointer before this function's own prologue pushes
+ * registers, so the words just below it are left alone. */
+#define STACK_PAINT_MARGIN 64u
+
+__attribute__((noinline)) void board_stack_paint(void)
+{
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    sp -= STACK_PAINT_MARGIN / sizeof *sp;
+    for (uint32_t *p = __stack_limit; p < sp; p++) {
+        *p = STACK_PAINT;
+    }
+}
+
+uint32_t board_stack_peak(void)
+{
+    const uint32_t *p = __stack_limit;
+    while (p < __stack_top && *p == STACK_PAINT) {
+        p++;
+    }
+    return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
 typedef union {
     void (*handler)(void);
     uint32_t *stack_top;
@@ -204,6 +234,7 @@ __attribute__((noreturn)) void board_reset_handler(void)
     __asm__ volatile("msr msplim, %0" ::"r"(__stack_limit));
 #endif
     REG32(SCB_VTOR) = (uint32_t)(uintptr_t)board_vectors;
+    board_stack_paint();
     init_memory();
     __libc_init_array();
     board_exit(main());

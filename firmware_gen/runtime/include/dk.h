@@ -14,7 +14,8 @@
  *    It scales x by multiplier * 2^(shift - 31), rounding the way TFLM does.
  *  - "offset" fields follow TFLM: input offsets are minus the zero point,
  *    output offsets are the zero point itself.
- *  - No kernel allocates memory or needs scratch memory.
+ *  - No kernel allocates memory; dk_conv1d_s8 takes a scratch buffer whose size
+ *    dk_conv1d_scratch_bytes() gives (the generator reserves it in the arena).
  *  - Portable C99; right shifts of negative values are assumed arithmetic
  *    (true for GCC, Clang and Arm compilers).
  */
@@ -267,6 +268,84 @@ typedef struct {
  * zero point -128 (fixed by TFLM). */
 void dk_softmax_s8(const dk_softmax_params *params, int32_t outer,
                    int32_t depth, const int8_t *input, int8_t *output);
+
+/* ---- fused kernels (generation-time patterns of the DRSN graph) --------- */
+
+/* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
+ * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
+ * input1 = the first operand of that operator in the model. */
+typedef struct {
+    dk_add_params add;      /* a = r + tau */
+    dk_add_params sub;      /* s = r - tau, ReLU */
+    dk_add_params sum;      /* y = s + m */
+    dk_add_params res;      /* z = y + shortcut (unused without a shortcut) */
+    int32_t min_value;      /* m = min(a, min_value), raw int8 */
+    int32_t sum_s_first;    /* 1: sum's input1 is s; 0: it is m */
+    int32_t res_y_first;    /* 1: res's input1 is y; 0: it is the shortcut */
+} dk_shrink_params;
+
+/* r, shortcut, out: [positions, channels]; tau: [channels]. stage: 0 a, 1 m, 2 s, 3 y,
+ * 4 z (values above the last available stage store the last one). */
+void dk_shrink_s8(const dk_shrink_params *params, int32_t positions, int32_t channels,
+                  const int8_t *r, const int8_t *tau, const int8_t *shortcut,
+                  int8_t *out, int32_t stage);
+
+/* Per-channel MUL then ADD of constants (a batch normalisation): u = x * scale[c],
+ * y = u + shift[c] with the ADD's fused activation. stage 0 stores u, 1 stores y. */
+typedef struct {
+    dk_mul_params mul;
+    dk_add_params add;
+    int32_t mul_x_first;    /* 1: the MUL's input1 is x; 0: it is the scale constant */
+    int32_t add_u_first;    /* 1: the ADD's input1 is u; 0: it is the shift constant */
+} dk_channel_affine_params;
+
+void dk_channel_affine_s8(const dk_channel_affine_params *params, int32_t positions,
+                          int32_t channels, const int8_t *x, const int8_t *scale,
+                          const int8_t *shift, int8_t *out, int32_t stage);
+
+/* ABS (as a table of its 256 results) then MEAN over positions, per channel.
+ * abs_out may be NULL; out is [channels]. */
+void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
+                    int32_t positions, int32_t channels, const int8_t *x,
+                    int8_t *abs_out, int8_t *out);
+
+/* ADD (subtract = 0) or SUB (1) of two same-shape int8 tensors of `size` elements: the
+ * results of dk_add_s8 / dk_sub_s8 with a shorter exact rescaling. */
+void dk_add_same_s8(const dk_add_params *params, int32_t size, const int8_t *input1,
+                    const int8_t *input2, int8_t *output, int32_t subtract);
+
+/* ---- 1-D convolution with generation-time packed weights ---------------- */
+
+/* CONV_2D with a 1 x K filter, dilation 1, no groups (what Conv1D becomes), over
+ * [1, 1, in_w, in_c]. Weights are packed by firmware_gen/codegen.py (pack_conv1d):
+ * output channels in pairs, each pair's K * in_c taps (padded to a multiple of 4 with
+ * zeros) interleaved four at a time: w[o][0..3], w[o+1][0..3], w[o][4..7], ...; an odd last
+ * channel is paired with zeros. scratch holds (the DSP variant) the int16 image of the
+ * input with the input offset added and the padding as zeros: dk_conv1d_scratch_bytes(). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t kernel;
+    int32_t stride;
+    int32_t pad;            /* zero taps before the first input column */
+    int32_t taps;           /* kernel * in_c, padded up to a multiple of 4 */
+    dk_activation activation;
+    int32_t small_acc;      /* 1: every |accumulator << left shift| < 2^30 (checked by the
+                               generator from the weights and bias), so the short exact
+                               requantization applies */
+    int32_t block;          /* output columns per widened block (even, >= 2): the scratch
+                               holds (block - 1) * stride + kernel columns, and the overlap
+                               between blocks, kernel - stride columns, is widened twice */
+} dk_conv1d_params;
+
+int32_t dk_conv1d_scratch_bytes(const dk_conv1d_params *params);
+void dk_conv1d_s8(const dk_conv1d_params *params, const dk_channel_requant *quant,
+                  const int8_t *input, const int8_t *packed_filter, const int32_t *bias,
+                  int16_t *scratch, int8_t *output);
 
 #ifdef __cplusplus
 }

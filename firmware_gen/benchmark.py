@@ -1,0 +1,690 @@
+"""`drsn-edge benchmark`: what the compiled runtime costs on a board, measured honestly.
+
+For the deployed int8 model (firmware.model) on firmware.board (default mps2-an386), in QEMU:
+
+- instructions per inference: the serial-protocol firmware (the image `drsn-edge flash`
+  deploys) runs a few test windows; its INFER answer carries the board's work counter around
+  model_invoke. QEMU runs with -icount shift=0, so these are *instructions* (deterministic,
+  the same on every run), not cycles.
+- per layer: a profiling build (-DDK_PROFILE, firmware_gen/bench/bench_main.c) reads the
+  counter after every layer of the generated model.c; the cost of a counter read is measured
+  on the board and subtracted. Layers that a fused kernel computes together are reported
+  under the layer that ends the group ("fused_into" names it).
+- MACs per layer (convolutions and fully connected layers) and MACs per instruction.
+- flash (.text + .rodata + .data) and RAM (.data + .bss, which holds the arena, + the stack
+  the inference actually used, measured by painting the stack) from the image's sections,
+  and a breakdown by kind of object from the linker map.
+- peak RAM = activations (the arena) + scratch + stack peak.
+
+Side by side with TensorFlow Lite Micro, when the user supplies prebuilt TFLM libraries
+for the board's core (not packaged anywhere; TFLM's own documentation says how to build
+them — compare release builds only, TFLM's default build keeps debug checks):
+
+    firmware.tflm_lib / env TFLM_LIB          libtensorflow-microlite.a built with CMSIS-NN
+    firmware.tflm_include / env TFLM_INCLUDE  its source/include root (with third_party)
+    env TFLM_REF_LIB                          a second library built with the reference
+                                              kernels (optional; same include root unless
+                                              env TFLM_REF_INCLUDE says otherwise)
+
+each library is linked into the TFLM interpreter harness (firmware_gen/tflm_backend.py),
+which speaks the same serial protocol, and is measured on the same board, with the same
+vectors, in the same way (total instructions, flash, RAM, arena, outputs checked against
+the TFLM host runtime). The report then carries ratios (compiled / TFLM). Without TFLM the
+report covers the compiled runtime alone and says why.
+
+Writes build/reports/benchmark.json, benchmark.md and plots/benchmark_layers.png; the
+firmware it measured stays under build/benchmark/<board>/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+import boards
+from drsn_edge import artifacts
+from drsn_edge.artifacts import paths
+from drsn_edge.config import section
+from drsn_edge.errors import UserError
+from firmware_gen import codegen, stage, tflm_oracle
+
+BENCH_DIR = Path(__file__).resolve().parent / "bench"
+BENCH_MAIN = BENCH_DIR / "bench_main.c"
+N_VECTORS = 4          # test windows per measurement (the count barely depends on the data)
+QEMU_TIMEOUT_S = 120.0
+
+# Targets of issue 6 for the default DRSN on mps2-an386 (reported, never asserted).
+TARGETS = {
+    "conv_macs_per_instruction_min": 1.0,
+    "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6},
+    "vs_tflm_reference": {"instructions": 0.2},
+}
+# TFLM figures measured earlier on a similar DRSN-CW (shared/notes/performance.md: 50.7 KB
+# model, input 1024, emulated M4F, release builds): the only TFLM numbers available when
+# no TFLM library is supplied. A different model from ours; shown for orientation only.
+TFLM_NOTES = {
+    "model": "DRSN-CW, 50.7 KB flatbuffer, input 1024 x 1, 58 ops (notes, not this model)",
+    "reference": {"instructions_per_inference": 21.7e6, "arena_bytes": 26.3 * 1024,
+                  "text_bytes": 76 * 1024, "stack_bytes": 1.0 * 1024},
+    "cmsis_nn": {"instructions_per_inference": 10.1e6, "arena_bytes": 26.5 * 1024,
+                 "text_bytes": 111 * 1024, "stack_bytes": 1.4 * 1024},
+}
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None = None):
+    """n quantized input windows (test windows under several noise conditions when the test
+    set exists, seeded random int8 otherwise) and the TFLM host runtime's outputs for them."""
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    shape = tuple(inp.shape)
+    test = Path(data_dir or paths()["data"]) / "test.npz"
+    q = None
+    if test.is_file():
+        with np.load(test) as z:
+            keys = sorted(k for k in z.files if k.startswith("x_"))
+            rows = [z[keys[i % len(keys)]][i // len(keys)] for i in range(n)] if keys else []
+        rows = [r for r in rows if r.size == int(np.prod(shape))]
+        if len(rows) == n:
+            x = np.stack(rows).astype(np.float32)
+            q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
+    if q is None:
+        q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)
+    q = q.reshape((n, *shape[1:]))
+    interp = tflm_oracle.runtime.Interpreter.from_bytes(model_bytes)
+    expected = []
+    for v in q:
+        interp.set_input(v[None], 0)
+        interp.invoke()
+        expected.append(interp.get_output(0).reshape(-1).copy())
+    return q, np.array(expected, dtype=np.int8)
+
+
+def _c_bytes(name: str, values: np.ndarray, const: bool = True) -> str:
+    flat = values.reshape(-1).astype(np.int8)
+    rows = [", ".join(str(int(v)) for v in flat[i:i + 24]) for i in range(0, len(flat), 24)]
+    qual = "const " if const else ""
+    return f"{qual}int8_t {name}[{len(flat)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+
+
+def write_bench_data(path: Path, inputs: np.ndarray, expected: np.ndarray) -> Path:
+    text = ("/* Benchmark vectors: quantized test windows and the TFLM host runtime's outputs.\n"
+            " * Generated by firmware_gen/benchmark.py; do not edit. */\n#include <stdint.h>\n\n"
+            f"const uint32_t bench_vectors = {len(inputs)}u;\n"
+            + _c_bytes("bench_inputs", inputs) + _c_bytes("bench_expected", expected)
+            + f"int8_t bench_output[{expected.shape[1]}];\n")
+    return artifacts.write_text(path, text)
+
+
+# --- the compiled runtime ---------------------------------------------------------------------
+
+def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, expected,
+                           name: str = "model") -> dict:
+    """The profiling image: generated model (-DDK_PROFILE) + kernels + bench_main.c."""
+    out_dir = Path(out_dir)
+    gen = out_dir / "src"
+    info = codegen.generate(model_bytes, gen, name=name)
+    data = write_bench_data(gen / "bench_data.c", inputs, expected)
+    sources = [gen / "model.c", gen / "model_data.c", data, BENCH_MAIN, *codegen.runtime_sources()]
+    elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "profile.elf",
+                                  defines=["DK_PROFILE"])
+    return {"elf": elf, "model": info}
+
+
+def run_profile_firmware(board, elf: Path, timeout: float = QEMU_TIMEOUT_S) -> dict:
+    """Boot the profiling image in QEMU and parse its report."""
+    board = boards.load(board)
+    log = Path(elf).with_suffix(".uart.txt")
+    if log.exists():
+        log.unlink()
+    cmd = boards.qemu_command(board, elf, serial=f"file:{log}")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"the benchmark firmware {elf} did not finish within {timeout:.0f} s on "
+                        f"{board.name}") from None
+    text = log.read_text(errors="replace") if log.exists() else ""
+    report = parse_profile(text)
+    if "end" not in report:
+        raise UserError(f"the benchmark firmware on {board.name} stopped early (exit code "
+                        f"{proc.returncode}); its output:\n{text[-2000:]}\n{proc.stderr[-1000:]}")
+    report["exit_code"] = proc.returncode
+    return report
+
+
+def parse_profile(text: str) -> dict:
+    rep: dict = {"layers": {}, "totals": [], "checks": []}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        key, args = parts[0], parts[1:]
+        if key == "BENCH" and len(args) == 2:
+            rep["board"], rep["unit"] = args
+        elif key == "READ":
+            rep["read_cost"] = int(args[0])
+        elif key == "TOTAL":
+            rep["totals"].append(int(args[1]))
+        elif key == "LAYER":
+            rep["layers"][int(args[0])] = int(args[1])
+        elif key == "STACK":
+            rep["stack_bytes"] = int(args[0])
+        elif key == "BOOTSTACK":
+            rep["boot_stack_bytes"] = int(args[0])
+        elif key == "CHECK":
+            rep["checks"].append(args[0] == "ok")
+        elif key == "END":
+            rep["end"] = True
+    return rep
+
+
+class _MonitoredEmulator(boards.Emulator):
+    """boards.Emulator with QEMU's monitor on a local socket (instead of none), so the host
+    can read guest memory after a run: how any firmware on the board layer used its stack
+    (boards/common/startup.c paints it at reset), TFLM's included, without its cooperation."""
+
+    def __init__(self, board, elf, monitor: Path):
+        super().__init__(board, elf)
+        self.monitor = Path(monitor)
+
+    def _launch(self, cmd: list[str]) -> None:
+        cmd = list(cmd)
+        if "-monitor" in cmd:
+            i = cmd.index("-monitor")
+            cmd[i + 1] = f"unix:{self.monitor},server=on,wait=off"
+        super()._launch(cmd)
+
+    def read_words(self, address: int, count: int, timeout: float = 10.0) -> list[int]:
+        import socket
+        import time
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(self.monitor))
+            text = b""
+            deadline = time.monotonic() + timeout
+            while b"(qemu)" not in text and time.monotonic() < deadline:
+                text += sock.recv(65536)
+            sock.sendall(f"xp /{count}xw 0x{address:08x}\n".encode())
+            text = b""
+            while text.count(b"(qemu)") < 1 and time.monotonic() < deadline:
+                text += sock.recv(65536)
+        words = []
+        for line in text.decode(errors="replace").splitlines():
+            if ":" in line and line.strip()[:1].isdigit():
+                words += [int(v, 16) for v in line.split(":", 1)[1].split()]
+        if len(words) != count:
+            raise UserError(f"reading {count} words of {self.board.name} memory through the QEMU "
+                            f"monitor gave {len(words)}")
+        return words
+
+
+STACK_PAINT = 0x5AC5A5C5   # boards/common/startup.c
+
+
+def elf_symbols(elf: Path, names) -> dict[str, int]:
+    out = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] in names:
+            found[parts[2]] = int(parts[0], 16)
+    return found
+
+
+def stack_peak_from_memory(words: list[int], top: int, limit: int) -> int:
+    """Bytes of stack used: from the top down to the lowest word no longer painted."""
+    for i, w in enumerate(words):
+        if w != STACK_PAINT:
+            return top - (limit + 4 * i)
+    return 0
+
+
+def measure_protocol_firmware(board, elf: Path, inputs, expected) -> dict:
+    """Instructions per inference through the serial protocol (what `make hil` sees), whether
+    the outputs equal the TFLM host runtime's, and the deepest stack use of the whole run
+    (boot, protocol, inferences), read from the painted stack through the QEMU monitor."""
+    from runner.link import Device
+    board = boards.load(board)
+    syms = elf_symbols(elf, {"__stack_limit", "__stack_top"})
+    monitor = Path(elf).with_suffix(".monitor.sock")
+    if monitor.exists():
+        monitor.unlink()
+    stack = None
+    with _MonitoredEmulator(board, elf, monitor) as emu:
+        with Device(emu.url, timeout=10.0) as dev:
+            info = dev.info()
+            outputs, work = dev.infer(inputs)
+        if len(syms) == 2:
+            limit, top = syms["__stack_limit"], syms["__stack_top"]
+            try:
+                stack = stack_peak_from_memory(emu.read_words(limit, (top - limit) // 4), top, limit)
+            except (OSError, UserError):
+                stack = None
+    if monitor.exists():
+        monitor.unlink()
+    outputs = np.asarray(outputs).reshape(len(inputs), -1)
+    work = np.asarray(work, dtype=np.int64).reshape(-1)
+    return {"instructions": [int(w) for w in work], "bit_exact": bool(np.array_equal(outputs, expected)),
+            "unit": info.work_unit, "arena_bytes": int(info.arena_bytes), "stack_peak_bytes": stack}
+
+
+# --- sizes from the linker map ------------------------------------------------------------
+
+_MAP_ENTRY = re.compile(r"^\s+(?:(\.\S+)\s+)?0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)\s*$")
+_MAP_NAME_ONLY = re.compile(r"^\s(\.\S+)\s*$")
+
+
+def map_breakdown(map_file: Path) -> dict[str, dict[str, int]]:
+    """Bytes per output section (text/rodata/data/bss) and kind of object, from a GNU ld map."""
+    kinds: dict[str, dict[str, int]] = {}
+    section_now = None
+    in_map = False
+    pending = None
+    for line in Path(map_file).read_text(errors="replace").splitlines():
+        if line.startswith("Linker script and memory map"):
+            in_map = True
+            continue
+        if not in_map:
+            continue
+        top = re.match(r"^(\.[\w.]+)\s", line + " ")
+        if top and not line.startswith(" "):
+            name = top.group(1)
+            section_now = {".text": "text", ".rodata": "rodata", ".data": "data", ".bss": "bss",
+                           ".ARM.exidx": "rodata", ".ARM.extab": "rodata",
+                           ".init_array": "rodata"}.get(name)
+            continue
+        if section_now is None:
+            continue
+        m = _MAP_NAME_ONLY.match(line)
+        if m:
+            pending = m.group(1)
+            continue
+        m = _MAP_ENTRY.match(line)
+        if not m:
+            pending = None
+            continue
+        size, obj = int(m.group(3), 16), m.group(4)
+        pending = None
+        if size == 0 or obj.startswith("0x"):
+            continue
+        kind = _object_kind(obj)
+        kinds.setdefault(kind, {}).setdefault(section_now, 0)
+        kinds[kind][section_now] += size
+    return kinds
+
+
+def _object_kind(obj: str) -> str:
+    name = Path(obj.split("(")[0]).name
+    if obj.endswith(")") or name.startswith("lib"):
+        return "C library"
+    stem = re.sub(r"^\d{3}-", "", Path(name).stem)
+    if stem == "model_data":
+        return "weights (model_data.c)"
+    if stem == "model":
+        return "model code and parameters (model.c)"
+    if stem in {"startup", "board", "syscalls"} or stem.startswith(("uart_", "counter_", "platform")):
+        return "board layer"
+    if stem in {"main", "protocol", "bench_main", "bench_data", "selftest"}:
+        return "harness"
+    if "tflm" in obj.lower() or stem.startswith(("micro", "tensorflow")):
+        return "TFLM"
+    return "kernels"
+
+
+def size_summary(elf: Path, stack_peak: int | None, arena: int, scratch: int = 0) -> dict:
+    sizes = boards.size_report(elf)
+    out = {k: int(v) for k, v in sizes.items()}
+    out["stack_reserved"] = out.pop("stack")
+    out["flash_bytes"] = out["text"] + out["rodata"] + out["data"]
+    out["stack_peak_bytes"] = stack_peak
+    out["ram_bytes"] = out["data"] + out["bss"] + (stack_peak or 0)
+    out["arena_bytes"] = int(arena)
+    out["scratch_bytes"] = int(scratch)
+    # the arena holds the activations and the kernels' scratch buffers (planned together)
+    out["peak_ram_bytes"] = int(arena) + (stack_peak or 0)
+    map_file = Path(elf).with_suffix(".map")
+    if map_file.is_file():
+        out["by_kind"] = map_breakdown(map_file)
+    return out
+
+
+def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
+                     name: str = "model") -> dict:
+    """Everything the report says about the compiled runtime."""
+    from firmware_gen import build as fw_build
+    out_dir = Path(out_dir)
+    prof = build_profile_firmware(model_bytes, board, out_dir / "profile", inputs, expected, name)
+    rep = run_profile_firmware(board, prof["elf"])
+    info = prof["model"]
+    deployed = fw_build.build(model_bytes, board.name, out_dir / "firmware", name=name)
+    proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected)
+    n = len(info["layers"])
+    read = rep.get("read_cost", 0)
+    layers = []
+    for i, layer in enumerate(info["layers"]):
+        raw = rep["layers"].get(i, 0)
+        instr = max(raw - read, 0)
+        layers.append({"index": i, "name": layer["name"], "op": layer["op"],
+                       "shape": layer["shape"], "instructions": instr, "macs": layer.get("macs", 0),
+                       "macs_per_instruction": (layer.get("macs", 0) / instr) if instr and layer.get("macs") else None,
+                       "fused_into": layer.get("fused_into"), "kernel": layer.get("kernel")})
+    io = max(rep["layers"].get(n, 0) - 2 * read, 0)
+    scratch = int(info.get("scratch_peak_bytes", 0))
+    size = size_summary(deployed["elf"], rep.get("stack_bytes"), info["arena_bytes"], scratch)
+    size["firmware_stack_peak_bytes"] = proto["stack_peak_bytes"]
+    instr = proto["instructions"]
+    return {
+        "runtime": "compiled",
+        "unit": rep.get("unit", "instructions"),
+        "instructions_per_inference": int(np.median(instr)),
+        "instructions_per_vector": instr,
+        "profile_total": int(rep["totals"][0]) if rep["totals"] else None,
+        "counter_read_instructions": read,
+        "io_copy_instructions": io,
+        "bit_exact_protocol": proto["bit_exact"],
+        "bit_exact_profile": bool(rep["checks"]) and all(rep["checks"]),
+        "layers": layers,
+        "size": size,
+        "arena_bytes": info["arena_bytes"],
+        "elf": str(deployed["elf"]),
+        "profile_elf": str(prof["elf"]),
+    }
+
+
+# --- TFLM ---------------------------------------------------------------------------------
+
+def tflm_libraries(cfg: dict) -> tuple[list[tuple[str, str, str]], str | None]:
+    """[(variant, lib, include)] from the config and environment, or the reason there are none."""
+    fw = section(cfg, "firmware")
+    lib = fw.get("tflm_lib") or os.environ.get("TFLM_LIB", "")
+    inc = fw.get("tflm_include") or os.environ.get("TFLM_INCLUDE", "")
+    ref_lib = os.environ.get("TFLM_REF_LIB", "")
+    ref_inc = os.environ.get("TFLM_REF_INCLUDE", "") or inc
+    found = []
+    if lib:
+        found.append(("cmsis_nn", lib, inc))
+    if ref_lib:
+        found.append(("reference", ref_lib, ref_inc))
+    if not found:
+        return [], ("no TFLM library given (set firmware.tflm_lib / TFLM_LIB and "
+                    "firmware.tflm_include / TFLM_INCLUDE for a CMSIS-NN build, TFLM_REF_LIB for a "
+                    "reference-kernel build); TensorFlow Lite Micro and CMSIS-NN are not packaged, "
+                    "so the benchmark reports the compiled runtime alone")
+    for variant, l, i in found:
+        if not Path(l).is_file():
+            raise UserError(f"TFLM library {l} ({variant}) does not exist; check TFLM_LIB / TFLM_REF_LIB")
+        if not i or not Path(i).is_dir():
+            raise UserError(f"TFLM include root {i!r} for {l} is not a directory; set "
+                            f"firmware.tflm_include or TFLM_INCLUDE")
+    return found, None
+
+
+def measure_tflm(model_bytes: bytes, board, out_dir: Path, inputs, expected, variant: str,
+                 lib: str, include: str, arena_margin: int) -> dict:
+    from firmware_gen import tflm_backend   # only when TFLM is given
+    built = tflm_backend.build(model_bytes, board.name, Path(out_dir) / variant, "model", lib,
+                               include, arena_margin)
+    proto = measure_protocol_firmware(board, built["elf"], inputs, expected)
+    model = built.get("model") or {}
+    # what the interpreter used (measured on the board), not what was reserved with a margin
+    arena = int(model.get("arena_used") or model.get("arena_bytes") or built.get("arena_bytes") or 0)
+    stack = proto["stack_peak_bytes"]
+    size = size_summary(built["elf"], stack, arena)
+    size["firmware_stack_peak_bytes"] = stack
+    instr = proto["instructions"]
+    return {"runtime": f"tflm_{variant}", "library": lib,
+            "instructions_per_inference": int(np.median(instr)), "instructions_per_vector": instr,
+            "bit_exact_protocol": proto["bit_exact"], "size": size, "arena_bytes": arena,
+            "layers": built.get("layers"), "elf": str(built["elf"])}
+
+
+# --- the report ---------------------------------------------------------------------------
+
+FUSED_KERNELS = {"dk_shrink_s8": "soft threshold (+ residual ADD), fused",
+                 "dk_channel_affine_s8": "batch norm MUL + ADD, fused",
+                 "dk_abs_mean_s8": "ABS + MEAN, fused"}
+
+
+def layer_group(layer: dict) -> str:
+    """What a layer's instructions count as: its operator, or the fused kernel it ends."""
+    return FUSED_KERNELS.get(layer.get("kernel") or "", layer["op"])
+
+
+def by_op(layers: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for layer in layers:
+        if layer.get("fused_into") is not None:
+            continue
+        e = out.setdefault(layer_group(layer), {"layers": 0, "instructions": 0, "macs": 0})
+        e["layers"] += 1
+        e["instructions"] += layer["instructions"]
+        e["macs"] += layer["macs"]
+    total = sum(e["instructions"] for e in out.values()) or 1
+    for e in out.values():
+        e["share"] = e["instructions"] / total
+        e["macs_per_instruction"] = e["macs"] / e["instructions"] if e["macs"] and e["instructions"] else None
+    return OrderedDict(sorted(out.items(), key=lambda kv: -kv[1]["instructions"]))
+
+
+def _ratio(a, b):
+    return (a / b) if a is not None and b else None
+
+
+def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tflm: dict[str, dict],
+                tflm_reason: str | None) -> dict:
+    layers = compiled["layers"]
+    conv = [l for l in layers if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    conv_macs = sum(l["macs"] for l in conv)
+    conv_instr = sum(l["instructions"] for l in conv)
+    macs = sum(l["macs"] for l in layers)
+    total = compiled["instructions_per_inference"]
+    size = compiled["size"]
+    report = {
+        "board": board.name,
+        "core": board.core,
+        "unit": compiled["unit"],
+        "note": ("instruction counts from QEMU -icount shift=0 (deterministic), not cycles"
+                 if compiled["unit"] == "instructions" else "cycle counts from the core's DWT"),
+        "model": {"path": str(model_path), "bytes": len(model_bytes),
+                  "sha256": __import__("hashlib").sha256(model_bytes).hexdigest()},
+        "runtime": "compiled",
+        "instructions_per_inference": total,
+        "macs": macs,
+        "macs_per_instruction": macs / total if total else None,
+        "conv_macs": conv_macs,
+        "conv_instructions": conv_instr,
+        "conv_macs_per_instruction": conv_macs / conv_instr if conv_instr else None,
+        "flash_bytes": size["flash_bytes"],
+        "ram_bytes": size["ram_bytes"],
+        "arena_bytes": compiled["arena_bytes"],
+        "scratch_bytes": size["scratch_bytes"],
+        "stack_bytes": size["stack_peak_bytes"],
+        "peak_ram_bytes": size["peak_ram_bytes"],
+        "size": size,
+        "bit_exact": compiled["bit_exact_protocol"] and compiled["bit_exact_profile"],
+        "layers": layers,
+        "by_op": by_op(layers),
+        "compiled": {k: v for k, v in compiled.items() if k not in ("layers", "size")},
+        "tflm": tflm,
+        "tflm_note": tflm_reason,
+        "tflm_notes_reference": TFLM_NOTES,
+        "targets": TARGETS,
+    }
+    ratios = {}
+    for variant, t in tflm.items():
+        ratios[variant] = {
+            "instructions": _ratio(total, t["instructions_per_inference"]),
+            "flash": _ratio(size["flash_bytes"], t["size"]["flash_bytes"]),
+            "ram": _ratio(size["ram_bytes"], t["size"]["ram_bytes"]),
+            # both sides: arena + the stack the whole protocol firmware used (same measurement)
+            "peak_ram": _ratio(compiled["arena_bytes"] + (size.get("firmware_stack_peak_bytes") or 0),
+                               t["arena_bytes"] + (t["size"].get("firmware_stack_peak_bytes") or 0))
+            if t["size"].get("firmware_stack_peak_bytes") and size.get("firmware_stack_peak_bytes") else None,
+            "arena": _ratio(compiled["arena_bytes"], t["arena_bytes"]),
+        }
+    report["ratios"] = ratios
+    notes = TFLM_NOTES
+    report["vs_notes"] = {
+        "instructions_vs_tflm_cmsis_nn": total / notes["cmsis_nn"]["instructions_per_inference"],
+        "instructions_vs_tflm_reference": total / notes["reference"]["instructions_per_inference"],
+        "peak_ram_vs_tflm_cmsis_nn": size["peak_ram_bytes"] / (notes["cmsis_nn"]["arena_bytes"]
+                                                                 + notes["cmsis_nn"]["stack_bytes"]),
+        "text_vs_tflm_cmsis_nn": size["text"] / notes["cmsis_nn"]["text_bytes"],
+    }
+    return report
+
+
+def _fmt(n) -> str:
+    if n is None:
+        return "—"
+    if isinstance(n, str):
+        return n
+    if isinstance(n, float):
+        return f"{n:.3g}"
+    return f"{n:,}"
+
+
+def render_markdown(rep: dict, chart: str | None) -> str:
+    u = rep["unit"]
+    s = rep["size"]
+    lines = [f"# Benchmark: compiled runtime on {rep['board']} ({rep['core']})", "",
+             f"Model `{rep['model']['path']}` ({rep['model']['bytes']:,} bytes). "
+             f"Counts are **{u}** — {rep['note']}.", "",
+             "| | compiled runtime |" + "".join(f" TFLM {v} |" for v in rep["tflm"]) + "",
+             "|---|---|" + "---|" * len(rep["tflm"])]
+
+    def row(label, value, key=None):
+        cells = [_fmt(value)]
+        for t in rep["tflm"].values():
+            cells.append(_fmt(key(t)) if key else "—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    row(f"{u} per inference", rep["instructions_per_inference"], lambda t: t["instructions_per_inference"])
+    row("MACs", rep["macs"])
+    row(f"MACs per {u[:-1]} (whole model)", rep["macs_per_instruction"])
+    row(f"MACs per {u[:-1]} (convolutions)", rep["conv_macs_per_instruction"])
+    row("flash bytes (.text + .rodata + .data)", s["flash_bytes"], lambda t: t["size"]["flash_bytes"])
+    row("  .text", s["text"], lambda t: t["size"]["text"])
+    row("  .rodata", s["rodata"], lambda t: t["size"]["rodata"])
+    row("RAM bytes (.data + .bss + stack peak)", s["ram_bytes"], lambda t: t["size"]["ram_bytes"])
+    row("arena bytes (activations)", rep["arena_bytes"], lambda t: t["arena_bytes"])
+    row("  of which scratch (largest at once)", rep["scratch_bytes"])
+    row("stack peak bytes, inference (painted)", rep["stack_bytes"], lambda t: t["size"].get("stack_peak_bytes"))
+    row("stack peak bytes, whole firmware run", s.get("firmware_stack_peak_bytes"),
+        lambda t: t["size"].get("firmware_stack_peak_bytes"))
+    row("peak RAM (arena incl. scratch + stack)", rep["peak_ram_bytes"], lambda t: t["size"].get("peak_ram_bytes"))
+    row("bit-exact to TFLM host", "yes" if rep["bit_exact"] else "NO", lambda t: "yes" if t["bit_exact_protocol"] else "NO")
+    lines.append("")
+    if rep["ratios"]:
+        lines += ["## Ratios (compiled / TFLM)", "", "| TFLM build | instructions | flash | RAM | peak RAM | arena |",
+                  "|---|---|---|---|---|---|"]
+        for v, r in rep["ratios"].items():
+            lines.append(f"| {v} | " + " | ".join(_fmt(r[k]) for k in ("instructions", "flash", "ram", "peak_ram", "arena")) + " |")
+        lines.append("")
+    else:
+        vs = rep["vs_notes"]
+        lines += [f"TFLM: {rep['tflm_note']}.", "",
+                  "For orientation only, against the TFLM figures in the project notes "
+                  f"({TFLM_NOTES['model']}): instructions {vs['instructions_vs_tflm_cmsis_nn']:.2f}x "
+                  f"TFLM+CMSIS-NN and {vs['instructions_vs_tflm_reference']:.2f}x TFLM reference; "
+                  f"peak RAM {vs['peak_ram_vs_tflm_cmsis_nn']:.2f}x and .text "
+                  f"{vs['text_vs_tflm_cmsis_nn']:.2f}x TFLM+CMSIS-NN.", ""]
+    lines += ["## Where the instructions go, by operator", "",
+              f"| operator | layers | {u} | share | MACs | MACs/{u[:-1]} |", "|---|---|---|---|---|---|"]
+    for op, e in rep["by_op"].items():
+        lines.append(f"| {op} | {e['layers']} | {e['instructions']:,} | {100 * e['share']:.1f} % | "
+                     f"{e['macs']:,} | {_fmt(e['macs_per_instruction'])} |")
+    lines.append(f"\nInput/output copies: {rep['compiled']['io_copy_instructions']:,} {u}; one counter "
+                 f"read ({rep['compiled']['counter_read_instructions']} {u}) is subtracted per layer.\n")
+    if chart:
+        lines += [f"![{u} per layer]({chart})", ""]
+    lines += ["## Per layer", "", f"| # | layer | op | output shape | {u} | MACs | MACs/{u[:-1]} | kernel |",
+              "|---|---|---|---|---|---|---|---|"]
+    for l in rep["layers"]:
+        note = f"fused into #{l['fused_into']}" if l.get("fused_into") is not None else (l.get("kernel") or "")
+        lines.append(f"| {l['index']} | {l['name'].split(':', 2)[-1]} | {l['op']} | {l['shape']} | "
+                     f"{l['instructions']:,} | {l['macs']:,} | {_fmt(l['macs_per_instruction'])} | {note} |")
+    lines.append("")
+    if s.get("by_kind"):
+        lines += ["## Memory by kind of object (linker map)", "", "| object | .text | .rodata | .data | .bss |",
+                  "|---|---|---|---|---|"]
+        for kind, v in sorted(s["by_kind"].items()):
+            lines.append(f"| {kind} | " + " | ".join(f"{v.get(k, 0):,}" for k in ("text", "rodata", "data", "bss")) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_layers(rep: dict, dest: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    layers = [l for l in rep["layers"] if l["instructions"] > 0 and l.get("fused_into") is None]
+    names = [f"{l['index']} {l['op'].lower()}" for l in layers]
+    values = [l["instructions"] for l in layers]
+    palette = {"CONV_2D": "#1f77b4", "FULLY_CONNECTED": "#9467bd", "ADD": "#ff7f0e", "SUB": "#d62728",
+               "MUL": "#8c564b", "MEAN": "#2ca02c", "ABS": "#17becf", "MINIMUM": "#bcbd22",
+               "LOGISTIC": "#e377c2", "SOFTMAX": "#7f7f7f"}
+    colors = [palette.get(l["op"], "#999999") for l in layers]
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.2 * len(layers) + 1)))
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)))
+    ax.set_yticklabels(names, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{rep['unit']} (QEMU -icount)" if rep["unit"] == "instructions" else rep["unit"])
+    ax.set_title(f"{rep['board']}: {rep['instructions_per_inference']:,} {rep['unit']} per inference")
+    fig.tight_layout()
+    with artifacts.atomic_path(dest) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return dest
+
+
+def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path: Path | None = None,
+              tflm_libs=(), tflm_reason: str | None = None, arena_margin: int = 1024,
+              n_vectors: int = N_VECTORS, data_dir: Path | None = None) -> dict:
+    board = boards.load(board_name)
+    inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir)
+    compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected)
+    tflm = {}
+    for variant, lib, inc in tflm_libs:
+        tflm[variant] = measure_tflm(model_bytes, board, Path(out_dir) / "tflm", inputs, expected,
+                                     variant, lib, inc, arena_margin)
+    return make_report(board, Path(model_path or "model.tflite"), model_bytes, compiled, tflm, tflm_reason)
+
+
+def write_reports(rep: dict, reports_dir: Path) -> dict[str, Path]:
+    reports_dir = Path(reports_dir)
+    chart = plot_layers(rep, reports_dir / "plots" / "benchmark_layers.png")
+    md = render_markdown(rep, "plots/benchmark_layers.png")
+    return {"json": artifacts.write_json(reports_dir / "benchmark.json", rep),
+            "md": artifacts.write_text(reports_dir / "benchmark.md", md), "plot": chart}
+
+
+def run(cfg: dict) -> dict:
+    fw = section(cfg, "firmware")
+    board = fw["board"]
+    model = stage.model_path(cfg)
+    libs, reason = tflm_libraries(cfg)
+    p = paths()
+    rep = benchmark(model.read_bytes(), board, p["build"] / "benchmark" / board, model_path=model,
+                    tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)))
+    written = write_reports(rep, p["reports"])
+    u = rep["unit"]
+    print(f"benchmark: {board}: {rep['instructions_per_inference']:,} {u}/inference, "
+          f"{rep['macs']:,} MACs, conv {_fmt(rep['conv_macs_per_instruction'])} MACs/{u[:-1]}, "
+          f"flash {rep['flash_bytes']:,} B, RAM {rep['ram_bytes']:,} B (arena {rep['arena_bytes']:,}, "
+          f"stack {rep['stack_bytes']}), bit-exact {'yes' if rep['bit_exact'] else 'NO'}")
+    for variant, r in rep["ratios"].items():
+        print(f"benchmark: vs TFLM {variant}: instructions x{_fmt(r['instructions'])}, flash x{_fmt(r['flash'])}, "
+              f"RAM x{_fmt(r['ram'])}")
+    if reason:
+        print(f"benchmark: {reason}")
+    print(f"benchmark: wrote {written['json']}, {written['md']}")
+    if not rep["bit_exact"]:
+        raise UserError("the compiled runtime's outputs differ from the TFLM host runtime on the "
+                        "benchmark vectors; see build/reports/benchmark.json")
+    return rep

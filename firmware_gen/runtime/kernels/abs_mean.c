@@ -1,0 +1,38 @@
+/*
+ * abs_mean.c - ABS then MEAN over positions (the shrinkage unit's A = mean|r|), in one
+ * pass: |r| is rounded to int8 exactly as TFLM's ABS does (through a 256-entry table the
+ * generator fills with the ABS kernel's own results), summed per channel, and the sum is
+ * requantized exactly as TFLM's MEAN does. abs_out, when not NULL, also receives the ABS
+ * tensor (the model's debug dump).
+ */
+#include "fixedpoint.h"
+
+void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
+                    int32_t positions, int32_t channels, const int8_t *x,
+                    int8_t *abs_out, int8_t *out)
+{
+    const int32_t zero_point_sum = mean->input_zero_point * mean->num_elements;
+    int32_t c, i;
+    for (c = 0; c < channels; ++c) {
+        const int8_t *xp = x + c;
+        int32_t sum = 0;
+        if (abs_out) {
+            for (i = 0; i < positions; ++i) {
+                const int8_t v = abs_table[(uint8_t)xp[i * channels]];
+                abs_out[i * channels + c] = v;
+                sum += v;
+            }
+        } else {
+            for (i = 0; i < positions; ++i) {
+                sum += abs_table[(uint8_t)*xp];
+                xp += channels;
+            }
+        }
+        {
+            const int32_t y = dk_mbqm(dk_wrap_sub(sum, zero_point_sum),
+                                      mean->output.multiplier, mean->output.shift) +
+                              mean->output_zero_point;
+            out[c] = (int8_t)dk_clamp(y, -128, 127);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+/*
+ * conv1d.h - dk_conv1d_s8 as a DK_INLINE function (see conv1d.c for the algorithm):
+ * generated model.c calls dk_conv1d_s8_inline with its static const parameters, so the
+ * compiler specialises the loops for that layer's taps, stride and channels.
+ */
+#ifndef DK_CONV1D_H
+#define DK_CONV1D_H
+
+#include <string.h>
+
+#include "dk_acle.h"
+#include "fixedpoint.h"
+
+#if defined(__GNUC__)
+#define DK_CONV_SPECIALISE DK_INLINE __attribute__((always_inline))
+#else
+#define DK_CONV_SPECIALISE static inline
+#endif
+
+/* int16 slack after the image: the inner loop reads taps in groups of 4 */
+#define DK_CONV1D_SLACK 4
+
+DK_INLINE int32_t dk_conv1d_scratch_bytes_inline(const dk_conv1d_params *p)
+{
+    const int32_t cols = (p->block - 1) * p->stride + p->kernel;
+    return (int32_t)sizeof(int16_t) * (cols * p->in_c + DK_CONV1D_SLACK);
+}
+
+/* Widen input columns [first, first + cols) into scratch, zeros outside the input. */
+DK_INLINE void dk_conv1d_widen(const dk_conv1d_params *p, const int8_t *input, int32_t first, int32_t cols,
+                  int16_t *scratch)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t offset = p->input_offset;
+    int32_t col, i;
+    for (col = 0; col < cols; ++col) {
+        const int32_t x = first + col;
+        int16_t *dst = scratch + col * in_c;
+        if (x < 0 || x >= p->in_w) {
+            memset(dst, 0, (size_t)in_c * sizeof(int16_t));
+        } else {
+            const int8_t *src = input + x * in_c;
+            for (i = 0; i < in_c; ++i) {
+                dst[i] = (int16_t)(src[i] + offset);
+            }
+        }
+    }
+    for (i = 0; i < DK_CONV1D_SLACK; ++i) {
+        scratch[cols * in_c + i] = 0;
+    }
+}
+
+/* One output channel's requantization, prepared once per block. */
+typedef struct {
+    dk_fast_rq fast;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t small;
+} dk_c1_rq;
+
+DK_INLINE dk_c1_rq dk_c1_conv_rq_make(int32_t multiplier, int32_t shift, int32_t small)
+{
+    dk_c1_rq q;
+    q.fast = dk_fast_rq_make(multiplier, shift);
+    q.multiplier = multiplier;
+    q.shift = shift;
+    q.small = small;
+    return q;
+}
+
+DK_INLINE int8_t dk_c1_requant(int32_t acc, const dk_c1_rq *q, int32_t zp, int32_t lo, int32_t hi)
+{
+    const int32_t y = (q->small ? dk_fast_mbqm(acc, &q->fast)
+                                : dk_mbqm(acc, q->multiplier, q->shift)) + zp;
+    return (int8_t)dk_clamp8(y, lo, hi);
+}
+
+DK_INLINE uint32_t dk_c1_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if DK_USE_DSP
+/* Four dot products: columns a, b (int16 image) x the channels of one packed pair.
+ * aligned: both columns start on a word boundary, so each reads 4 taps with one LDRD. */
+DK_INLINE void dk_c1_dot_2x2(const int16_t *xa, const int16_t *xb, const int8_t *w,
+                           int32_t taps, int32_t aligned, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    const void *wp = w, *pa = xa, *pb = xb;
+    const int8_t *end = w + 2 * taps;
+    if (aligned) {
+        while ((const int8_t *)wp < end) {
+            uint32_t w0, w1, x01, x23, w0_01, w1_01;
+            dk_ldrd_inc(&wp, &w0, &w1);     /* 4 taps of each channel, stored t t+2 t+1 t+3 */
+            w0_01 = dk_sxtb16(w0);
+            w0 = dk_sxtb16_ror8(w0);
+            w1_01 = dk_sxtb16(w1);
+            w1 = dk_sxtb16_ror8(w1);
+            dk_ldrd_inc(&pa, &x01, &x23);
+            a0 = dk_smlad(x01, w0_01, a0);
+            a1 = dk_smlad(x01, w1_01, a1);
+            a0 = dk_smlad(x23, w0, a0);
+            a1 = dk_smlad(x23, w1, a1);
+            dk_ldrd_inc(&pb, &x01, &x23);
+            b0 = dk_smlad(x01, w0_01, b0);
+            b1 = dk_smlad(x01, w1_01, b1);
+            b0 = dk_smlad(x23, w0, b0);
+            b1 = dk_smlad(x23, w1, b1);
+        }
+    } else {
+        while ((const int8_t *)wp < end) {
+            uint32_t w0, w1, x01, x23, w0_01, w1_01;
+            dk_ldrd_inc(&wp, &w0, &w1);
+            w0_01 = dk_sxtb16(w0);
+            w0 = dk_sxtb16_ror8(w0);
+            w1_01 = dk_sxtb16(w1);
+            w1 = dk_sxtb16_ror8(w1);
+            x01 = dk_c1_load32(pa);
+            x23 = dk_c1_load32((const int16_t *)pa + 2);
+            pa = (const int16_t *)pa + 4;
+            a0 = dk_smlad(x01, w0_01, a0);
+            a1 = dk_smlad(x01, w1_01, a1);
+            a0 = dk_smlad(x23, w0, a0);
+            a1 = dk_smlad(x23, w1, a1);
+            x01 = dk_c1_load32(pb);
+            x23 = dk_c1_load32((const int16_t *)pb + 2);
+            pb = (const int16_t *)pb + 4;
+            b0 = dk_smlad(x01, w0_01, b0);
+            b1 = dk_smlad(x01, w1_01, b1);
+            b0 = dk_smlad(x23, w0, b0);
+            b1 = dk_smlad(x23, w1, b1);
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+DK_INLINE int32_t dk_c1_dot_1x2_tail(const int16_t *x, const int8_t *w, int32_t taps, int32_t *acc1)
+{
+    int32_t a0 = 0, a1 = 0;
+    const int8_t *end = w + 2 * taps;
+    while (w < end) {
+        const uint32_t w0 = dk_c1_load32(w), w1 = dk_c1_load32(w + 4);
+        const uint32_t x01 = dk_c1_load32(x), x23 = dk_c1_load32(x + 2);
+        a0 = dk_smlad(x01, dk_sxtb16(w0), a0);
+        a0 = dk_smlad(x23, dk_sxtb16_ror8(w0), a0);
+        a1 = dk_smlad(x01, dk_sxtb16(w1), a1);
+        a1 = dk_smlad(x23, dk_sxtb16_ror8(w1), a1);
+        w += 8;
+        x += 4;
+    }
+    *acc1 = a1;
+    return a0;
+}
+#else
+/* Packed position of tap t of channel j (0/1) within a pair's block. */
+DK_INLINE int32_t dk_c1_packed_index(int32_t t, int32_t j)
+{
+    static const int8_t order[4] = {0, 2, 1, 3}; /* stored w0 w2 w1 w3 */
+    return (t & ~3) * 2 + j * 4 + order[t & 3];
+}
+
+DK_INLINE void dk_c1_dot_2x2(const int16_t *xa, const int16_t *xb, const int8_t *w,
+                           int32_t taps, int32_t aligned, int32_t acc[4])
+{
+    int32_t t;
+    (void)aligned;
+    for (t = 0; t < taps; ++t) {
+        const int32_t w0 = w[dk_c1_packed_index(t, 0)];
+        const int32_t w1 = w[dk_c1_packed_index(t, 1)];
+        acc[0] += xa[t] * w0;
+        acc[1] += xa[t] * w1;
+        acc[2] += xb[t] * w0;
+        acc[3] += xb[t] * w1;
+    }
+}
+
+DK_INLINE int32_t dk_c1_dot_1x2_tail(const int16_t *x, const int8_t *w, int32_t taps, int32_t *acc1)
+{
+    int32_t t, a0 = 0, a1 = 0;
+    for (t = 0; t < taps; ++t) {
+        a0 += x[t] * w[dk_c1_packed_index(t, 0)];
+        a1 += x[t] * w[dk_c1_packed_index(t, 1)];
+    }
+    *acc1 = a1;
+    return a0;
+}
+#endif
+
+DK_CONV_SPECIALISE void dk_conv1d_s8_inline(const dk_conv1d_params *p, const dk_channel_requant *quant,
+                  const int8_t *input, const int8_t *packed_filter, const int32_t *bias,
+                  int16_t *scratch, int8_t *output)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t out_c = p->out_c;
+    const int32_t stride = p->stride;
+    const int32_t taps = p->taps;
+    const int32_t col_step = stride * in_c;
+    const int32_t zp = p->output_offset;
+    const int32_t lo = p->activation.min, hi = p->activation.max;
+    const int32_t aligned = (col_step & 1) == 0;   /* int16 columns start on words */
+    int32_t x0, o;
+
+    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
+        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        const int32_t first = x0 * stride - p->pad;
+        int32_t j;
+        dk_conv1d_widen(p, input, first, (n - 1) * stride + p->kernel, scratch);
+        for (o = 0; o < out_c; o += 2) {
+            const int8_t *w = packed_filter + o * taps;   /* pair o/2: 2 * taps bytes */
+            const int32_t two = o + 1 < out_c;
+            const int32_t q0 = quant->per_channel ? o : 0;
+            const int32_t q1 = quant->per_channel ? o + two : 0;
+            const dk_c1_rq r0 = dk_c1_conv_rq_make(quant->multiplier[q0], quant->shift[q0], p->small_acc);
+            const dk_c1_rq r1 = dk_c1_conv_rq_make(quant->multiplier[q1], quant->shift[q1], p->small_acc);
+            const int32_t b0 = bias ? bias[o] : 0;
+            const int32_t b1 = bias && two ? bias[o + 1] : 0;
+            int8_t *out = output + x0 * out_c + o;
+            for (j = 0; j + 1 < n; j += 2) {
+                int32_t acc[4] = {b0, b1, b0, b1};
+                dk_c1_dot_2x2(scratch + j * col_step, scratch + (j + 1) * col_step, w, taps, aligned, acc);
+                out[0] = dk_c1_requant(acc[0], &r0, zp, lo, hi);
+                out[out_c] = dk_c1_requant(acc[2], &r0, zp, lo, hi);
+                if (two) {
+                    out[1] = dk_c1_requant(acc[1], &r1, zp, lo, hi);
+                    out[out_c + 1] = dk_c1_requant(acc[3], &r1, zp, lo, hi);
+                }
+                out += 2 * out_c;
+            }
+            if (j < n) {
+                int32_t a1;
+                const int32_t a0 = dk_c1_dot_1x2_tail(scratch + j * col_step, w, taps, &a1);
+                out[0] = dk_c1_requant(dk_wrap_add(a0, b0), &r0, zp, lo, hi);
+                if (two) {
+                    out[1] = dk_c1_requant(dk_wrap_add(a1, b1), &r1, zp, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+#endif /* DK_CONV1D_H */

@@ -1,0 +1,151 @@
+/*
+ * ew_fused.h - the fused element-wise kernels (shrink.c, channel_affine.c, add_fast.c) as
+ * DK_INLINE functions. The .c files instantiate them as the library functions of dk.h;
+ * generated model.c calls the *_inline versions with its static const parameters, so the
+ * compiler folds every shift, offset and clamp into immediates for that one layer (a
+ * generation-time specialisation that needs no code generator of its own).
+ */
+#ifndef DK_EW_FUSED_H
+#define DK_EW_FUSED_H
+
+#include "ew_fast.h"
+
+#if defined(__GNUC__)
+#define DK_SPECIALISE DK_INLINE __attribute__((always_inline))
+#else
+#define DK_SPECIALISE static inline
+#endif
+
+typedef struct {
+    dk_ew_input r_add, r_sub, s_in, m_in, y_in, sc_in;
+    dk_ew_output a_out, s_out, y_out, z_out;
+    int32_t min_value;
+} dk_shrink_ctx;
+
+DK_INLINE int32_t dk_shrink_one(const dk_shrink_ctx *k, int32_t r, int32_t tau_add,
+                                 int32_t tau_sub, const int8_t *sc, int32_t stage)
+{
+    const int32_t a = dk_ew_out(dk_ew_scale(r, &k->r_add) + tau_add, &k->a_out);
+    const int32_t m = dk_min32(a, k->min_value);
+    const int32_t s = dk_ew_out(dk_ew_scale(r, &k->r_sub) - tau_sub, &k->s_out);
+    int32_t y;
+    if (stage < 3) {
+        return stage == 0 ? a : (stage == 1 ? m : s);
+    }
+    y = dk_ew_out(dk_ew_scale(s, &k->s_in) + dk_ew_scale(m, &k->m_in), &k->y_out);
+    if (stage == 3 || !sc) {
+        return y;
+    }
+    return dk_ew_out(dk_ew_scale(y, &k->y_in) + dk_ew_scale(*sc, &k->sc_in), &k->z_out);
+}
+
+DK_SPECIALISE void dk_shrink_s8_inline(const dk_shrink_params *p, int32_t positions, int32_t channels,
+                  const int8_t *r, const int8_t *tau, const int8_t *shortcut,
+                  int8_t *out, int32_t stage)
+{
+    dk_shrink_ctx k;
+    int32_t c, i;
+    const int32_t last = shortcut ? 4 : 3;
+    k.r_add = dk_ew_input1(&p->add);
+    k.r_sub = dk_ew_input1(&p->sub);
+    k.a_out = dk_ew_add_output(&p->add);
+    k.s_out = dk_ew_add_output(&p->sub);
+    k.min_value = p->min_value;
+    k.s_in = p->sum_s_first ? dk_ew_input1(&p->sum) : dk_ew_input2(&p->sum);
+    k.m_in = p->sum_s_first ? dk_ew_input2(&p->sum) : dk_ew_input1(&p->sum);
+    k.y_out = dk_ew_add_output(&p->sum);
+    k.y_in = p->res_y_first ? dk_ew_input1(&p->res) : dk_ew_input2(&p->res);
+    k.sc_in = p->res_y_first ? dk_ew_input2(&p->res) : dk_ew_input1(&p->res);
+    k.z_out = dk_ew_add_output(&p->res);
+    if (stage > last) {
+        stage = last;
+    }
+    for (c = 0; c < channels; ++c) {
+        const dk_ew_input t_add = dk_ew_input2(&p->add);
+        const dk_ew_input t_sub = dk_ew_input2(&p->sub);
+        const int32_t tau_add = dk_ew_scale(tau[c], &t_add);
+        const int32_t tau_sub = dk_ew_scale(tau[c], &t_sub);
+        const int8_t *rp = r + c;
+        const int8_t *sp = shortcut ? shortcut + c : 0;
+        int8_t *op = out + c;
+        if (stage == last) {
+            /* the inference itself: one specialised loop per variant */
+            if (sp) {
+                for (i = 0; i < positions; ++i) {
+                    *op = (int8_t)dk_shrink_one(&k, *rp, tau_add, tau_sub, sp, 4);
+                    rp += channels;
+                    sp += channels;
+                    op += channels;
+                }
+            } else {
+                for (i = 0; i < positions; ++i) {
+                    *op = (int8_t)dk_shrink_one(&k, *rp, tau_add, tau_sub, 0, 3);
+                    rp += channels;
+                    op += channels;
+                }
+            }
+        } else {
+            for (i = 0; i < positions; ++i) {
+                *op = (int8_t)dk_shrink_one(&k, *rp, tau_add, tau_sub, sp, stage);
+                rp += channels;
+                if (sp) {
+                    sp += channels;
+                }
+                op += channels;
+            }
+        }
+    }
+}
+
+DK_SPECIALISE void dk_channel_affine_s8_inline(const dk_channel_affine_params *p, int32_t positions,
+                          int32_t channels, const int8_t *x, const int8_t *scale,
+                          const int8_t *shift, int8_t *out, int32_t stage)
+{
+    const dk_ew_output u_out = dk_ew_mul_output(&p->mul);
+    const dk_ew_input u_in = p->add_u_first ? dk_ew_input1(&p->add) : dk_ew_input2(&p->add);
+    const dk_ew_input b_in = p->add_u_first ? dk_ew_input2(&p->add) : dk_ew_input1(&p->add);
+    const dk_ew_output y_out = dk_ew_add_output(&p->add);
+    const int32_t x_offset = p->mul_x_first ? p->mul.input1_offset : p->mul.input2_offset;
+    const int32_t k_offset = p->mul_x_first ? p->mul.input2_offset : p->mul.input1_offset;
+    int32_t c, i;
+    for (c = 0; c < channels; ++c) {
+        const int32_t k = scale[c] + k_offset;
+        const int32_t b = dk_ew_scale(shift[c], &b_in);
+        const int8_t *xp = x + c;
+        int8_t *op = out + c;
+        if (stage == 0) {
+            for (i = 0; i < positions; ++i) {
+                *op = (int8_t)dk_ew_out((*xp + x_offset) * k, &u_out);
+                xp += channels;
+                op += channels;
+            }
+        } else {
+            for (i = 0; i < positions; ++i) {
+                const int32_t u = dk_ew_out((*xp + x_offset) * k, &u_out);
+                *op = (int8_t)dk_ew_out(dk_ew_scale(u, &u_in) + b, &y_out);
+                xp += channels;
+                op += channels;
+            }
+        }
+    }
+}
+
+DK_SPECIALISE void dk_add_same_s8_inline(const dk_add_params *params, int32_t size, const int8_t *input1,
+                    const int8_t *input2, int8_t *output, int32_t subtract)
+{
+    const dk_ew_input in1 = dk_ew_input1(params);
+    const dk_ew_input in2 = dk_ew_input2(params);
+    const dk_ew_output out = dk_ew_add_output(params);
+    int32_t i;
+    if (subtract) {
+        for (i = 0; i < size; ++i) {
+            output[i] = (int8_t)dk_ew_out(dk_ew_scale(input1[i], &in1) - dk_ew_scale(input2[i], &in2), &out);
+        }
+    } else {
+        for (i = 0; i < size; ++i) {
+            output[i] = (int8_t)dk_ew_out(dk_ew_scale(input1[i], &in1) + dk_ew_scale(input2[i], &in2), &out);
+        }
+    }
+}
+
+#endif /* DK_EW_FUSED_H */

@@ -1,0 +1,144 @@
+"""`drsn-edge benchmark` runs end to end on the default emulated board and reports what it
+measured: instructions per inference and per layer (QEMU -icount), MACs, flash, RAM, arena and
+painted stack, bit-exactness, and why TFLM is missing. Only that it runs and reports
+consistent numbers is checked here, never how fast the runtime is."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from drsn_edge.cli import main
+from drsn_edge.errors import UserError
+from firmware_gen import benchmark
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(smoke_build, smoke_tflite, tmp_path_factory, monkeypatch_module):
+    build = tmp_path_factory.mktemp("bench_build")
+    (build / "model").mkdir()
+    (build / "model" / "model_int8.tflite").write_bytes(smoke_tflite)
+    (build / "data").symlink_to(smoke_build / "data")
+    for var in ("TFLM_LIB", "TFLM_INCLUDE", "TFLM_REF_LIB"):
+        monkeypatch_module.delenv(var, raising=False)
+    assert main(["benchmark", "--config", str(ROOT / "configs" / "smoke.toml"),
+                 "--build-dir", str(build)]) == 0
+    reports = build / "reports"
+    return build, json.loads((reports / "benchmark.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_benchmark_writes_json_markdown_and_chart(report):
+    build, rep = report
+    reports = build / "reports"
+    md = (reports / "benchmark.md").read_text()
+    assert (reports / "plots" / "benchmark_layers.png").stat().st_size > 1000
+    assert "instructions per inference" in md and "cycles" not in md.split("##")[0].replace(
+        "not cycles", "")
+    assert "no TFLM library given" in md
+    for key in ("board", "instructions_per_inference", "macs", "layers", "flash_bytes",
+                "ram_bytes", "arena_bytes"):
+        assert key in rep
+    assert rep["board"] == "mps2-an386" and rep["unit"] == "instructions"
+    assert rep["tflm"] == {} and "TFLM" in rep["tflm_note"]
+
+
+def test_benchmark_numbers_are_consistent(report, smoke_tflite):
+    _, rep = report
+    from firmware_gen import tflm_oracle
+    n_ops = len(tflm_oracle.read_operators(smoke_tflite))
+    layers = rep["layers"]
+    assert len(layers) == n_ops and rep["bit_exact"]
+    assert rep["instructions_per_inference"] > 10_000
+    assert rep["macs"] == sum(layer["macs"] for layer in layers) > 0
+    # the per-layer figures add up to the whole inference (40-instruction timer ticks on
+    # this board, one subtracted counter read per layer)
+    total = sum(layer["instructions"] for layer in layers) + rep["compiled"]["io_copy_instructions"]
+    assert abs(total - rep["compiled"]["profile_total"]) <= 80 * (n_ops + 2)
+    assert abs(rep["compiled"]["profile_total"] - rep["instructions_per_inference"]) \
+        < 0.05 * rep["instructions_per_inference"]
+    # icount: the same input costs the same, so the spread over inputs is tiny
+    per_vector = rep["compiled"]["instructions_per_vector"]
+    assert max(per_vector) - min(per_vector) < 0.01 * rep["instructions_per_inference"]
+    fused = [layer for layer in layers if layer["fused_into"] is not None]
+    assert fused and all(layer["instructions"] == 0 for layer in fused)
+    convs = [layer for layer in layers if layer["op"] == "CONV_2D"]
+    assert all(layer["instructions"] > 0 and layer["macs_per_instruction"] > 0 for layer in convs)
+    size = rep["size"]
+    assert rep["flash_bytes"] == size["text"] + size["rodata"] + size["data"] > 0
+    assert rep["ram_bytes"] == size["data"] + size["bss"] + rep["stack_bytes"]
+    assert 64 < rep["stack_bytes"] < size["stack_reserved"]
+    # read back through the QEMU monitor from the protocol firmware: boot + protocol + model
+    assert rep["stack_bytes"] <= size["firmware_stack_peak_bytes"] < size["stack_reserved"]
+    assert rep["peak_ram_bytes"] == rep["arena_bytes"] + rep["stack_bytes"]
+    assert size["by_kind"]["weights (model_data.c)"]["rodata"] > 0
+    assert size["by_kind"]["kernels"]["text"] > 0
+
+
+def test_default_board_runs_the_dsp_kernels_with_real_instructions(report):
+    _, rep = report
+    asm = subprocess.run(["arm-none-eabi-objdump", "-d", rep["compiled"]["elf"]],
+                         capture_output=True, text=True, check=True).stdout
+    for insn in ("smlad", "sxtb16", "smmulr"):
+        assert f"\t{insn}" in asm, insn
+
+
+def test_tflm_libraries_come_from_config_or_environment(monkeypatch, tmp_path):
+    cfg = {"firmware": {"tflm_lib": "", "tflm_include": ""}}
+    for var in ("TFLM_LIB", "TFLM_INCLUDE", "TFLM_REF_LIB", "TFLM_REF_INCLUDE"):
+        monkeypatch.delenv(var, raising=False)
+    libs, reason = benchmark.tflm_libraries(cfg)
+    assert libs == [] and "TFLM_LIB" in reason
+    lib = tmp_path / "libtensorflow-microlite.a"
+    lib.write_bytes(b"!<arch>\n")
+    monkeypatch.setenv("TFLM_LIB", str(lib))
+    monkeypatch.setenv("TFLM_INCLUDE", str(tmp_path))
+    monkeypatch.setenv("TFLM_REF_LIB", str(lib))
+    libs, reason = benchmark.tflm_libraries(cfg)
+    assert [v for v, _, _ in libs] == ["cmsis_nn", "reference"] and reason is None
+    monkeypatch.setenv("TFLM_LIB", str(tmp_path / "missing.a"))
+    with pytest.raises(UserError, match="does not exist"):
+        benchmark.tflm_libraries(cfg)
+
+
+def test_profile_report_parser_reads_every_line():
+    text = ("BENCH mps2-an386 instructions\nREAD 80\nSTACK 300\nTOTAL 0 1000\nCHECK ok\n"
+            "LAYER 0 520\nLAYER 1 600\nBOOTSTACK 120\nEND\n")
+    rep = benchmark.parse_profile(text)
+    assert rep["board"] == "mps2-an386" and rep["read_cost"] == 80 and rep["stack_bytes"] == 300
+    assert rep["totals"] == [1000] and rep["checks"] == [True] and rep["layers"] == {0: 520, 1: 600}
+    assert rep["boot_stack_bytes"] == 120 and rep["end"]
+    assert os.path.basename(str(benchmark.BENCH_MAIN)) == "bench_main.c"
+
+
+def test_side_by_side_report_with_a_stand_in_for_tflm(smoke_build, smoke_tflite, tmp_path, monkeypatch):
+    """The TFLM path of the report (ratios, table columns), with the compiled firmware standing
+    in for the TFLM interpreter image (no TFLM library here): every ratio is then about 1."""
+    from firmware_gen import build as fw_build
+    from firmware_gen import tflm_backend
+
+    def fake_build(model_bytes, board, out_dir, name, tflm_lib, tflm_include, arena_margin,
+                   **_):
+        built = fw_build.build(model_bytes, board, out_dir, name=name)
+        built["model"]["arena_used"] = built["model"]["arena_bytes"]
+        return built
+    monkeypatch.setattr(tflm_backend, "build", fake_build)
+    rep = benchmark.benchmark(smoke_tflite, "mps2-an386", tmp_path, data_dir=smoke_build / "data",
+                              tflm_libs=[("cmsis_nn", "lib.a", "inc")], n_vectors=2)
+    r = rep["ratios"]["cmsis_nn"]
+    assert rep["tflm"]["cmsis_nn"]["bit_exact_protocol"]
+    assert r["instructions"] == pytest.approx(1.0, abs=0.01)
+    assert r["flash"] == pytest.approx(1.0, abs=0.01) and r["peak_ram"] == pytest.approx(1.0, abs=0.01)
+    md = benchmark.render_markdown(rep, None)
+    assert "TFLM cmsis_nn" in md and "Ratios (compiled / TFLM)" in md
