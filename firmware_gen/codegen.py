@@ -289,7 +289,7 @@ def _set_block(step: Step, block: int) -> None:
 
 # Must match DK_CONV1D_SLACK in runtime/kernels/conv1d.h (tests/test_kernels_fast.py checks
 # dk_conv1d_scratch_bytes against conv1d_scratch_bytes).
-CONV1D_SLACK = 4
+CONV1D_SLACK = 8
 # Output columns widened at once: the largest of these whose scratch stays under this many
 # bytes to begin with; plan_arena narrows a block further when its scratch sets the arena size.
 CONV1D_BLOCKS = (16, 8, 4)
@@ -325,14 +325,53 @@ def small_accumulators(weights: np.ndarray, bias, q: quant.ChannelQuant) -> bool
     return bool(np.all((bound << left) < 2**30))
 
 
-def pack_conv1d(w: np.ndarray, taps: int) -> np.ndarray:
+def conv1d_wide(in_c: int, stride: int) -> bool:
+    """dk_conv1d_s8's wide layout (int16 weights; see conv1d.h, dk_conv1d_wide): every output
+    column's taps start on a group of 4 of the image."""
+    return (in_c * stride) % 4 == 0
+
+
+def pack_conv1d(w: np.ndarray, taps: int, wide: bool = False) -> np.ndarray:
     """Weights [out_c, 1, K, in_c] in dk_conv1d_s8's layout: channel pairs, each pair's taps
-    interleaved four at a time, every group of four stored in the order 0, 2, 1, 3."""
+    interleaved four at a time, every group of four stored in the order 0, 2, 1, 3; int8, or
+    int16 (sign-extended at generation time) for the wide layout."""
     out_c = w.shape[0]
-    flat = np.zeros((out_c + out_c % 2, taps), dtype=np.int8)
+    flat = np.zeros((out_c + out_c % 2, taps), dtype=np.int16 if wide else np.int8)
     flat[:out_c, :w[0].size] = w.reshape(out_c, -1)
     groups = flat.reshape(-1, 2, taps // 4, 4)[..., [0, 2, 1, 3]]      # [pair, ch, group, 4]
     return np.ascontiguousarray(groups.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def conv1d_fast(in_c: int, stride: int, small_acc: bool, q: quant.ChannelQuant) -> bool:
+    """dk_conv1d_s8_fast_inline applies (conv1d.h): the wide layout, small accumulators, and
+    every channel's right shift e = -shift in [1, 22] (left shift 1, folded into the weights;
+    the zero point folded into the rounding constant)."""
+    shifts = np.asarray(q.shifts, dtype=np.int64)
+    return (conv1d_wide(in_c, stride) and bool(small_acc)
+            and bool(np.all(shifts <= -1)) and bool(np.all(shifts >= -22)))
+
+
+def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int) -> np.ndarray:
+    """One record per channel pair for dk_conv1d_s8_fast_inline, as int16: bias (int32, times
+    2), the wide-layout weights times 2, multiplier, rounding 2^(e-1) + (zp << e) and e
+    (int32 pairs)."""
+    out_c = w.shape[0]
+    pairs = (out_c + 1) // 2
+    weights = (pack_conv1d(w, taps, wide=True).astype(np.int32) * 2).astype(np.int16).reshape(pairs, 2 * taps)
+    n = out_c + out_c % 2
+    def per_channel(values, pad):
+        v = np.broadcast_to(np.asarray(values, dtype=np.int64), (out_c,)) if np.size(values) == 1 \
+            else np.asarray(values, dtype=np.int64)
+        return np.concatenate([v, np.full(n - out_c, pad, np.int64)])
+    b = per_channel(0 if bias is None else np.asarray(bias, np.int64), 0) * 2
+    m = per_channel(q.multipliers, 0)
+    e = -per_channel(q.shifts, -1)
+    rnd = (1 << (e - 1)) + (int(q.output_offset) << e)
+    def words(v):
+        v = ((v + 2**31) % 2**32 - 2**31).astype("<i4").reshape(pairs, 2)
+        return v.view("<i2").reshape(pairs, 4).astype(np.int16)
+    rec = np.concatenate([words(b), weights, words(m), words(rnd), words(e)], axis=1)
+    return np.ascontiguousarray(rec).reshape(-1)
 
 
 def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
@@ -706,17 +745,26 @@ class Emitter:
         self.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
                             f"weights packed for dk_conv1d_s8 ({geo['taps']} taps per channel)")
         p = f"L{k}"
-        self.array("int32_t", f"{p}_mult", q.multipliers)
-        self.array("int32_t", f"{p}_shift", q.shifts)
-        self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
         self.static("dk_conv1d_params", f"{p}_p",
                     f"{{{q.input_offset}, {q.output_offset}, {geo['in_w']}, {geo['in_c']}, {geo['out_w']}, "
                     f"{geo['out_c']}, {geo['kernel']}, {geo['stride']}, {geo['pad']}, {geo['taps']}, "
                     f"{{{q.activation.min}, {q.activation.max}}}, {int(conv1d_small_acc(op, q))}, "
                     f"{geo['block']}}}")
-        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"]), f"{p}_filter_packed")
-        bias = self.ptr(b, "bias") if b is not None else "NULL"
         scratch = f"(int16_t *)(arena + {self.placed[('scratch', self.j)].offset})"
+        if conv1d_fast(geo["in_c"], geo["stride"], conv1d_small_acc(op, q), q):
+            packed = self.packed_const(w, pack_conv1d_fast(w.data, None if b is None else b.data, q,
+                                                           geo["taps"]), f"{p}_packed")
+            self.body.append(f"        dk_conv1d_s8_fast_inline(&{p}_p, {self.ptr(x)}, {packed}, {scratch}, "
+                             f"{self.ptr(y)});")
+            return
+        self.array("int32_t", f"{p}_mult", q.multipliers)
+        self.array("int32_t", f"{p}_shift", q.shifts)
+        self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
+        wide = conv1d_wide(geo["in_c"], geo["stride"])
+        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"], wide), f"{p}_filter_packed")
+        if wide:
+            packed = f"(const int8_t *){packed}"
+        bias = self.ptr(b, "bias") if b is not None else "NULL"
         self.body.append(f"        dk_conv1d_s8_inline(&{p}_p, &{p}_q, {self.ptr(x)}, {packed}, {bias}, {scratch}, "
                          f"{self.ptr(y)});")
 
@@ -726,10 +774,11 @@ class Emitter:
         rows = [", ".join(str(int(v)) for v in flat[i:i + 16]) for i in range(0, len(flat), 16)]
         self.data_lines.append(f"/* layer {self.k} ({_layer_name(self.ops[self.k].outputs[0])}): {list(t.shape)} "
                                f"int8 {self.qdesc(t).split(' ', 1)[-1]}, packed for dk_conv1d_s8 */")
-        self.data_lines.append(f"const int8_t {name}[{len(flat)}] __attribute__((aligned({ALIGN}))) = {{")
+        ctype = "int16_t" if flat.dtype == np.int16 else "int8_t"
+        self.data_lines.append(f"const {ctype} {name}[{len(flat)}] __attribute__((aligned({ALIGN}))) = {{")
         self.data_lines += [f"    {r}," for r in rows]
         self.data_lines.append("};")
-        self.decls.append(f"extern const int8_t {name}[{len(flat)}];")
+        self.decls.append(f"extern const {ctype} {name}[{len(flat)}];")
         return name
 
     def _conv_like(self, k, op, depthwise: bool):

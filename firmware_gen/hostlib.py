@@ -228,6 +228,8 @@ _SIGNATURES = {
     "dk_abs_mean_s8": (None, [_I8P, _P(_MeanParams), c_int32, c_int32, _I8P, _I8P, _I8P]),
     "dk_add_same_s8": (None, [_P(_AddParams), c_int32, _I8P, _I8P, _I8P, c_int32]),
     "dk_conv1d_scratch_bytes": (c_int32, [_P(_Conv1dParams)]),
+    "dk_conv1d_s8_fast": (None, [_P(_Conv1dParams), _I8P, POINTER(ctypes.c_int16),
+                                 POINTER(ctypes.c_int16), _I8P]),
     "dk_conv1d_s8": (None, [_P(_Conv1dParams), _P(_ChannelRequant), _I8P, _I8P, _I32P,
                             POINTER(ctypes.c_int16), _I8P]),
 }
@@ -570,7 +572,7 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
     out_c, _, k, _ = w.shape
     out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
     taps = -(-(k * in_c) // 4) * 4
-    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps))
+    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps, codegen.conv1d_wide(in_c, stride)))
     if small_acc is None:
         small_acc = codegen.small_accumulators(w, b, q)
     block = codegen.conv1d_block(in_c, k, stride) if block is None else block
@@ -578,8 +580,13 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
                            pad, taps, _act(q.activation), int(small_acc), block)
     scratch = np.zeros(load().dk_conv1d_scratch_bytes(ctypes.byref(params)) // 2, np.int16)
     out = np.zeros((1, 1, out_w, out_c), dtype=np.int8)
+    if codegen.conv1d_fast(in_c, stride, small_acc, q):    # the generator's choice, as it makes it
+        rec = np.ascontiguousarray(codegen.pack_conv1d_fast(w, b, q, taps))
+        load().dk_conv1d_s8_fast(ctypes.byref(params), _ptr8(x), rec.ctypes.data_as(POINTER(ctypes.c_int16)),
+                                 scratch.ctypes.data_as(POINTER(ctypes.c_int16)), _ptr8(out))
+        return out
     cq, keep = _channel_requant(q)
-    load().dk_conv1d_s8(ctypes.byref(params), ctypes.byref(cq), _ptr8(x), _ptr8(packed), _ptr32(b),
+    load().dk_conv1d_s8(ctypes.byref(params), ctypes.byref(cq), _ptr8(x), packed.ctypes.data_as(_I8P), _ptr32(b),
                         scratch.ctypes.data_as(POINTER(ctypes.c_int16)), _ptr8(out))
     return out
 

@@ -129,6 +129,32 @@ def test_pack_conv1d_layout():
     assert packed[16:24].tolist() == [12, 14, 13, 15, 0, 0, 0, 0]
 
 
+def test_pack_conv1d_wide_and_fast_layouts():
+    w = np.arange(3 * 1 * 2 * 4, dtype=np.int8).reshape(3, 1, 2, 4) - 12   # 3 channels, 8 taps
+    wide = codegen.pack_conv1d(w, 8, wide=True)
+    assert wide.dtype == np.int16 and wide.tolist() == codegen.pack_conv1d(w, 8).astype(np.int16).tolist()
+    q = quant.ChannelQuant((1 << 30, 1 << 30, 1 << 30), (-1, -2, -3), True, 5, -7, 0,
+                           quant.Activation(-128, 127))
+    rec = codegen.pack_conv1d_fast(w, np.array([10, -20, 30], np.int32), q, 8).reshape(2, -1)
+    words = lambda r, a, b: r[a:b].astype("<i2").view("<i4").tolist()
+    assert words(rec[0], 0, 4) == [20, -40] and words(rec[1], 0, 4) == [60, 0]
+    assert rec[0, 4:20].tolist() == (2 * wide[:16]).tolist()
+    assert words(rec[0], 20, 24) == [1 << 30, 1 << 30]
+    assert words(rec[0], 24, 28) == [1 + (-7 << 1), 2 + (-7 << 2)] and words(rec[0], 28, 32) == [1, 2]
+    assert codegen.conv1d_wide(16, 1) and codegen.conv1d_wide(1, 4) and not codegen.conv1d_wide(3, 1)
+
+
+def test_random_conv_cases_cover_every_conv1d_variant():
+    rng = np.random.default_rng(5)
+    kinds = set()
+    for case in range(60):
+        x, w, bias, q, stride, padding = random_conv_case(rng)
+        in_c = w.shape[3]
+        fast = codegen.conv1d_fast(in_c, stride, codegen.small_accumulators(w, bias, q), q)
+        kinds.add("fast" if fast else "wide" if codegen.conv1d_wide(in_c, stride) else "int8")
+    assert kinds == {"fast", "wide", "int8"}
+
+
 @pytest.mark.parametrize("seed", (11, 29))
 def test_conv1d_matches_tflm_on_converted_conv1d_layers(variant, seed):
     from tests.test_kernels import PADDING, input_draws, model_for

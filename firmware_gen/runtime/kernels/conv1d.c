@@ -27,3 +27,12 @@ void dk_conv1d_s8(const dk_conv1d_params *p, const dk_channel_requant *quant,
 {
     dk_conv1d_s8_inline(p, quant, input, packed_filter, bias, scratch, output);
 }
+
+/* The fast wide variant (conv1d.h, dk_conv1d_s8_fast_inline), for the host tests. */
+void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int16_t *packed,
+                       int16_t *scratch, int8_t *output);
+void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int16_t *packed,
+                       int16_t *scratch, int8_t *output)
+{
+    dk_conv1d_s8_fast_inline(p, input, packed, scratch, output);
+}

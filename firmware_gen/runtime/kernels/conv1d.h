@@ -17,8 +17,9 @@
 #define DK_CONV_SPECIALISE static inline
 #endif
 
-/* int16 slack after the image: the inner loop reads taps in groups of 4 */
-#define DK_CONV1D_SLACK 4
+/* int16 slack after the image: the inner loop reads taps in groups of 4, and the wide
+ * layout widens whole groups of 4 */
+#define DK_CONV1D_SLACK 8
 
 DK_INLINE int32_t dk_conv1d_scratch_bytes_inline(const dk_conv1d_params *p)
 {
@@ -192,6 +193,339 @@ DK_INLINE int32_t dk_c1_dot_1x2_tail(const int16_t *x, const int8_t *w, int32_t 
 }
 #endif
 
+/*
+ * The wide layout (dk_conv1d_wide: every column starts on a group of 4 image elements,
+ * i.e. stride * in_c is a multiple of 4). The generator stores the weights as int16, already
+ * sign-extended, per channel pair and group of 4 taps: channel o taps t t+2 t+1 t+3, then
+ * channel o+1 the same (codegen.pack_conv1d). The int16 image is kept in the same order
+ * within each group of 4 elements, which is what SXTB16 / SXTB16 ROR 8 of a word of the
+ * int8 input give, so widening is a load, two extends, two lane adds and a store per 4
+ * elements, and the inner loop only loads: per 4 taps 4 LDRD and 8 SMLAD for 16 MACs.
+ */
+DK_INLINE int32_t dk_conv1d_wide(const dk_conv1d_params *p)
+{
+    return ((p->stride * p->in_c) & 3) == 0;
+}
+
+DK_INLINE void dk_c1w_store2(int16_t *dst, uint32_t lo, uint32_t hi)
+{
+    memcpy(dst, &lo, sizeof lo);
+    memcpy(dst + 2, &hi, sizeof hi);
+}
+
+/* One group of 4 image elements [idx, idx + 4) of the flat input, any of them padding. */
+DK_INLINE void dk_c1w_widen_edge(const int8_t *input, int32_t idx, int32_t limit, int32_t offset,
+                                 int16_t *dst)
+{
+    static const int8_t order[4] = {0, 2, 1, 3};
+    int32_t e;
+    for (e = 0; e < 4; ++e) {
+        const int32_t i = idx + order[e];
+        dst[e] = (int16_t)(i >= 0 && i < limit ? input[i] + offset : 0);
+    }
+}
+
+DK_INLINE void dk_c1w_widen(const dk_conv1d_params *p, const int8_t *input, int32_t first, int32_t cols,
+                            int16_t *scratch)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t offset = p->input_offset;
+    const int32_t limit = p->in_w * in_c;
+    const int32_t lo = first * in_c;
+    const int32_t groups = (cols * in_c + 3) >> 2;
+    /* groups [g0, g1) lie wholly inside the input */
+    int32_t g0 = lo >= 0 ? 0 : (-lo + 3) >> 2;
+    int32_t g1 = (limit - lo) >> 2;
+    int32_t g;
+    if (g1 > groups) {
+        g1 = groups;
+    }
+    if (g0 > g1) {
+        g0 = g1;
+    }
+    for (g = 0; g < g0; ++g) {
+        dk_c1w_widen_edge(input, lo + 4 * g, limit, offset, scratch + 4 * g);
+    }
+    {
+        const uint32_t off2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+        const int8_t *src = input + lo + 4 * g0;
+        int16_t *dst = scratch + 4 * g0;
+        int16_t *const stop = scratch + 4 * g1;
+        while (dst < stop) {
+            const uint32_t v = dk_c1_load32(src);
+            dk_c1w_store2(dst, dk_sadd16(dk_sxtb16(v), off2), dk_sadd16(dk_sxtb16_ror8(v), off2));
+            src += 4;
+            dst += 4;
+        }
+    }
+    for (g = g1; g < groups; ++g) {
+        dk_c1w_widen_edge(input, lo + 4 * g, limit, offset, scratch + 4 * g);
+    }
+    dk_c1w_store2(scratch + 4 * groups, 0, 0);
+}
+
+#if DK_USE_DSP
+/* 4 taps of 2 channels x 2 columns: 4 LDRD, 8 SMLAD */
+#define DK_C1W_STEP()                                                   \
+    do {                                                                \
+        uint32_t w00, w01, w10, w11, x0, x1;                            \
+        dk_ldrd_inc(&wp, &w00, &w01);                                   \
+        dk_ldrd_inc(&wp, &w10, &w11);                                   \
+        dk_ldrd_inc(&pa, &x0, &x1);                                     \
+        a0 = dk_smlad(x0, w00, a0);                                     \
+        a1 = dk_smlad(x0, w10, a1);                                     \
+        a0 = dk_smlad(x1, w01, a0);                                     \
+        a1 = dk_smlad(x1, w11, a1);                                     \
+        dk_ldrd_inc(&pb, &x0, &x1);                                     \
+        b0 = dk_smlad(x0, w00, b0);                                     \
+        b1 = dk_smlad(x0, w10, b1);                                     \
+        b0 = dk_smlad(x1, w01, b0);                                     \
+        b1 = dk_smlad(x1, w11, b1);                                     \
+    } while (0)
+
+DK_INLINE void dk_c1w_dot_2x2(const int16_t *xa, const int16_t *xb, const int16_t *w,
+                              int32_t taps, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    const void *wp = w, *pa = xa, *pb = xb;
+    const int16_t *const end = w + 2 * taps;
+    if ((taps & 7) == 0) {
+        do {
+            DK_C1W_STEP();
+            DK_C1W_STEP();
+        } while ((const int16_t *)wp < end);
+    } else {
+        do {
+            DK_C1W_STEP();
+        } while ((const int16_t *)wp < end);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+DK_INLINE void dk_c1w_dot_1x2(const int16_t *xa, const int16_t *w, int32_t taps, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const void *wp = w, *pa = xa;
+    const int16_t *const end = w + 2 * taps;
+    do {
+        uint32_t w00, w01, w10, w11, x0, x1;
+        dk_ldrd_inc(&wp, &w00, &w01);
+        dk_ldrd_inc(&wp, &w10, &w11);
+        dk_ldrd_inc(&pa, &x0, &x1);
+        a0 = dk_smlad(x0, w00, a0);
+        a1 = dk_smlad(x0, w10, a1);
+        a0 = dk_smlad(x1, w01, a0);
+        a1 = dk_smlad(x1, w11, a1);
+    } while ((const int16_t *)wp < end);
+    acc[0] = a0;
+    acc[1] = a1;
+}
+#else
+DK_INLINE void dk_c1w_dot_2x2(const int16_t *xa, const int16_t *xb, const int16_t *w,
+                              int32_t taps, int32_t acc[4])
+{
+    int32_t t;
+    for (t = 0; t < taps; ++t) {   /* image and weights share the order within a group */
+        const int32_t i = (t & ~3) * 2 + (t & 3);
+        acc[0] += xa[t] * w[i];
+        acc[1] += xa[t] * w[i + 4];
+        acc[2] += xb[t] * w[i];
+        acc[3] += xb[t] * w[i + 4];
+    }
+}
+
+DK_INLINE void dk_c1w_dot_1x2(const int16_t *xa, const int16_t *w, int32_t taps, int32_t acc[2])
+{
+    int32_t t;
+    for (t = 0; t < taps; ++t) {
+        const int32_t i = (t & ~3) * 2 + (t & 3);
+        acc[0] += xa[t] * w[i];
+        acc[1] += xa[t] * w[i + 4];
+    }
+}
+#endif
+
+DK_CONV_SPECIALISE void dk_conv1d_s8_wide(const dk_conv1d_params *p, const dk_channel_requant *quant,
+                  const int8_t *input, const int16_t *packed_filter, const int32_t *bias,
+                  int16_t *scratch, int8_t *output)
+{
+    const int32_t out_c = p->out_c;
+    const int32_t taps = p->taps;
+    const int32_t col_step = p->stride * p->in_c;
+    const int32_t zp = p->output_offset;
+    const int32_t lo = p->activation.min, hi = p->activation.max;
+    int32_t x0, o;
+
+    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
+        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        const int32_t first = x0 * p->stride - p->pad;
+        int32_t j;
+        dk_c1w_widen(p, input, first, (n - 1) * p->stride + p->kernel, scratch);
+        for (o = 0; o < out_c; o += 2) {
+            const int16_t *w = packed_filter + o * taps;   /* pair o/2: 2 * taps int16 */
+            const int32_t two = o + 1 < out_c;
+            const int32_t q0 = quant->per_channel ? o : 0;
+            const int32_t q1 = quant->per_channel ? o + two : 0;
+            const dk_c1_rq r0 = dk_c1_conv_rq_make(quant->multiplier[q0], quant->shift[q0], p->small_acc);
+            const dk_c1_rq r1 = dk_c1_conv_rq_make(quant->multiplier[q1], quant->shift[q1], p->small_acc);
+            const int32_t b0 = bias ? bias[o] : 0;
+            const int32_t b1 = bias && two ? bias[o + 1] : 0;
+            int8_t *out = output + x0 * out_c + o;
+            const int16_t *x = scratch;
+            for (j = 0; j + 1 < n; j += 2) {
+                int32_t acc[4] = {b0, b1, b0, b1};
+                dk_c1w_dot_2x2(x, x + col_step, w, taps, acc);
+                out[0] = dk_c1_requant(acc[0], &r0, zp, lo, hi);
+                out[out_c] = dk_c1_requant(acc[2], &r0, zp, lo, hi);
+                if (two) {
+                    out[1] = dk_c1_requant(acc[1], &r1, zp, lo, hi);
+                    out[out_c + 1] = dk_c1_requant(acc[3], &r1, zp, lo, hi);
+                }
+                out += 2 * out_c;
+                x += 2 * col_step;
+            }
+            if (j < n) {
+                int32_t acc[2] = {b0, b1};
+                dk_c1w_dot_1x2(x, w, taps, acc);
+                out[0] = dk_c1_requant(acc[0], &r0, zp, lo, hi);
+                if (two) {
+                    out[1] = dk_c1_requant(acc[1], &r1, zp, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * The fast wide variant, for layers the generator proved three things about
+ * (codegen.conv1d_fast): the wide layout applies, every accumulator is small (dk_fast_mbqm is
+ * exact) and every channel's shift is <= -1 (so the left shift of dk_fast_mbqm is 1 and the
+ * right shift e >= 1), with e <= 22. Then the doubling of the accumulator is folded into the
+ * weights and the bias (both stored times 2), and the output zero point into the rounding
+ * constant (zp * 2^e is a multiple of 2^e), so an output costs SMMULR, ADD (t >> 31), ADD,
+ * ASR, SSAT, STRB. Each channel pair is one record of the packed array (int16 units):
+ *     bias[2] (int32, times 2) | weights (2 * taps int16, times 2, wide layout) |
+ *     multiplier[2] | rounding[2] = 2^(e-1) + (zp << e) | e[2]          (int32 each)
+ * built by codegen.pack_conv1d_fast.
+ */
+#define DK_C1F_HEAD 4           /* int16 units before the weights */
+#define DK_C1F_TAIL 12          /* int16 units after them */
+
+DK_INLINE int32_t dk_c1f_record(int32_t taps)
+{
+    return DK_C1F_HEAD + 2 * taps + DK_C1F_TAIL;
+}
+
+DK_INLINE int32_t dk_c1f_rq(int32_t acc, int32_t m, int32_t rnd, int32_t e, int32_t lo, int32_t hi)
+{
+    const int32_t t = dk_smmulr(acc, m);
+    return dk_clamp8((t + (t >> 31) + rnd) >> e, lo, hi);
+}
+
+/* 2 columns (xa, xb) x one channel pair: dot products, requantization, stores */
+DK_INLINE void dk_c1f_pair(const int16_t *rec, const int16_t *xa, const int16_t *xb, int32_t taps,
+                           int8_t *out, int32_t out_c, int32_t two_cols, int32_t two, int32_t lo, int32_t hi)
+{
+    int32_t a0, a1, b0, b1;
+    const int16_t *w = rec + DK_C1F_HEAD;
+    const int16_t *tail = w + 2 * taps;
+    a0 = b0 = (int32_t)dk_c1_load32(rec);
+    a1 = b1 = (int32_t)dk_c1_load32(rec + 2);
+#if DK_USE_DSP
+    {
+        const void *wp = w, *pa = xa, *pb = xb;
+        if (two_cols) {
+            if ((taps & 7) == 0) {
+                do {
+                    DK_C1W_STEP();
+                    DK_C1W_STEP();
+                } while ((const int16_t *)wp < tail);
+            } else {
+                do {
+                    DK_C1W_STEP();
+                } while ((const int16_t *)wp < tail);
+            }
+        } else {
+            do {
+                uint32_t w00, w01, w10, w11, x0, x1;
+                dk_ldrd_inc(&wp, &w00, &w01);
+                dk_ldrd_inc(&wp, &w10, &w11);
+                dk_ldrd_inc(&pa, &x0, &x1);
+                a0 = dk_smlad(x0, w00, a0);
+                a1 = dk_smlad(x0, w10, a1);
+                a0 = dk_smlad(x1, w01, a0);
+                a1 = dk_smlad(x1, w11, a1);
+            } while ((const int16_t *)wp < tail);
+        }
+    }
+#else
+    {
+        int32_t t;
+        for (t = 0; t < taps; ++t) {
+            const int32_t i = (t & ~3) * 2 + (t & 3);
+            a0 += xa[t] * w[i];
+            a1 += xa[t] * w[i + 4];
+            if (two_cols) {
+                b0 += xb[t] * w[i];
+                b1 += xb[t] * w[i + 4];
+            }
+        }
+    }
+#endif
+    {
+        const int32_t m0 = (int32_t)dk_c1_load32(tail), m1 = (int32_t)dk_c1_load32(tail + 2);
+        const int32_t r0 = (int32_t)dk_c1_load32(tail + 4), r1 = (int32_t)dk_c1_load32(tail + 6);
+        const int32_t e0 = (int32_t)dk_c1_load32(tail + 8), e1 = (int32_t)dk_c1_load32(tail + 10);
+        out[0] = (int8_t)dk_c1f_rq(a0, m0, r0, e0, lo, hi);
+        if (two) {
+            out[1] = (int8_t)dk_c1f_rq(a1, m1, r1, e1, lo, hi);
+        }
+        if (two_cols) {
+            out[out_c] = (int8_t)dk_c1f_rq(b0, m0, r0, e0, lo, hi);
+            if (two) {
+                out[out_c + 1] = (int8_t)dk_c1f_rq(b1, m1, r1, e1, lo, hi);
+            }
+        }
+    }
+}
+
+/* p->small_acc, p->input_offset etc. as for dk_conv1d_s8; packed: codegen.pack_conv1d_fast */
+DK_CONV_SPECIALISE void dk_conv1d_s8_fast_inline(const dk_conv1d_params *p, const int8_t *input,
+                                                 const int16_t *packed, int16_t *scratch, int8_t *output)
+{
+    const int32_t out_c = p->out_c;
+    const int32_t taps = p->taps;
+    const int32_t col_step = p->stride * p->in_c;
+    const int32_t lo = p->activation.min, hi = p->activation.max;
+    const int32_t record = dk_c1f_record(taps);
+    int32_t x0;
+
+    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
+        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        const int16_t *rec = packed;
+        int8_t *out0 = output + x0 * out_c;
+        int32_t o, j;
+        dk_c1w_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
+        for (o = 0; o < out_c; o += 2) {
+            const int32_t two = o + 1 < out_c;
+            int8_t *out = out0 + o;
+            const int16_t *x = scratch;
+            for (j = 0; j + 1 < n; j += 2) {
+                dk_c1f_pair(rec, x, x + col_step, taps, out, out_c, 1, two, lo, hi);
+                out += 2 * out_c;
+                x += 2 * col_step;
+            }
+            if (j < n) {
+                dk_c1f_pair(rec, x, x, taps, out, out_c, 0, two, lo, hi);
+            }
+            rec += record;
+        }
+    }
+}
+
 DK_CONV_SPECIALISE void dk_conv1d_s8_inline(const dk_conv1d_params *p, const dk_channel_requant *quant,
                   const int8_t *input, const int8_t *packed_filter, const int32_t *bias,
                   int16_t *scratch, int8_t *output)
@@ -205,6 +539,12 @@ DK_CONV_SPECIALISE void dk_conv1d_s8_inline(const dk_conv1d_params *p, const dk_
     const int32_t lo = p->activation.min, hi = p->activation.max;
     const int32_t aligned = (col_step & 1) == 0;   /* int16 columns start on words */
     int32_t x0, o;
+
+    if (dk_conv1d_wide(p)) {
+        dk_conv1d_s8_wide(p, quant, input, (const int16_t *)(const void *)packed_filter, bias, scratch,
+                          output);
+        return;
+    }
 
     for (x0 = 0; x0 < p->out_w; x0 += p->block) {
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
