@@ -400,7 +400,9 @@ class Device:
         if any(f != l.tensor.size for f, l in zip(filled, layers)):
             return None
         output = np.frombuffer(end.payload, np.int8, info.output.size, 2).copy()
-        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(l.tensor.shape))
+        # A shape that does not account for every byte (a firmware bug) stays flat.
+        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(
+                       l.tensor.shape if int(np.prod(l.tensor.shape)) == len(b) else -1))
                    for l, b in zip(layers, buffers)]
         return DebugResult(output.reshape(info.output.shape), tensors)
 

@@ -36,3 +36,32 @@ def smoke_tflite(smoke_build):
     with np.load(smoke_build / "data/calib.npz") as z:
         calib = z["x"]
     return to_int8_tflite(model, calib, max_samples=64)
+
+
+# --- hardware in the loop -----------------------------------------------------------------
+# The pytest plugin (runner/pytest_plugin.py) boots build/firmware/<board>/firmware.elf by
+# default; the project's own tests use the smoke model instead, so they need no earlier
+# `make firmware` and no hardware. --hil-port / --hil-elf / --hil-model still win.
+
+@pytest.fixture(scope="session")
+def smoke_firmware(smoke_tflite, tmp_path_factory):
+    """The smoke model's firmware for the default emulated board (mps2-an386)."""
+    from firmware_gen import build as fw_build
+    out = tmp_path_factory.mktemp("smoke_firmware")
+    return fw_build.build(smoke_tflite, "mps2-an386", out, name="smoke_drsn")["elf"]
+
+
+@pytest.fixture(scope="session")
+def hil_elf(request):
+    if request.config.getoption("--hil-port"):
+        return None
+    given = request.config.getoption("--hil-elf")
+    return Path(given) if given else request.getfixturevalue("smoke_firmware")
+
+
+@pytest.fixture(scope="session")
+def hil_model(request):
+    given = request.config.getoption("--hil-model")
+    if given:
+        return Path(given).read_bytes()
+    return None if request.config.getoption("--hil-port") else request.getfixturevalue("smoke_tflite")

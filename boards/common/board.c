@@ -1,7 +1,8 @@
 /*
- * The board-independent half of board.h: text output helpers, the work counter's unit
- * conversion, and the semihosting exit. The register-level half lives in the
- * uart_*.c / counter_*.c drivers chosen by the board's TOML.
+ * The board-independent half of board.h: interrupt-driven serial receive, text output
+ * helpers, the work counter's unit conversion, and the semihosting exit. The
+ * register-level half lives in the uart_*.c / counter_*.c drivers chosen by the board's
+ * TOML.
  */
 #include "board.h"
 
@@ -13,6 +14,38 @@
 #define DWT_CTRL_CYCCNTENA (1u << 0)
 #define DWT_CTRL_NOCYCCNT (1u << 25)
 #define DWT_CYCCNT 0xE0001004u
+#define SCB_VTOR 0xE000ED08u
+#define NVIC_ISER 0xE000E100u
+#define NVIC_ICER 0xE000E180u
+
+/*
+ * Received bytes wait here until the protocol loop takes them. The UART interrupt keeps
+ * filling it while the model runs, so the next request streams in during an inference
+ * instead of after it. When it is full the interrupt stops taking bytes: the UART holds
+ * the next one, and the host (or QEMU) waits, so nothing is lost. Big enough by default
+ * for a whole request of the largest frame (4 KB payload); a power of two.
+ */
+#ifndef BOARD_RX_BUFFER_BYTES
+#define BOARD_RX_BUFFER_BYTES 4096u
+#endif
+_Static_assert((BOARD_RX_BUFFER_BYTES & (BOARD_RX_BUFFER_BYTES - 1u)) == 0,
+               "BOARD_RX_BUFFER_BYTES must be a power of two");
+
+static struct {
+    uint8_t data[BOARD_RX_BUFFER_BYTES];
+    volatile uint32_t head;  /* bytes in, counting on; moved with interrupts masked */
+    volatile uint32_t tail;  /* bytes out */
+    volatile bool paused;    /* the UART's lines are off because the buffer was full */
+    bool enabled;            /* interrupt-driven receive is running (after board_init) */
+} rx;
+
+/* The vector table moves to RAM so the UART's lines can get a handler; startup.c's table
+ * in flash sends every interrupt to the fault report. VTOR needs the table aligned to its
+ * size rounded up to a power of two. */
+#define VECTOR_COUNT (16 + BOARD_IRQ_COUNT)
+#define VECTOR_ALIGN (VECTOR_COUNT <= 32 ? 128 : VECTOR_COUNT <= 64 ? 256 : VECTOR_COUNT <= 128 ? 512 : 1024)
+_Static_assert(VECTOR_COUNT <= 256, "vector table larger than VECTOR_ALIGN allows");
+static uint32_t ram_vectors[VECTOR_COUNT] __attribute__((aligned(VECTOR_ALIGN)));
 
 /* Semihosting (Arm "Semihosting for AArch32 and AArch64"): SYS_EXIT_EXTENDED takes a
  * {reason, code} block; reason ADP_Stopped_ApplicationExit makes the host exit with code. */
@@ -54,10 +87,81 @@ static bool cycle_counter_runs(void)
     return REG32(DWT_CYCCNT) != 0;
 }
 
+static inline uint32_t irq_save(void)
+{
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask)::"memory");
+    return primask;
+}
+
+static inline void irq_restore(uint32_t primask)
+{
+    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
+}
+
+/* Switch the UART's interrupt lines on or off in the NVIC. Pausing is done here rather
+ * than in the UART: not every UART model lowers its line when its own enable bit is
+ * cleared, and a line that stays high would re-enter the handler forever. */
+static void uart_lines(bool on)
+{
+    for (unsigned i = 0; i < UART_IRQ_LINES_MAX; i++) {
+        int line = uart_irq_lines[i];
+        if (line >= 0 && line < BOARD_IRQ_COUNT) {
+            REG32((on ? NVIC_ISER : NVIC_ICER) + 4u * ((unsigned)line / 32u)) =
+                1u << ((unsigned)line % 32u);
+        }
+    }
+    __asm__ volatile("dsb\n isb" ::: "memory");
+}
+
+/* Move what the UART holds into the buffer; with interrupts masked or from the handler. */
+static void rx_drain(void)
+{
+    while (uart_rx_ready()) {
+        if (rx.head - rx.tail == BOARD_RX_BUFFER_BYTES) {
+            uart_lines(false); /* the byte stays in the UART until there is room */
+            rx.paused = true;
+            return;
+        }
+        rx.data[rx.head & (BOARD_RX_BUFFER_BYTES - 1u)] = uart_rx();
+        rx.head++;
+    }
+}
+
+static void uart_irq_handler(void)
+{
+    uart_rx_irq_ack(); /* first: a byte that arrives while draining raises it again */
+    rx_drain();
+}
+
+static void rx_interrupts_start(void)
+{
+    volatile uint32_t *flash_vectors = (volatile uint32_t *)(uintptr_t)REG32(SCB_VTOR);
+    for (unsigned i = 0; i < VECTOR_COUNT; i++) {
+        ram_vectors[i] = flash_vectors[i];
+    }
+    for (unsigned i = 0; i < UART_IRQ_LINES_MAX; i++) {
+        int line = uart_irq_lines[i];
+        if (line >= 0 && line < BOARD_IRQ_COUNT) {
+            ram_vectors[16 + line] = (uint32_t)(uintptr_t)uart_irq_handler;
+        }
+    }
+    __asm__ volatile("dsb" ::: "memory");
+    REG32(SCB_VTOR) = (uint32_t)(uintptr_t)ram_vectors;
+    __asm__ volatile("dsb\n isb" ::: "memory");
+    rx.enabled = true;
+    uart_rx_irq(true);
+    uart_lines(true);
+    uint32_t primask = irq_save();
+    rx_drain(); /* a byte that arrived before the interrupt was on raised none */
+    irq_restore(primask);
+}
+
 void board_init(void)
 {
     board_uart_init_once();
     counting_cycles = cycle_counter_runs();
+    rx_interrupts_start();
     board_counter_start();
 }
 
@@ -73,19 +177,49 @@ void board_putc(uint8_t byte)
 
 bool board_rx_ready(void)
 {
-    return uart_rx_ready();
-}
-
-int board_getc(void)
-{
-    while (!uart_rx_ready()) {
-    }
-    return uart_rx();
+    return rx.head != rx.tail || uart_rx_ready();
 }
 
 int board_try_getc(void)
 {
-    return uart_rx_ready() ? uart_rx() : -1;
+    if (!rx.enabled) { /* before board_init */
+        return uart_rx_ready() ? uart_rx() : -1;
+    }
+    uint32_t primask = irq_save();
+    if (rx.head == rx.tail) {
+        rx_drain(); /* the interrupt was paused, or its line raced this call */
+    }
+    int byte = -1;
+    if (rx.head != rx.tail) {
+        byte = rx.data[rx.tail & (BOARD_RX_BUFFER_BYTES - 1u)];
+        rx.tail++;
+        if (rx.paused) {
+            rx.paused = false;
+            rx_drain();
+            if (!rx.paused) {
+                uart_lines(true);
+            }
+        }
+    }
+    irq_restore(primask);
+    return byte;
+}
+
+int board_getc(void)
+{
+    for (;;) {
+        int byte = board_try_getc();
+        if (byte >= 0) {
+            return byte;
+        }
+        /* Sleep until the next interrupt. Masked first, so a byte that arrives between
+         * the check and the WFI still wakes it (a pending interrupt ends WFI). */
+        uint32_t primask = irq_save();
+        if (rx.enabled && rx.head == rx.tail && !uart_rx_ready()) {
+            __asm__ volatile("wfi");
+        }
+        irq_restore(primask);
+    }
 }
 
 void board_write(const void *buf, size_t len)

@@ -14,12 +14,28 @@
 
 #define REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
-/* Serial port: polled, no interrupts, no FIFOs assumed. uart_init must be safe to call
- * twice (a fault handler calls it when a fault hits before board_init). */
+/* Serial port: no FIFOs assumed. uart_init must be safe to call twice (a fault handler
+ * calls it when a fault hits before board_init); it leaves the receive interrupt off. */
 void uart_init(void);
 void uart_tx(uint8_t byte);
 bool uart_rx_ready(void);
 uint8_t uart_rx(void); /* only called when uart_rx_ready() */
+
+/* Receive interrupt. board.c moves received bytes into a ring buffer from it, so that the
+ * host can send the next request while the core computes: a UART without a FIFO (and
+ * QEMU's model of one) takes the next byte only once the previous one has been read.
+ * uart_rx_irq_ack clears the UART's pending receive interrupt; the handler calls it
+ * before reading, so a byte arriving meanwhile raises the interrupt again. */
+void uart_rx_irq(bool on);
+void uart_rx_irq_ack(void);
+
+/* The interrupt lines (NVIC numbers) the receive interrupt may arrive on, -1 for unused
+ * entries. Two for the CMSDK UART on the MPS3: QEMU up to 2024 (7.2 included) wires its
+ * RX and TX interrupts to each other's line; the TX interrupt stays disabled, so
+ * listening on both is right either way. Each driver knows the lines of the UARTs the
+ * boards use; another board sets them with -DBOARD_UART_IRQ_LINES="{n, m}". */
+#define UART_IRQ_LINES_MAX 2
+extern const int16_t uart_irq_lines[UART_IRQ_LINES_MAX];
 
 /* Time base in ticks at BOARD_COUNTER_HZ. counter_restart sets up the timer and starts
  * it from zero; counter_ticks returns the ticks since. Restarting (rather than reading a

@@ -1,5 +1,5 @@
 /*
- * STM32F4 USART (RM0090, "USART registers"), polled, 8N1. The peripheral clock and the
+ * STM32F4 USART (RM0090, "USART registers"), 8N1, no DMA. The peripheral clock and the
  * pins are switched on by the board's platform.c before uart_init().
  */
 #include "drivers.h"
@@ -13,10 +13,20 @@
 #define SR_TXE (1u << 7)
 #define CR1_RE (1u << 2)
 #define CR1_TE (1u << 3)
+#define CR1_RXNEIE (1u << 5)
 #define CR1_UE (1u << 13)
 
 /* With 16x oversampling BRR holds clock / baud directly (mantissa and 4-bit fraction). */
 #define BAUD_DIVISOR ((BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
+
+/* USART1's interrupt line (RM0090, vector table: position 37). */
+#ifdef BOARD_UART_IRQ_LINES
+const int16_t uart_irq_lines[UART_IRQ_LINES_MAX] = BOARD_UART_IRQ_LINES;
+#elif BOARD_UART_BASE == 0x40011000u
+const int16_t uart_irq_lines[UART_IRQ_LINES_MAX] = {37, -1};
+#else
+#error "interrupt line of this USART unknown: define BOARD_UART_IRQ_LINES, e.g. {37, -1}"
+#endif
 
 void uart_init(void)
 {
@@ -41,4 +51,15 @@ bool uart_rx_ready(void)
 uint8_t uart_rx(void)
 {
     return (uint8_t)REG32(USART_DR);
+}
+
+void uart_rx_irq(bool on)
+{
+    uint32_t cr1 = REG32(USART_CR1);
+    REG32(USART_CR1) = on ? cr1 | CR1_RXNEIE : cr1 & ~CR1_RXNEIE;
+}
+
+void uart_rx_irq_ack(void)
+{
+    /* Nothing to clear: the interrupt follows RXNE, which reading DR clears. */
 }

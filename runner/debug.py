@@ -1,0 +1,134 @@
+"""`drsn-edge hil --debug N`: one vector, layer by layer, device against the TFLM host.
+
+The board's DEBUG command returns every layer's int8 output and the shrinkage thresholds
+tau; the TFLM host runtime, run with every tensor preserved (tflm_oracle.run_capture),
+gives the same tensors on the host. The first layer whose bytes differ is where to look: a
+kernel, its requantization, or the arena plan overwriting a tensor still in use.
+
+Writes build/reports/hil_debug.json and prints a table; exit code 0 when every layer
+matches, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from drsn_edge import artifacts
+from drsn_edge.errors import UserError
+
+_OP_PREFIX = re.compile(r"^(\d+):")
+
+
+def _op_index(name: str) -> int | None:
+    """The generated firmware names its layers "<op index>:<op>:<layer>"."""
+    m = _OP_PREFIX.match(name)
+    return int(m.group(1)) if m else None
+
+
+def _is_tau(layer) -> bool:
+    if layer.info.kind == "threshold":
+        return True
+    # Firmware that does not mark them: the DRSN's threshold op is named after its Keras
+    # layer, e.g. "14:mul:rsbu1_tau_1".
+    return "_tau" in layer.info.name.split(":")[-1]
+
+
+def compare(dump, model: bytes, x: np.ndarray) -> dict:
+    """Every layer of `dump` (a link.DebugResult) against TFLM's tensors for input x."""
+    from firmware_gen import tflm_oracle
+    ops = tflm_oracle.read_operators(model)
+    captured = tflm_oracle.run_capture(model, [x[None]])
+    by_name = {t.name: t.index for op in ops for t in op.outputs}
+    rows, first, taus = [], None, []
+    for layer in dump.layers:
+        info = layer.info
+        k = _op_index(info.name)
+        index = ops[k].outputs[0].index if k is not None and k < len(ops) else \
+            by_name.get(info.name.split(":")[-1])
+        host = captured.get(index) if index is not None else None
+        got = np.asarray(layer.data, np.int8).reshape(-1)
+        row = {"layer": info.index, "name": info.name, "kind": info.kind,
+               "shape": list(info.tensor.shape), "size": int(got.size)}
+        if host is None:
+            row["status"] = "no host tensor"
+        else:
+            want = np.asarray(host).astype(np.int8).reshape(-1)
+            if want.size != got.size:
+                row["status"] = f"size {got.size} on the device, {want.size} on the host"
+                row["differing"] = int(got.size)
+            else:
+                d = np.abs(got.astype(np.int16) - want.astype(np.int16))
+                row["differing"] = int(np.count_nonzero(d))
+                row["max_lsb"] = int(d.max(initial=0))
+                row["status"] = "equal" if not row["differing"] else "DIFFERS"
+                if row["differing"]:
+                    at = int(np.argmax(d > 0))
+                    row["first_difference"] = {"element": at, "device": int(got[at]),
+                                               "host": int(want[at])}
+            if _is_tau(layer) and want.size == got.size:
+                scale, zp = info.tensor.scale, info.tensor.zero_point
+                taus.append({
+                    "layer": info.name,
+                    "device_int8": got.tolist(), "host_int8": want.tolist(),
+                    "device": [round((int(v) - zp) * scale, 6) for v in got],
+                    "host": [round((int(v) - zp) * scale, 6) for v in want],
+                })
+        if first is None and row.get("differing"):
+            first = row
+        rows.append(row)
+    out_host = captured.get(ops[-1].outputs[0].index)
+    output_equal = out_host is not None and np.array_equal(
+        np.asarray(dump.output, np.int8).reshape(-1), np.asarray(out_host, np.int8).reshape(-1))
+    return {"layers": rows, "first_difference": first, "tau": taus,
+            "output_equal": bool(output_equal),
+            "device_output": np.asarray(dump.output).reshape(-1).tolist(),
+            "host_output": None if out_host is None else np.asarray(out_host).reshape(-1).tolist()}
+
+
+def run(dev, model: bytes, vs, n: int, info) -> int:
+    if not 0 <= n < len(vs):
+        raise UserError(f"--debug {n}: there are {len(vs)} vectors (0..{len(vs) - 1}); the "
+                        f"mismatches in build/reports/hil.json name them by this index")
+    x = vs.x[n]
+    result = compare(dev.debug(x), model, x)
+    result.update({"vector": n, "condition": vs.condition_name(n),
+                   "window": None if vs.window is None else int(vs.window[n]),
+                   "label": None if vs.y is None else int(vs.y[n]),
+                   "board": info.board, "model_hash": info.model_hash.hex()})
+    path = artifacts.write_json(artifacts.paths()["reports"] / "hil_debug.json", result)
+    print(format_table(result))
+    print(f"wrote {path}")
+    return 0 if result["first_difference"] is None and result["output_equal"] else 1
+
+
+def format_table(r: dict) -> str:
+    lines = [f"vector {r['vector']} ({r['condition']}) on {r['board']}: every layer vs the "
+             f"TFLM host runtime", "",
+             f"{'#':>3}  {'layer':<52} {'shape':<14} {'differ':>7} {'max LSB':>7}"]
+    for row in r["layers"]:
+        differ = row.get("differing", "")
+        lines.append(f"{row['layer']:>3}  {row['name'][:52]:<52} "
+                     f"{'x'.join(map(str, row['shape'])):<14} {differ!s:>7} "
+                     f"{row.get('max_lsb', '')!s:>7}" +
+                     ("" if row["status"] in ("equal", "DIFFERS") else f"  ({row['status']})"))
+    lines.append("")
+    f = r["first_difference"]
+    if f is None:
+        lines.append(f"all {len(r['layers'])} layers equal TFLM" +
+                     ("" if r["output_equal"] else "; but the OUTPUT differs"))
+    else:
+        fd = f.get("first_difference", {})
+        lines.append(f"first layer that differs: {f['name']} ({f['differing']} of {f['size']} "
+                     f"values, up to {f.get('max_lsb', '?')} LSB; element {fd.get('element')}: "
+                     f"device {fd.get('device')}, host {fd.get('host')})")
+    for tau in r["tau"]:
+        lines += ["", f"tau per channel, {tau['layer']} (device / host, dequantized):"]
+        pairs = [f"{d:.4f}/{h:.4f}" + ("" if di == hi else " *")
+                 for d, h, di, hi in zip(tau["device"], tau["host"], tau["device_int8"],
+                                         tau["host_int8"])]
+        for i in range(0, len(pairs), 6):
+            row = pairs[i:i + 6]
+            lines.append("  " + "  ".join(f"c{i + j:<3}{p:<19}" for j, p in enumerate(row)))
+    return "\n".join(lines)

@@ -1,0 +1,346 @@
+"""What `drsn-edge hil` found, for machines and for people.
+
+build/reports/
+    hil.json    board, model_hash, n_vectors, bit_exact, mismatches (count, first few),
+                accuracy {device, tflm, qat, float} per noise type and SNR, vectors per
+                condition, instructions_per_inference, seconds, vectors_per_second, link and
+                board counters
+    hil.xml     JUnit: per condition one bit-exactness and one accuracy-parity test case,
+                plus one for the link (every vector answered exactly once)
+    hil.md      the same for people, with the plots
+    plots/hil_accuracy_vs_snr.png, plots/hil_confusion.png
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from drsn_edge import artifacts
+from training import dataset
+
+FIRST_MISMATCHES = 10
+ACC_LABELS = {"device": "device", "tflm": "TFLM host", "qat": "QAT (Keras)",
+              "float": "float (Keras)"}
+
+
+def nested(values: dict, vs) -> dict:
+    """{condition index: value} -> {"clean": v, noise: {snr: v}} (or {name: v})."""
+    out: dict = {}
+    for ci, v in values.items():
+        kind, snr = vs.conditions[ci]
+        if snr is None:
+            out[kind] = v
+        else:
+            out.setdefault(kind, {})[dataset.format_snr(snr)] = v
+    return out
+
+
+def _accuracy(correct: np.ndarray, vs, mask: np.ndarray | None = None) -> dict:
+    acc = {}
+    for ci in range(len(vs.conditions)):
+        sel = vs.cond == ci
+        if mask is not None:
+            sel &= mask
+        if sel.any():
+            acc[ci] = round(float(np.mean(correct[sel])), 4)
+    return acc
+
+
+def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: dict,
+          seconds_total: float) -> dict:
+    n = len(vs)
+    dev = run["out"].reshape(n, -1)
+    tflm = ref.reshape(n, -1)
+    lsb = np.abs(dev.astype(np.int16) - tflm.astype(np.int16)).max(axis=1)
+    wrong = np.flatnonzero(lsb > 0)
+    first = [{"index": int(i), "condition": vs.condition_name(i),
+              "window": None if vs.window is None else int(vs.window[i]),
+              "max_lsb": int(lsb[i]), "device": dev[i].tolist(), "tflm": tflm[i].tolist()}
+             for i in wrong[:FIRST_MISMATCHES]]
+
+    pred = {"device": dev.argmax(1), "tflm": tflm.argmax(1)}
+    avail = host["available"]
+    for k in ("qat", "float"):
+        if host.get(k) is not None:
+            pred[k] = np.where(avail, np.nan_to_num(host[k]).argmax(1), -1)
+    accuracy, per_cond = None, None
+    if vs.y is not None:
+        accuracy = {}
+        for k, p in pred.items():
+            mask = avail if k in ("qat", "float") else None
+            accuracy[k] = nested(_accuracy(p == vs.y, vs, mask), vs)
+    per_cond = nested({ci: int(np.sum(vs.cond == ci)) for ci in range(len(vs.conditions))}, vs)
+    bit_exact_by = nested({ci: int(np.sum(lsb[vs.cond == ci] == 0))
+                           for ci in range(len(vs.conditions))}, vs)
+
+    work = run["work"].astype(np.int64)
+    quiet = run["quiet"]
+    basis = work[quiet] if quiet.any() else work
+    per_inference = int(np.median(basis)) if len(basis) else None
+    streamed = run["streamed"]
+    confusion = None
+    if vs.y is not None and vs.classes:
+        from quantize.parity import confusion as confusion_matrix
+        confusion = confusion_matrix(vs.y, pred["device"], len(vs.classes)).tolist()
+
+    parity = {"device_equals_tflm": bool(np.array_equal(pred["device"], pred["tflm"]))}
+    if accuracy:
+        for k in ("qat", "float"):
+            if k in accuracy:
+                parity[f"max_gap_pp_device_vs_{k}"] = _max_gap(accuracy["device"], accuracy[k])
+    return {
+        "stage": "hil",
+        "board": info.board,
+        "board_kind": target.kind,
+        "url": target.url,
+        "firmware_version": info.firmware_version,
+        "model": str(model_file),
+        "model_name": info.model_name,
+        "model_hash": info.model_hash.hex(),
+        "source": vs.source,
+        "classes": vs.classes,
+        "n_vectors": n,
+        "n_conditions": len(vs.conditions),
+        "bit_exact": bool(len(wrong) == 0),
+        "n_bit_exact": int(n - len(wrong)),
+        "bit_exact_per_condition": bit_exact_by,
+        "mismatches": {"count": int(len(wrong)), "first": first},
+        "accuracy": accuracy,
+        "vectors_per_condition": per_cond,
+        "accuracy_note": host.get("note", ""),
+        "parity": parity,
+        "confusion_device": confusion,
+        "work_unit": info.work_unit,
+        "instructions_per_inference": per_inference if info.work_unit == "instructions" else None,
+        "work": {
+            "unit": info.work_unit,
+            "per_inference": per_inference,
+            "min": int(work.min()), "max": int(work.max()),
+            "measured_on": int(quiet.sum()) if quiet.any() else n,
+            "note": "median over the vectors of the first request, which runs with the link "
+                    "idle; later requests overlap the next transfer, whose receive interrupts "
+                    "add to the count (see min/max)",
+        },
+        "seconds": round(run["seconds"], 2),
+        "seconds_total": round(seconds_total, 2),
+        "vectors_per_second": round(streamed / run["seconds"], 2) if run["seconds"] > 0 else None,
+        "streamed_vectors": streamed,
+        "resumed_vectors": run["resumed"],
+        "results": {"expected": n, "received": n, "lost": 0, "duplicated": 0,
+                    "repeats_dropped": run["link"].get("stale_frames", 0)},
+        "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
+        "board_counters": run["board_counters"],
+    }
+
+
+def _max_gap(a: dict, b: dict) -> float:
+    gaps = []
+    for k, v in a.items():
+        if isinstance(v, dict):
+            gaps += [abs(v[s] - b[k][s]) for s in v if s in b.get(k, {})]
+        elif k in b:
+            gaps.append(abs(v - b[k]))
+    return round(100 * max(gaps), 2) if gaps else 0.0
+
+
+def _flat(d: dict | None) -> dict[str, float]:
+    """{"clean": a, "pink": {"-5": b}} -> {"clean": a, "pink -5 dB": b}."""
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update({f"{k} {s} dB": x for s, x in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def write(rep: dict) -> list[Path]:
+    p = artifacts.paths()
+    files = [artifacts.write_json(p["reports"] / "hil.json", rep),
+             artifacts.write_text(p["reports"] / "hil.xml", junit(rep))]
+    plots = _plots(rep, p["plots"])
+    files.append(artifacts.write_text(p["reports"] / "hil.md", markdown(rep, plots)))
+    return files + plots
+
+
+# Device and TFLM coincide when all is well, so each curve gets its own line style and
+# marker: a hidden curve would look like a missing one.
+_STYLES = {"device": dict(lw=3.5, marker="o", ms=9, mfc="none", alpha=0.55),
+           "tflm": dict(lw=1.5, ls="--", marker="x", ms=7),
+           "qat": dict(lw=1.2, ls=":", marker="s", ms=4),
+           "float": dict(lw=1.2, ls="-.", marker="^", ms=4)}
+
+
+def accuracy_plot(rep: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    acc = rep["accuracy"]
+    kinds = [k for k, v in acc["device"].items() if isinstance(v, dict)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for name in ("device", "tflm", "qat", "float"):
+            curve = (acc.get(name) or {}).get(kind)
+            if not curve:
+                continue
+            snrs = sorted(curve, key=float)
+            label = ACC_LABELS[name] + (f" ({rep['board']})" if name == "device" else "")
+            ax.plot([float(s) for s in snrs], [100 * curve[s] for s in snrs], label=label,
+                    **_STYLES[name])
+        ax.set(title=f"{kind} noise", xlabel="SNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"on {rep['board']} vs host ({rep['n_vectors']} vectors)")
+    with artifacts.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _plots(rep: dict, where: Path) -> list[Path]:
+    from training import plots
+    made = []
+    acc = rep["accuracy"]
+    if acc and any(isinstance(v, dict) for v in acc["device"].values()):
+        path = where / "hil_accuracy_vs_snr.png"
+        accuracy_plot(rep, path)
+        made.append(path)
+    if rep["confusion_device"] is not None:
+        path = where / "hil_confusion.png"
+        plots.confusion_matrix(np.array(rep["confusion_device"]), rep["classes"], path,
+                               title=f"device ({rep['board']}), all {rep['n_vectors']} vectors")
+        made.append(path)
+    return made
+
+
+def junit(rep: dict) -> str:
+    """JUnit XML as CI servers read it: one suite, a test case per check."""
+    suite = ET.Element("testsuite", name="drsn-edge hil", time=f"{rep['seconds_total']:.2f}")
+    props = ET.SubElement(suite, "properties")
+    for key in ("board", "model_hash", "n_vectors", "vectors_per_second",
+                "instructions_per_inference", "url"):
+        ET.SubElement(props, "property", name=key, value=str(rep[key]))
+    cases = []
+    bit_exact = _flat(rep["bit_exact_per_condition"])
+    counts = _flat(rep["vectors_per_condition"])
+    by_cond: dict[str, list] = {}
+    for m in rep["mismatches"]["first"]:
+        by_cond.setdefault(m["condition"], []).append(m)
+    for cond, n in counts.items():
+        case = ET.Element("testcase", classname="hil.bit_exact", name=cond)
+        differ = n - bit_exact[cond]
+        if differ:
+            listed = ", ".join(f"vector {m['index']} (max {m['max_lsb']} LSB)"
+                               for m in by_cond.get(cond, []))
+            failure = ET.SubElement(case, "failure", type="mismatch",
+                                    message=f"{differ} of {n} outputs differ from TFLM")
+            failure.text = (f"first: {listed}; run `drsn-edge hil --debug N` to find the layer"
+                            if listed else "see hil.json for the first mismatches")
+        cases.append(case)
+    acc = rep["accuracy"]
+    if acc:
+        dev, tflm = _flat(acc["device"]), _flat(acc["tflm"])
+        qat, flt = _flat(acc.get("qat")), _flat(acc.get("float"))
+        for cond, a in dev.items():
+            case = ET.Element("testcase", classname="hil.accuracy", name=cond)
+            if a != tflm.get(cond):
+                ET.SubElement(case, "failure", type="accuracy",
+                              message=f"device accuracy {a:.4f} != TFLM host {tflm.get(cond)}")
+            out = ET.SubElement(case, "system-out")
+            out.text = (f"device {a:.4f}, TFLM {tflm.get(cond)}, QAT {qat.get(cond)}, "
+                        f"float {flt.get(cond)}, vectors {counts.get(cond)}")
+            cases.append(case)
+    link = ET.Element("testcase", classname="hil.link", name="every_vector_answered_once")
+    res = rep["results"]
+    if res["lost"] or res["duplicated"]:
+        ET.SubElement(link, "failure", type="link",
+                      message=f"{res['lost']} lost, {res['duplicated']} duplicated")
+    ET.SubElement(link, "system-out").text = ", ".join(f"{k}={v}" for k, v in rep["link"].items())
+    cases.append(link)
+    suite.extend(cases)
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    root = ET.Element("testsuites", name="drsn-edge", tests=str(len(cases)),
+                      failures=str(failures), errors="0")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def markdown(rep: dict, plots: list[Path]) -> str:
+    verdict = ("all outputs bit-exact to the TFLM host runtime" if rep["bit_exact"] else
+               f"**{rep['mismatches']['count']} of {rep['n_vectors']} outputs differ from TFLM**")
+    lines = [
+        f"# Hardware in the loop: {rep['board']}",
+        "",
+        f"- board: `{rep['board']}` ({rep['board_kind']}) at `{rep['url']}`, firmware "
+        f"{rep['firmware_version']}",
+        f"- model: `{rep['model']}` ({rep['model_name']}), sha256 `{rep['model_hash']}`",
+        f"- vectors: {rep['n_vectors']} from {rep['source']}, {rep['n_conditions']} conditions",
+        f"- result: {verdict}",
+        f"- speed: {rep['streamed_vectors']} vectors in {rep['seconds']} s = "
+        f"**{rep['vectors_per_second']} vectors/s** ({rep['link']['depth']} requests in flight, "
+        f"{rep['link']['batch']} vectors each)"
+        + (f"; {rep['resumed_vectors']} resumed from an earlier run"
+           if rep["resumed_vectors"] else ""),
+        f"- work: {rep['work']['per_inference']} {rep['work']['unit']} per inference "
+        f"(median, idle link; {rep['work']['min']}..{rep['work']['max']} over the run)",
+        "",
+    ]
+    acc = rep["accuracy"]
+    counts = _flat(rep["vectors_per_condition"])
+    exact = _flat(rep["bit_exact_per_condition"])
+    cols = [k for k in ("device", "tflm", "qat", "float") if acc and k in acc]
+    lines += ["| condition | vectors | bit-exact |" + "".join(f" {ACC_LABELS[k]} |" for k in cols),
+              "|---|---:|---:|" + "---:|" * len(cols)]
+    flat = {k: _flat(acc[k]) for k in cols}
+    for cond, n in counts.items():
+        cells = "".join(f" {100 * flat[k][cond]:.1f} % |" if cond in flat[k] else " – |"
+                        for k in cols)
+        lines.append(f"| {cond} | {n} | {exact[cond]} |{cells}")
+    lines.append("")
+    if rep["accuracy_note"]:
+        lines += [f"Note: {rep['accuracy_note']}.", ""]
+    if rep["mismatches"]["first"]:
+        lines += ["## First mismatches", "", "| vector | condition | max LSB |", "|---:|---|---:|"]
+        lines += [f"| {m['index']} | {m['condition']} | {m['max_lsb']} |"
+                  for m in rep["mismatches"]["first"]]
+        lines += ["", "`drsn-edge hil --debug N` compares vector N layer by layer.", ""]
+    link = rep["link"]
+    lines += ["## Link", "",
+              f"requests {link['requests']}, retries {link['retries']}, timeouts "
+              f"{link['timeouts']}, damaged frames {link['bad_frames']}, damaged requests "
+              f"{link['link_errors']}, repeats dropped {link['stale_frames']}, reconnects "
+              f"{link['reconnects']}; board: " +
+              ", ".join(f"{k} {v}" for k, v in rep["board_counters"].items()), ""]
+    reports = artifacts.paths()["reports"]
+    for plot in plots:
+        rel = plot.relative_to(reports) if plot.is_relative_to(reports) else plot
+        lines.append(f"![{plot.stem}]({rel.as_posix()})")
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(rep: dict, files: list[Path]) -> str:
+    head = (f"hil: {rep['n_bit_exact']}/{rep['n_vectors']} vectors bit-exact on "
+            f"{rep['board']}" if rep["bit_exact"] else
+            f"hil: MISMATCH: {rep['mismatches']['count']} of {rep['n_vectors']} vectors differ "
+            f"from TFLM on {rep['board']} (first: vector "
+            f"{rep['mismatches']['first'][0]['index']}; try --debug N)")
+    speed = f"{rep['vectors_per_second']} vectors/s"
+    work = (f", {rep['work']['per_inference']} {rep['work']['unit']}/inference"
+            if rep["work"]["per_inference"] else "")
+    acc = ""
+    if rep["accuracy"]:
+        d, t = _flat(rep["accuracy"]["device"]), _flat(rep["accuracy"]["tflm"])
+        acc = (f"; device accuracy {'equals' if d == t else 'DIFFERS from'} host TFLM "
+               f"(mean {100 * np.mean(list(d.values())):.1f} %)")
+    return f"{head} ({speed}{work}){acc}; wrote {files[0]}"
