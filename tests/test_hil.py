@@ -338,7 +338,7 @@ def test_board_faults_end_the_run_with_a_clear_error(kind, says, fault_firmware,
     build = fresh_build(hil_build, tmp_path)
     with boards.Emulator("mps2-an386", fault_firmware(kind)) as emu:
         code, _, err = run_hil(build, "--port", emu.url, "--limit", "42",
-                               "--set", "hil.timeout_s=0.4", "--set", "hil.retries=1")
+                               "--set", "hil.timeout_s=2.0", "--set", "hil.retries=1")
         if kind == 1:
             assert emu.wait(timeout=5) == 3      # BOARD_EXIT_FAULT: QEMU ends with the board
     err = err.split("drsn-edge hil: error: ")[-1]     # after the progress bar
