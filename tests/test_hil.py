@@ -345,7 +345,8 @@ def test_board_faults_end_the_run_with_a_clear_error(kind, says, fault_firmware,
     assert code == 2 and says in err, err
     assert "vectors 7..13" in err, err     # the batch holding the 10th inference
     if kind == 1:
-        assert "FAULT HardFault" in err and "UNDEFINSTR" in err, err
+        # The fault line may be cut where the board died mid-write; its start is always there.
+        assert "FAULT HardFault exc=3 pc=0x" in err, err
 
 
 # --- the pytest plugin ---------------------------------------------------------------------
