@@ -88,28 +88,14 @@ class Emulator:
         return self._process.returncode if self._process else None
 
     def start(self) -> Emulator:
-        if shutil.which(QEMU) is None:
-            raise UserError(f"{QEMU} not found on PATH; run scripts/setup.sh, or "
-                            f"sudo apt-get install qemu-system-arm")
-        if not self.elf.is_file():
-            raise UserError(f"firmware image {self.elf} does not exist; build it first")
-        # QEMU loads the image only after a client has connected, so a bad file would
-        # otherwise surface as a closed serial link instead of as this message.
-        with open(self.elf, "rb") as f:
-            if f.read(4) != b"\x7fELF":
-                raise UserError(f"{self.elf} is not an ELF image; pass the .elf that "
-                                f"compile_firmware wrote")
-        # A free port can be taken by someone else before QEMU binds it; try another.
-        for _attempt in range(5):
-            self.port = _free_port()
-            self._launch(qemu_command(self.board, self.elf, serial="tcp", port=self.port))
-            if self._wait_listening():
-                return self
-            self.stop()
-            if "Address already in use" not in self.stderr:
-                break
-        output = self.stderr.strip() or "(no output)"
-        raise UserError(f"QEMU could not start {self.elf} on {self.board.name}: {output}")
+        _check_runnable(self.elf)
+        port = _listen(lambda p: self._launch(qemu_command(self.board, self.elf, port=p)),
+                       lambda: self.stderr, self.stop, self.start_timeout)
+        if port is None:
+            output = self.stderr.strip() or "(no output)"
+            raise UserError(f"QEMU could not start {self.elf} on {self.board.name}: {output}")
+        self.port = port
+        return self
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the firmware to end the run; return QEMU's exit code."""
@@ -134,7 +120,7 @@ class Emulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _launch(self, cmd: list[str]) -> None:
+    def _launch(self, cmd: list[str]) -> subprocess.Popen:
         self._output = []
         self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -143,21 +129,72 @@ class Emulator:
         self._reader = threading.Thread(target=self._collect, args=(self._process,),
                                         daemon=True)
         self._reader.start()
+        return self._process
 
     def _collect(self, process: subprocess.Popen) -> None:
         for line in process.stdout:
             self._output.append(line)
 
-    def _wait_listening(self) -> bool:
-        deadline = time.monotonic() + self.start_timeout
+
+def start_detached(board: str | Board, elf: str | Path, log: str | Path,
+                   timeout: float = 10.0) -> tuple[int, int]:
+    """QEMU running `elf` in its own session, so it outlives the caller (`drsn-edge flash`);
+    its output goes to `log`. Returns (pid, TCP port of the UART)."""
+    board, elf, log = load(board), Path(elf), Path(log)
+    _check_runnable(elf)
+    launched: list[subprocess.Popen] = []
+
+    def launch(port: int) -> subprocess.Popen:
+        with open(log, "w") as out:
+            launched.append(subprocess.Popen(
+                qemu_command(board, elf, port=port), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True))
+        return launched[-1]
+
+    def output() -> str:
+        return log.read_text(errors="replace")
+
+    port = _listen(launch, output, lambda: _terminate(launched[-1]), timeout)
+    if port is None:
+        raise UserError(f"QEMU could not start {elf} on {board.name}: "
+                        f"{output().strip() or 'no output'} (log: {log})")
+    return launched[-1].pid, port
+
+
+def _check_runnable(elf: Path) -> None:
+    if shutil.which(QEMU) is None:
+        raise UserError(f"{QEMU} not found on PATH; run scripts/setup.sh, or "
+                        f"sudo apt-get install qemu-system-arm")
+    if not elf.is_file():
+        raise UserError(f"firmware image {elf} does not exist; build it first")
+    # QEMU loads the image only after a client has connected, so a bad file would
+    # otherwise surface as a closed serial link instead of as this message.
+    with open(elf, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            raise UserError(f"{elf} is not an ELF image; pass the .elf that "
+                            f"compile_firmware wrote")
+
+
+def _listen(launch, output, stop, timeout: float) -> int | None:
+    """Start QEMU with launch(port) until it listens on its UART port; return the port.
+
+    A free port can be taken by someone else before QEMU binds it: then try another.
+    output() is what QEMU printed so far; stop() ends the last launch. None: QEMU failed.
+    """
+    for _attempt in range(5):
+        port = _free_port()
+        process = launch(port)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if _LISTENING in self.stderr:
-                return True
-            if self._process.poll() is not None:
-                self._reader.join(timeout=5)
-                return False
+            if _LISTENING in output():
+                return port
+            if process.poll() is not None:
+                break
             time.sleep(0.01)
-        return False
+        stop()
+        if "Address already in use" not in output():
+            return None
+    return None
 
 
 def _terminate(process: subprocess.Popen) -> None:

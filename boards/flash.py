@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -108,7 +107,7 @@ def _terminate(pid: int) -> None:
 def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = False) -> dict:
     """Build the firmware for firmware.board and start it in QEMU, or flash a real board."""
     from boards.board import flash_command, load
-    from boards.emulator import qemu_command
+    from boards.emulator import qemu_command, start_detached
     from firmware_gen import stage
 
     board = load(cfg["firmware"]["board"])
@@ -152,10 +151,11 @@ def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = 
               f"(pid {previous['pid']})")
         _terminate(int(previous["pid"]))
     built = stage.run(cfg, boot=False)
-    pid, tcp_port, log = _start_detached(board, built["elf"])
+    log = paths()["build"] / "flash.log"
+    pid, tcp_port = start_detached(board, built["elf"], log)
     url = f"socket://127.0.0.1:{tcp_port}"
     try:
-        line = _read_banner(url, log)
+        line = stage.read_selftest(url, context=lambda: f"QEMU log: {log}")
     except BaseException:
         _terminate(pid)
         raise
@@ -181,40 +181,3 @@ def _state(board: str, kind: str, url: str, built: dict, pid, tcp_port) -> dict:
         "selftest": built["report"].get("selftest"),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _start_detached(board, elf: Path) -> tuple[int, int, Path]:
-    """QEMU in its own session, so it outlives this command; returns (pid, port, log)."""
-    from boards.emulator import QEMU, _LISTENING, _free_port, qemu_command
-    if shutil.which(QEMU) is None:
-        raise UserError(f"{QEMU} not found on PATH; run scripts/setup.sh, or "
-                        f"sudo apt-get install qemu-system-arm")
-    log = paths()["build"] / "flash.log"
-    for _attempt in range(5):
-        port = _free_port()
-        with open(log, "w") as out:
-            proc = subprocess.Popen(qemu_command(board, elf, port=port), stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _LISTENING in log.read_text(errors="replace"):
-                return proc.pid, port, log
-            time.sleep(0.02)
-        if proc.poll() is None:
-            _terminate(proc.pid)
-        proc.wait()
-        said = log.read_text(errors="replace").strip()
-        if "Address already in use" not in said:
-            break
-    raise UserError(f"QEMU could not start {elf} on {board.name}: {said or 'no output'} "
-                    f"(full log: {log})")
-
-
-def _read_banner(url: str, log: Path, timeout: float = 120.0) -> str:
-    from runner.link import Device
-    with Device(url, timeout=timeout) as dev:
-        lines = dev.console(timeout)
-    if not lines:
-        raise UserError(f"the board at {url} printed no self-test line within {timeout:.0f} s "
-                        f"(QEMU log: {log})")
-    return lines[0]

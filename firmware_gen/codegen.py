@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,15 @@ def _cname(text: str) -> str:
 
 def _numel(shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+
+
+# The DRSN's per-channel thresholds: Keras layer "<unit>_tau" (the MUL alpha * mean|x|) or
+# its reshape "<unit>_tau_t"; the converter appends "_<n>" to Keras layer names.
+_THRESHOLD_LAYER = re.compile(r"_tau(_t)?(_\d+)?$")
+
+
+def _is_threshold(tensor: Tensor) -> bool:
+    return bool(_THRESHOLD_LAYER.search(_layer_name(tensor)))
 
 
 def _layer_name(tensor: Tensor) -> str:
@@ -621,7 +631,7 @@ class Emitter:
         self.layers.append({"index": k, "name": f"{k}:{op.opcode.lower()}:{_layer_name(out)}"[:63],
                             "op": op.opcode, "tensor": out.index, "offset": offset, "shape": list(out.shape),
                             "scale": float(out.scale), "zero_point": out.zero_point,
-                            "threshold": op.opcode == "RESHAPE" and _layer_name(out).endswith("_tau_t"),
+                            "threshold": _is_threshold(out),
                             "macs": layer_macs(op), "kernel": kernel, "fused_into": fused_into})
 
     def debug_ptr(self) -> str:
@@ -966,7 +976,8 @@ class Emitter:
         inp, out = self.input, self.output
 
         def info(t: Tensor, name: str, kind="MODEL_TENSOR_ACTIVATION") -> str:
-            dims = [d for d in t.shape[1:]] or [1]
+            # Drop the batch dimension; a rank-1 tensor has none.
+            dims = list(t.shape[1:] if len(t.shape) > 1 else t.shape) or [1]
             dims = dims[-4:]
             padded = dims + [0] * (4 - len(dims))
             return (f'{{"{name}", {kind}, {len(dims)}, {{{", ".join(str(d) for d in padded)}}}, '

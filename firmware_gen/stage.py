@@ -147,13 +147,18 @@ def selftest_source(name: str, vector: dict) -> str:
 
 def boot_selftest(board: str, elf: Path, timeout: float = SELFTEST_TIMEOUT_S) -> str:
     """Boot the image in QEMU and return its self-test line."""
-    from runner.link import Device
     with boards.Emulator(board, elf) as emu:
-        with Device(emu.url, timeout=timeout) as dev:
-            lines = dev.console(timeout)
+        return read_selftest(emu.url, timeout, lambda: f"QEMU said: {emu.stderr.strip() or 'nothing'}")
+
+
+def read_selftest(url: str, timeout: float = SELFTEST_TIMEOUT_S, context=lambda: "") -> str:
+    """The self-test line a freshly booted board prints; context() adds to the error."""
+    from runner.link import Device
+    with Device(url, timeout=timeout) as dev:
+        lines = dev.console(timeout)
     if not lines:
-        raise UserError(f"{elf} on {board} printed no self-test line within {timeout:.0f} s; "
-                        f"QEMU said: {emu.stderr.strip() or 'nothing'}")
+        raise UserError(f"the board at {url} printed no self-test line within {timeout:.0f} s; "
+                        f"{context()}")
     return lines[0]
 
 

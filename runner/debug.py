@@ -27,14 +27,6 @@ def _op_index(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _is_tau(layer) -> bool:
-    if layer.info.kind == "threshold":
-        return True
-    # Firmware that does not mark them: the DRSN's threshold op is named after its Keras
-    # layer, e.g. "14:mul:rsbu1_tau_1".
-    return "_tau" in layer.info.name.split(":")[-1]
-
-
 def compare(dump, model: bytes, x: np.ndarray) -> dict:
     """Every layer of `dump` (a link.DebugResult) against TFLM's tensors for input x."""
     from firmware_gen import tflm_oracle
@@ -67,7 +59,7 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
                     at = int(np.argmax(d > 0))
                     row["first_difference"] = {"element": at, "device": int(got[at]),
                                                "host": int(want[at])}
-            if _is_tau(layer) and want.size == got.size:
+            if layer.info.kind == "threshold" and want.size == got.size:
                 scale, zp = info.tensor.scale, info.tensor.zero_point
                 taus.append({
                     "layer": info.name,
