@@ -290,8 +290,7 @@ class Device:
         deadline = time.monotonic() + self.open_timeout
         while True:
             try:
-                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate,
-                                                   timeout=self.timeout)
+                self._port = _open_port(self.url, self.baudrate, self.timeout)
                 break
             except (serial.SerialException, ValueError) as exc:
                 if time.monotonic() > deadline:
@@ -400,9 +399,12 @@ class Device:
         if any(f != l.tensor.size for f, l in zip(filled, layers)):
             return None
         output = np.frombuffer(end.payload, np.int8, info.output.size, 2).copy()
-        # A shape that does not account for every byte (a firmware bug) stays flat.
-        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(
-                       l.tensor.shape if int(np.prod(l.tensor.shape)) == len(b) else -1))
+        for l, b in zip(layers, buffers):
+            if int(np.prod(l.tensor.shape)) != len(b):
+                raise DeviceError("PROTOCOL", f"{self.url}: layer {l.name} has shape "
+                                  f"{list(l.tensor.shape)} but {len(b)} bytes; the firmware's "
+                                  f"layer table is inconsistent")
+        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(l.tensor.shape))
                    for l, b in zip(layers, buffers)]
         return DebugResult(output.reshape(info.output.shape), tensors)
 
@@ -412,6 +414,26 @@ _RESPONSE = {
     Command.STATS: Command.STATS_DATA, Command.RESET: Command.RESET_ACK,
     Command.EXIT: Command.EXIT_ACK,
 }
+
+
+def _open_port(url: str, baudrate: int, timeout: float):
+    """pyserial's port for `url`, keeping what the board sent before we were ready.
+
+    pyserial's socket:// open() empties the receive buffer right after connecting. QEMU
+    (serial wait=on) starts the guest the moment the connection is accepted, so the boot
+    self-test line can already be in that buffer and would be thrown away. Real serial
+    ports are left as pyserial opens them.
+    """
+    port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, do_not_open=True)
+    if url.startswith("socket://"):
+        port.reset_input_buffer = lambda: None     # only during open(); removed below
+        try:
+            port.open()
+        finally:
+            del port.reset_input_buffer
+    else:
+        port.open()
+    return port
 
 
 def _collect(cmd: int, frame: Frame, collected: dict) -> list[Frame] | None:

@@ -1,8 +1,10 @@
 """`drsn-edge firmware`, `flash`, `stop`: the image for a board with its boot self-test and
 memory report, an emulated board left running for the runner, real-board flashing."""
 
+import hashlib
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -35,7 +37,7 @@ def test_firmware_boots_with_a_passing_selftest_and_reports_memory(build_dir, sm
     assert report["board"] == "mps2-an386" and report["fits"] is True
     assert report["selftest"]["passed"] and report["selftest"]["verdict"] == "PASS"
     assert report["selftest"]["instructions"] > 100_000
-    assert report["model"]["sha256"] == __import__("hashlib").sha256(smoke_tflite).hexdigest()
+    assert report["model"]["sha256"] == hashlib.sha256(smoke_tflite).hexdigest()
     s = report["sections"]
     assert report["flash_bytes"] == s["text"] + s["rodata"] + s["data"]
     assert report["ram_bytes"] == s["data"] + s["bss"] + s["stack"]
@@ -158,3 +160,36 @@ def test_model_too_big_for_the_board_fails_with_the_numbers(build_dir, tmp_path,
     err = capsys.readouterr().err
     assert "does not fit lm3s6965evb: FLASH needs" in err and "has 262144" in err
     assert not (big / "firmware/lm3s6965evb/firmware.elf").exists()
+
+
+def test_a_boot_line_sent_the_moment_the_host_connects_is_not_lost(monkeypatch):
+    """QEMU starts the guest when the connection is accepted, so the self-test line can
+    arrive before pyserial's socket:// open() has returned; it must still be read."""
+    import socket
+    import threading
+
+    from serial.urlhandler import protocol_socket
+    connect = socket.create_connection
+
+    def slow_connect(*args, **kwargs):
+        # A loaded machine: the board's line lands before open() gets any further.
+        sock = connect(*args, **kwargs)
+        time.sleep(0.3)
+        return sock
+    monkeypatch.setattr(protocol_socket.socket, "create_connection", slow_connect)
+    line = b"drsn-edge: mps2-an386 m self-test PASS: 10 outputs equal TFLM, 5 instructions\r\n\0"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def board():
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(line)          # before the host could possibly ask anything
+                conn.recv(1)                # hold the link open until the host closes it
+
+        thread = threading.Thread(target=board, daemon=True)
+        thread.start()
+        with Device(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=5) as dev:
+            assert dev.console(5) == [line[:-3].decode()]
+        thread.join(5)
