@@ -192,12 +192,12 @@ class _MonitoredEmulator(boards.Emulator):
         super().__init__(board, elf)
         self.monitor = Path(monitor)
 
-    def _launch(self, cmd: list[str]) -> None:
+    def _launch(self, cmd: list[str]):
         cmd = list(cmd)
         if "-monitor" in cmd:
             i = cmd.index("-monitor")
             cmd[i + 1] = f"unix:{self.monitor},server=on,wait=off"
-        super()._launch(cmd)
+        return super()._launch(cmd)
 
     def read_words(self, address: int, count: int, timeout: float = 10.0) -> list[int]:
         import socket
