@@ -212,3 +212,46 @@ def test_cxx_constructors_run_and_printf_reaches_the_uart(tmp_path):
         assert link.readline() == b"ctor=42 sum=6 instructions\n"
         assert emu.wait(timeout=10) == 5  # main's return value becomes the exit code
         link.close()
+
+
+# --- CPU placement of the emulator ------------------------------------------------------
+
+multi_cpu = pytest.mark.skipif(
+    not hasattr(__import__("os"), "sched_getaffinity") or len(__import__("os").sched_getaffinity(0)) < 2,
+    reason="needs a Linux host with at least 2 CPUs")
+
+
+@multi_cpu
+def test_every_qemu_thread_runs_on_one_cpu(monkeypatch, firmware):
+    """The UART link halves when QEMU's I/O and vCPU threads sit on different CPUs."""
+    import os
+    monkeypatch.delenv("DRSN_EDGE_QEMU_CPU", raising=False)
+    board, elf = firmware
+    with booted(board, elf) as (emu, link):
+        pid = emu._process.pid
+        masks = {tid: os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+        assert len(masks) >= 2, "QEMU runs at least an I/O and a vCPU thread"
+        assert all(len(mask) == 1 for mask in masks.values()), masks
+        assert len(set(map(frozenset, masks.values()))) == 1, masks
+        # A second emulator started meanwhile goes to another CPU (unless other pinned
+        # QEMUs, say a board `make flash` left running, already fill the others).
+        from boards import emulator
+        if emulator._pinned_emulators() == [next(iter(masks[str(pid)]))]:
+            with boards.Emulator(board, elf) as other:
+                assert os.sched_getaffinity(other._process.pid) != masks[str(pid)]
+
+
+@multi_cpu
+def test_qemu_cpu_choice_can_be_set_or_turned_off(monkeypatch):
+    import os
+    from boards import emulator
+    allowed = sorted(os.sched_getaffinity(0))
+    monkeypatch.setenv("DRSN_EDGE_QEMU_CPU", "all")
+    assert emulator.pick_cpu() is None
+    monkeypatch.setenv("DRSN_EDGE_QEMU_CPU", str(allowed[-1]))
+    assert emulator.pick_cpu() == allowed[-1]
+    monkeypatch.setenv("DRSN_EDGE_QEMU_CPU", "4096")
+    with pytest.raises(UserError, match=r"DRSN_EDGE_QEMU_CPU=4096: .* 'all'"):
+        emulator.pick_cpu()
+    monkeypatch.delenv("DRSN_EDGE_QEMU_CPU")
+    assert emulator.pick_cpu() in allowed
