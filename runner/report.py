@@ -129,11 +129,24 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "vectors_per_second": round(streamed / run["seconds"], 2) if run["seconds"] > 0 else None,
         "streamed_vectors": streamed,
         "resumed_vectors": run["resumed"],
+        "target": _throughput_target(streamed, run["seconds"]),
         "results": {"expected": n, "received": n, "lost": 0, "duplicated": 0,
                     "repeats_dropped": run["link"].get("stale_frames", 0)},
         "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
         "board_counters": run["board_counters"],
     }
+
+
+# The project's throughput target: >= 1000 vectors verified in <= 60 s on the default board.
+TARGET_VECTORS, TARGET_SECONDS = 1000, 60.0
+
+
+def _throughput_target(streamed: int, seconds: float) -> dict:
+    """The target, and the time this run's rate gives for its 1000 vectors."""
+    projected = TARGET_VECTORS * seconds / streamed if streamed and seconds > 0 else None
+    return {"vectors": TARGET_VECTORS, "seconds": TARGET_SECONDS,
+            "seconds_for_target_vectors": round(projected, 1) if projected else None,
+            "met": bool(projected is not None and projected <= TARGET_SECONDS)}
 
 
 def _max_gap(a: dict, b: dict) -> float:
@@ -219,6 +232,14 @@ def _plots(rep: dict, where: Path) -> list[Path]:
     return made
 
 
+def _target_line(target: dict) -> str:
+    goal = f"{target['vectors']} vectors in <= {target['seconds']:g} s"
+    if target["seconds_for_target_vectors"] is None:
+        return f"- target: {goal}: not measured (no vectors streamed)"
+    return (f"- target: {goal}: {'met' if target['met'] else '**missed**'} "
+            f"({target['vectors']} vectors at this rate take {target['seconds_for_target_vectors']} s)")
+
+
 def junit(rep: dict) -> str:
     """JUnit XML as CI servers read it: one suite, a test case per check."""
     suite = ET.Element("testsuite", name="drsn-edge hil", time=f"{rep['seconds_total']:.2f}")
@@ -292,6 +313,7 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         f"{rep['link']['batch']} vectors each)"
         + (f"; {rep['resumed_vectors']} resumed from an earlier run"
            if rep["resumed_vectors"] else ""),
+        _target_line(rep["target"]),
         f"- work: {rep['work']['per_inference']} {rep['work']['unit']} per inference "
         f"(median, idle link; {rep['work']['min']}..{rep['work']['max']} over the run)",
         "",

@@ -423,3 +423,8 @@ def test_a_mismatch_is_listed_and_fails_its_junit_case():
     assert "vector 4 (max 3 LSB)" in failed[0].find("failure").text
     assert suite.get("failures") == "1"
     assert "MISMATCH: 1 of 6" in report.summary_line(rep, [Path("hil.json")])
+    # 6 vectors in 1 s: 1000 would take 166.7 s, so the 60 s target is reported missed
+    assert rep["target"] == {"vectors": 1000, "seconds": 60.0,
+                             "seconds_for_target_vectors": 166.7, "met": False}
+    assert "- target: 1000 vectors in <= 60 s: **missed** (1000 vectors at this rate take " \
+           "166.7 s)" in report.markdown(rep, [])
