@@ -528,6 +528,7 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
             "arena": _ratio(compiled["arena_bytes"], t["arena_bytes"]),
         }
     report["ratios"] = ratios
+    report["target_checks"] = check_targets(report)
     notes = TFLM_NOTES
     report["vs_notes"] = {
         "instructions_vs_tflm_cmsis_nn": total / notes["cmsis_nn"]["instructions_per_inference"],
@@ -537,6 +538,26 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         "text_vs_tflm_cmsis_nn": size["text"] / notes["cmsis_nn"]["text_bytes"],
     }
     return report
+
+
+def check_targets(rep: dict) -> list[dict]:
+    """Each target with the measured value and met / missed / not measured (a TFLM variant
+    that was not benchmarked). The targets are set for the default model on mps2-an386."""
+    checks = [{"what": "convolutions, MACs per instruction", "target": ">= 1.0",
+               "value": rep["conv_macs_per_instruction"],
+               "met": _met(rep["conv_macs_per_instruction"], TARGETS["conv_macs_per_instruction_min"], True)}]
+    for variant, key in (("cmsis_nn", "vs_tflm_cmsis_nn"), ("reference", "vs_tflm_reference")):
+        for quantity, limit in TARGETS[key].items():
+            value = rep["ratios"].get(variant, {}).get(quantity)
+            checks.append({"what": f"{quantity.replace('_', ' ')} vs TFLM {variant.replace('_', '-')}",
+                           "target": f"<= {limit}x", "value": value, "met": _met(value, limit, False)})
+    return checks
+
+
+def _met(value, limit, at_least: bool):
+    if value is None:
+        return None
+    return bool(value >= limit if at_least else value <= limit)
 
 
 def _fmt(n) -> str:
@@ -578,6 +599,12 @@ def render_markdown(rep: dict, chart: str | None) -> str:
         lambda t: t["size"].get("firmware_stack_peak_bytes"))
     row("peak RAM (arena incl. scratch + stack)", rep["peak_ram_bytes"], lambda t: t["size"].get("peak_ram_bytes"))
     row("bit-exact to TFLM host", "yes" if rep["bit_exact"] else "NO", lambda t: "yes" if t["bit_exact_protocol"] else "NO")
+    lines.append("")
+    lines += [f"## Targets (default model on mps2-an386; this run: {rep['board']})", "",
+              "| target | wanted | measured | |", "|---|---|---|---|"]
+    for c in rep["target_checks"]:
+        verdict = {True: "met", False: "**missed**", None: "not measured (no TFLM library given)"}[c["met"]]
+        lines.append(f"| {c['what']} | {c['target']} | {_fmt(c['value'])} | {verdict} |")
     lines.append("")
     if rep["ratios"]:
         lines += ["## Ratios (compiled / TFLM)", "", "| TFLM build | instructions | flash | RAM | peak RAM | arena |",

@@ -52,6 +52,11 @@ def test_benchmark_writes_json_markdown_and_chart(report):
         assert key in rep
     assert rep["board"] == "mps2-an386" and rep["unit"] == "instructions"
     assert rep["tflm"] == {} and "TFLM" in rep["tflm_note"]
+    conv = rep["target_checks"][0]
+    assert conv["value"] == rep["conv_macs_per_instruction"]
+    assert conv["met"] == (rep["conv_macs_per_instruction"] >= 1.0)
+    assert [c["met"] for c in rep["target_checks"][1:]] == [None] * 4
+    assert "## Targets" in md and "not measured (no TFLM library given)" in md
 
 
 def test_benchmark_numbers_are_consistent(report, smoke_tflite):
@@ -142,3 +147,9 @@ def test_side_by_side_report_with_a_stand_in_for_tflm(smoke_build, smoke_tflite,
     assert r["flash"] == pytest.approx(1.0, abs=0.01) and r["peak_ram"] == pytest.approx(1.0, abs=0.01)
     md = benchmark.render_markdown(rep, None)
     assert "TFLM cmsis_nn" in md and "Ratios (compiled / TFLM)" in md
+    # ratios of about 1 miss every "<= 0.5x" target; the reference build was not run
+    checks = {c["what"]: c for c in rep["target_checks"]}
+    assert checks["instructions vs TFLM cmsis-nn"]["met"] is False
+    assert checks["flash vs TFLM cmsis-nn"]["value"] == r["flash"]
+    assert checks["instructions vs TFLM reference"]["met"] is None
+    assert "| instructions vs TFLM cmsis-nn | <= 0.5x | 1 | **missed** |" in md
