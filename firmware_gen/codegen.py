@@ -353,7 +353,7 @@ def pack_conv1d(w: np.ndarray, taps: int, wide: bool = False) -> np.ndarray:
 
 
 def conv1d_fast(in_c: int, stride: int, small_acc: bool, q: quant.ChannelQuant) -> bool:
-    """dk_conv1d_s8_fast_inline applies (conv1d.h): the wide layout, small accumulators, and
+    """dk_conv1d_s8_fast applies (conv1d.h): the wide layout, small accumulators, and
     every channel's right shift e = -shift in [1, 22] (left shift 1, folded into the weights;
     the zero point folded into the rounding constant)."""
     shifts = np.asarray(q.shifts, dtype=np.int64)
@@ -362,9 +362,10 @@ def conv1d_fast(in_c: int, stride: int, small_acc: bool, q: quant.ChannelQuant) 
 
 
 def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int) -> np.ndarray:
-    """One record per channel pair for dk_conv1d_s8_fast_inline, as int16: bias (int32, times
-    2), the wide-layout weights times 2, multiplier, rounding 2^(e-1) + (zp << e) and e
-    (int32 pairs)."""
+    """One record per channel pair for dk_conv1d_s8_fast, as int16 (conv1d.h): the bias with
+    input_offset * sum(w) folded in (the kernel's image holds the raw input), times 2 (int32
+    pair); the wide-layout weights times 2; then per channel multiplier, rounding
+    2^(e-1) + (zp << e) and e (int32 each)."""
     out_c = w.shape[0]
     pairs = (out_c + 1) // 2
     weights = (pack_conv1d(w, taps, wide=True).astype(np.int32) * 2).astype(np.int16).reshape(pairs, 2 * taps)
@@ -373,14 +374,17 @@ def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int) -> n
         v = np.broadcast_to(np.asarray(values, dtype=np.int64), (out_c,)) if np.size(values) == 1 \
             else np.asarray(values, dtype=np.int64)
         return np.concatenate([v, np.full(n - out_c, pad, np.int64)])
-    b = per_channel(0 if bias is None else np.asarray(bias, np.int64), 0) * 2
+    wsum = np.asarray(w, np.int64).reshape(out_c, -1).sum(axis=1)
+    b = (per_channel(0 if bias is None else np.asarray(bias, np.int64), 0)
+         + per_channel(wsum * int(q.input_offset), 0)) * 2
     m = per_channel(q.multipliers, 0)
     e = -per_channel(q.shifts, -1)
     rnd = (1 << (e - 1)) + (int(q.output_offset) << e)
-    def words(v):
-        v = ((v + 2**31) % 2**32 - 2**31).astype("<i4").reshape(pairs, 2)
-        return v.view("<i2").reshape(pairs, 4).astype(np.int16)
-    rec = np.concatenate([words(b), weights, words(m), words(rnd), words(e)], axis=1)
+    def words(*cols):
+        v = np.stack(cols, axis=1).reshape(pairs, -1)
+        v = ((v + 2**31) % 2**32 - 2**31).astype("<i4")
+        return v.view("<i2").astype(np.int16)
+    rec = np.concatenate([words(b), weights, words(m, rnd, e)], axis=1)
     return np.ascontiguousarray(rec).reshape(-1)
 
 
@@ -764,7 +768,7 @@ class Emitter:
         if conv1d_fast(geo["in_c"], geo["stride"], conv1d_small_acc(op, q), q):
             packed = self.packed_const(w, pack_conv1d_fast(w.data, None if b is None else b.data, q,
                                                            geo["taps"]), f"{p}_packed")
-            self.body.append(f"        dk_conv1d_s8_fast_inline(&{p}_p, {self.ptr(x)}, {packed}, {scratch}, "
+            self.body.append(f"        dk_conv1d_s8_fast(&{p}_p, {self.ptr(x)}, {packed}, {scratch}, "
                              f"{self.ptr(y)});")
             return
         self.array("int32_t", f"{p}_mult", q.multipliers)

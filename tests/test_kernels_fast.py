@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import boards
 from firmware_gen import codegen, hostlib, quant
 from firmware_gen import tflm_oracle as oracle
 
@@ -100,6 +102,54 @@ def random_conv_case(rng):
     return x, w, bias, q, stride, padding
 
 
+def random_fast_case(rng, in_c=None, k=None, stride=None, out_c=None, in_w=None, padding=None,
+                     relu_zp=None):
+    """A case codegen.conv1d_fast accepts (dk_conv1d_s8_fast): stride * in_c a multiple of 4,
+    every channel's effective scale below 1/2 (shift <= -1)."""
+    stride = int(rng.choice([1, 2, 4])) if stride is None else stride
+    if in_c is None:
+        step = 4 // np.gcd(stride, 4)
+        in_c = step * int(rng.integers(1, 20 // step + 1))
+    k = int(rng.choice([1, 2, 3, 5, 8, 16])) if k is None else k
+    out_c = int(rng.integers(1, 20)) if out_c is None else out_c
+    padding = str(rng.choice(["SAME", "VALID"])) if padding is None else padding
+    in_w = int(rng.integers(1, 40)) if in_w is None else in_w
+    if padding == "VALID" and in_w < k:
+        in_w = k + int(rng.integers(0, 5))
+    w = rng.integers(-127, 128, size=(out_c, 1, k, in_c)).astype(np.int8)
+    bias = rng.integers(-20000, 20000, size=out_c).astype(np.int32)
+    s_in, s_out = random_scale(rng, 0.02, 1.0), random_scale(rng, 0.05, 1.0)
+    eff = np.exp(rng.uniform(np.log(1e-5), np.log(0.45), size=out_c))      # shifts in [-17, -2]
+    scales = np.float32(eff * s_out / s_in)
+    z_out = int(rng.integers(-128, 128))
+    act = "NONE"
+    if relu_zp is not None or rng.random() < 0.3:
+        act, z_out = "RELU", (relu_zp if relu_zp is not None else int(rng.choice([-128, z_out])))
+    q = quant.prepare_conv(s_in, int(rng.integers(-128, 128)), scales, s_out, z_out, act,
+                           num_channels=out_c)
+    x = int8(rng, (1, 1, in_w, in_c), rng.random() < 0.2)
+    assert codegen.conv1d_fast(in_c, stride, codegen.small_accumulators(w, bias, q), q)
+    return x, w, bias, q, stride, padding
+
+
+def test_conv1d_fast_equals_the_reference_conv_on_random_shapes(variant):
+    """dk_conv1d_s8_fast: odd and even channel counts and block widths, in_c = 1, kernel 1,
+    strides 1, 2, 4, SAME and VALID, 4 to 320 taps."""
+    rng = np.random.default_rng(17)
+    cases = [random_fast_case(rng) for _ in range(50)]
+    cases += [random_fast_case(rng, in_c=1, k=16, stride=4, out_c=16, in_w=64, padding="SAME"),  # stem
+              random_fast_case(rng, in_c=16, k=1, stride=2, out_c=32, in_w=20, padding="VALID"),  # 1x1
+              random_fast_case(rng, in_c=4, k=1, stride=1, out_c=3, in_w=7),        # 4 taps
+              random_fast_case(rng, in_c=64, k=3, stride=1, out_c=5, in_w=9),       # 192 taps
+              random_fast_case(rng, in_c=1, k=3, stride=4, out_c=1, in_w=13),       # 1 channel
+              random_fast_case(rng, in_c=8, k=5, stride=1, out_c=6, in_w=11, relu_zp=-20)]
+    for case, (x, w, bias, q, stride, padding) in enumerate(cases):
+        ref = hostlib.conv(x, w, bias, q, (1, stride), padding)
+        for block in (None, 2, 4, 16):
+            got = hostlib.conv1d(x, w, bias, q, stride, padding, block=block)
+            assert np.array_equal(got, ref), (case, x.shape, w.shape, stride, padding, block)
+
+
 def test_conv1d_equals_the_reference_conv_on_random_shapes(variant):
     rng = np.random.default_rng(5)
     for case in range(60):
@@ -136,11 +186,17 @@ def test_pack_conv1d_wide_and_fast_layouts():
     q = quant.ChannelQuant((1 << 30, 1 << 30, 1 << 30), (-1, -2, -3), True, 5, -7, 0,
                            quant.Activation(-128, 127))
     rec = codegen.pack_conv1d_fast(w, np.array([10, -20, 30], np.int32), q, 8).reshape(2, -1)
+    assert rec.shape == (2, 4 + 2 * 8 + 12)
     words = lambda r, a, b: r[a:b].astype("<i2").view("<i4").tolist()
-    assert words(rec[0], 0, 4) == [20, -40] and words(rec[1], 0, 4) == [60, 0]
+    # bias + input_offset * sum(w), times 2: sums -68, -4, 60
+    assert words(rec[0], 0, 4) == [2 * (10 + 5 * -68), 2 * (-20 + 5 * -4)]
+    assert words(rec[1], 0, 4) == [2 * (30 + 5 * 60), 0]
     assert rec[0, 4:20].tolist() == (2 * wide[:16]).tolist()
-    assert words(rec[0], 20, 24) == [1 << 30, 1 << 30]
-    assert words(rec[0], 24, 28) == [1 + (-7 << 1), 2 + (-7 << 2)] and words(rec[0], 28, 32) == [1, 2]
+    # per channel: multiplier, rounding 2^(e-1) + (zp << e), e
+    assert words(rec[0], 20, 26) == [1 << 30, 1 + (-7 << 1), 1]
+    assert words(rec[0], 26, 32) == [1 << 30, 2 + (-7 << 2), 2]
+    assert words(rec[1], 20, 26) == [1 << 30, 4 + (-7 << 3), 3]
+    assert words(rec[1], 26, 32) == [0, 1 + (-7 << 1), 1]        # the padding channel
     assert codegen.conv1d_wide(16, 1) and codegen.conv1d_wide(1, 4) and not codegen.conv1d_wide(3, 1)
 
 
@@ -172,6 +228,100 @@ def test_conv1d_matches_tflm_on_converted_conv1d_layers(variant, seed):
             got = hostlib.conv1d(tensors[x.index], w.data, b, q, op.options["strideW"],
                                  PADDING[op.options["padding"]])
             assert np.array_equal(got, tensors[y.index]), op.index
+
+
+# --- conv1d on the boards: the real instructions ----------------------------------------------
+
+CONV1D_CASES_MAIN = Path(__file__).resolve().parent / "firmware" / "conv1d_cases.c"
+
+
+def board_conv1d_cases():
+    """Random general and fast cases, the default DRSN's shapes (stem, 1x1 projections, long
+    taps), odd widths and channel counts, generator-chosen and narrow blocks."""
+    rng = np.random.default_rng(23)
+    cases = [random_conv_case(rng) for _ in range(24)] + [random_fast_case(rng) for _ in range(30)]
+    cases += [random_fast_case(rng, in_c=1, k=16, stride=4, out_c=16, in_w=64, padding="SAME"),
+              random_fast_case(rng, in_c=16, k=1, stride=2, out_c=32, in_w=20, padding="VALID"),
+              random_fast_case(rng, in_c=32, k=1, stride=2, out_c=7, in_w=9, padding="SAME"),
+              random_fast_case(rng, in_c=4, k=1, stride=1, out_c=3, in_w=7),
+              random_fast_case(rng, in_c=64, k=3, stride=1, out_c=5, in_w=9),
+              random_fast_case(rng, in_c=16, k=3, stride=1, out_c=16, in_w=33, padding="SAME"),
+              random_fast_case(rng, in_c=1, k=3, stride=4, out_c=1, in_w=13),
+              random_fast_case(rng, in_c=8, k=5, stride=1, out_c=6, in_w=11, relu_zp=-20)]
+    blocks = (None, 2, 4, 16)
+    return [(*case, blocks[i % len(blocks)]) for i, case in enumerate(cases)]
+
+
+def _c_array(ctype, name, values):
+    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    rows = ",\n    ".join(", ".join(flat[i:i + 24]) for i in range(0, len(flat), 24))
+    return f"static const {ctype} {name}[{max(len(flat), 1)}] __attribute__((aligned(16))) = {{\n    {rows or '0'}\n}};\n"
+
+
+def write_conv1d_cases(directory: Path, cases) -> Path:
+    """conv1d_cases_data.c and conv1d_cases_sizes.h for tests/firmware/conv1d_cases.c: each
+    case packed and parametrised exactly as the generator does it (hostlib.conv1d), with
+    the reference conv kernel's output."""
+    data, rows = ["#include <stddef.h>", "#include <stdint.h>", '#include "dk.h"', ""], []
+    max_out = max_scratch = 0
+    for i, (x, w, bias, q, stride, padding, block) in enumerate(cases):
+        in_w, in_c = x.shape[2], x.shape[3]
+        out_c, _, k, _ = w.shape
+        out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
+        taps = -(-(k * in_c) // 4) * 4
+        small = codegen.small_accumulators(w, bias, q)
+        block = codegen.conv1d_block(in_c, k, stride) if block is None else block
+        fast = codegen.conv1d_fast(in_c, stride, small, q)
+        data.append(_c_array("int8_t", f"c{i}_in", x))
+        data.append(_c_array("int8_t", f"c{i}_exp", hostlib.conv(x, w, bias, q, (1, stride), padding)))
+        if fast:
+            data.append(_c_array("int16_t", f"c{i}_packed", codegen.pack_conv1d_fast(w, bias, q, taps)))
+            extra = "NULL, NULL, NULL, 0"
+        else:
+            wide = codegen.conv1d_wide(in_c, stride)
+            data.append(_c_array("int16_t" if wide else "int8_t", f"c{i}_packed",
+                                 codegen.pack_conv1d(w, taps, wide)))
+            data.append(_c_array("int32_t", f"c{i}_bias", bias))
+            data.append(_c_array("int32_t", f"c{i}_mult", q.multipliers))
+            data.append(_c_array("int32_t", f"c{i}_shift", q.shifts))
+            extra = f"c{i}_bias, c{i}_mult, c{i}_shift, {int(q.per_channel)}"
+        params = (f"{{{q.input_offset}, {q.output_offset}, {in_w}, {in_c}, {out_w}, {out_c}, {k}, {stride}, "
+                  f"{pad}, {taps}, {{{q.activation.min}, {q.activation.max}}}, {int(small)}, {block}}}")
+        rows.append(f"    {{{params}, {int(fast)}, c{i}_in, c{i}_packed, {extra}, c{i}_exp, {out_w * out_c}}},")
+        max_out = max(max_out, out_w * out_c)
+        max_scratch = max(max_scratch, hostlib.conv1d_scratch_bytes(in_c, k, stride, block))
+    data += ["typedef struct {", "    dk_conv1d_params p;", "    int32_t fast;", "    const int8_t *input;",
+             "    const void *packed;", "    const int32_t *bias;", "    const int32_t *multiplier;",
+             "    const int32_t *shift;", "    int32_t per_channel;", "    const int8_t *expected;",
+             "    int32_t out_bytes;", "} conv1d_case;", "",
+             "const conv1d_case conv1d_cases[] = {", *rows, "};",
+             f"const uint32_t conv1d_case_count = {len(cases)}u;", ""]
+    (directory / "conv1d_cases_sizes.h").write_text(
+        f"#define CASES_MAX_OUT {max_out}\n#define CASES_MAX_SCRATCH {max_scratch}\n")
+    path = directory / "conv1d_cases_data.c"
+    path.write_text("\n".join(data))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", boards.available())
+def test_conv1d_kernels_are_bit_exact_on_every_board(board, tmp_path):
+    """The same cases as on the host, on QEMU: the DSP boards run dk_c1f_sweep's assembly
+    (mps2-an386, netduinoplus2: Cortex-M4; mps3-an547: Cortex-M55), lm3s6965evb the C."""
+    cases = board_conv1d_cases()
+    assert {bool(codegen.conv1d_fast(c[1].shape[3], c[4], codegen.small_accumulators(c[1], c[2], c[3]), c[3]))
+            for c in cases} == {True, False}
+    data = write_conv1d_cases(tmp_path, cases)
+    elf = boards.compile_firmware(board, [CONV1D_CASES_MAIN, data, *codegen.runtime_sources()],
+                                  [tmp_path, *codegen.include_dirs()], tmp_path / "conv1d_cases.elf")
+    log = tmp_path / "uart.txt"
+    proc = subprocess.run(boards.qemu_command(board, elf, serial=f"file:{log}"), capture_output=True,
+                          text=True, timeout=120)
+    text = log.read_text(errors="replace")
+    lines = [line for line in text.splitlines() if line.startswith("CASE ")]
+    failed = [line for line in lines if not line.endswith(" ok")]
+    assert len(lines) == len(cases) and not failed, (failed, text[-2000:])
+    assert "END 0" in text and proc.returncode == 0, text[-2000:]
 
 
 # --- fused element-wise kernels ---------------------------------------------------------------

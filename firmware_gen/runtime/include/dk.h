@@ -321,7 +321,8 @@ void dk_add_same_s8(const dk_add_params *params, int32_t size, const int8_t *inp
  * output channels in pairs, each pair's K * in_c taps (padded to a multiple of 4 with
  * zeros) interleaved four at a time: w[o][0..3], w[o+1][0..3], w[o][4..7], ...; an odd last
  * channel is paired with zeros. scratch holds (the DSP variant) the int16 image of the
- * input with the input offset added and the padding as zeros: dk_conv1d_scratch_bytes(). */
+ * input with the input offset added and the padding as zeros: dk_conv1d_scratch_bytes()
+ * (dk_conv1d_s8_fast: the raw input and the zero point, the same size). */
 typedef struct {
     int32_t input_offset;
     int32_t output_offset;
@@ -346,6 +347,12 @@ int32_t dk_conv1d_scratch_bytes(const dk_conv1d_params *params);
 void dk_conv1d_s8(const dk_conv1d_params *params, const dk_channel_requant *quant,
                   const int8_t *input, const int8_t *packed_filter, const int32_t *bias,
                   int16_t *scratch, int8_t *output);
+
+/* The fast variant for layers codegen.conv1d_fast accepts: bias, weights and requantization
+ * of each channel pair in one record (codegen.pack_conv1d_fast; layout in conv1d.h).
+ * packed and scratch must be 4-byte aligned (the generator aligns both to 16). */
+void dk_conv1d_s8_fast(const dk_conv1d_params *params, const int8_t *input, const int16_t *packed,
+                       int16_t *scratch, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -400,16 +400,31 @@ DK_CONV_SPECIALISE void dk_conv1d_s8_wide(const dk_conv1d_params *p, const dk_ch
 }
 
 /*
- * The fast wide variant, for layers the generator proved three things about
- * (codegen.conv1d_fast): the wide layout applies, every accumulator is small (dk_fast_mbqm is
- * exact) and every channel's shift is <= -1 (so the left shift of dk_fast_mbqm is 1 and the
- * right shift e >= 1), with e <= 22. Then the doubling of the accumulator is folded into the
- * weights and the bias (both stored times 2), and the output zero point into the rounding
- * constant (zp * 2^e is a multiple of 2^e), so an output costs SMMULR, ADD (t >> 31), ADD,
- * ASR, SSAT, STRB. Each channel pair is one record of the packed array (int16 units):
- *     bias[2] (int32, times 2) | weights (2 * taps int16, times 2, wide layout) |
- *     multiplier[2] | rounding[2] = 2^(e-1) + (zp << e) | e[2]          (int32 each)
- * built by codegen.pack_conv1d_fast.
+ * The fast variant, for layers the generator proved three things about (codegen.conv1d_fast):
+ * the wide layout applies (stride * in_c is a multiple of 4), every accumulator is small
+ * (dk_fast_mbqm is exact) and every channel's shift is <= -1 (so the left shift of
+ * dk_fast_mbqm is 1 and the right shift e >= 1), with e <= 22. Then:
+ *
+ *  - the image holds the raw input, sign-extended to int16 (padding: the input zero point),
+ *    and the generator folds input_offset * sum(w) into the bias, so widening is a load, two
+ *    SXTB16 and a store per 4 elements;
+ *  - the doubling of the accumulator is folded into the weights and the bias (both stored
+ *    times 2), and the output zero point into the rounding constant (zp * 2^e is a multiple
+ *    of 2^e);
+ *  - SMMLAR adds that rounding constant for free, and the [t < 0] correction of the divide
+ *    by 2^e uses the accumulator's sign instead of t's (they differ only when t = 0, which
+ *    is not a tie for e >= 1; multipliers are >= 0), so an output costs SMMLAR,
+ *    ADD (acc >> 31), ASR, SSAT, STRB.
+ *
+ * Each channel pair is one record of the packed array (int16 units, int32 fields):
+ *     bias[2] (times 2, input offset folded in) | weights (2 * taps int16, times 2, wide
+ *     layout: per group of 4 taps channel o's taps t t+2 t+1 t+3, then channel o+1's) |
+ *     multiplier, rounding = 2^(e-1) + (zp << e), e of channel o | the same of channel o+1
+ * built by codegen.pack_conv1d_fast; an odd last channel is paired with a zero channel.
+ *
+ * On a core with the DSP extension the channel pairs x column pairs loops are assembly
+ * (conv1d.c, dk_c1f_sweep: LDM of the 4 weight words, LDRD of each column's 4 taps, 8 SMLAD
+ * per 4 taps); this is the C version of the same arithmetic (other cores, the host tests).
  */
 #define DK_C1F_HEAD 4           /* int16 units before the weights */
 #define DK_C1F_TAIL 12          /* int16 units after them */
@@ -419,110 +434,155 @@ DK_INLINE int32_t dk_c1f_record(int32_t taps)
     return DK_C1F_HEAD + 2 * taps + DK_C1F_TAIL;
 }
 
-DK_INLINE int32_t dk_c1f_rq(int32_t acc, int32_t m, int32_t rnd, int32_t e, int32_t lo, int32_t hi)
-{
-    const int32_t t = dk_smmulr(acc, m);
-    return dk_clamp8((t + (t >> 31) + rnd) >> e, lo, hi);
-}
+#if DK_HAS_DSP && defined(__thumb2__)
+#define DK_C1F_ASM 1
+/* Columns [0, n) of the widened block x the full channel pairs (conv1d.c, assembly) */
+void dk_c1f_sweep(const dk_conv1d_params *p, const int16_t *packed, const int16_t *image, int8_t *out,
+                  int32_t n);
 
-/* 2 columns (xa, xb) x one channel pair: dot products, requantization, stores */
-DK_INLINE void dk_c1f_pair(const int16_t *rec, const int16_t *xa, const int16_t *xb, int32_t taps,
-                           int8_t *out, int32_t out_c, int32_t two_cols, int32_t two, int32_t lo, int32_t hi)
-{
-    int32_t a0, a1, b0, b1;
-    const int16_t *w = rec + DK_C1F_HEAD;
-    const int16_t *tail = w + 2 * taps;
-    a0 = b0 = (int32_t)dk_c1_load32(rec);
-    a1 = b1 = (int32_t)dk_c1_load32(rec + 2);
-#if DK_USE_DSP
-    {
-        const void *wp = w, *pa = xa, *pb = xb;
-        if (two_cols) {
-            if ((taps & 7) == 0) {
-                do {
-                    DK_C1W_STEP();
-                    DK_C1W_STEP();
-                } while ((const int16_t *)wp < tail);
-            } else {
-                do {
-                    DK_C1W_STEP();
-                } while ((const int16_t *)wp < tail);
-            }
-        } else {
-            do {
-                uint32_t w00, w01, w10, w11, x0, x1;
-                dk_ldrd_inc(&wp, &w00, &w01);
-                dk_ldrd_inc(&wp, &w10, &w11);
-                dk_ldrd_inc(&pa, &x0, &x1);
-                a0 = dk_smlad(x0, w00, a0);
-                a1 = dk_smlad(x0, w10, a1);
-                a0 = dk_smlad(x1, w01, a0);
-                a1 = dk_smlad(x1, w11, a1);
-            } while ((const int16_t *)wp < tail);
-        }
-    }
+#define DK_C1F_STEP_BYTES 44    /* one step of dk_c1f_sweep's loop: 11 instructions of 4 bytes */
+
+/* count x 16 input bytes from a word-aligned src to the image (conv1d.c) */
+void dk_c1f_widen16(const int8_t *src, int16_t *dst, int32_t count);
 #else
-    {
-        int32_t t;
-        for (t = 0; t < taps; ++t) {
-            const int32_t i = (t & ~3) * 2 + (t & 3);
-            a0 += xa[t] * w[i];
-            a1 += xa[t] * w[i + 4];
-            if (two_cols) {
-                b0 += xb[t] * w[i];
-                b1 += xb[t] * w[i + 4];
-            }
-        }
-    }
+#define DK_C1F_ASM 0
 #endif
-    {
-        const int32_t m0 = (int32_t)dk_c1_load32(tail), m1 = (int32_t)dk_c1_load32(tail + 2);
-        const int32_t r0 = (int32_t)dk_c1_load32(tail + 4), r1 = (int32_t)dk_c1_load32(tail + 6);
-        const int32_t e0 = (int32_t)dk_c1_load32(tail + 8), e1 = (int32_t)dk_c1_load32(tail + 10);
-        out[0] = (int8_t)dk_c1f_rq(a0, m0, r0, e0, lo, hi);
-        if (two) {
-            out[1] = (int8_t)dk_c1f_rq(a1, m1, r1, e1, lo, hi);
-        }
-        if (two_cols) {
-            out[out_c] = (int8_t)dk_c1f_rq(b0, m0, r0, e0, lo, hi);
-            if (two) {
-                out[out_c + 1] = (int8_t)dk_c1f_rq(b1, m1, r1, e1, lo, hi);
-            }
-        }
+
+/* One group of 4 image elements [idx, idx + 4) of the flat input, any of them padding. */
+DK_INLINE void dk_c1f_widen_edge(const int8_t *input, int32_t idx, int32_t limit, int32_t zp,
+                                 int16_t *dst)
+{
+    static const int8_t order[4] = {0, 2, 1, 3};
+    int32_t e;
+    for (e = 0; e < 4; ++e) {
+        const int32_t i = idx + order[e];
+        dst[e] = (int16_t)(i >= 0 && i < limit ? input[i] : zp);
     }
 }
 
-/* p->small_acc, p->input_offset etc. as for dk_conv1d_s8; packed: codegen.pack_conv1d_fast */
-DK_CONV_SPECIALISE void dk_conv1d_s8_fast_inline(const dk_conv1d_params *p, const int8_t *input,
-                                                 const int16_t *packed, int16_t *scratch, int8_t *output)
+/* Groups [from, to) of the image starting at flat input index lo (the padding edges) */
+DK_INLINE void dk_c1f_widen_edges(const int8_t *input, int32_t lo, int32_t limit, int32_t zp,
+                                  int16_t *scratch, int32_t from, int32_t to)
+{
+    int32_t g;
+    for (g = from; g < to; ++g) {
+        dk_c1f_widen_edge(input, lo + 4 * g, limit, zp, scratch + 4 * g);
+    }
+}
+
+/* Input columns [first, first + cols) as the raw int16 image, the padding as the zero point. */
+DK_INLINE void dk_c1f_widen(const dk_conv1d_params *p, const int8_t *input, int32_t first, int32_t cols,
+                            int16_t *scratch)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t zp = -p->input_offset;
+    const int32_t limit = p->in_w * in_c;
+    const int32_t lo = first * in_c;
+    const int32_t groups = (cols * in_c + 3) >> 2;
+    /* groups [g0, g1) lie wholly inside the input */
+    int32_t g0 = lo >= 0 ? 0 : (-lo + 3) >> 2;
+    int32_t g1 = (limit - lo) >> 2;
+    if (g1 > groups) {
+        g1 = groups;
+    }
+    if (g0 > g1) {
+        g0 = g1;
+    }
+    if (g0 > 0) {
+        dk_c1f_widen_edges(input, lo, limit, zp, scratch, 0, g0);
+    }
+    {   /* two groups per pass: 2 LDR, 4 SXTB16, 2 STRD */
+        const int8_t *src = input + lo + 4 * g0;
+        void *dst = scratch + 4 * g0;
+        int32_t k = g1 - g0;
+#if DK_C1F_ASM
+        if (k >= 4 && ((uintptr_t)src & 3) == 0) {   /* 4 groups: LDM, 8 SXTB16, STM */
+            dk_c1f_widen16(src, (int16_t *)dst, k >> 2);
+            src += 16 * (k >> 2);
+            dst = (int16_t *)dst + 16 * (k >> 2);
+            k &= 3;
+        }
+#endif
+        if (k & 1) {
+            const uint32_t v = dk_c1_load32(src);
+            dk_strd_inc(&dst, dk_sxtb16(v), dk_sxtb16_ror8(v));
+            src += 4;
+        }
+        for (k >>= 1; k > 0; --k) {
+            const uint32_t v0 = dk_c1_load32(src), v1 = dk_c1_load32(src + 4);
+            dk_strd_inc(&dst, dk_sxtb16(v0), dk_sxtb16_ror8(v0));
+            dk_strd_inc(&dst, dk_sxtb16(v1), dk_sxtb16_ror8(v1));
+            src += 8;
+        }
+    }
+    if (g1 < groups) {
+        dk_c1f_widen_edges(input, lo, limit, zp, scratch, g1, groups);
+    }
+    dk_c1w_store2(scratch + 4 * groups, 0, 0);
+}
+
+/* One output from its accumulator and its channel's multiplier, rounding, e (rq) */
+DK_INLINE int8_t dk_c1f_out(int32_t acc, const int16_t *rq, int32_t lo, int32_t hi)
+{
+    const int32_t m = (int32_t)dk_c1_load32(rq);
+    const int32_t rnd = (int32_t)dk_c1_load32(rq + 2);
+    const int32_t e = (int32_t)dk_c1_load32(rq + 4);
+    const int32_t u = (int32_t)((uint32_t)dk_smmlar(acc, m, rnd) + (uint32_t)(acc >> 31));
+    return (int8_t)dk_clamp8(u >> e, lo, hi);
+}
+
+/* The two channels of record rec over one column of the image (x); arithmetic mod 2^32 like
+ * SMLAD's (partial sums may leave int32; the final accumulators do not) */
+DK_INLINE void dk_c1f_dot(const int16_t *rec, const int16_t *x, int32_t taps, int32_t acc[2])
+{
+    const int16_t *w = rec + DK_C1F_HEAD;
+    uint32_t a0 = dk_c1_load32(rec), a1 = dk_c1_load32(rec + 2);
+    int32_t t;
+    for (t = 0; t < taps; ++t) {   /* image and weights share the order within a group */
+        const int32_t i = (t & ~3) * 2 + (t & 3);
+        a0 += (uint32_t)(x[t] * w[i]);
+        a1 += (uint32_t)(x[t] * w[i + 4]);
+    }
+    acc[0] = (int32_t)a0;
+    acc[1] = (int32_t)a1;
+}
+
+/* Columns [0, n) of the widened block, channel pairs [pair0, pair1) (an odd last channel:
+ * the pair whose second channel is padding, stored without it) */
+DK_INLINE void dk_c1f_block_c(const dk_conv1d_params *p, const int16_t *packed, const int16_t *scratch,
+                              int32_t n, int32_t pair0, int32_t pair1, int8_t *out)
 {
     const int32_t out_c = p->out_c;
     const int32_t taps = p->taps;
     const int32_t col_step = p->stride * p->in_c;
     const int32_t lo = p->activation.min, hi = p->activation.max;
     const int32_t record = dk_c1f_record(taps);
-    int32_t x0;
-
-    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
-        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
-        const int16_t *rec = packed;
-        int8_t *out0 = output + x0 * out_c;
-        int32_t o, j;
-        dk_c1w_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
-        for (o = 0; o < out_c; o += 2) {
-            const int32_t two = o + 1 < out_c;
-            int8_t *out = out0 + o;
-            const int16_t *x = scratch;
-            for (j = 0; j + 1 < n; j += 2) {
-                dk_c1f_pair(rec, x, x + col_step, taps, out, out_c, 1, two, lo, hi);
-                out += 2 * out_c;
-                x += 2 * col_step;
-            }
-            if (j < n) {
-                dk_c1f_pair(rec, x, x, taps, out, out_c, 0, two, lo, hi);
+    int32_t j, o;
+    for (j = 0; j < n; ++j) {
+        const int16_t *rec = packed + pair0 * record;
+        for (o = 2 * pair0; o < 2 * pair1; o += 2) {
+            const int16_t *rq = rec + DK_C1F_HEAD + 2 * taps;
+            int32_t acc[2];
+            dk_c1f_dot(rec, scratch + j * col_step, taps, acc);
+            out[j * out_c + o] = dk_c1f_out(acc[0], rq, lo, hi);
+            if (o + 1 < out_c) {
+                out[j * out_c + o + 1] = dk_c1f_out(acc[1], rq + 6, lo, hi);
             }
             rec += record;
         }
+    }
+}
+
+/* The C version of dk_conv1d_s8_fast (conv1d.c): p as for dk_conv1d_s8, packed by
+ * codegen.pack_conv1d_fast */
+DK_INLINE void dk_conv1d_s8_fast_c(const dk_conv1d_params *p, const int8_t *input, const int16_t *packed,
+                                   int16_t *scratch, int8_t *output)
+{
+    int32_t x0;
+    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
+        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        dk_c1f_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
+        dk_c1f_block_c(p, packed, scratch, n, 0, (p->out_c + 1) >> 1, output + x0 * p->out_c);
     }
 }
 

@@ -68,6 +68,12 @@ DK_INLINE void dk_ldrd_inc(const void **p, uint32_t *lo, uint32_t *hi)
     __asm__ volatile("ldrd %0, %1, [%2], #8" : "=r"(*lo), "=r"(*hi), "+r"(*p) : : "memory");
 }
 
+/* two words to a word-aligned address, then advance it by 8 (one STRD) */
+DK_INLINE void dk_strd_inc(void **p, uint32_t lo, uint32_t hi)
+{
+    __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(*p) : "r"(lo), "r"(hi) : "memory");
+}
+
 /* 16-bit lane-wise add */
 DK_INLINE uint32_t dk_sadd16(uint32_t a, uint32_t b)
 {
@@ -79,6 +85,14 @@ DK_INLINE int32_t dk_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* acc + ((a * b + 2^31) >> 32): SMMULR with an accumulator added to the high word */
+DK_INLINE int32_t dk_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 
@@ -115,11 +129,24 @@ DK_INLINE int32_t dk_smmulr(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
 
+DK_INLINE int32_t dk_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)dk_smmulr(a, b));
+}
+
 DK_INLINE void dk_ldrd_inc(const void **p, uint32_t *lo, uint32_t *hi)
 {
     const uint8_t *b = (const uint8_t *)*p;
     memcpy(lo, b, 4);
     memcpy(hi, b + 4, 4);
+    *p = b + 8;
+}
+
+DK_INLINE void dk_strd_inc(void **p, uint32_t lo, uint32_t hi)
+{
+    uint8_t *b = (uint8_t *)*p;
+    memcpy(b, &lo, 4);
+    memcpy(b + 4, &hi, 4);
     *p = b + 8;
 }
 
