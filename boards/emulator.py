@@ -215,6 +215,9 @@ def pick_cpu() -> int | None:
     if not hasattr(os, "sched_setaffinity") or choice == "all":
         return None
     allowed = sorted(os.sched_getaffinity(0))
+    if choice and not choice.isdigit():
+        raise UserError(f"DRSN_EDGE_QEMU_CPU={choice}: not a CPU number; give one of "
+                        f"{allowed}, or 'all' to not pin QEMU")
     if choice.isdigit():
         if int(choice) not in allowed:
             raise UserError(f"DRSN_EDGE_QEMU_CPU={choice}: this process may only run on CPUs "

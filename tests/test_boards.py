@@ -253,5 +253,8 @@ def test_qemu_cpu_choice_can_be_set_or_turned_off(monkeypatch):
     monkeypatch.setenv("DRSN_EDGE_QEMU_CPU", "4096")
     with pytest.raises(UserError, match=r"DRSN_EDGE_QEMU_CPU=4096: .* 'all'"):
         emulator.pick_cpu()
+    monkeypatch.setenv("DRSN_EDGE_QEMU_CPU", "fast")
+    with pytest.raises(UserError, match=r"DRSN_EDGE_QEMU_CPU=fast: not a CPU number"):
+        emulator.pick_cpu()
     monkeypatch.delenv("DRSN_EDGE_QEMU_CPU")
     assert emulator.pick_cpu() in allowed
