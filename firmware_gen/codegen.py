@@ -756,8 +756,13 @@ class Emitter:
         act = ACT_NAMES[op.options.get("fusedActivationFunction", 0)]
         q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act,
                                num_channels=w.shape[0])
+        fast = conv1d_fast(geo["in_c"], geo["stride"], conv1d_small_acc(op, q), q)
+        layout = ("dk_conv1d_s8_fast: one int16 record (bias, weights, requantization) per "
+                  "channel pair" if fast else
+                  f"dk_conv1d_s8: {'int16' if conv1d_wide(geo['in_c'], geo['stride']) else 'int8'} "
+                  f"weights in channel pairs")
         self.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
-                            f"weights packed for dk_conv1d_s8 ({geo['taps']} taps per channel)")
+                            f"{geo['taps']} taps per channel, {layout}")
         p = f"L{k}"
         self.static("dk_conv1d_params", f"{p}_p",
                     f"{{{q.input_offset}, {q.output_offset}, {geo['in_w']}, {geo['in_c']}, {geo['out_w']}, "
@@ -765,9 +770,10 @@ class Emitter:
                     f"{{{q.activation.min}, {q.activation.max}}}, {int(conv1d_small_acc(op, q))}, "
                     f"{geo['block']}}}")
         scratch = f"(int16_t *)(arena + {self.placed[('scratch', self.j)].offset})"
-        if conv1d_fast(geo["in_c"], geo["stride"], conv1d_small_acc(op, q), q):
+        if fast:
             packed = self.packed_const(w, pack_conv1d_fast(w.data, None if b is None else b.data, q,
-                                                           geo["taps"]), f"{p}_packed")
+                                                           geo["taps"]), f"{p}_packed",
+                                       "dk_conv1d_s8_fast")
             self.body.append(f"        dk_conv1d_s8_fast(&{p}_p, {self.ptr(x)}, {packed}, {scratch}, "
                              f"{self.ptr(y)});")
             return
@@ -775,19 +781,20 @@ class Emitter:
         self.array("int32_t", f"{p}_shift", q.shifts)
         self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
         wide = conv1d_wide(geo["in_c"], geo["stride"])
-        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"], wide), f"{p}_filter_packed")
+        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"], wide), f"{p}_filter_packed",
+                                   "dk_conv1d_s8")
         if wide:
             packed = f"(const int8_t *){packed}"
         bias = self.ptr(b, "bias") if b is not None else "NULL"
         self.body.append(f"        dk_conv1d_s8_inline(&{p}_p, &{p}_q, {self.ptr(x)}, {packed}, {bias}, {scratch}, "
                          f"{self.ptr(y)});")
 
-    def packed_const(self, t: Tensor, data: np.ndarray, name: str) -> str:
+    def packed_const(self, t: Tensor, data: np.ndarray, name: str, kernel: str) -> str:
         flat = data.reshape(-1)
         self.weight_bytes += flat.nbytes
         rows = [", ".join(str(int(v)) for v in flat[i:i + 16]) for i in range(0, len(flat), 16)]
         self.data_lines.append(f"/* layer {self.k} ({_layer_name(self.ops[self.k].outputs[0])}): {list(t.shape)} "
-                               f"int8 {self.qdesc(t).split(' ', 1)[-1]}, packed for dk_conv1d_s8 */")
+                               f"int8 {self.qdesc(t)[len(str(list(t.shape))) + 1:]}, packed for {kernel} */")
         ctype = "int16_t" if flat.dtype == np.int16 else "int8_t"
         self.data_lines.append(f"const {ctype} {name}[{len(flat)}] __attribute__((aligned({ALIGN}))) = {{")
         self.data_lines += [f"    {r}," for r in rows]
