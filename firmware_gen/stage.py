@@ -10,6 +10,7 @@ instruction count and, where the board layer measures it, the stack high-water m
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from pathlib import Path
@@ -46,6 +47,15 @@ def firmware_dir(board: str) -> Path:
     return paths()["firmware"] / board
 
 
+def model_name(cfg: dict) -> str:
+    """The architecture of the model in build/model, as `train` recorded it (the config at hand
+    may name another one), else the config's."""
+    try:
+        return str(json.loads((paths()["reports"] / "train.json").read_text())["model"]["arch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(cfg.get("model", {}).get("arch", "model"))
+
+
 def run(cfg: dict, boot: bool = True) -> dict:
     """Build the firmware for firmware.board, boot it once to read the self-test, report."""
     started = time.monotonic()
@@ -56,7 +66,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
                         f"{', '.join(BACKENDS)}")
     model_file = model_path(cfg)
     model_bytes = model_file.read_bytes()
-    name = str(cfg.get("model", {}).get("arch", "model"))
+    name = model_name(cfg)
     out = firmware_dir(board.name)
 
     vector = selftest_vector(model_bytes, int(fw["selftest_vector"]))

@@ -65,3 +65,15 @@ def test_board_outputs_are_bit_exact_to_tflm(board, smoke_tflite, vectors, selft
     assert f"drsn-edge: {board} smoke_drsn self-test PASS" in banner, banner
     # icount makes the work counter deterministic: the same input costs the same instructions
     assert np.all(work > 0) and again.tolist() == work[:3].tolist()
+
+
+def test_firmware_names_the_model_train_built_not_the_config_at_hand(monkeypatch, tmp_path):
+    import json
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(tmp_path))
+    cfg = {"model": {"arch": "drsn_cw"}}
+    assert stage.model_name(cfg) == "drsn_cw"             # nothing trained: the config's
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "train.json").write_text(json.dumps({"model": {"arch": "drsn_cs"}}))
+    assert stage.model_name(cfg) == "drsn_cs"
+    (tmp_path / "reports" / "train.json").write_text("{truncated")
+    assert stage.model_name(cfg) == "drsn_cw"
