@@ -228,11 +228,12 @@ class Device:
 
     def exit(self, code: int) -> None:
         """End the firmware with `code` (QEMU exits with it, through semihosting)."""
-        self.request(Command.EXIT, struct.pack("<i", code))
+        self.request(Command.EXIT, struct.pack("<i", code), ends_link=True)
 
-    def request(self, cmd: int, payload: bytes = b"") -> list[Frame]:
+    def request(self, cmd: int, payload: bytes = b"", ends_link: bool = False) -> list[Frame]:
         """Send one request and return the frames of its answer (several for RESULT and
-        DEBUG). Raises DeviceError for an ERROR answer, LinkTimeout when retries run out."""
+        DEBUG). Raises DeviceError for an ERROR answer, LinkTimeout when retries run out.
+        ends_link: the request may end the board (EXIT), so a closed link answers it."""
         payload = bytes(payload)
         limit = self._info.max_payload if self._info else DEFAULT_MAX_PAYLOAD
         if len(payload) > limit:
@@ -252,6 +253,12 @@ class Device:
             except _Retry as exc:
                 why, code = str(exc), exc.code
             except serial.SerialException as exc:
+                if ends_link:
+                    # QEMU ends with the firmware, so the link can close before the answer
+                    # is read (pyserial drops what it read in a call that then meets the
+                    # closed socket). The board went away, as asked.
+                    self.close()
+                    return []
                 why = f"connection lost ({exc})"
                 self._reconnect()
         name = _command_name(cmd)

@@ -497,3 +497,23 @@ def test_lossy_link_with_a_disconnect_loses_and_duplicates_nothing(elf):
     assert proxy.counts["cuts"] == 1 and dev.stats.reconnects >= 1
     assert proxy.counts["dropped"] > 0 and proxy.counts["corrupted"] > 0
     assert dev.stats.retries > 0 and after["retransmissions"] > 0
+
+
+def test_exit_takes_the_link_closing_before_its_answer_as_done():
+    """QEMU exits with the firmware; the EXIT answer can be lost with the socket."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def board_that_exits():
+        conn, _ = server.accept()
+        conn.recv(64)          # the EXIT request; no answer, the board is gone
+        conn.close()
+        server.close()         # and nothing listens any more
+    thread = threading.Thread(target=board_that_exits, daemon=True)
+    thread.start()
+    dev = Device(f"socket://127.0.0.1:{port}", timeout=2)
+    started = time.monotonic()
+    dev.exit(0)
+    assert time.monotonic() - started < 2, "returned on the closed link, not on a timeout"
+    thread.join(timeout=5)
+    assert dev._port is None   # closed, not reopened
