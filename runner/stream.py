@@ -279,11 +279,18 @@ class Streamer:
         at = self._tail.find(FAULT_MARK)
         if at < 0 or (not final and b"\n" not in self._tail[at:]):
             return
-        report = bytes(self._tail[at:]).split(b"\n")[0].decode("ascii", "replace").strip()
+        line = bytes(self._tail[at:])
+        report = line.split(b"\n")[0].decode("ascii", "replace").strip()
         oldest = next(iter(self._pending.values()), None)
         where = f" while running {_describe(oldest.key)}" if oldest else ""
+        if b"\n" in line:
+            fields = "the pc and cfsr fields say where and why"
+        else:
+            # An emulator that exits with input still unread resets the connection, and
+            # the end of its last output can go with it.
+            fields = "the rest of the report was lost with the link"
         raise DeviceError("FAULT", f"the board crashed{where}: {report}. The firmware "
-                          f"stopped; the pc and cfsr fields say where and why.{self.board_hint}")
+                          f"stopped; {fields}.{self.board_hint}")
 
     def _no_answer(self, req: _Request, why: str) -> str:
         return (f"no usable answer from {self.dev.url} for {_describe(req.key)} after "

@@ -233,12 +233,20 @@ def test_every_qemu_thread_runs_on_one_cpu(monkeypatch, firmware):
         assert len(masks) >= 2, "QEMU runs at least an I/O and a vCPU thread"
         assert all(len(mask) == 1 for mask in masks.values()), masks
         assert len(set(map(frozenset, masks.values()))) == 1, masks
-        # A second emulator started meanwhile goes to another CPU (unless other pinned
-        # QEMUs, say a board `make flash` left running, already fill the others).
-        from boards import emulator
-        if emulator._pinned_emulators() == [next(iter(masks[str(pid)]))]:
-            with boards.Emulator(board, elf) as other:
-                assert os.sched_getaffinity(other._process.pid) != masks[str(pid)]
+
+
+def test_qemu_goes_to_the_least_busy_cpu_without_a_pinned_qemu(monkeypatch):
+    from boards import emulator
+    monkeypatch.delenv("DRSN_EDGE_QEMU_CPU", raising=False)
+    monkeypatch.setattr(emulator.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(emulator.os, "sched_setaffinity", lambda pid, cpus: None, raising=False)
+    busy = iter([{0: 100, 1: 100, 2: 100}, {0: 104, 1: 101, 2: 100}])
+    monkeypatch.setattr(emulator, "_cpu_busy", lambda: next(busy))
+    monkeypatch.setattr(emulator, "_pinned_emulators", lambda: [2])
+    assert emulator.pick_cpu() == 1      # 2 is idle but holds a QEMU; 0 is the busiest
+    busy = iter([{0: 0, 1: 0, 2: 0}] * 2)
+    monkeypatch.setattr(emulator, "_pinned_emulators", lambda: [])
+    assert emulator.pick_cpu() == 2      # a tie: the highest-numbered CPU
 
 
 @multi_cpu

@@ -345,8 +345,11 @@ def test_board_faults_end_the_run_with_a_clear_error(kind, says, fault_firmware,
     assert code == 2 and says in err, err
     assert "vectors 7..13" in err, err     # the batch holding the 10th inference
     if kind == 1:
-        # The fault line may be cut where the board died mid-write; its start is always there.
-        assert "FAULT HardFault exc=3 pc=0x" in err, err
+        # QEMU exits with the run's next request unread, which resets the connection and
+        # can take the end of the fault line with it (seen under load); its start arrives.
+        assert "FAULT HardFault" in err, err
+        assert ("FAULT HardFault exc=3 pc=0x" in err and "the pc and cfsr fields" in err) \
+            or "the rest of the report was lost with the link" in err, err
 
 
 # --- the pytest plugin ---------------------------------------------------------------------
