@@ -336,15 +336,15 @@ def small_accumulators(weights: np.ndarray, bias, q: quant.ChannelQuant) -> bool
 
 
 def conv1d_wide(in_c: int, stride: int) -> bool:
-    """dk_conv1d_s8's wide layout (int16 weights; see conv1d.h, dk_conv1d_wide): every output
-    column's taps start on a group of 4 of the image."""
+    """The int16 layout of dk_conv1d_s8_fast applies (conv1d.h): every output column's taps
+    start on a group of 4 of the image."""
     return (in_c * stride) % 4 == 0
 
 
 def pack_conv1d(w: np.ndarray, taps: int, wide: bool = False) -> np.ndarray:
     """Weights [out_c, 1, K, in_c] in dk_conv1d_s8's layout: channel pairs, each pair's taps
     interleaved four at a time, every group of four stored in the order 0, 2, 1, 3; int8, or
-    int16 (sign-extended at generation time) for the wide layout."""
+    int16 (sign-extended at generation time) for dk_conv1d_s8_fast's records."""
     out_c = w.shape[0]
     flat = np.zeros((out_c + out_c % 2, taps), dtype=np.int16 if wide else np.int8)
     flat[:out_c, :w[0].size] = w.reshape(out_c, -1)
@@ -759,8 +759,7 @@ class Emitter:
         fast = conv1d_fast(geo["in_c"], geo["stride"], conv1d_small_acc(op, q), q)
         layout = ("dk_conv1d_s8_fast: one int16 record (bias, weights, requantization) per "
                   "channel pair" if fast else
-                  f"dk_conv1d_s8: {'int16' if conv1d_wide(geo['in_c'], geo['stride']) else 'int8'} "
-                  f"weights in channel pairs")
+                  "dk_conv1d_s8: int8 weights in channel pairs")
         self.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
                             f"{geo['taps']} taps per channel, {layout}")
         p = f"L{k}"
@@ -780,11 +779,8 @@ class Emitter:
         self.array("int32_t", f"{p}_mult", q.multipliers)
         self.array("int32_t", f"{p}_shift", q.shifts)
         self.static("dk_channel_requant", f"{p}_q", f"{{{p}_mult, {p}_shift, {int(q.per_channel)}}}")
-        wide = conv1d_wide(geo["in_c"], geo["stride"])
-        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"], wide), f"{p}_filter_packed",
+        packed = self.packed_const(w, pack_conv1d(w.data, geo["taps"]), f"{p}_filter_packed",
                                    "dk_conv1d_s8")
-        if wide:
-            packed = f"(const int8_t *){packed}"
         bias = self.ptr(b, "bias") if b is not None else "NULL"
         self.body.append(f"        dk_conv1d_s8_inline(&{p}_p, &{p}_q, {self.ptr(x)}, {packed}, {bias}, {scratch}, "
                          f"{self.ptr(y)});")

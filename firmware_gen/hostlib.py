@@ -572,7 +572,7 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
     out_c, _, k, _ = w.shape
     out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
     taps = -(-(k * in_c) // 4) * 4
-    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps, codegen.conv1d_wide(in_c, stride)))
+    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps))
     if small_acc is None:
         small_acc = codegen.small_accumulators(w, b, q)
     block = codegen.conv1d_block(in_c, k, stride) if block is None else block

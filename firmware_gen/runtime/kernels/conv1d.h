@@ -193,215 +193,18 @@ DK_INLINE int32_t dk_c1_dot_1x2_tail(const int16_t *x, const int8_t *w, int32_t 
 }
 #endif
 
-/*
- * The wide layout (dk_conv1d_wide: every column starts on a group of 4 image elements,
- * i.e. stride * in_c is a multiple of 4). The generator stores the weights as int16, already
- * sign-extended, per channel pair and group of 4 taps: channel o taps t t+2 t+1 t+3, then
- * channel o+1 the same (codegen.pack_conv1d). The int16 image is kept in the same order
- * within each group of 4 elements, which is what SXTB16 / SXTB16 ROR 8 of a word of the
- * int8 input give, so widening is a load, two extends, two lane adds and a store per 4
- * elements, and the inner loop only loads: per 4 taps 4 LDRD and 8 SMLAD for 16 MACs.
- */
-DK_INLINE int32_t dk_conv1d_wide(const dk_conv1d_params *p)
-{
-    return ((p->stride * p->in_c) & 3) == 0;
-}
-
-DK_INLINE void dk_c1w_store2(int16_t *dst, uint32_t lo, uint32_t hi)
+/* The int16 image and weight layout of the fast variant (below): every column starts on a
+ * group of 4 image elements (stride * in_c is a multiple of 4), and within each group the
+ * order is t t+2 t+1 t+3, which is what SXTB16 / SXTB16 ROR 8 of a word of int8 input give. */
+DK_INLINE void dk_c1f_store2(int16_t *dst, uint32_t lo, uint32_t hi)
 {
     memcpy(dst, &lo, sizeof lo);
     memcpy(dst + 2, &hi, sizeof hi);
 }
 
-/* One group of 4 image elements [idx, idx + 4) of the flat input, any of them padding. */
-DK_INLINE void dk_c1w_widen_edge(const int8_t *input, int32_t idx, int32_t limit, int32_t offset,
-                                 int16_t *dst)
-{
-    static const int8_t order[4] = {0, 2, 1, 3};
-    int32_t e;
-    for (e = 0; e < 4; ++e) {
-        const int32_t i = idx + order[e];
-        dst[e] = (int16_t)(i >= 0 && i < limit ? input[i] + offset : 0);
-    }
-}
-
-DK_INLINE void dk_c1w_widen(const dk_conv1d_params *p, const int8_t *input, int32_t first, int32_t cols,
-                            int16_t *scratch)
-{
-    const int32_t in_c = p->in_c;
-    const int32_t offset = p->input_offset;
-    const int32_t limit = p->in_w * in_c;
-    const int32_t lo = first * in_c;
-    const int32_t groups = (cols * in_c + 3) >> 2;
-    /* groups [g0, g1) lie wholly inside the input */
-    int32_t g0 = lo >= 0 ? 0 : (-lo + 3) >> 2;
-    int32_t g1 = (limit - lo) >> 2;
-    int32_t g;
-    if (g1 > groups) {
-        g1 = groups;
-    }
-    if (g0 > g1) {
-        g0 = g1;
-    }
-    for (g = 0; g < g0; ++g) {
-        dk_c1w_widen_edge(input, lo + 4 * g, limit, offset, scratch + 4 * g);
-    }
-    {
-        const uint32_t off2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
-        const int8_t *src = input + lo + 4 * g0;
-        int16_t *dst = scratch + 4 * g0;
-        int16_t *const stop = scratch + 4 * g1;
-        while (dst < stop) {
-            const uint32_t v = dk_c1_load32(src);
-            dk_c1w_store2(dst, dk_sadd16(dk_sxtb16(v), off2), dk_sadd16(dk_sxtb16_ror8(v), off2));
-            src += 4;
-            dst += 4;
-        }
-    }
-    for (g = g1; g < groups; ++g) {
-        dk_c1w_widen_edge(input, lo + 4 * g, limit, offset, scratch + 4 * g);
-    }
-    dk_c1w_store2(scratch + 4 * groups, 0, 0);
-}
-
-#if DK_USE_DSP
-/* 4 taps of 2 channels x 2 columns: 4 LDRD, 8 SMLAD */
-#define DK_C1W_STEP()                                                   \
-    do {                                                                \
-        uint32_t w00, w01, w10, w11, x0, x1;                            \
-        dk_ldrd_inc(&wp, &w00, &w01);                                   \
-        dk_ldrd_inc(&wp, &w10, &w11);                                   \
-        dk_ldrd_inc(&pa, &x0, &x1);                                     \
-        a0 = dk_smlad(x0, w00, a0);                                     \
-        a1 = dk_smlad(x0, w10, a1);                                     \
-        a0 = dk_smlad(x1, w01, a0);                                     \
-        a1 = dk_smlad(x1, w11, a1);                                     \
-        dk_ldrd_inc(&pb, &x0, &x1);                                     \
-        b0 = dk_smlad(x0, w00, b0);                                     \
-        b1 = dk_smlad(x0, w10, b1);                                     \
-        b0 = dk_smlad(x1, w01, b0);                                     \
-        b1 = dk_smlad(x1, w11, b1);                                     \
-    } while (0)
-
-DK_INLINE void dk_c1w_dot_2x2(const int16_t *xa, const int16_t *xb, const int16_t *w,
-                              int32_t taps, int32_t acc[4])
-{
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    const void *wp = w, *pa = xa, *pb = xb;
-    const int16_t *const end = w + 2 * taps;
-    if ((taps & 7) == 0) {
-        do {
-            DK_C1W_STEP();
-            DK_C1W_STEP();
-        } while ((const int16_t *)wp < end);
-    } else {
-        do {
-            DK_C1W_STEP();
-        } while ((const int16_t *)wp < end);
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
-
-DK_INLINE void dk_c1w_dot_1x2(const int16_t *xa, const int16_t *w, int32_t taps, int32_t acc[2])
-{
-    int32_t a0 = acc[0], a1 = acc[1];
-    const void *wp = w, *pa = xa;
-    const int16_t *const end = w + 2 * taps;
-    do {
-        uint32_t w00, w01, w10, w11, x0, x1;
-        dk_ldrd_inc(&wp, &w00, &w01);
-        dk_ldrd_inc(&wp, &w10, &w11);
-        dk_ldrd_inc(&pa, &x0, &x1);
-        a0 = dk_smlad(x0, w00, a0);
-        a1 = dk_smlad(x0, w10, a1);
-        a0 = dk_smlad(x1, w01, a0);
-        a1 = dk_smlad(x1, w11, a1);
-    } while ((const int16_t *)wp < end);
-    acc[0] = a0;
-    acc[1] = a1;
-}
-#else
-DK_INLINE void dk_c1w_dot_2x2(const int16_t *xa, const int16_t *xb, const int16_t *w,
-                              int32_t taps, int32_t acc[4])
-{
-    int32_t t;
-    for (t = 0; t < taps; ++t) {   /* image and weights share the order within a group */
-        const int32_t i = (t & ~3) * 2 + (t & 3);
-        acc[0] += xa[t] * w[i];
-        acc[1] += xa[t] * w[i + 4];
-        acc[2] += xb[t] * w[i];
-        acc[3] += xb[t] * w[i + 4];
-    }
-}
-
-DK_INLINE void dk_c1w_dot_1x2(const int16_t *xa, const int16_t *w, int32_t taps, int32_t acc[2])
-{
-    int32_t t;
-    for (t = 0; t < taps; ++t) {
-        const int32_t i = (t & ~3) * 2 + (t & 3);
-        acc[0] += xa[t] * w[i];
-        acc[1] += xa[t] * w[i + 4];
-    }
-}
-#endif
-
-DK_CONV_SPECIALISE void dk_conv1d_s8_wide(const dk_conv1d_params *p, const dk_channel_requant *quant,
-                  const int8_t *input, const int16_t *packed_filter, const int32_t *bias,
-                  int16_t *scratch, int8_t *output)
-{
-    const int32_t out_c = p->out_c;
-    const int32_t taps = p->taps;
-    const int32_t col_step = p->stride * p->in_c;
-    const int32_t zp = p->output_offset;
-    const int32_t lo = p->activation.min, hi = p->activation.max;
-    int32_t x0, o;
-
-    for (x0 = 0; x0 < p->out_w; x0 += p->block) {
-        const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
-        const int32_t first = x0 * p->stride - p->pad;
-        int32_t j;
-        dk_c1w_widen(p, input, first, (n - 1) * p->stride + p->kernel, scratch);
-        for (o = 0; o < out_c; o += 2) {
-            const int16_t *w = packed_filter + o * taps;   /* pair o/2: 2 * taps int16 */
-            const int32_t two = o + 1 < out_c;
-            const int32_t q0 = quant->per_channel ? o : 0;
-            const int32_t q1 = quant->per_channel ? o + two : 0;
-            const dk_c1_rq r0 = dk_c1_conv_rq_make(quant->multiplier[q0], quant->shift[q0], p->small_acc);
-            const dk_c1_rq r1 = dk_c1_conv_rq_make(quant->multiplier[q1], quant->shift[q1], p->small_acc);
-            const int32_t b0 = bias ? bias[o] : 0;
-            const int32_t b1 = bias && two ? bias[o + 1] : 0;
-            int8_t *out = output + x0 * out_c + o;
-            const int16_t *x = scratch;
-            for (j = 0; j + 1 < n; j += 2) {
-                int32_t acc[4] = {b0, b1, b0, b1};
-                dk_c1w_dot_2x2(x, x + col_step, w, taps, acc);
-                out[0] = dk_c1_requant(acc[0], &r0, zp, lo, hi);
-                out[out_c] = dk_c1_requant(acc[2], &r0, zp, lo, hi);
-                if (two) {
-                    out[1] = dk_c1_requant(acc[1], &r1, zp, lo, hi);
-                    out[out_c + 1] = dk_c1_requant(acc[3], &r1, zp, lo, hi);
-                }
-                out += 2 * out_c;
-                x += 2 * col_step;
-            }
-            if (j < n) {
-                int32_t acc[2] = {b0, b1};
-                dk_c1w_dot_1x2(x, w, taps, acc);
-                out[0] = dk_c1_requant(acc[0], &r0, zp, lo, hi);
-                if (two) {
-                    out[1] = dk_c1_requant(acc[1], &r1, zp, lo, hi);
-                }
-            }
-        }
-    }
-}
-
 /*
  * The fast variant, for layers the generator proved three things about (codegen.conv1d_fast):
- * the wide layout applies (stride * in_c is a multiple of 4), every accumulator is small
+ * the layout above applies (stride * in_c is a multiple of 4), every accumulator is small
  * (dk_fast_mbqm is exact) and every channel's shift is <= -1 (so the left shift of
  * dk_fast_mbqm is 1 and the right shift e >= 1), with e <= 22. Then:
  *
@@ -518,7 +321,7 @@ DK_INLINE void dk_c1f_widen(const dk_conv1d_params *p, const int8_t *input, int3
     if (g1 < groups) {
         dk_c1f_widen_edges(input, lo, limit, zp, scratch, g1, groups);
     }
-    dk_c1w_store2(scratch + 4 * groups, 0, 0);
+    dk_c1f_store2(scratch + 4 * groups, 0, 0);
 }
 
 /* One output from its accumulator and its channel's multiplier, rounding, e (rq) */
@@ -599,12 +402,6 @@ DK_CONV_SPECIALISE void dk_conv1d_s8_inline(const dk_conv1d_params *p, const dk_
     const int32_t lo = p->activation.min, hi = p->activation.max;
     const int32_t aligned = (col_step & 1) == 0;   /* int16 columns start on words */
     int32_t x0, o;
-
-    if (dk_conv1d_wide(p)) {
-        dk_conv1d_s8_wide(p, quant, input, (const int16_t *)(const void *)packed_filter, bias, scratch,
-                          output);
-        return;
-    }
 
     for (x0 = 0; x0 < p->out_w; x0 += p->block) {
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
