@@ -543,9 +543,10 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
 def check_targets(rep: dict) -> list[dict]:
     """Each target with the measured value and met / missed / not measured (a TFLM variant
     that was not benchmarked). The targets are set for the default model on mps2-an386."""
-    checks = [{"what": "convolutions, MACs per instruction", "target": ">= 1.0",
+    conv_min = TARGETS["conv_macs_per_instruction_min"]
+    checks = [{"what": "convolutions, MACs per instruction", "target": f">= {conv_min}",
                "value": rep["conv_macs_per_instruction"],
-               "met": _met(rep["conv_macs_per_instruction"], TARGETS["conv_macs_per_instruction_min"], True)}]
+               "met": _met(rep["conv_macs_per_instruction"], conv_min, True)}]
     for variant, key in (("cmsis_nn", "vs_tflm_cmsis_nn"), ("reference", "vs_tflm_reference")):
         for quantity, limit in TARGETS[key].items():
             value = rep["ratios"].get(variant, {}).get(quantity)
