@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for vector N: compare every layer on the device with the TFLM host "
                         "runtime and name the first that differs; tau per channel")
 
+    p = sub.add_parser("doctor", help="check that every tool drsn-edge needs works here "
+                                      "(cross compilers, C++ library, QEMU, Python packages)")
+    p.add_argument("--quiet", action="store_true", help="print nothing when all is well")
+
     p = sub.add_parser("benchmark", help="instructions, MACs, flash and RAM per layer on a board "
                                          "(and side by side with TFLM when TFLM_LIB is given)")
     _common(p)
@@ -90,9 +94,13 @@ def _board(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     args = build_parser().parse_args(argv)
-    if args.build_dir:
+    if getattr(args, "build_dir", None):
         os.environ["DRSN_EDGE_BUILD"] = args.build_dir
     try:
+        if args.stage == "doctor":
+            from drsn_edge import doctor
+            doctor.run(quiet=args.quiet)
+            return 0
         from drsn_edge import config
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs what drsn-edge needs, idempotently: Debian packages (cross compiler, newlib,
-# QEMU) when missing, and a virtual environment in .venv with the pinned Python packages.
-# Safe to run again: each step is skipped when already done.
+# Installs what drsn-edge needs, idempotently: Debian packages (cross compilers for C and
+# C++, newlib and its C++ library, QEMU) when missing, a virtual environment in .venv with the
+# pinned Python packages, then checks that every tool works (drsn-edge doctor).
+# Safe to run again: each step is skipped when already done. Nothing is assumed to be on the
+# machine beyond Python 3.11, make and apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+# Every Debian package any part of drsn-edge uses; nothing else is assumed installed.
+#   gcc-arm-none-eabi, libnewlib-arm-none-eabi   C firmware (compiled runtime, board layer)
+#   libstdc++-arm-none-eabi-newlib               C++ firmware (TFLM back end, C++ harness test)
+#   qemu-system-arm                              the emulated boards
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
@@ -42,3 +48,6 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+
+# --- Check that the tools work, not only that packages are installed ---------------------
+.venv/bin/drsn-edge doctor --quiet || die "a tool drsn-edge needs does not work (see above)"

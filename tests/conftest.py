@@ -16,6 +16,16 @@ if str(ROOT) not in sys.path:
 import pytest  # noqa: E402
 
 
+def pytest_sessionstart(session):
+    # A machine without the cross compiler, its C++ library or QEMU fails here, in one line
+    # per missing piece, instead of as a compiler error deep inside some test.
+    from drsn_edge import doctor
+    found = doctor.problems()
+    if found:
+        pytest.exit("drsn-edge doctor: this machine cannot run the tests:\n  " + "\n  ".join(found),
+                    returncode=2)
+
+
 @pytest.fixture(scope="session")
 def smoke_build(tmp_path_factory):
     """A build/ directory with the smoke config trained once per test session."""
