@@ -1,6 +1,6 @@
 """Keras model → fully int8 .tflite for TFLite Micro.
 
-The recipe that worked on this machine (../shared/notes/quantization.md): export a
+The recipe (docs/conversion.md says why each step is so): export a
 SavedModel with a fixed batch of 1 (so every shape is static), convert it with
 `TFLiteConverter.from_saved_model`, default optimizations, a representative dataset,
 int8 builtins only and int8 input and output. For a fake-quant (QAT) model the converter

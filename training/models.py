@@ -1,6 +1,6 @@
 """1D Deep Residual Shrinkage Networks (DRSN-CW, DRSN-CS) and the plain ResNet they are compared with.
 
-The residual shrinkage building unit (RSBU), as in ../shared/notes/drsn.md:
+The residual shrinkage building unit (RSBU), as described in docs/model.md:
 
     r   = Conv(ReLU(BN(Conv(ReLU(BN(x))))))        residual branch
     A   = mean over time of |r|                     per channel (CW) or one value (CS)
