@@ -23,6 +23,7 @@ import numpy as np
 
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
+from training.augment import Augment
 from quantize import audit, convert, parity, qat
 from training import dataset
 
@@ -70,9 +71,11 @@ def load_data(cfg: dict) -> dict:
     window = cfg["data"]["window"]
     convert.check_representative(calib["x"], window, str(d / "calib.npz"))
     convert.check_representative(val["x"], window, str(d / "val.npz"))
-    if train["x"].ndim != 2 or train["x"].shape[1] != window:
+    stored = window + Augment.from_config(cfg["train"]).margin(window)
+    if train["x"].ndim != 2 or train["x"].shape[1] != stored:
         raise UserError(f"{d / 'train.npz'}: windows have shape {list(train['x'].shape)}, expected "
-                        f"[n, {window}]; rerun `make train` with this config")
+                        f"[n, {stored}] (data.window plus the augmentation margin); rerun "
+                        f"`make train` with this config")
     for kind in cfg["data"]["noise_types"]:
         for s in cfg["eval"]["snr_db"]:
             if (kind, float(s)) not in test:

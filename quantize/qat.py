@@ -409,11 +409,9 @@ def fine_tune(qmodel: keras.Model, data: dict, cfg: dict, name: str, teacher: ke
     from training import dataset
 
     qc, t = cfg["quantize"], cfg["train"]
-    x_clean, y = data["train"]
     x_val, y_val = data["val"]
     # Another seed than training's: noise draws the float model never saw.
-    feed = dataset.NoisyEpochs(x_clean, y, cfg["data"]["noise_types"],
-                               cfg["data"]["snr_db_range"], int(cfg["seed"]) + 1)
+    feed = dataset.training_feed(data, cfg, int(cfg["seed"]) + 1)
     distill = teacher is not None
     qmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=qc["qat_learning_rate"], name="adam"),
                    loss="categorical_crossentropy" if distill else "sparse_categorical_crossentropy")

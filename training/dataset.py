@@ -1,9 +1,13 @@
 """The datasets every stage uses, built from the config and written under build/data/.
 
-- train.npz  clean training windows and labels (noise is drawn afresh each epoch)
+- train.npz  clean training windows and labels (noise is drawn afresh each epoch); with
+             train.augment on, each is longer than data.window by Augment.margin so that
+             speed changes and crops can be drawn from it
 - val.npz    validation windows with noise at an SNR drawn from data.snr_db_range
 - test.npz   the evaluation sweep: `y`, `x_clean`, and `x_<noise>_<snr>` for every noise type
-             and SNR of eval.snr_db (e.g. `x_pink_-5`), the same windows under each condition
+             and SNR of eval.snr_db (e.g. `x_pink_-5`), the same windows under each condition;
+             `group` (the operating condition each window comes from, e.g. "load=3") and
+             `unseen` (True where training and validation never saw that condition)
 - calib.npz  a fixed set of noisy training windows for quantization calibration
 
 All windows are model inputs already: zero mean and unit RMS per window (an AGC-like step
@@ -19,6 +23,7 @@ import numpy as np
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
 from training import noise, signals
+from training.augment import Augment, centre
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -56,23 +61,59 @@ def _check(cfg: dict) -> None:
         raise UserError(f"data.snr_db_range = {d['snr_db_range']}: the first value must be <= the second")
 
 
+def load_group(load: float) -> str:
+    return f"load={float(load):g}"
+
+
+def synthetic_loads(d: dict) -> tuple[list[float], list[float]]:
+    """(seen, unseen) motor loads of the generated rig: [data.synthetic] loads, test_loads."""
+    syn = d.get("synthetic", {})
+    loads = [float(v) for v in syn.get("loads", signals.LOADS)]
+    unseen = [float(v) for v in syn.get("test_loads", [])]
+    seen = [v for v in loads if v not in unseen]
+    if not seen:
+        raise UserError(f"data.synthetic.test_loads = {syn.get('test_loads')}: holds out every "
+                        f"load of data.synthetic.loads = {syn.get('loads')}; leave at least one "
+                        f"load to train on")
+    return seen, unseen
+
+
 def sources(cfg: dict) -> dict:
-    """Clean windows per split: {'classes', 'train', 'val', 'test'} with (x, y) each."""
+    """Clean windows per split: {'classes', 'train', 'val', 'test'} with (x, y) each, and
+    'test_group' / 'test_unseen': each test window's condition and whether training saw it."""
     d = cfg["data"]
     seed = int(cfg["seed"])
     if d["source"] == "synthetic":
         fs, window = d["fs_hz"], d["window"]
-        # Different seeds per split: no window, speed draw or noise draw is shared.
-        xtr, ytr, _ = signals.generate(d["train_per_class"], window, fs, seed)
-        xva, yva, _ = signals.generate(d["val_per_class"], window, fs, seed + 1)
-        xte, yte, _ = signals.generate(cfg["eval"]["per_class"], window, fs, seed + 2)
+        seen, unseen = synthetic_loads(d)
+        per_class = cfg["eval"]["per_class"]
+        # Different seeds per split: no window, speed draw or noise draw is shared; one rig
+        # (the config's seed), so a load is the same machine in every split.
+        stored = window + Augment.from_config(cfg["train"]).margin(window)
+        xtr, ytr, _ = signals.generate(d["train_per_class"], stored, fs, seed, seen, rig_seed=seed)
+        xva, yva, _ = signals.generate(d["val_per_class"], window, fs, seed + 1, seen, rig_seed=seed)
+        xs, ys, groups, flags = [], [], [], []
+        for loads, held_out, offset in ((seen, False, 2), (unseen, True, 3)):
+            if not loads:
+                continue
+            x, y, meta = signals.generate(per_class, window, fs, seed + offset, loads, rig_seed=seed)
+            xs.append(x)
+            ys.append(y)
+            groups += [load_group(loads[i]) for i in meta["condition"]]
+            flags.append(np.full(len(y), held_out))
         return {"classes": list(signals.CLASSES), "train": (xtr, ytr), "val": (xva, yva),
-                "test": (xte, yte)}
+                "test": (np.concatenate(xs), np.concatenate(ys)),
+                "test_group": np.asarray(groups), "test_unseen": np.concatenate(flags)}
     if d["source"] == "files":
         from training import recordings
-        loaded = recordings.load_dataset(d["files"], d["window"], seed)
-        return {"classes": loaded["classes"],
-                **{k: loaded[k][:2] for k in ("train", "val", "test")}}
+        window = d["window"]
+        stored = window + Augment.from_config(cfg["train"]).margin(window)
+        loaded = recordings.load_dataset(d["files"], stored, seed)
+        n_test = len(loaded["test"][1])
+        return {"classes": loaded["classes"], "train": loaded["train"][:2],
+                **{k: (centre(loaded[k][0], window), loaded[k][1]) for k in ("val", "test")},
+                "test_group": loaded.get("test_group", np.full(n_test, "held-out recordings")),
+                "test_unseen": loaded.get("test_unseen", np.zeros(n_test, dtype=bool))}
     raise UserError(f"data.source = {d['source']!r}: use 'synthetic' or 'files'")
 
 
@@ -90,9 +131,11 @@ def prepare(cfg: dict, write: bool = True) -> dict:
     rng = np.random.default_rng([seed, 1])
     val_x = normalize(noisy(xva, rng, d["noise_types"], d["snr_db_range"]))
     calib_idx = np.random.default_rng([seed, 2]).permutation(len(xtr))[:min(len(xtr), 512)]
-    calib_x = normalize(noisy(xtr[calib_idx], np.random.default_rng([seed, 3]),
+    calib_x = normalize(noisy(centre(xtr[calib_idx], d["window"]), np.random.default_rng([seed, 3]),
                               d["noise_types"], d["snr_db_range"]))
-    test = {"y": yte.astype(np.int64), "x_clean": normalize(xte)[..., None]}
+    test = {"y": yte.astype(np.int64), "group": np.asarray(src["test_group"]).astype(str),
+            "unseen": np.asarray(src["test_unseen"], dtype=bool),
+            "x_clean": normalize(xte)[..., None]}
     for k, kind in enumerate(d["noise_types"]):
         for s, snr in enumerate(cfg["eval"]["snr_db"]):
             # One generator per condition: adding a noise type or SNR keeps the others' bits.
@@ -134,6 +177,10 @@ def load_test(path=None) -> dict:
         raise UserError(f"{path} not found; run `make train` (or `drsn-edge train`) first")
     with np.load(path) as z:
         out = {"classes": [str(c) for c in z["classes"]], "y": z["y"], "clean": z["x_clean"]}
+        if "unseen" not in z.files:
+            raise UserError(f"{path} was written by an older drsn-edge (no operating conditions); "
+                            f"run `make train` again")
+        out["group"], out["unseen"] = z["group"].astype(str), z["unseen"].astype(bool)
         for key in z.files:
             if key.startswith("x_") and key != "x_clean":
                 kind, snr = key[2:].rsplit("_", 1)
@@ -143,18 +190,29 @@ def load_test(path=None) -> dict:
 
 class NoisyEpochs:
     """Training batches with fresh noise every epoch (a different noise draw per epoch is a
-    cheap, effective regulariser against memorising one realisation), seeded per epoch so
-    that a rerun sees exactly the same batches."""
+    cheap, effective regulariser against memorising one realisation) and, when configured,
+    fresh augmentation (training/augment.py), seeded per epoch so that a rerun sees exactly
+    the same batches. Stored windows may be longer than `window`: augmentation crops them."""
 
-    def __init__(self, x_clean, y, kinds, snr_range, seed):
+    def __init__(self, x_clean, y, kinds, snr_range, seed, window=None, augment=None):
         self.x, self.y = x_clean, y
         self.kinds, self.snr_range, self.seed = kinds, snr_range, seed
+        self.window = int(window or x_clean.shape[1])
+        self.augment = augment or Augment()
 
     def epoch(self, e: int):
         rng = np.random.default_rng([self.seed, 10, e])
         order = rng.permutation(len(self.x))
-        x = normalize(noisy(self.x[order], rng, self.kinds, self.snr_range))[..., None]
+        clean = self.augment.apply(self.x[order], self.window, np.random.default_rng([self.seed, 11, e]))
+        x = normalize(noisy(clean, rng, self.kinds, self.snr_range))[..., None]
         return x, self.y[order]
+
+
+def training_feed(data: dict, cfg: dict, seed: int) -> NoisyEpochs:
+    """The one way every stage draws training batches from build/data/train.npz."""
+    x, y = data["train"]
+    return NoisyEpochs(x, y, cfg["data"]["noise_types"], cfg["data"]["snr_db_range"], seed,
+                       window=cfg["data"]["window"], augment=Augment.from_config(cfg["train"]))
 
 
 def run(cfg: dict) -> dict:

@@ -76,3 +76,27 @@ def confusion_matrix(m: np.ndarray, classes: list[str], path, title: str = "") -
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     _save(fig, path)
+
+
+def accuracy_by_condition(by_condition: dict, path) -> None:
+    """Seen vs unseen operating conditions: accuracy vs SNR (mean over noise types) per
+    model, mean over seeds with error bars of one sd."""
+    parts = [p for p in ("seen", "unseen") if p in by_condition] or ["all"]
+    fig, axes = plt.subplots(1, len(parts), figsize=(5.2 * len(parts), 3.9), sharey=True, squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        for arch, st in by_condition[part].items():
+            kinds = [k for k in st["mean"] if k != "clean"]
+            snrs = sorted(st["mean"][kinds[0]], key=float)
+            xs = [float(s) for s in snrs] + [max(float(s) for s in snrs) + 5]
+            mean = [np.mean([st["mean"][k][s] for k in kinds]) for s in snrs] + [st["mean"]["clean"]]
+            sd = [np.mean([st["sd"][k][s] for k in kinds]) for s in snrs] + [st["sd"]["clean"]]
+            ax.errorbar(xs, 100 * np.array(mean), yerr=100 * np.array(sd), fmt="o-", capsize=3,
+                        label=arch)
+        n = len(next(iter(by_condition[part].values()))["seeds"])
+        groups = ", ".join(by_condition.get(f"{part}_groups", []))
+        ax.set(title=f"{part} conditions ({groups})" if groups else part,
+               xlabel=f"SNR (dB); rightmost point: clean  [{n} seeds, bars ±1 sd]")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (%), mean over noise types")
+    axes[0][0].legend(fontsize=8)
+    _save(fig, path)

@@ -8,6 +8,14 @@ structural resonances. The nuisances that make real data hard are here as well: 
 and load change from window to window, the resonances drift, the impact spacing slips, the
 load zone modulates inner-race and ball impacts, and the severities overlap in amplitude.
 
+**Operating conditions.** Like a real test rig, the generator runs at a few motor loads
+(`LOAD_RPM`: 0-3 HP, 1797-1730 rpm). A condition fixes more than the speed: where the
+housing modes sit and how damped they are (the transfer path from the bearing to the
+sensor), the sensor's response slope, how hard impacts hit and how deep the load zone
+modulates them. These are drawn once per rig (`rig_seed`) and condition, so windows of one
+condition share them and windows of another do not: a model that learned one condition's
+transfer path instead of the fault drops on a condition it never saw, as on real rigs.
+
 `spectral_baseline` measures how hard the classes are for a linear model on the spectrum.
 """
 
@@ -33,6 +41,35 @@ BEARING = {
 }
 
 MIL_MM = 0.0254
+
+# Motor load (HP) -> nominal shaft speed (rpm), as measured on the CWRU rig.
+LOAD_RPM = {0: 1797.0, 1: 1772.0, 2: 1750.0, 3: 1730.0}
+LOADS = tuple(LOAD_RPM)
+
+
+def rpm_at(load: float) -> float:
+    """Nominal speed at a load, interpolated between the rig's measured points."""
+    loads = np.array(LOADS, dtype=np.float64)
+    return float(np.interp(load, loads, [LOAD_RPM[k] for k in LOADS]))
+
+
+def condition(load: float, rig_seed: int) -> dict:
+    """What the rig looks like at one load: fixed per (rig, load), shared by its windows."""
+    rng = np.random.default_rng([int(rig_seed) & 0xFFFFFFFF, 7919, int(round(float(load) * 100))])
+    return {
+        "load_hp": float(load),
+        "rpm": rpm_at(load),
+        # The transfer path: housing modes shift a few percent with the mounting, the
+        # temperature and the preload that comes with the load.
+        "mode_shift": rng.uniform(0.95, 1.05, 2),
+        "damping": rng.uniform(0.035, 0.065),
+        # Sensor and mounting response: a slope in dB per octave around 3 kHz.
+        "tilt_db_per_octave": rng.uniform(-2.0, 2.0),
+        # Impacts grow with load, the load zone narrows (deeper modulation).
+        "impact_gain": (1.0 + 0.22 * float(load)) * np.exp(rng.normal(0.0, 0.1)),
+        "zone_floor": (max(0.05, 0.42 - 0.09 * float(load) + rng.uniform(-0.04, 0.04))),
+        "background": np.exp(rng.normal(0.0, 0.15)),
+    }
 
 # Per fault location: mean impact strength at the sensor (inner-race and ball impacts cross
 # more interfaces on their way out) and the range of the second mode's share.
@@ -117,24 +154,32 @@ def _resonance(freqs: np.ndarray, fn: np.ndarray, zeta: np.ndarray) -> np.ndarra
     return two_z_r / (1.0 - r**2 + two_z_r)
 
 
-def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Generator):
+def _per_window(conds: list[dict], which: np.ndarray, key: str, column: int | None = None):
+    values = np.array([c[key] if column is None else c[key][column] for c in conds])
+    return values[which]
+
+
+def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Generator,
+                   conds: list[dict]):
     location, mils = parse_class(CLASSES[label])
     pad = int(np.ceil(0.03 * fs))  # room for ringing from impacts before the window starts
     total = window + pad
     freqs = np.fft.rfftfreq(total, 1.0 / fs)
 
-    # Operating point: CWRU ran 0-3 HP at 1797-1730 rpm; speed falls with load.
-    load = rng.uniform(0.0, 3.0, n)
-    rpm = np.clip(1797.0 - 22.5 * load + rng.normal(0.0, 4.0, n), 1720.0, 1800.0)
+    # Operating condition of each window: the conditions in turn, so each gets its share.
+    which = np.arange(n) % len(conds)
+    load = _per_window(conds, which, "load_hp")
+    rpm = np.clip(_per_window(conds, which, "rpm") + rng.normal(0.0, 3.0, n), 1720.0, 1800.0)
     shaft_hz = rpm / 60.0
 
-    # Two housing modes; their frequencies drift with mounting and temperature. Scaled down
-    # when fs is low so they stay below Nyquist.
+    # Two housing modes where the condition puts them, drifting a little from window to
+    # window (temperature). Scaled down when fs is low so they stay below Nyquist.
     scale = min(1.0, 0.42 * fs / 4700.0)
-    f1 = rng.uniform(2600.0, 3400.0, n) * scale
-    f2 = rng.uniform(3900.0, 4700.0, n) * scale
-    z1 = rng.uniform(0.03, 0.07, n)
-    z2 = rng.uniform(0.03, 0.07, n)
+    f1 = 3000.0 * _per_window(conds, which, "mode_shift", 0) * rng.uniform(0.97, 1.03, n) * scale
+    f2 = 4300.0 * _per_window(conds, which, "mode_shift", 1) * rng.uniform(0.97, 1.03, n) * scale
+    damping = _per_window(conds, which, "damping")
+    z1 = damping * rng.uniform(0.85, 1.15, n)
+    z2 = damping * rng.uniform(0.85, 1.15, n)
     mode2 = rng.uniform(*_LOCATION.get(location, {"mode2": (0.3, 0.9)})["mode2"], n)
     modes = _resonance(freqs, f1, z1) + mode2[:, None] * _resonance(freqs, f2, z2)
 
@@ -145,7 +190,7 @@ def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Ge
     if location != "normal":
         sev = _SEVERITY[mils]
         amplitude = (rng.uniform(*sev["amp"], n) * _LOCATION[location]["gain"]
-                     * (1.0 + 0.12 * load))
+                     * _per_window(conds, which, "impact_gain"))
         pulse_s = rng.uniform(*sev["pulse_us"], n) * 1e-6
         fault_hz = _impact_rate(location, shaft_hz)
         slip = rng.uniform(0.01, 0.02, n)
@@ -166,7 +211,8 @@ def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Ge
             # Inner-race defects pass the load zone once per shaft turn, balls once per cage turn.
             carrier = shaft_hz if location == "inner_race" else shaft_hz * fault_orders()["ftf"]
             theta = 2 * np.pi * carrier[:, None] * times + rng.uniform(0, 2 * np.pi, n)[:, None]
-            amps *= _load_zone(theta, rng.uniform(0.1, 0.4, n)[:, None])
+            floor = _per_window(conds, which, "zone_floor") * rng.uniform(0.8, 1.2, n)
+            amps *= _load_zone(theta, floor[:, None])
 
         pulse = np.exp(-0.5 * (2 * np.pi * freqs[None, :] * pulse_s[:, None]) ** 2)
         pair = entry[:, None] + np.exp(-2j * np.pi * freqs[None, :] * gap[:, None])
@@ -185,19 +231,21 @@ def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Ge
     # Rolling noise excites the same modes in every bearing, healthy or not.
     rough = np.fft.rfft(rng.standard_normal((n, total)), axis=1) * modes
     rough = np.fft.irfft(rough, total, axis=1)
-    rough *= (rng.uniform(0.02, 0.05, n) * (1.0 + 0.1 * load) / rough.std(axis=1))[:, None]
+    background = _per_window(conds, which, "background")
+    rough *= (rng.uniform(0.02, 0.05, n) * background / rough.std(axis=1))[:, None]
     signal += rough
     signal = signal[:, pad:]
 
     # Shaft harmonics from unbalance and misalignment, present in every class.
     t = np.arange(window) / fs
     for order, (lo, hi) in ((1, (0.03, 0.09)), (2, (0.01, 0.05)), (3, (0.005, 0.025))):
-        a = rng.uniform(lo, hi, n) * (1.0 + 0.1 * load)
+        a = rng.uniform(lo, hi, n) * background
         ph = rng.uniform(0.0, 2 * np.pi, n)
         angle = 2 * np.pi * order * shaft_hz[:, None] * t[None, :] + ph[:, None]
         signal += a[:, None] * np.sin(angle)
 
     signal += rng.uniform(0.01, 0.03, n)[:, None] * rng.standard_normal((n, window))
+    signal = _sensor(signal, fs, _per_window(conds, which, "tilt_db_per_octave"))
     signal *= np.exp(rng.normal(0.0, 0.1, n))[:, None]  # sensor mounting / sensitivity
 
     meta = {
@@ -208,16 +256,33 @@ def _class_windows(label: int, n: int, window: int, fs: float, rng: np.random.Ge
         "severity_mils": np.full(n, mils, dtype=np.int64),
         "resonance_hz": f1,
         "impact_amplitude": amplitude,
+        "condition": which,
     }
     return signal.astype(np.float32), meta
 
 
-def generate(n_per_class: int, window: int, fs: float, seed: int):
+def _sensor(x: np.ndarray, fs: float, tilt_db_per_octave: np.ndarray) -> np.ndarray:
+    """The sensor's response: a gentle slope of the given dB/octave around 3 kHz."""
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / fs)
+    octaves = np.log2(np.maximum(freqs, 50.0) / 3000.0)
+    gain = 10.0 ** (tilt_db_per_octave[:, None] * octaves[None, :] / 20.0)
+    return np.fft.irfft(np.fft.rfft(x, axis=1) * gain, x.shape[1], axis=1)
+
+
+def generate(n_per_class: int, window: int, fs: float, seed: int, loads=LOADS,
+             rig_seed: int = 0):
     """Clean windows [N, window] float32, labels [N] int64 and per-window metadata.
 
     Class-major order (all of class 0, then class 1, ...). Each class has its own random
-    stream spawned from `seed`, so the output depends only on the arguments.
+    stream spawned from `seed`, so the output depends only on the arguments. Windows are
+    spread evenly over the operating conditions `loads` (HP) of the rig `rig_seed`; give the
+    same rig to every split so that a load means the same machine in training and test.
     """
+    loads = [float(v) for v in loads]
+    if not loads or any(not 0.0 <= v <= 3.0 for v in loads):
+        raise UserError(f"synthetic data: loads {loads} must be a non-empty list of motor "
+                        f"loads between 0 and 3 HP")
+    conds = [condition(v, rig_seed) for v in loads]
     if n_per_class < 1:
         raise UserError(f"synthetic data: {n_per_class} windows per class requested; the "
                         f"per-class counts in [data] and [eval] must be at least 1")
@@ -228,7 +293,7 @@ def generate(n_per_class: int, window: int, fs: float, seed: int):
     xs, metas = [], []
     for label, stream in enumerate(streams):
         rng = np.random.default_rng(stream)
-        x, meta = _class_windows(label, n_per_class, window, float(fs), rng)
+        x, meta = _class_windows(label, n_per_class, window, float(fs), rng, conds)
         xs.append(x)
         metas.append(meta)
     x = np.concatenate(xs)

@@ -24,8 +24,7 @@ def linear_baseline(data: dict, cfg: dict) -> dict:
     """How hard the task is: a linear classifier on the log spectrum, trained on the same
     noisy training windows the networks see, scored on every test condition."""
     from training.signals import spectral_baseline
-    x, y = dataset.NoisyEpochs(*data["train"], cfg["data"]["noise_types"],
-                               cfg["data"]["snr_db_range"], int(cfg["seed"])).epoch(0)
+    x, y = dataset.training_feed(data, cfg, int(cfg["seed"])).epoch(0)
     test = data["test"]
     out = {"clean": round(spectral_baseline(x[..., 0], y, test["x_clean"][..., 0], test["y"]), 4)}
     for kind in cfg["data"]["noise_types"]:
@@ -64,15 +63,14 @@ class EpochBar:
         self.bar.close()
 
 
-def fit(model, data: dict, cfg: dict, name: str) -> dict:
+def fit(model, data: dict, cfg: dict, name: str, seed: int) -> dict:
     """Train with fresh noise each epoch, a cosine learning-rate schedule and early stopping
     on validation accuracy (keeping the best epoch's weights). Returns the history."""
     import keras
     t = cfg["train"]
     x_clean, y = data["train"]
     x_val, y_val = data["val"]
-    feed = dataset.NoisyEpochs(x_clean, y, cfg["data"]["noise_types"],
-                               cfg["data"]["snr_db_range"], int(cfg["seed"]))
+    feed = dataset.training_feed(data, cfg, seed)
     steps = -(-len(x_clean) // t["batch_size"])
     if t["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(t["learning_rate"], decay_steps=t["epochs"] * steps,
@@ -115,19 +113,34 @@ def fit(model, data: dict, cfg: dict, name: str) -> dict:
     return history
 
 
+def predict_sweep(model, test: dict, cfg: dict) -> dict:
+    """Predicted class of every test window under every condition: {"clean" | (noise, snr): pred}."""
+    out = {"clean": _predict(model, test["x_clean"])}
+    for kind in cfg["data"]["noise_types"]:
+        for s in cfg["eval"]["snr_db"]:
+            out[(kind, s)] = _predict(model, test[dataset.condition_key(kind, s)])
+    return out
+
+
+def sweep_accuracy(preds: dict, y: np.ndarray, cfg: dict, mask=None) -> dict:
+    """Accuracy per noise type and SNR ({noise: {snr_db: acc}}) plus clean, over `mask`."""
+    mask = np.ones(len(y), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+
+    def acc(pred):
+        return round(float(np.mean(pred[mask] == y[mask])), 4)
+    out = {"clean": acc(preds["clean"])}
+    for kind in cfg["data"]["noise_types"]:
+        out[kind] = {dataset.format_snr(s): acc(preds[(kind, s)]) for s in cfg["eval"]["snr_db"]}
+    return out
+
+
 def evaluate(model, test: dict, cfg: dict) -> dict:
     """Accuracy per noise type and SNR ({noise: {snr_db: acc}}), plus clean accuracy."""
-    y = test["y"]
-    acc = {"clean": _accuracy(model, test["x_clean"], y)}
-    for kind in cfg["data"]["noise_types"]:
-        acc[kind] = {dataset.format_snr(s): _accuracy(model, test[dataset.condition_key(kind, s)], y)
-                     for s in cfg["eval"]["snr_db"]}
-    return acc
+    return sweep_accuracy(predict_sweep(model, test, cfg), test["y"], cfg)
 
 
-def _accuracy(model, x, y) -> float:
-    p = model.predict(x, batch_size=256, verbose=0)
-    return round(float(np.mean(np.argmax(p, axis=1) == y)), 4)
+def _predict(model, x) -> np.ndarray:
+    return np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
 
 
 def confusion(model, x, y, n_classes: int) -> np.ndarray:
@@ -216,37 +229,47 @@ def run(cfg: dict) -> dict:
           f"mean at {cfg['eval']['snr_db'][0]} dB "
           f"{np.mean([linear[k][dataset.format_snr(cfg['eval']['snr_db'][0])] for k in cfg['data']['noise_types']]):.3f}")
 
-    # --- models ----------------------------------------------------------------------------
-    results = {}
-    archs = [("model", cfg["model"]["arch"])]
-    if cfg["model"].get("baseline"):
-        archs.append(("baseline", cfg["model"]["baseline"]))
-    for role, arch in archs:
-        seed_everything(seed)
-        model = models.build(arch, window, len(classes), cfg["model"])
-        t0 = time.perf_counter()
-        history = fit(model, data, cfg, arch)
-        seconds = time.perf_counter() - t0
-        acc = evaluate(model, data["test"], cfg)
-        digest = save_model(model, p["model"] / f"{role}.keras")
-        results[role] = {
-            **describe(model),
-            "accuracy": acc,
-            "history": history,
-            "train_seconds": round(seconds, 1),
-            "weights_sha256": digest,
-            "confusion_lowest_snr": confusion(
-                model, data["test"][dataset.condition_key(cfg["data"]["noise_types"][0],
-                                                          cfg["eval"]["snr_db"][0])],
-                data["test"]["y"], len(classes)).tolist(),
-        }
+    # --- models, over seeds ----------------------------------------------------------------
+    # Every arch is trained once per seed; the first seed's models are the ones saved (no
+    # pick of the luckiest seed). The spread over seeds is reported next to every mean.
+    seeds = training_seeds(cfg)
+    test = data["test"]
+    parts = condition_masks(test)
+    roles = model_roles(cfg)
+    results, per_seed = {}, {arch: [] for _, arch in roles}
+    for i, run_seed in enumerate(seeds):
+        for role, arch in roles:
+            seed_everything(run_seed)
+            model = models.build(arch, window, len(classes), cfg["model"])
+            t0 = time.perf_counter()
+            label = arch if len(seeds) == 1 else f"{arch} s{i + 1}"
+            history = fit(model, data, cfg, label, run_seed)
+            seconds = time.perf_counter() - t0
+            preds = predict_sweep(model, test, cfg)
+            per_seed[arch].append({part: sweep_accuracy(preds, test["y"], cfg, mask)
+                                   for part, mask in parts.items()})
+            if i or role == "compare":
+                continue
+            digest = save_model(model, p["model"] / f"{role}.keras")
+            lowest = (cfg["data"]["noise_types"][0], cfg["eval"]["snr_db"][0])
+            results[role] = {
+                **describe(model),
+                "accuracy": sweep_accuracy(preds, test["y"], cfg),
+                "history": history,
+                "train_seconds": round(seconds, 1),
+                "weights_sha256": digest,
+                "confusion_lowest_snr": confusion_of(preds[lowest], test["y"], len(classes)).tolist(),
+            }
+    by_condition = summarize(per_seed, parts, test)
 
     # --- report ----------------------------------------------------------------------------
-    report = build_report(cfg, classes, results, linear, time.perf_counter() - t_start)
+    report = build_report(cfg, classes, results, linear, time.perf_counter() - t_start,
+                          seeds=seeds, by_condition=by_condition)
     plots.training_curves({r["arch"]: r["history"] for r in results.values()},
                           p["plots"] / "train_curves.png")
     plots.accuracy_vs_snr({r["arch"]: r["accuracy"] for r in results.values()},
                           p["plots"] / "train_accuracy_vs_snr.png", linear=linear)
+    plots.accuracy_by_condition(by_condition, p["plots"] / "train_conditions.png")
     plots.confusion_matrix(np.array(results["model"]["confusion_lowest_snr"]), classes,
                            p["plots"] / "train_confusion.png",
                            title=f"{results['model']['arch']} at {cfg['eval']['snr_db'][0]} dB "
@@ -255,31 +278,82 @@ def run(cfg: dict) -> dict:
     artifacts.write_text(p["reports"] / "train.md", markdown(report))
     print(f"train: wrote {p['model'] / 'model.keras'}, {p['reports'] / 'train.json'} "
           f"({report['seconds']:.0f} s)")
-    gap = report["comparison"]["gap_at_lowest_snr_pp"]
-    if gap is not None:
-        print(f"{report['model']['arch']} vs {report['baseline']['arch']} at "
-              f"{report['comparison']['lowest_snr_db']} dB: {gap:+.1f} percentage points (target >= +3)")
+    for line in condition_lines(report):
+        print(line)
     return report
 
 
-def build_report(cfg, classes, results, linear, seconds) -> dict:
+def training_seeds(cfg: dict) -> list[int]:
+    """train.seeds runs: the config's seed, then seed + 1, ..."""
+    return [int(cfg["seed"]) + i for i in range(int(cfg["train"].get("seeds", 1)))]
+
+
+def model_roles(cfg: dict) -> list[tuple[str, str]]:
+    """(role, arch): the deployed model, the baseline, then model.compare archs (evaluated
+    over the seeds, not saved). Each arch once."""
+    m = cfg["model"]
+    roles = [("model", m["arch"])]
+    if m.get("baseline"):
+        roles.append(("baseline", m["baseline"]))
+    for arch in m.get("compare", []):
+        if arch not in [a for _, a in roles]:
+            roles.append(("compare", arch))
+    return roles
+
+
+def condition_masks(test: dict) -> dict:
+    """Which test windows each report part covers: all, and seen / unseen operating
+    conditions where the sweep has them."""
+    unseen = np.asarray(test["unseen"], dtype=bool)
+    parts = {"all": np.ones(len(unseen), dtype=bool)}
+    if (~unseen).any():
+        parts["seen"] = ~unseen
+    if unseen.any():
+        parts["unseen"] = unseen
+    return parts
+
+
+def _acc_stat(values: list[dict], fn) -> dict:
+    first = values[0]
+    out = {"clean": round(float(fn([v["clean"] for v in values])), 4)}
+    for kind in first:
+        if kind != "clean":
+            out[kind] = {s: round(float(fn([v[kind][s] for v in values])), 4) for s in first[kind]}
+    return out
+
+
+def summarize(per_seed: dict, parts: dict, test: dict) -> dict:
+    """{"seen" | "unseen" | "all": {arch: {"mean", "sd"}}, "unseen_groups", "seen_groups"}:
+    mean and sample standard deviation over the seeds (sd 0 with one seed)."""
+    out = {}
+    for part in parts:
+        out[part] = {}
+        for arch, runs in per_seed.items():
+            values = [r[part] for r in runs]
+            sd = (lambda v: np.std(v, ddof=1)) if len(values) > 1 else (lambda v: 0.0)
+            out[part][arch] = {"mean": _acc_stat(values, np.mean), "sd": _acc_stat(values, sd),
+                               "seeds": values}
+    unseen = np.asarray(test["unseen"], dtype=bool)
+    groups = np.asarray(test["group"]).astype(str)
+    out["unseen_groups"] = sorted(set(groups[unseen].tolist()))
+    out["seen_groups"] = sorted(set(groups[~unseen].tolist()))
+    return out
+
+
+def confusion_of(pred: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (y, pred), 1)
+    return m
+
+
+def build_report(cfg, classes, results, linear, seconds, seeds=None, by_condition=None) -> dict:
     model = results["model"]
     base = results.get("baseline")
-    lowest = dataset.format_snr(min(cfg["eval"]["snr_db"]))
     kinds = cfg["data"]["noise_types"]
-
-    def mean_at(acc, snr):
-        return float(np.mean([acc[k][snr] for k in kinds]))
-
-    comparison = {"lowest_snr_db": float(lowest), "gap_at_lowest_snr_pp": None, "per_snr_pp": {}}
-    if base:
-        for s in cfg["eval"]["snr_db"]:
-            key = dataset.format_snr(s)
-            comparison["per_snr_pp"][key] = round(100 * (mean_at(model["accuracy"], key)
-                                                         - mean_at(base["accuracy"], key)), 2)
-        comparison["gap_at_lowest_snr_pp"] = comparison["per_snr_pp"][lowest]
-        comparison["target_pp"] = 3.0
-        comparison["meets_target"] = comparison["gap_at_lowest_snr_pp"] >= 3.0
+    seeds = seeds or [int(cfg["seed"])]
+    by_condition = by_condition or {}
+    comparison = compare(by_condition, model["arch"], base["arch"] if base else None, kinds,
+                         cfg["eval"]["snr_db"])
     return {
         "stage": "train",
         "config": cfg.get("_source"),
@@ -298,14 +372,82 @@ def build_report(cfg, classes, results, linear, seconds) -> dict:
                      {"best_epoch": base["history"]["best_epoch"], "epochs_run": base["history"]["epochs_run"]})
         if base else None,
         "comparison": comparison,
+        "seeds": seeds,
+        "by_condition": by_condition,
+        "targets": condition_targets(by_condition, model["arch"], base["arch"] if base else None, kinds,
+                                     cfg["eval"]["snr_db"]),
         "budget": {"int8_weight_bytes_max": 64 * 1024, "arena_bytes_max": 32 * 1024,
                    "fits": model["int8_weight_bytes"] <= 64 * 1024
                    and model["activation_peak_bytes_est"] <= 32 * 1024},
         "seconds": round(seconds, 1),
         "artifacts": {"model": "model/model.keras", "baseline": "model/baseline.keras" if base else None,
                       "plots": ["reports/plots/train_curves.png", "reports/plots/train_accuracy_vs_snr.png",
-                                "reports/plots/train_confusion.png"]},
+                                "reports/plots/train_conditions.png", "reports/plots/train_confusion.png"]},
     }
+
+
+def _noise_mean(acc: dict, kinds, snr: str) -> float:
+    return float(np.mean([acc[k][snr] for k in kinds]))
+
+
+def compare(by_condition: dict, arch: str, base: str | None, kinds, snrs) -> dict:
+    """DRSN minus baseline in percentage points per SNR (mean over noise types), on the
+    unseen condition where there is one, over the seeds: the mean gap and its spread (the
+    sample sd of the per-seed gaps). A gap is `claimed` only where it exceeds that spread."""
+    part = "unseen" if "unseen" in by_condition else "all"
+    lowest = dataset.format_snr(min(snrs))
+    out = {"on": part, "lowest_snr_db": float(lowest), "gap_at_lowest_snr_pp": None,
+           "per_snr_pp": {}, "sd_pp": {}, "claimed": {}}
+    if not base or part not in by_condition:
+        return out
+    a, b = by_condition[part][arch]["seeds"], by_condition[part][base]["seeds"]
+    for s in snrs:
+        key = dataset.format_snr(s)
+        gaps = [100 * (_noise_mean(x, kinds, key) - _noise_mean(y, kinds, key)) for x, y in zip(a, b)]
+        mean = float(np.mean(gaps))
+        sd = float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None
+        out["per_snr_pp"][key] = round(mean, 2)
+        out["sd_pp"][key] = None if sd is None else round(sd, 2)
+        out["claimed"][key] = sd is not None and abs(mean) > sd
+    out["gap_at_lowest_snr_pp"] = out["per_snr_pp"][lowest]
+    return out
+
+
+def condition_targets(by_condition: dict, arch: str, base: str | None, kinds, snrs) -> list[dict]:
+    """The issue's targets on the unseen condition, with the measured values: met or missed."""
+    if "unseen" not in by_condition or not base:
+        return []
+    lowest = dataset.format_snr(min(snrs))
+    unseen, seen = by_condition["unseen"], by_condition.get("seen")
+    gap = 100 * (_noise_mean(unseen[arch]["mean"], kinds, lowest)
+                 - _noise_mean(unseen[base]["mean"], kinds, lowest))
+    out = [{"name": f"unseen: {arch} - {base} at {lowest} dB (mean over noise types and seeds)",
+            "value_pp": round(gap, 2), "wanted_pp": 3.0, "met": gap >= 3.0}]
+    if seen:
+        drop = 100 * (seen[arch]["mean"]["clean"] - unseen[arch]["mean"]["clean"])
+        out.append({"name": f"{arch} clean: seen - unseen condition", "value_pp": round(drop, 2),
+                    "wanted_pp": 3.0, "met": drop <= 3.0})
+    return out
+
+
+def condition_lines(r: dict) -> list[str]:
+    bc, kinds = r["by_condition"], r["data"]["noise_types"]
+    lowest = dataset.format_snr(r["comparison"]["lowest_snr_db"])
+    lines = []
+    for part in ("seen", "unseen"):
+        if part not in bc:
+            continue
+        groups = ", ".join(bc[f"{part}_groups"])
+        cells = []
+        for arch, st in ((a, v) for a, v in bc[part].items()):
+            m, sd = st["mean"], st["sd"]
+            cells.append(f"{arch} clean {100 * m['clean']:.1f}±{100 * sd['clean']:.1f} %, "
+                         f"{lowest} dB {100 * _noise_mean(m, kinds, lowest):.1f}±"
+                         f"{100 * _noise_mean(sd, kinds, lowest):.1f} %")
+        lines.append(f"{part} ({groups}), {len(r['seeds'])} seeds: " + "; ".join(cells))
+    for t in r["targets"]:
+        lines.append(f"target {t['name']}: {t['value_pp']:+.1f} pp ({'met' if t['met'] else 'MISSED'})")
+    return lines
 
 
 def markdown(r: dict) -> str:
@@ -320,7 +462,6 @@ def markdown(r: dict) -> str:
     lin = r["data"]["linear_spectral_baseline"]
     for k in kinds:
         rows.append(f"| linear (spectrum) | {k} | " + " | ".join(f"{100 * lin[k][s]:.1f}" for s in snrs) + " |")
-    cmp = r["comparison"]
     lines = [
         f"# Training report",
         "",
@@ -337,15 +478,49 @@ def markdown(r: dict) -> str:
                          f"{part['int8_weight_bytes'] / 1024:.1f} KB | {part['activation_peak_bytes_est'] / 1024:.1f} KB | "
                          f"{100 * part['accuracy']['clean']:.1f} % | {part['best_epoch']}/{part['epochs_run']} |")
     lines += ["", "## Accuracy (%) by noise type and SNR", "",
+              "The saved models (first seed) on every test window, seen and unseen conditions together.", "",
               "| model | noise | " + " | ".join(f"{s} dB" for s in snrs) + " |",
               "|---|---|" + "---|" * len(snrs), *rows, ""]
-    if cmp["gap_at_lowest_snr_pp"] is not None:
-        verdict = "meets" if cmp["meets_target"] else "does NOT meet"
-        lines += [f"**{r['model']['arch']} − {r['baseline']['arch']}** (mean over noise types, percentage points): "
-                  + ", ".join(f"{s} dB: {v:+.1f}" for s, v in cmp["per_snr_pp"].items())
-                  + f". At {cmp['lowest_snr_db']:g} dB this {verdict} the +3 pp target.", ""]
+    lines += condition_markdown(r)
     lines += [f"Linear model on the log spectrum, clean test windows: {100 * lin['clean']:.1f} %.", "",
               "![training curves](plots/train_curves.png)", "",
               "![accuracy vs SNR](plots/train_accuracy_vs_snr.png)", "",
+              "![accuracy by condition](plots/train_conditions.png)", "",
               "![confusion](plots/train_confusion.png)", ""]
     return "\n".join(lines)
+
+
+def condition_markdown(r: dict) -> list[str]:
+    bc, kinds = r["by_condition"], r["data"]["noise_types"]
+    if "unseen" not in bc and "seen" not in bc:
+        return []
+    snrs = sorted(next(iter(bc["all"].values()))["mean"][kinds[0]], key=float)
+    out = ["## Seen vs unseen operating conditions", "",
+           f"Mean ± sd over {len(r['seeds'])} seeds ({', '.join(map(str, r['seeds']))}); seen: "
+           f"{', '.join(bc.get('seen_groups', [])) or '-'}; unseen (never in training or "
+           f"validation): {', '.join(bc.get('unseen_groups', [])) or '-'}. Noisy columns: mean over "
+           f"{', '.join(kinds)}.", "",
+           "| condition | model | clean | " + " | ".join(f"{s} dB" for s in snrs) + " |",
+           "|---|---|---|" + "---|" * len(snrs)]
+    for part in ("seen", "unseen"):
+        for arch, st in bc.get(part, {}).items():
+            m, sd = st["mean"], st["sd"]
+            cells = [f"{100 * _noise_mean(m, kinds, s):.1f} ± {100 * _noise_mean(sd, kinds, s):.1f}"
+                     for s in snrs]
+            out.append(f"| {part} | {arch} | {100 * m['clean']:.1f} ± {100 * sd['clean']:.1f} | "
+                       + " | ".join(cells) + " |")
+    cmp = r["comparison"]
+    if cmp["per_snr_pp"]:
+        def gap(snr, value):
+            sd = cmp["sd_pp"][snr]
+            spread = "one seed" if sd is None else f"sd {sd:.1f}"
+            verdict = "" if cmp["claimed"][snr] else ", within the seed spread: no claim"
+            return f"{snr} dB {value:+.1f} ({spread}{verdict})"
+        out += ["", f"**{r['model']['arch']} − {r['baseline']['arch']}** on the {cmp['on']} "
+                    f"condition(s), mean over seeds, pp: "
+                + "; ".join(gap(s, v) for s, v in cmp["per_snr_pp"].items())]
+    if r["targets"]:
+        out += ["", "| target | measured | wanted | |", "|---|---|---|---|"]
+        out += [f"| {t['name']} | {t['value_pp']:+.1f} pp | {'>=' if 'seen - unseen' not in t['name'] else '<='} "
+                f"{t['wanted_pp']:g} pp | {'met' if t['met'] else '**missed**'} |" for t in r["targets"]]
+    return out + [""]
