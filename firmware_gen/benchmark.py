@@ -51,6 +51,7 @@ from drsn_edge import artifacts
 from drsn_edge.artifacts import paths
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
+from drsn_edge.int8 import quantize_input
 from firmware_gen import codegen, stage, tflm_oracle
 
 BENCH_DIR = Path(__file__).resolve().parent / "bench"
@@ -92,17 +93,11 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
         rows = [r for r in rows if r.size == int(np.prod(shape))]
         if len(rows) == n:
             x = np.stack(rows).astype(np.float32)
-            q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
+            q = quantize_input(x, inp.scale, inp.zero_point)
     if q is None:
         q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)
     q = q.reshape((n, *shape[1:]))
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(model_bytes)
-    expected = []
-    for v in q:
-        interp.set_input(v[None], 0)
-        interp.invoke()
-        expected.append(interp.get_output(0).reshape(-1).copy())
-    return q, np.array(expected, dtype=np.int8)
+    return q, tflm_oracle.run(model_bytes, q).reshape(n, -1)
 
 
 def _c_bytes(name: str, values: np.ndarray, const: bool = True) -> str:

@@ -152,6 +152,31 @@ def test_hil_streams_the_sweep_bit_exact_and_writes_every_report(hil_build, boar
         assert f"plots/{name}" in md
 
 
+def test_the_shipped_qat_model_is_bit_exact_on_the_board(smoke_quantized, smoke_tflite, run_hil,
+                                                         tmp_path):
+    """What `make all` ships: the QAT model from `drsn-edge quantize` (firmware.model =
+    "qat"), through `drsn-edge firmware` (codegen, build, boot self-test) and `drsn-edge hil`
+    on the emulated default board, every vector bit for bit."""
+    build = tmp_path / "build"
+    shutil.copytree(smoke_quantized, build)
+    qat = (build / "model" / "model_int8.tflite").read_bytes()
+    assert qat != smoke_tflite        # not the PTQ model the other tests use
+    os.environ["DRSN_EDGE_BUILD"] = str(build)
+    assert main(["firmware", "--config", str(SMOKE), "--build-dir", str(build)]) == 0
+    fw = json.loads((build / "reports" / "firmware.json").read_text())
+    assert fw["board"] == "mps2-an386"
+    assert fw["model"]["sha256"] == hil.hashlib.sha256(qat).hexdigest()
+    assert fw["selftest"]["passed"] is True and "self-test PASS" in fw["selftest"]["line"]
+    n = 105
+    with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
+        code, out, err = run_hil(build, "--port", emu.url, "--limit", str(n))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["model_hash"] == hil.hashlib.sha256(qat).hexdigest()
+    assert rep["n_vectors"] == rep["n_bit_exact"] == n and rep["bit_exact"] is True
+    assert rep["mismatches"] == {"count": 0, "first": []}
+
+
 def test_host_outputs_from_another_model_are_not_used(hil_build, tmp_path):
     build = fresh_build(hil_build, tmp_path)
     fake_quantize_outputs(build)
