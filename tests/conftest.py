@@ -105,7 +105,8 @@ def hil_elf(request):
 
 @pytest.fixture(scope="session")
 def hil_model(request):
-    given = request.config.getoption("--hil-model")
-    if given:
-        return Path(given).read_bytes()
-    return None if request.config.getoption("--hil-port") else request.getfixturevalue("smoke_tflite")
+    # Behind --hil-port runs firmware these tests did not build: its model must be named.
+    if request.config.getoption("--hil-model") or request.config.getoption("--hil-port"):
+        from runner.pytest_plugin import model_from_options
+        return model_from_options(request.config)
+    return request.getfixturevalue("smoke_tflite")
