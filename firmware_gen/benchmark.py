@@ -51,6 +51,7 @@ from drsn_edge import artifacts
 from drsn_edge.artifacts import paths
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
+from drsn_edge.int8 import quantize_input
 from firmware_gen import codegen, stage, tflm_oracle
 
 BENCH_DIR = Path(__file__).resolve().parent / "bench"
@@ -63,16 +64,6 @@ TARGETS = {
     "conv_macs_per_instruction_min": 1.0,
     "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6},
     "vs_tflm_reference": {"instructions": 0.2},
-}
-# TFLM figures measured earlier on a similar DRSN-CW (shared/notes/performance.md: 50.7 KB
-# model, input 1024, emulated M4F, release builds): the only TFLM numbers available when
-# no TFLM library is supplied. A different model from ours; shown for orientation only.
-TFLM_NOTES = {
-    "model": "DRSN-CW, 50.7 KB flatbuffer, input 1024 x 1, 58 ops (notes, not this model)",
-    "reference": {"instructions_per_inference": 21.7e6, "arena_bytes": 26.3 * 1024,
-                  "text_bytes": 76 * 1024, "stack_bytes": 1.0 * 1024},
-    "cmsis_nn": {"instructions_per_inference": 10.1e6, "arena_bytes": 26.5 * 1024,
-                 "text_bytes": 111 * 1024, "stack_bytes": 1.4 * 1024},
 }
 
 
@@ -92,17 +83,11 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
         rows = [r for r in rows if r.size == int(np.prod(shape))]
         if len(rows) == n:
             x = np.stack(rows).astype(np.float32)
-            q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
+            q = quantize_input(x, inp.scale, inp.zero_point)
     if q is None:
         q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)
     q = q.reshape((n, *shape[1:]))
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(model_bytes)
-    expected = []
-    for v in q:
-        interp.set_input(v[None], 0)
-        interp.invoke()
-        expected.append(interp.get_output(0).reshape(-1).copy())
-    return q, np.array(expected, dtype=np.int8)
+    return q, tflm_oracle.run(model_bytes, q).reshape(n, -1)
 
 
 def _c_bytes(name: str, values: np.ndarray, const: bool = True) -> str:
@@ -512,7 +497,6 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         "compiled": {k: v for k, v in compiled.items() if k not in ("layers", "size")},
         "tflm": tflm,
         "tflm_note": tflm_reason,
-        "tflm_notes_reference": TFLM_NOTES,
         "targets": TARGETS,
     }
     ratios = {}
@@ -529,14 +513,6 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         }
     report["ratios"] = ratios
     report["target_checks"] = check_targets(report)
-    notes = TFLM_NOTES
-    report["vs_notes"] = {
-        "instructions_vs_tflm_cmsis_nn": total / notes["cmsis_nn"]["instructions_per_inference"],
-        "instructions_vs_tflm_reference": total / notes["reference"]["instructions_per_inference"],
-        "peak_ram_vs_tflm_cmsis_nn": size["peak_ram_bytes"] / (notes["cmsis_nn"]["arena_bytes"]
-                                                                 + notes["cmsis_nn"]["stack_bytes"]),
-        "text_vs_tflm_cmsis_nn": size["text"] / notes["cmsis_nn"]["text_bytes"],
-    }
     return report
 
 
@@ -614,13 +590,8 @@ def render_markdown(rep: dict, chart: str | None) -> str:
             lines.append(f"| {v} | " + " | ".join(_fmt(r[k]) for k in ("instructions", "flash", "ram", "peak_ram", "arena")) + " |")
         lines.append("")
     else:
-        vs = rep["vs_notes"]
-        lines += [f"TFLM: {rep['tflm_note']}.", "",
-                  "For orientation only, against the TFLM figures in the project notes "
-                  f"({TFLM_NOTES['model']}): instructions {vs['instructions_vs_tflm_cmsis_nn']:.2f}x "
-                  f"TFLM+CMSIS-NN and {vs['instructions_vs_tflm_reference']:.2f}x TFLM reference; "
-                  f"peak RAM {vs['peak_ram_vs_tflm_cmsis_nn']:.2f}x and .text "
-                  f"{vs['text_vs_tflm_cmsis_nn']:.2f}x TFLM+CMSIS-NN.", ""]
+        # Only TFLM measured in this run, on this model and board, is compared with.
+        lines += [f"TFLM: {rep['tflm_note']}; no comparison is made.", ""]
     lines += ["## Where the instructions go, by operator", "",
               f"| operator | layers | {u} | share | MACs | MACs/{u[:-1]} |", "|---|---|---|---|---|---|"]
     for op, e in rep["by_op"].items():

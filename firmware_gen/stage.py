@@ -110,6 +110,7 @@ def _build(fw: dict, model_bytes: bytes, board: str, out: Path, name: str, extra
 
 def selftest_vector(model_bytes: bytes, index: int) -> dict:
     """Clean test window `index`, quantized for the model, and TFLM's output for it."""
+    from drsn_edge.int8 import quantize_input
     from firmware_gen import tflm_oracle
     test = paths()["data"] / "test.npz"
     if not test.is_file():
@@ -124,11 +125,8 @@ def selftest_vector(model_bytes: bytes, index: int) -> dict:
     if int(np.prod(inp.shape)) != x[index].size:
         raise UserError(f"the model takes {list(inp.shape)} but the test windows in {test} "
                         f"have {x[index].size} samples; train and quantize with the same config")
-    q = np.clip(np.round(x[index] / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(model_bytes)
-    interp.set_input(q.reshape(inp.shape), 0)
-    interp.invoke()
-    expected = np.asarray(interp.get_output(0)).astype(np.int8).reshape(-1)
+    q = quantize_input(x[index], inp.scale, inp.zero_point)
+    expected = tflm_oracle.run(model_bytes, q).reshape(-1)
     return {"index": index, "label": int(y[index]), "input": q.reshape(-1),
             "expected": expected, "scale": float(inp.scale), "zero_point": int(inp.zero_point)}
 

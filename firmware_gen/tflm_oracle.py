@@ -1,10 +1,13 @@
 """Read a .tflite model's operators and run it in the TFLM host runtime.
 
 The TFLM host runtime (``tflite-micro`` PyPI package) is the reference the
-device must match. ``read_operators`` lists the operators of a model with
-their tensors' shapes, quantization and constant data, and ``run_capture``
-runs the model in TFLM keeping every intermediate tensor, so each operator's
-actual int8 inputs and output can be compared with a dk kernel in isolation.
+device must match. ``run`` gives the model's int8 outputs for int8 inputs: the one
+way every stage (quantize parity, the firmware self-test, the benchmark, the HIL runner
+and its pytest plugin) computes what the board must answer. ``read_operators`` lists the
+operators of a model with their tensors' shapes, quantization and constant data, and
+``run_capture`` runs the model in TFLM keeping every intermediate tensor, so each
+operator's actual int8 inputs and output can be compared with a dk kernel in isolation.
+Float windows become int8 inputs with ``drsn_edge.int8.quantize_input``.
 """
 
 from __future__ import annotations
@@ -98,6 +101,37 @@ def model_inputs(model_bytes: bytes, subgraph: int = 0) -> list[Tensor]:
     model = _model(model_bytes)
     sg = model.subgraphs[subgraph]
     return [_tensor(model, sg, int(j)) for j in sg.inputs]
+
+
+def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = None) -> np.ndarray | None:
+    """The TFLM host runtime's outputs [n, *output_shape] for inputs q [n, *input_shape] of
+    the model's input type (int8 for a deployed model); the batch axis of the model's input
+    is 1, so the inputs run one at a time.
+
+    `stop`: a threading.Event; once set, the run returns None (the HIL runner computes
+    this beside the streaming and abandons it on an interrupt). `progress`: a label for a
+    progress bar, for long sweeps."""
+    interp = runtime.Interpreter.from_bytes(model_bytes)
+    inp, outp = interp.get_input_details(0), interp.get_output_details(0)
+    in_shape = tuple(int(d) for d in inp["shape"][1:])
+    q = np.asarray(q)
+    # No silent cast: float windows cast to int8 would truncate, not quantize.
+    if q.dtype != np.dtype(inp["dtype"]):
+        raise TypeError(f"the model takes {np.dtype(inp['dtype'])} inputs, got {q.dtype} "
+                        f"(quantize float windows with drsn_edge.int8.quantize_input)")
+    q = q.reshape(-1, *in_shape)
+    out = np.empty((len(q), *(int(d) for d in outp["shape"][1:])), outp["dtype"])
+    rows = range(len(q))
+    if progress:
+        from tqdm import tqdm
+        rows = tqdm(rows, desc=progress, unit="win", dynamic_ncols=True, mininterval=0.5, leave=False)
+    for i in rows:
+        if stop is not None and stop.is_set():
+            return None
+        interp.set_input(q[i:i + 1], 0)
+        interp.invoke()
+        out[i] = np.asarray(interp.get_output(0))[0]
+    return out
 
 
 def _arena_estimate(model: schema.ModelT, subgraph: int) -> int:

@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from drsn_edge.int8 import quantize_input
 from training import dataset
-
-
-def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """x_int8 = clip(round(x / scale) + zp, -128, 127), in float32 with halves rounded away
-    from zero, as TFLite's reference QUANTIZE kernel (std::round) does."""
-    v = np.asarray(x, np.float32) / np.float32(scale)
-    q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    return np.clip(q + zero_point, -128, 127).astype(np.int8)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -91,19 +84,11 @@ def run_tflite(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite") -> np.nd
 
 
 def run_tflm(model_bytes: bytes, x: np.ndarray, desc: str = "TFLM") -> np.ndarray:
-    """int8 outputs [n, ...] of the TFLite Micro host runtime: the reference the device
-    must match bit for bit."""
-    from tflite_micro.python.tflite_micro import runtime
-    from tqdm import tqdm
-    it = runtime.Interpreter.from_bytes(model_bytes)
-    inp, out = it.get_input_details(0), it.get_output_details(0)
-    xq = quantize_input(x, *_io_params(inp))
-    result = np.empty((len(x), *out["shape"][1:]), np.int8)
-    for i in tqdm(range(len(x)), desc=desc, unit="win", dynamic_ncols=True, mininterval=0.5, leave=False):
-        it.set_input(xq[i:i + 1], 0)
-        it.invoke()
-        result[i] = it.get_output(0)[0]
-    return result
+    """int8 outputs [n, ...] of the TFLite Micro host runtime for float windows x: the
+    reference the device must match bit for bit."""
+    from firmware_gen import tflm_oracle
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    return tflm_oracle.run(model_bytes, quantize_input(x, inp.scale, inp.zero_point), progress=desc)
 
 
 def output_params(model_bytes: bytes) -> tuple[float, int]:

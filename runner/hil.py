@@ -219,7 +219,7 @@ def sweep_vectors(cfg: dict, inp: ModelInput) -> Vectors:
     order[i // C] under condition i % C, the windows taking the classes in turn (in a
     seeded order within each class), so any prefix (hil.limit) covers every condition and
     every class evenly, and a vector's index does not depend on the limit."""
-    from quantize.parity import quantize_input
+    from drsn_edge.int8 import quantize_input
     from training import dataset
     path = artifacts.paths()["data"] / "test.npz"
     test = dataset.load_test(path)
@@ -257,7 +257,7 @@ def _class_interleaved(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def file_vectors(path: str, inp: ModelInput) -> Vectors:
     """An .npz with x: float windows (quantized here) or int8 inputs; optional y (labels)
     and condition (a name per vector, to group accuracy)."""
-    from quantize.parity import quantize_input
+    from drsn_edge.int8 import quantize_input
     p = Path(path)
     if not p.is_file():
         raise UserError(f"vector file {p} not found")
@@ -314,18 +314,7 @@ def tflm_outputs(model: bytes, x: np.ndarray, stop: threading.Event | None = Non
     """int8 outputs of the TFLM host runtime, the reference the board must match (None if
     `stop` is set before it is done)."""
     from firmware_gen import tflm_oracle
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(model)
-    out = None
-    for i in range(len(x)):
-        if stop is not None and stop.is_set():
-            return None
-        interp.set_input(x[i:i + 1], 0)
-        interp.invoke()
-        y = interp.get_output(0)
-        if out is None:
-            out = np.empty((len(x), *y.shape[1:]), y.dtype)
-        out[i] = y[0]
-    return out
+    return tflm_oracle.run(model, x, stop)
 
 
 def host_models(vs: Vectors, tflm: np.ndarray) -> dict:

@@ -15,12 +15,15 @@ Where the board is:
                       (/dev/ttyACM0, COM3, socket://127.0.0.1:4321), at --hil-baud
     (no --hil-port)   the plugin boots the emulated board itself in QEMU, from --hil-elf,
                       else build/firmware/<board>/firmware.elf (`make firmware` writes it);
-                      a suite can provide its own image by overriding the `hil_elf` fixture
+                      a suite can provide its own image by overriding the `hil_elf` fixture.
+                      No image: every test using the board fails (it does not skip: a
+                      suite must not pass when the firmware build did not happen)
     --hil-board NAME  the board to emulate, or the one expected behind --hil-port (checked
                       against what it reports); default mps2-an386
-    --hil-model PATH  the .tflite the board should run (default build/model/model_int8.tflite
-                      when present): checked against the board's model hash, and the model
-                      `hil_reference` runs; a suite can override the `hil_model` fixture
+    --hil-model PATH  the .tflite the board should run (default build/model/model_int8.tflite):
+                      checked against the board's model hash, and the model `hil_reference`
+                      runs; a suite can override the `hil_model` fixture. No model: the tests
+                      fail, since neither the stale-firmware check nor the reference can run
 
 Fixtures (session-scoped: one board per test run):
     dut            a connected runner.link.Device
@@ -79,21 +82,30 @@ def hil_elf(request, hil_board) -> Path | None:
     given = request.config.getoption("--hil-elf")
     elf = Path(given) if given else _build_dir() / "firmware" / hil_board / "firmware.elf"
     if not elf.is_file():
-        pytest.skip(f"no firmware image for the emulated {hil_board} ({elf} does not exist): "
-                    f"run `make firmware`, pass --hil-elf, or --hil-port for a real board")
+        pytest.fail(f"no firmware image for the emulated {hil_board}: {elf} does not exist; "
+                    f"run `make firmware`, pass --hil-elf PATH, or --hil-port URL for a real "
+                    f"board", pytrace=False)
     return elf
 
 
-@pytest.fixture(scope="session")
-def hil_model(request) -> bytes | None:
-    """The int8 .tflite the board runs, or None when there is none to check against."""
-    given = request.config.getoption("--hil-model")
+def model_from_options(config) -> bytes:
+    """The .tflite named by --hil-model, else build/model/model_int8.tflite; a test that
+    cannot know the board's model fails, because it could not tell stale firmware or
+    compute the outputs the board must give."""
+    given = config.getoption("--hil-model")
     path = Path(given) if given else _build_dir() / "model" / "model_int8.tflite"
     if not path.is_file():
-        if given:
-            raise pytest.UsageError(f"--hil-model {path}: no such file")
-        return None
+        how = "--hil-model" if given else "no --hil-model given and the default"
+        pytest.fail(f"no model to check the board against: {how} {path} does not exist; "
+                    f"pass --hil-model PATH (the .tflite the firmware was built from) or run "
+                    f"`make quantize`", pytrace=False)
     return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def hil_model(request) -> bytes:
+    """The int8 .tflite the board runs."""
+    return model_from_options(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +131,7 @@ def dut(request, hil_board, hil_elf, hil_model):
         if port and expected and info.board != expected:
             pytest.fail(f"{url} answers as a {info.board}, not the {expected} given with "
                         f"--hil-board", pytrace=False)
-        if hil_model is not None and info.model_hash != hashlib.sha256(hil_model).digest():
+        if info.model_hash != hashlib.sha256(hil_model).digest():
             pytest.fail(f"stale firmware: the {info.board} at {url} runs model "
                         f"{info.model_hash.hex()[:12]}…, not the model given "
                         f"({hashlib.sha256(hil_model).hexdigest()[:12]}…); reflash it "
@@ -135,23 +147,13 @@ def dut(request, hil_board, hil_elf, hil_model):
 def hil_reference(hil_model):
     """int8 inputs -> the TFLM host runtime's int8 outputs, shaped as Device.infer returns
     them: (n, *output_shape) for a batch, output_shape for one input."""
-    if hil_model is None:
-        pytest.skip("no model to compute host references with: pass --hil-model")
     import numpy as np
     from firmware_gen import tflm_oracle
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(hil_model)
-    in_shape = tuple(int(d) for d in interp.get_input_details(0)["shape"][1:])
+    in_shape = tflm_oracle.model_inputs(hil_model)[0].shape[1:]
 
     def reference(x):
         x = np.asarray(x, np.int8)
-        single = x.shape == in_shape
-        batch = x.reshape(-1, *in_shape)
-        outs = []
-        for v in batch:
-            interp.set_input(v[None], 0)
-            interp.invoke()
-            outs.append(np.array(interp.get_output(0))[0])
-        out = np.stack(outs)
-        return out[0] if single else out
+        out = tflm_oracle.run(hil_model, x)
+        return out[0] if x.shape == in_shape else out
 
     return reference

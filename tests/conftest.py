@@ -48,6 +48,40 @@ def smoke_tflite(smoke_build):
     return to_int8_tflite(model, calib, max_samples=64)
 
 
+@pytest.fixture(scope="session")
+def smoke_quantized(smoke_build, tmp_path_factory):
+    """A build/ directory where the real `quantize` stage ran on the smoke model: its
+    model/model_int8.tflite is the QAT model, the one the firmware ships (firmware.model)."""
+    import shutil
+    from drsn_edge.cli import main
+    build = tmp_path_factory.mktemp("smoke_quantized")
+    for part in ("data", "model"):
+        shutil.copytree(smoke_build / part, build / part)
+    assert main(["quantize", "--config", str(ROOT / "configs" / "smoke.toml"),
+                 "--build-dir", str(build)]) == 0
+    return build
+
+
+@pytest.fixture(scope="session")
+def smoke_qat_tflite(smoke_quantized):
+    """The smoke model's shipped int8 model: QAT, as `drsn-edge quantize` writes it."""
+    return (smoke_quantized / "model" / "model_int8.tflite").read_bytes()
+
+
+def smoke_vectors(build, model: bytes, n: int, seed: int = 0):
+    """n test windows (every noise type and SNR) quantized for `model`, with the TFLM host
+    runtime's outputs for them."""
+    import numpy as np
+    from drsn_edge.int8 import quantize_input
+    from firmware_gen import tflm_oracle
+    inp = tflm_oracle.model_inputs(model)[0]
+    with np.load(build / "data/test.npz") as z:
+        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
+    x = x[np.random.default_rng(seed).permutation(len(x))[:n]]
+    q = quantize_input(x, inp.scale, inp.zero_point).reshape(len(x), *inp.shape[1:])
+    return q, tflm_oracle.run(model, q).reshape(len(x), -1)
+
+
 # --- hardware in the loop -----------------------------------------------------------------
 # The pytest plugin (runner/pytest_plugin.py) boots build/firmware/<board>/firmware.elf by
 # default; the project's own tests use the smoke model instead, so they need no earlier
@@ -71,7 +105,8 @@ def hil_elf(request):
 
 @pytest.fixture(scope="session")
 def hil_model(request):
-    given = request.config.getoption("--hil-model")
-    if given:
-        return Path(given).read_bytes()
-    return None if request.config.getoption("--hil-port") else request.getfixturevalue("smoke_tflite")
+    # Behind --hil-port runs firmware these tests did not build: its model must be named.
+    if request.config.getoption("--hil-model") or request.config.getoption("--hil-port"):
+        from runner.pytest_plugin import model_from_options
+        return model_from_options(request.config)
+    return request.getfixturevalue("smoke_tflite")

@@ -52,11 +52,35 @@ def test_benchmark_writes_json_markdown_and_chart(report):
         assert key in rep
     assert rep["board"] == "mps2-an386" and rep["unit"] == "instructions"
     assert rep["tflm"] == {} and "TFLM" in rep["tflm_note"]
+    # the conv figure is the conv layers' MACs over their measured instructions
+    convs = [layer for layer in rep["layers"] if layer["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     conv = rep["target_checks"][0]
-    assert conv["value"] == rep["conv_macs_per_instruction"]
-    assert conv["met"] == (rep["conv_macs_per_instruction"] >= 1.0)
+    assert conv["value"] == pytest.approx(sum(c["macs"] for c in convs)
+                                          / sum(c["instructions"] for c in convs))
+    assert conv["met"] in (True, False)
     assert [c["met"] for c in rep["target_checks"][1:]] == [None] * 4
     assert "## Targets" in md and "not measured (no TFLM library given)" in md
+    # only TFLM measured in this run is compared with: none here, so no TFLM figures at all
+    assert "no comparison is made" in md and "orientation" not in md
+    assert not [k for k in rep if "notes" in k]
+
+
+@pytest.mark.parametrize("conv, ratios, verdicts", [
+    (1.17, {}, [True, None, None, None, None]),
+    (1.0, {}, [True, None, None, None, None]),                    # the bound itself is met
+    (0.8, {}, [False, None, None, None, None]),
+    (None, {}, [None, None, None, None, None]),                   # no conv layer measured
+    (1.2, {"cmsis_nn": {"instructions": 0.22, "peak_ram": 0.33, "flash": 0.57},
+           "reference": {"instructions": 0.11}}, [True, True, True, True, True]),
+    (1.2, {"cmsis_nn": {"instructions": 0.51, "peak_ram": 0.5, "flash": 0.61},
+           "reference": {"instructions": 0.2}}, [True, False, True, False, True]),
+])
+def test_target_verdicts_for_known_numbers(conv, ratios, verdicts):
+    # targets of the default model: conv >= 1.0 MAC/instruction; vs TFLM+CMSIS-NN
+    # instructions <= 0.5x, peak RAM <= 0.5x, flash <= 0.6x; vs reference instructions <= 0.2x
+    checks = benchmark.check_targets({"conv_macs_per_instruction": conv, "ratios": ratios})
+    assert [c["met"] for c in checks] == verdicts
+    assert [c["target"] for c in checks] == [">= 1.0", "<= 0.5x", "<= 0.5x", "<= 0.6x", "<= 0.2x"]
 
 
 def test_benchmark_numbers_are_consistent(report, smoke_tflite):

@@ -1,4 +1,6 @@
-"""The compiled runtime: C generated from an int8 .tflite equals the TFLM host runtime bit for bit."""
+"""The compiled runtime: C generated from an int8 .tflite equals the TFLM host runtime bit for bit,
+for the PTQ smoke model and the QAT one `drsn-edge quantize` ships (their quantization
+parameters differ, and codegen picks kernels from them)."""
 
 import ctypes
 import subprocess
@@ -8,14 +10,20 @@ import pytest
 
 from drsn_edge.errors import UserError
 from firmware_gen import codegen, tflm_oracle
+from tests.conftest import smoke_vectors
 
 EMIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_int8), ctypes.c_uint32, ctypes.c_void_p)
 
 
+@pytest.fixture(scope="module", params=["ptq", "qat"])
+def model(request):
+    return request.getfixturevalue({"ptq": "smoke_tflite", "qat": "smoke_qat_tflite"}[request.param])
+
+
 @pytest.fixture(scope="module")
-def generated(smoke_tflite, tmp_path_factory):
+def generated(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
-    info = codegen.generate(smoke_tflite, out, name="smoke_drsn")
+    info = codegen.generate(model, out, name="smoke_drsn")
     lib = out / "libmodel.so"
     srcs = [out / "model.c", out / "model_data.c", *codegen.runtime_sources()]
     inc = [f"-I{p}" for p in codegen.include_dirs()]
@@ -25,45 +33,33 @@ def generated(smoke_tflite, tmp_path_factory):
     return out, info, ctypes.CDLL(str(lib))
 
 
-def quantized_inputs(smoke_build, info, n):
-    with np.load(smoke_build / "data/test.npz") as z:
-        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
-    s, zp = info["input"]["scale"], info["input"]["zero_point"]
-    idx = np.random.default_rng(0).permutation(len(x))[:n]
-    return np.clip(np.round(x[idx] / s) + zp, -128, 127).astype(np.int8)
-
-
-def test_generated_model_is_bit_exact_to_tflm_on_test_vectors(smoke_build, smoke_tflite, generated):
+def test_generated_model_is_bit_exact_to_tflm_on_test_vectors(smoke_build, model, generated):
     _, info, lib = generated
-    xs = quantized_inputs(smoke_build, info, 150)
-    tflm = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
+    xs, refs = smoke_vectors(smoke_build, model, 150)
     n_out = int(np.prod(info["output"]["shape"]))
     mismatches = 0
-    for q in xs:
-        q = q[None]
-        tflm.set_input(q, 0)
-        tflm.invoke()
-        ref = tflm.get_output(0).reshape(-1)
+    for q, ref in zip(xs, refs):
+        q = np.ascontiguousarray(q[None])
         out = np.zeros(n_out, np.int8)
         assert lib.model_invoke(q.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)) == 0
         mismatches += not np.array_equal(out, ref)
     assert len(xs) >= 100 and mismatches == 0
 
 
-def test_every_layer_matches_tflm_intermediate_tensors(smoke_build, smoke_tflite, generated):
+def test_every_layer_matches_tflm_intermediate_tensors(smoke_build, model, generated):
     _, info, lib = generated
-    q = quantized_inputs(smoke_build, info, 1)
+    q = np.ascontiguousarray(smoke_vectors(smoke_build, model, 1)[0])
     got = {}
     cb = EMIT(lambda i, data, n, ctx: got.__setitem__(i, np.ctypeslib.as_array(data, shape=(n,)).copy()))
     out = np.zeros(int(np.prod(info["output"]["shape"])), np.int8)
     assert lib.model_invoke_debug(q.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p), cb, None) == 0
-    ref = tflm_oracle.run_capture(smoke_tflite, [q])
+    ref = tflm_oracle.run_capture(model, [q])
     assert len(got) == len(info["layers"]) == len(info["ops"])
     for i, layer in enumerate(info["layers"]):
         np.testing.assert_array_equal(got[i], ref[layer["tensor"]].reshape(-1), err_msg=layer["name"])
 
 
-def test_generated_c_is_readable_and_deterministic(smoke_tflite, generated, tmp_path):
+def test_generated_c_is_readable_and_deterministic(model, generated, tmp_path):
     out, info, _ = generated
     model_c = (out / "model.c").read_text()
     # a header comment for every operator, naming the op, with shapes and quantization
@@ -71,7 +67,7 @@ def test_generated_c_is_readable_and_deterministic(smoke_tflite, generated, tmp_
         assert f"/* [{k}] {op} (" in model_c
     assert "s=" in model_c and "zp=" in model_c
     assert "__attribute__((aligned(16)))" in (out / "model_data.c").read_text()
-    codegen.generate(smoke_tflite, tmp_path, name="smoke_drsn")
+    codegen.generate(model, tmp_path, name="smoke_drsn")
     for name in ("model.c", "model_data.c", "model_info.json"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
 

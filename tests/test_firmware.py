@@ -6,25 +6,15 @@ import pytest
 
 import boards
 from firmware_gen import build as fw_build
-from firmware_gen import stage, tflm_oracle
+from firmware_gen import stage
 from runner.link import Device
+from tests.conftest import smoke_vectors
 
 
 @pytest.fixture(scope="module")
 def vectors(smoke_build, smoke_tflite):
     """100 test windows (all noise types and SNRs), quantized, with TFLM's outputs."""
-    inp = tflm_oracle.model_inputs(smoke_tflite)[0]
-    with np.load(smoke_build / "data/test.npz") as z:
-        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
-    x = x[np.random.default_rng(0).permutation(len(x))[:100]]
-    q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
-    interp = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
-    ref = []
-    for v in q:
-        interp.set_input(v[None], 0)
-        interp.invoke()
-        ref.append(interp.get_output(0).reshape(-1).copy())
-    return q, np.array(ref)
+    return smoke_vectors(smoke_build, smoke_tflite, 100)
 
 
 @pytest.fixture(scope="module")

@@ -152,6 +152,31 @@ def test_hil_streams_the_sweep_bit_exact_and_writes_every_report(hil_build, boar
         assert f"plots/{name}" in md
 
 
+def test_the_shipped_qat_model_is_bit_exact_on_the_board(smoke_quantized, smoke_tflite, run_hil,
+                                                         tmp_path):
+    """What `make all` ships: the QAT model from `drsn-edge quantize` (firmware.model =
+    "qat"), through `drsn-edge firmware` (codegen, build, boot self-test) and `drsn-edge hil`
+    on the emulated default board, every vector bit for bit."""
+    build = tmp_path / "build"
+    shutil.copytree(smoke_quantized, build)
+    qat = (build / "model" / "model_int8.tflite").read_bytes()
+    assert qat != smoke_tflite        # not the PTQ model the other tests use
+    os.environ["DRSN_EDGE_BUILD"] = str(build)
+    assert main(["firmware", "--config", str(SMOKE), "--build-dir", str(build)]) == 0
+    fw = json.loads((build / "reports" / "firmware.json").read_text())
+    assert fw["board"] == "mps2-an386"
+    assert fw["model"]["sha256"] == hil.hashlib.sha256(qat).hexdigest()
+    assert fw["selftest"]["passed"] is True and "self-test PASS" in fw["selftest"]["line"]
+    n = 105
+    with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
+        code, out, err = run_hil(build, "--port", emu.url, "--limit", str(n))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["model_hash"] == hil.hashlib.sha256(qat).hexdigest()
+    assert rep["n_vectors"] == rep["n_bit_exact"] == n and rep["bit_exact"] is True
+    assert rep["mismatches"] == {"count": 0, "first": []}
+
+
 def test_host_outputs_from_another_model_are_not_used(hil_build, tmp_path):
     build = fresh_build(hil_build, tmp_path)
     fake_quantize_outputs(build)
@@ -388,11 +413,63 @@ def test_plugin_in_a_user_suite(smoke_firmware, smoke_tflite, board, tmp_path):
 
     emulated = pytest_run("--hil-elf", str(smoke_firmware), "--hil-model", str(model))
     assert "1 passed" in emulated.stdout, emulated.stdout + emulated.stderr
-    wrong_board = pytest_run("--hil-port", board.url, "--hil-board", "mps3-an547")
+    wrong_board = pytest_run("--hil-port", board.url, "--hil-board", "mps3-an547",
+                             "--hil-model", str(model))
     assert wrong_board.returncode != 0
     assert "answers as a mps2-an386, not the mps3-an547" in wrong_board.stdout
-    no_firmware = pytest_run("--hil-board", "lm3s6965evb")
-    assert "1 skipped" in no_firmware.stdout and no_firmware.returncode == 0
+
+
+def _failed_not_skipped(run, *says):
+    """The inner session failed (an error in the fixture counts) and skipped nothing."""
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out                  # pytest: tests failed (not 0, not 5)
+    assert "1 error" in run.stdout and "skipped" not in run.stdout, out
+    for s in says:
+        assert s in run.stdout, out
+
+
+@pytest.fixture
+def user_suite(tmp_path):
+    (tmp_path / "test_user.py").write_text(USER_TEST)
+
+    def pytest_run(*args):
+        # No build/ in the inner session's directory: the plugin's defaults do not exist.
+        env = {k: v for k, v in os.environ.items() if k != "DRSN_EDGE_BUILD"}
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "test_user.py", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+    return pytest_run
+
+
+def test_plugin_fails_when_the_firmware_image_is_missing(user_suite, smoke_tflite, tmp_path):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(smoke_tflite)
+    _failed_not_skipped(user_suite("--hil-board", "lm3s6965evb", "--hil-model", str(model)),
+                        "no firmware image for the emulated lm3s6965evb: "
+                        "build/firmware/lm3s6965evb/firmware.elf does not exist",
+                        "--hil-elf PATH")
+    _failed_not_skipped(user_suite("--hil-elf", str(tmp_path / "gone.elf"), "--hil-model", str(model)),
+                        f"{tmp_path / 'gone.elf'} does not exist")
+
+
+def test_plugin_fails_when_it_cannot_know_the_boards_model(user_suite, smoke_firmware, board,
+                                                           tmp_path):
+    # A real port and no model: the stale-firmware check and the references cannot run.
+    _failed_not_skipped(user_suite("--hil-port", board.url),
+                        "no model to check the board against: no --hil-model given and the "
+                        "default build/model/model_int8.tflite does not exist",
+                        "pass --hil-model PATH")
+    # The same when the plugin boots the image itself.
+    _failed_not_skipped(user_suite("--hil-elf", str(smoke_firmware)), "pass --hil-model PATH")
+    _failed_not_skipped(user_suite("--hil-port", board.url, "--hil-model", str(tmp_path / "no.tflite")),
+                        f"--hil-model {tmp_path / 'no.tflite'} does not exist")
+
+
+def test_plugin_refuses_a_board_running_another_model(user_suite, board, tmp_path):
+    other = tmp_path / "other.tflite"
+    other.write_bytes(b"TFL3 not the model the board runs")
+    run = user_suite("--hil-port", board.url, "--hil-model", str(other))
+    assert run.returncode == 1 and "stale firmware" in run.stdout, run.stdout + run.stderr
 
 
 def test_a_mismatch_is_listed_and_fails_its_junit_case():

@@ -309,7 +309,6 @@ def test_fuzzing_with_malformed_frames_leaves_the_board_correct(device):
     cases = list(fuzz_frames(rng, device.info()))
     rng.shuffle(cases)
     sent, answered, unexpected = {}, {}, []
-    started = time.monotonic()
     # In chunks small enough that neither direction's socket buffers fill while the other
     # side is not reading; each malformed frame gets exactly one ERROR.
     chunk, chunk_bytes = [], 0
@@ -332,9 +331,8 @@ def test_fuzzing_with_malformed_frames_leaves_the_board_correct(device):
             if code not in expected:
                 unexpected.append((category, code))
         chunk, chunk_bytes = [], 0
-    elapsed = time.monotonic() - started
     total = sum(sent.values())
-    print(f"\nfuzz: {total} malformed frames in {elapsed:.1f} s; sent {sent}; "
+    print(f"\nfuzz: {total} malformed frames; sent {sent}; "
           f"errors {answered}; board stats {device.board_stats()}")
     assert total >= 10_000 and not unexpected
     x = random_inputs(np.random.default_rng(9), 30)
@@ -343,19 +341,18 @@ def test_fuzzing_with_malformed_frames_leaves_the_board_correct(device):
     assert (work > 0).all()
 
 
-def test_throughput_over_the_emulated_link(device):
-    """Prints the rate for 1024-byte inputs; asserts only that it is not absurdly slow."""
+def test_a_batched_run_over_the_emulated_link_needs_no_retries(device):
+    """30 inputs of 1024 bytes over the clean emulated link: every answer correct and the
+    first attempt of every request answered in time. (The rate is measured by `drsn-edge
+    hil`, which reports vectors_per_second; tests do not time anything.)"""
     x = random_inputs(np.random.default_rng(10), 30)
-    started = time.perf_counter()
+    before = dict(vars(device.stats))
     outputs, _ = device.infer(x)
-    elapsed = time.perf_counter() - started
     np.testing.assert_array_equal(outputs, reference_model(x)[0])
-    wire = sum(len(proto.encode_frame(0, Command.INFER, proto.infer_payload(x[i:i + 3])))
-               for i in range(0, 30, 3)) + 10 * len(proto.encode_frame(0, Command.RESULT,
-                                                                         bytes(4 + 2 + 3 * 24)))
-    print(f"\nthroughput: {30 / elapsed:.1f} inferences/s, {wire / elapsed / 1024:.1f} KiB/s "
-          f"on the wire (1024-byte inputs, batches of 3)")
-    assert 30 / elapsed > 1
+    after = vars(device.stats)
+    assert after["requests"] > before["requests"]
+    for what in ("retries", "timeouts", "bad_frames", "reconnects"):
+        assert after[what] == before[what], what
 
 
 def test_reset_restarts_the_firmware(device):
@@ -512,8 +509,8 @@ def test_exit_takes_the_link_closing_before_its_answer_as_done():
     thread = threading.Thread(target=board_that_exits, daemon=True)
     thread.start()
     dev = Device(f"socket://127.0.0.1:{port}", timeout=2)
-    started = time.monotonic()
     dev.exit(0)
-    assert time.monotonic() - started < 2, "returned on the closed link, not on a timeout"
+    # It returned on the closed link: no wait ran out, no second attempt, no reconnect.
+    assert (dev.stats.timeouts, dev.stats.retries, dev.stats.reconnects) == (0, 0, 0)
     thread.join(timeout=5)
     assert dev._port is None   # closed, not reopened

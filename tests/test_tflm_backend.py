@@ -398,17 +398,8 @@ HAVE_TFLM = bool(os.environ.get("TFLM_LIB") and os.environ.get("TFLM_INCLUDE"))
                                           "Cortex-M4F (hard float) to run the TFLM firmware")
 def test_tflm_firmware_is_bit_exact_to_the_tflm_host_runtime(smoke_build, smoke_tflite, tmp_path):
     from runner.link import Device, DeviceError
-    inp = tflm_oracle.model_inputs(smoke_tflite)[0]
-    with np.load(smoke_build / "data/test.npz") as z:
-        x = np.concatenate([z[k] for k in sorted(z.files) if k.startswith("x_")])
-    x = x[np.random.default_rng(0).permutation(len(x))[:100]]
-    q = np.clip(np.round(x / inp.scale) + inp.zero_point, -128, 127).astype(np.int8)
-    host = tflm_oracle.runtime.Interpreter.from_bytes(smoke_tflite)
-    ref = []
-    for v in q:
-        host.set_input(v[None], 0)
-        host.invoke()
-        ref.append(host.get_output(0).reshape(-1).copy())
+    from tests.conftest import smoke_vectors
+    q, ref = smoke_vectors(smoke_build, smoke_tflite, 100)
 
     built = tflm_backend.build(smoke_tflite, "mps2-an386", tmp_path, name="smoke_drsn")
     model = built["model"]
