@@ -82,6 +82,7 @@ def load_data(cfg: dict) -> dict:
                 raise UserError(f"{d / 'test.npz'} has no {dataset.condition_key(kind, s)}; the config's "
                                 f"eval sweep differs from the one trained with; rerun `make train`")
     return {"train": (train["x"].astype(np.float32), train["y"]), "val": (val["x"], val["y"]),
+            "val_selects": bool(val["selects"]) if "selects" in val else True,
             "calib": calib["x"].astype(np.float32), "test": test, "classes": test["classes"]}
 
 

@@ -439,7 +439,9 @@ def fine_tune(qmodel: keras.Model, data: dict, cfg: dict, name: str, teacher: ke
         history["val_score"].append(s)
         bar.set_postfix({"loss": f"{h.history['loss'][0]:.3f}", label: f"{s:.3f}"})
         bar.update(1)
-        if s > best:
+        # Agreement with the float model uses no labels, so it may rank epochs on any
+        # windows; label accuracy may not when validation is cut from training recordings.
+        if s > best or (not distill and not data.get("val_selects", True)):
             best, best_epoch, best_weights = s, epoch + 1, qmodel.get_weights()
     bar.close()
     qmodel.set_weights(best_weights)

@@ -302,7 +302,7 @@ def test_class_with_too_few_recordings_is_explained(tmp_path):
     make_set(tmp_path / "rec", per_class=3, classes=("normal",))
     save_mat(tmp_path / "rec" / "ball_007_0.mat")
     with pytest.raises(UserError, match=r"'ball_007' has only 1 recording.*ball_007_0\.mat"
-                                        r".*at least 3 per class"):
+                                        r".*needs 3 per class.*data\.files\.test"):
         recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
 
 
@@ -328,7 +328,7 @@ def test_missing_path_and_empty_config_are_user_errors(tmp_path):
         recordings.load_dataset(files_cfg(), WINDOW, seed=0)
 
 
-@pytest.mark.parametrize("split", [[0.8, 0.2], [0.7, 0.3, 0.0], [1, -0.5, 0.5]])
+@pytest.mark.parametrize("split", [[0.8, 0.2], [0.0, 0.5, 0.5], [1, -0.5, 0.5]])
 def test_bad_split_shares_are_user_errors(tmp_path, split):
     make_set(tmp_path / "rec", per_class=3, classes=("normal",))
     with pytest.raises(UserError, match=r"data\.files\.split"):
@@ -341,3 +341,115 @@ def test_folders_are_scanned_in_name_order_ignoring_other_files(tmp_path):
     data = recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
     names = [p.rsplit("/", 1)[-1] for p in data["recordings"]]
     assert names == ["normal_0.mat", "normal_1.mat", "normal_2.mat"]
+
+
+# ---------------------------------------------------------------------------- conditions
+
+def rig(folder, loads=(0, 1, 2, 3), classes=("normal", "ball_014", "outer_race_021"), n=640,
+        fs=None):
+    """One recording per class per load, like a real test rig, with a manifest naming the
+    load of each (and, when given, its sample rate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["path,label,load" + (",fs_hz" if fs else "")]
+    for c_i, c in enumerate(classes):
+        for load in loads:
+            name = f"{c_i}{load}.mat"  # names that say nothing: the manifest labels them
+            save_mat(folder / name, n=n, offset=100 * c_i + 10 * load)
+            lines.append(f"{name},{c},{load}" + (f",{fs}" if fs else ""))
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return folder / "manifest.csv"
+
+
+def load_of(data, split, folder):
+    names = [data["recordings"][i].rsplit("/", 1)[-1] for i in np.unique(data[split][2])]
+    return sorted({int(n[1]) for n in names})
+
+
+def test_test_set_by_manifest_column_holds_out_a_load(tmp_path):
+    manifest = rig(tmp_path / "rig")
+    cfg = files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0], test={"load": [3]})
+    data = recordings.load_dataset(cfg, WINDOW, seed=0)
+    assert load_of(data, "test", tmp_path / "rig") == [3]
+    assert 3 not in load_of(data, "train", tmp_path / "rig")
+    assert data["test_unseen"].all() and set(data["test_group"]) == {"load=3"}
+    # 3 classes x 1 recording at load 3, 640 samples, window 64, hop 32 -> 19 windows each
+    assert len(data["test"][1]) == 3 * 19
+    # Nothing was held out for validation: it comes from the tails of the training
+    # recordings and may not select a model.
+    assert data["selects"] is False
+    assert set(np.unique(data["val"][2])) <= set(np.unique(data["train"][2]))
+
+
+def test_validation_by_column_selects_and_shares_no_recording(tmp_path):
+    manifest = rig(tmp_path / "rig")
+    cfg = files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0], test={"load": [3]},
+                    val={"load": [2]})
+    data = recordings.load_dataset(cfg, WINDOW, seed=0, train_window=80)
+    assert load_of(data, "val", tmp_path / "rig") == [2]
+    assert load_of(data, "train", tmp_path / "rig") == [0, 1]
+    assert data["selects"] is True
+    assert data["train"][0].shape[1] == 80 and data["val"][0].shape[1] == WINDOW
+    assert data["split"]["test_by"] == {"load": ["3"]}
+
+
+def test_column_selectors_are_checked_against_the_manifest(tmp_path):
+    manifest = rig(tmp_path / "rig")
+    with pytest.raises(UserError, match=r"no column 'speed' \(columns: label, load\)"):
+        recordings.load_dataset(files_cfg([tmp_path / "rig"], manifest, test={"speed": [1]}), WINDOW, 0)
+    with pytest.raises(UserError, match=r"load = 7.*values present: 0, 1, 2, 3"):
+        recordings.load_dataset(files_cfg([tmp_path / "rig"], manifest, test={"load": [7]}), WINDOW, 0)
+    make_set(tmp_path / "named", per_class=1)
+    with pytest.raises(UserError, match=r"data\.files\.test.*data\.files\.manifest is empty"):
+        recordings.load_dataset(files_cfg([tmp_path / "named"], test={"load": [3]}), WINDOW, 0)
+    with pytest.raises(UserError, match=r"both data\.files\.test and data\.files\.val"):
+        recordings.load_dataset(files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0],
+                                          test={"load": [3]}, val={"load": [3]}), WINDOW, 0)
+
+
+def test_a_manifest_inside_a_listed_folder_is_not_a_recording(tmp_path):
+    manifest = rig(tmp_path / "rig")
+    data = recordings.load_dataset(files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0],
+                                             test={"load": [3]}), WINDOW, seed=0)
+    assert not any(p.endswith("manifest.csv") for p in data["recordings"])
+    assert len(data["recordings"]) == 12
+    # Also when the manifest is not the configured one: its header gives it away.
+    (tmp_path / "rig" / "other_manifest.csv").write_text("path,label\n00.mat,normal\n")
+    assert recordings.is_manifest(tmp_path / "rig" / "other_manifest.csv")
+    assert not recordings.is_manifest(tmp_path / "rig" / "00.mat")
+
+
+def test_a_stated_sample_rate_is_resampled_or_refused(tmp_path):
+    manifest = rig(tmp_path / "rig", fs=48000, n=2560)
+    cfg = files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0], test={"load": [3]})
+    data = recordings.load_dataset(cfg, WINDOW, seed=0, fs_hz=12000.0)
+    # 2560 samples at 48 kHz -> 640 at 12 kHz -> 19 windows of 64 with hop 32
+    assert len(data["test"][1]) == 3 * 19
+    # A ramp stays a ramp, four times steeper per sample (away from the filter's edges).
+    x = data["test"][0][5]
+    assert np.allclose(np.diff(x), 0.004, atol=2e-4)
+    with pytest.raises(UserError, match=r"00\.mat: recorded at 48000 Hz but data\.fs_hz = 12000.*resample"):
+        recordings.load_dataset({**cfg, "resample": False}, WINDOW, seed=0, fs_hz=12000.0)
+
+
+def test_npz_stating_its_rate_is_checked_too(tmp_path):
+    path = tmp_path / "normal_0.npz"
+    np.savez(path, signal=ramp(640), fs=np.array(48000.0))
+    assert recordings.stated_rate(path, {}) == 48000.0
+    with pytest.raises(UserError, match=r"normal_0\.npz: recorded at 48000 Hz but data\.fs_hz = 12000"):
+        recordings.at_rate(ramp(640), 48000.0, 12000.0, False, path)
+
+
+def test_split_in_time_keeps_a_window_gap_and_says_so(tmp_path):
+    make_set(tmp_path / "rec", per_class=1)
+    cfg = files_cfg([tmp_path / "rec"], split=[0.6, 0.2, 0.2], by_time=True, overlap=0.0)
+    data = recordings.load_dataset(cfg, WINDOW, seed=0)
+    assert set(data["test_group"]) == {"time-split (recordings also in training)"}
+    assert not data["test_unseen"].any()
+    # Windows carry their recording's ramp: the first test sample of a recording lies at
+    # least a window after its last training sample.
+    for rec in np.unique(data["train"][2]):
+        last_train = data["train"][0][data["train"][2] == rec].max()
+        first_val = data["val"][0][data["val"][2] == rec].min()
+        first_test = data["test"][0][data["test"][2] == rec].min()
+        assert first_val - last_train >= WINDOW * 0.001 - 1e-6
+        assert first_test > first_val

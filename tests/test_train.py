@@ -136,5 +136,44 @@ def test_training_on_recording_files_splits_by_recording(tmp_path):
     assert report["classes"] == list(signals.CLASSES)
     with np.load(build / "data/test.npz") as z:
         # one recording per class in test: 4096 samples, window 512, overlap 0.5 -> 15 windows each
-        assert z["x_clean"].shape[1:] == (512, 1) and len(z["x_clean"]) % 10 == 0
-        assert np.bincount(z["y"]).tolist() == [len(z["y"]) // 10] * 10
+        assert z["x_clean"].shape == (10 * 15, 512, 1)
+        assert np.bincount(z["y"]).tolist() == [15] * 10
+
+
+def test_one_recording_per_class_and_load_trains_on_three_loads_tests_on_the_fourth(tmp_path):
+    """What a user of a real rig does: one recording per class per motor load, a manifest with
+    a load column, and one config that holds out load 3."""
+    import scipy.io
+    from training import signals
+
+    rig = tmp_path / "rig"
+    rig.mkdir()
+    rows = ["path,label,load"]
+    for load in range(4):
+        x, y, _ = signals.generate(1, 6000, 12000, seed=200 + load, loads=[load], rig_seed=5)
+        for label, cls in enumerate(signals.CLASSES):
+            name = f"{label:02d}_{load}.mat"  # a name that tells nothing: the manifest does
+            scipy.io.savemat(rig / name, {"X001_DE_time": x[label].astype(np.float64)[:, None]})
+            rows.append(f"{name},{cls},{load}")
+    (rig / "manifest.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "rig.toml"
+    config.write_text((ROOT / "configs" / "smoke.toml").read_text()
+                      .replace('source = "synthetic"', 'source = "files"')
+                      .replace('paths = []', f'paths = ["{rig}"]')
+                      .replace('manifest = ""', f'manifest = "{rig / "manifest.csv"}"')
+                      .replace('split = [0.7, 0.15, 0.15]', 'split = [1, 0, 0]')
+                      .replace('test = {}', 'test = {load = [3]}'))
+    build = tmp_path / "build"
+    assert main(["train", "--config", str(config), "--build-dir", str(build),
+                 "--set", "train.seeds=1", "--set", "train.epochs=1"]) == 0
+    report = json.loads((build / "reports/train.json").read_text())
+    assert report["by_condition"]["unseen_groups"] == ["load=3"]
+    assert "seen" not in report["by_condition"]  # no seen-condition recordings were held out
+    assert report["data"]["split"]["test_by"] == {"load": ["3"]}
+    assert report["data"]["validation_selects"] is False
+    with np.load(build / "data/test.npz") as z:
+        assert set(z["group"]) == {"load=3"} and z["unseen"].all()
+        # 6000 samples, window 512, hop 256 -> 22 windows per recording, one recording per class
+        assert np.bincount(z["y"]).tolist() == [22] * 10
+    with np.load(build / "data/val.npz") as z:
+        assert not bool(z["selects"])

@@ -103,17 +103,20 @@ def sources(cfg: dict) -> dict:
             flags.append(np.full(len(y), held_out))
         return {"classes": list(signals.CLASSES), "train": (xtr, ytr), "val": (xva, yva),
                 "test": (np.concatenate(xs), np.concatenate(ys)),
-                "test_group": np.asarray(groups), "test_unseen": np.concatenate(flags)}
+                "test_group": np.asarray(groups), "test_unseen": np.concatenate(flags),
+                "val_selects": True,
+                "split": {"train_loads": seen, "test_loads": unseen, "val": "fresh windows of the "
+                          "training loads (independent draws, not cut from training windows)"}}
     if d["source"] == "files":
         from training import recordings
         window = d["window"]
         stored = window + Augment.from_config(cfg["train"]).margin(window)
-        loaded = recordings.load_dataset(d["files"], stored, seed)
-        n_test = len(loaded["test"][1])
-        return {"classes": loaded["classes"], "train": loaded["train"][:2],
-                **{k: (centre(loaded[k][0], window), loaded[k][1]) for k in ("val", "test")},
-                "test_group": loaded.get("test_group", np.full(n_test, "held-out recordings")),
-                "test_unseen": loaded.get("test_unseen", np.zeros(n_test, dtype=bool))}
+        loaded = recordings.load_dataset(d["files"], window, seed, fs_hz=float(d["fs_hz"]),
+                                         train_window=stored)
+        return {"classes": loaded["classes"],
+                **{k: loaded[k][:2] for k in ("train", "val", "test")},
+                "test_group": loaded["test_group"], "test_unseen": loaded["test_unseen"],
+                "val_selects": loaded["selects"], "split": loaded["split"]}
     raise UserError(f"data.source = {d['source']!r}: use 'synthetic' or 'files'")
 
 
@@ -144,6 +147,8 @@ def prepare(cfg: dict, write: bool = True) -> dict:
 
     data = {
         "classes": src["classes"],
+        "val_selects": bool(src["val_selects"]),
+        "split": src["split"],
         "train": (xtr.astype(np.float32), ytr.astype(np.int64)),
         "val": (val_x[..., None], yva.astype(np.int64)),
         "test": test,
@@ -159,7 +164,8 @@ def save(data: dict) -> None:
     out = artifacts.paths()["data"]
     classes = np.asarray(data["classes"])
     _savez(out / "train.npz", x=data["train"][0], y=data["train"][1], classes=classes)
-    _savez(out / "val.npz", x=data["val"][0], y=data["val"][1], classes=classes)
+    _savez(out / "val.npz", x=data["val"][0], y=data["val"][1], classes=classes,
+           selects=np.asarray(data["val_selects"]))
     _savez(out / "test.npz", classes=classes, **data["test"])
     _savez(out / "calib.npz", x=data["calib"])
 

@@ -4,9 +4,18 @@ Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; v7.3 files thr
 single-column .csv (a header row is allowed) and .npz. Labels come from a manifest CSV
 ("path,label", paths relative to the manifest) or from the file name.
 
+A manifest with a header row may carry more columns: the operating condition of each
+recording (`path,label,load,speed_rpm,fs_hz,machine`...). The split can then follow them:
+`data.files.test = {load = [3]}` puts every recording at load 3 in the test set and nowhere
+else (the unseen condition); `data.files.val` likewise picks the recordings that select the
+model. An `fs_hz` column (or an `fs`/`fs_hz` scalar in an .npz) states a file's sample rate;
+a rate other than data.fs_hz is resampled (`data.files.resample = true`) or refused.
+
 Windows cut from one recording overlap and share its speed, load and sensor mounting, so
 they are near-duplicates: the split assigns whole recordings to train, val or test, never
-single windows. Anything else would report leakage as accuracy.
+single windows. Anything else would report leakage as accuracy. Where nothing is left for
+validation, the last part of each training recording (after a gap of a window) is kept out
+of training to watch the curves, and no epoch is selected on it (`selects` False).
 """
 
 from __future__ import annotations
@@ -243,25 +252,68 @@ def label_from_name(name: str, mapping: dict | None = None) -> str | None:
 
 
 def read_manifest(path) -> dict[Path, str]:
-    """{resolved recording path: label} from a 'path,label' CSV (header row optional)."""
+    """{resolved recording path: label} from a manifest CSV (see read_conditions)."""
+    return {p: row["label"] for p, row in read_conditions(path).items()}
+
+
+def read_conditions(path) -> dict[Path, dict[str, str]]:
+    """{resolved recording path: {"label": ..., other columns...}} from a manifest CSV.
+
+    Either 'path,label' rows (header optional) or a header row naming the columns, with
+    `path` and `label` among them and any condition columns beside (load, speed_rpm, fs_hz...).
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: manifest not found; fix data.files.manifest")
-    labels: dict[Path, str] = {}
+    rows: dict[Path, dict[str, str]] = {}
+    columns = ["path", "label"]
     with path.open(newline="", encoding="utf-8-sig") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             row = [c.strip() for c in row]
             if not any(row) or row[0].startswith("#"):
                 continue
-            if lineno == 1 and [c.lower() for c in row[:2]] == ["path", "label"]:
+            if not rows and lineno == _first_data_line(path) and _is_header(row):
+                columns = [c.lower() for c in row]
+                missing = [c for c in ("path", "label") if c not in columns]
+                if missing:
+                    raise UserError(f"{path}: the header row has no {' or '.join(missing)} column "
+                                    f"(columns: {', '.join(row)}); name them 'path' and 'label'")
                 continue
-            if len(row) < 2 or not row[0] or not row[1]:
-                raise UserError(f"{path}: line {lineno} should be 'path,label', got "
+            if len(row) < len(columns) or not row[columns.index("path")] or not row[columns.index("label")]:
+                raise UserError(f"{path}: line {lineno} should be '{','.join(columns)}', got "
                                 f"{','.join(row)!r}")
-            labels[(path.parent / row[0]).resolve()] = row[1]
-    if not labels:
+            fields = dict(zip(columns, row))
+            rows[(path.parent / fields.pop("path")).resolve()] = fields
+    if not rows:
         raise UserError(f"{path}: the manifest lists no recordings; add 'path,label' rows")
-    return labels
+    return rows
+
+
+def _first_data_line(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if any(c.strip() for c in row) and not row[0].strip().startswith("#"):
+                return lineno
+    return 0
+
+
+def _is_header(row: list[str]) -> bool:
+    return [c.lower() for c in row[:2]] == ["path", "label"] or (
+        "path" in [c.lower() for c in row] and "label" in [c.lower() for c in row])
+
+
+def is_manifest(path: Path) -> bool:
+    """A CSV whose first row is a manifest header: a list of recordings, not a recording."""
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            for row in csv.reader(f):
+                if any(c.strip() for c in row) and not row[0].strip().startswith("#"):
+                    return _is_header([c.strip() for c in row])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return False
 
 
 def _scan(paths) -> list[Path]:
@@ -269,7 +321,8 @@ def _scan(paths) -> list[Path]:
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES)
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
+                           and not is_manifest(q))
             if not found:
                 raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
                                 f"check data.files.paths")
@@ -309,75 +362,248 @@ def split_counts(n: int, fractions) -> list[int]:
 
 def _check_split(split) -> np.ndarray:
     s = np.asarray(split, dtype=np.float64) if isinstance(split, (list, tuple)) else None
-    if s is None or s.shape != (3,) or np.any(s <= 0):
-        raise UserError(f"data.files.split = {split!r}: give three positive shares "
-                        f"[train, val, test], e.g. [0.7, 0.15, 0.15]")
+    if s is None or s.shape != (3,) or np.any(s < 0) or not np.all(np.isfinite(s)) or s[0] <= 0:
+        raise UserError(f"data.files.split = {split!r}: give three shares [train, val, test], "
+                        f"none negative and train above 0, e.g. [0.7, 0.15, 0.15], or [1, 0, 0] "
+                        f"when data.files.test and data.files.val pick the other recordings")
     return s / s.sum()
 
 
-def load_dataset(files_cfg: dict, window: int, seed: int) -> dict:
-    """Windows of every recording, split by recording and stratified by class.
+def _selector(value, key: str, conds: list[dict], manifest: str) -> dict[str, set[str]]:
+    """{column: allowed values} from e.g. {load = [3]}; checked against the manifest."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{key} = {value!r}: give a table of manifest columns and values, "
+                        f"e.g. {key} = {{load = [3]}}")
+    if not manifest:
+        raise UserError(f"{key} picks recordings by manifest column, but data.files.manifest is "
+                        f"empty; give a manifest CSV with a header row (path,label,load,...)")
+    columns = sorted({c for cond in conds for c in cond} - {"label"} | {"label"})
+    out = {}
+    for column, wanted in value.items():
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        if column not in columns:
+            raise UserError(f"{key}: {manifest} has no column {column!r} (columns: "
+                            f"{', '.join(columns)})")
+        present = {cond.get(column, "") for cond in conds}
+        values = {_cell(v) for v in wanted}
+        unknown = sorted(values - present)
+        if unknown:
+            raise UserError(f"{key}: no recording has {column} = {', '.join(unknown)} in {manifest} "
+                            f"(values present: {', '.join(sorted(present))})")
+        out[column] = values
+    return out
 
-    Returns {"classes", "recordings" (path per recording id), "train", "val", "test"},
-    each split a tuple (x float32 [n, window], y int64 [n], recording id int64 [n]).
+
+def _cell(v) -> str:
+    """A manifest cell as text, so that load = 3 in TOML matches '3' (and '3.0') in the CSV."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _matches(cond: dict, selector: dict) -> bool:
+    return bool(selector) and all(_cell_norm(cond.get(c, "")) in {_cell_norm(v) for v in vals}
+                                  for c, vals in selector.items())
+
+
+def _cell_norm(text: str) -> str:
+    try:
+        return _cell(float(text))
+    except ValueError:
+        return text.strip()
+
+
+def _group(cond: dict, columns) -> str:
+    return ",".join(f"{c}={cond.get(c, '')}" for c in columns) or "recordings"
+
+
+def stated_rate(path: Path, cond: dict) -> float | None:
+    """The sample rate a file states: the manifest's fs_hz column, or an fs / fs_hz scalar
+    stored beside the signal in an .npz."""
+    if cond.get("fs_hz"):
+        try:
+            return float(cond["fs_hz"])
+        except ValueError:
+            raise UserError(f"{path}: manifest fs_hz = {cond['fs_hz']!r} is not a number") from None
+    if path.suffix.lower() == ".npz":
+        arrays = _read_npz(path)
+        for name in ("fs_hz", "fs", "sample_rate"):
+            if name in arrays and np.asarray(arrays[name]).size == 1:
+                return float(np.asarray(arrays[name]).reshape(()))
+    return None
+
+
+def at_rate(signal: np.ndarray, rate: float | None, fs_hz: float | None, resample: bool,
+            path: Path) -> np.ndarray:
+    """The signal at data.fs_hz: resampled (polyphase, anti-aliased) or refused."""
+    if rate is None or fs_hz is None or abs(rate - fs_hz) < 1e-6 * fs_hz:
+        return signal
+    if not rate > 0:
+        raise UserError(f"{path}: stated sample rate {rate:g} Hz must be positive")
+    if not resample:
+        raise UserError(f"{path}: recorded at {rate:g} Hz but data.fs_hz = {fs_hz:g}; set "
+                        f"data.files.resample = true to resample it, or give recordings at "
+                        f"{fs_hz:g} Hz")
+    from fractions import Fraction
+    from scipy.signal import resample_poly
+    ratio = Fraction(fs_hz / rate).limit_denominator(1000)
+    return resample_poly(signal, ratio.numerator, ratio.denominator)
+
+
+def _time_segments(n: int, shares, window: int) -> list[tuple[int, int]]:
+    """[start, end) of each share's segment of a recording of n samples, with a gap of one
+    window between segments so no window straddles two of them."""
+    used = [i for i, v in enumerate(shares) if v > 0]
+    room = n - window * (len(used) - 1)
+    bounds, at = [(0, 0)] * len(shares), 0
+    for j, i in enumerate(used):
+        size = int(round(room * shares[i] / sum(shares[k] for k in used)))
+        end = n if j == len(used) - 1 else at + size
+        bounds[i] = (at, end)
+        at = end + window
+    return bounds
+
+
+def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = None,
+                 train_window: int | None = None) -> dict:
+    """Windows of every recording, split by recording (by manifest column where asked,
+    else stratified by class with the `split` shares).
+
+    Returns {"classes", "recordings" (path per recording id), "train", "val", "test",
+    "test_group", "test_unseen", "selects", "split"}, each split a tuple (x float32 [n, w],
+    y int64 [n], recording id int64 [n]); training windows are `train_window` long.
     """
     fractions = _check_split(files_cfg.get("split", [0.7, 0.15, 0.15]))
     overlap = float(files_cfg.get("overlap", 0.5))
     hop(window, overlap)
+    train_window = int(train_window or window)
     key = files_cfg.get("key", "") or ""
     mapping = files_cfg.get("labels") or None
     manifest_path = files_cfg.get("manifest", "") or ""
-    manifest = read_manifest(manifest_path) if manifest_path else {}
+    manifest = read_conditions(manifest_path) if manifest_path else {}
+    by_time = bool(files_cfg.get("by_time", False))
 
     paths = list(files_cfg.get("paths") or [])
     if paths:
-        files = _scan(paths)
+        files = [f for f in _scan(paths)
+                 if not (manifest_path and f.resolve() == Path(manifest_path).resolve())]
     elif manifest:
         files = list(manifest)
     else:
         raise UserError("data.files.paths is empty and there is no data.files.manifest; "
                         "list recordings or folders in data.files.paths")
 
-    labels = []
+    labels, conds = [], []
     for f in files:
-        label = manifest.get(f.resolve()) or label_from_name(f.name, mapping)
+        cond = manifest.get(f.resolve(), {})
+        label = cond.get("label") or label_from_name(f.name, mapping)
         if label is None:
             raise UserError(f"{f}: cannot tell its class from the file name; add a row "
                             f"'{f.name},<class>' to a manifest CSV (data.files.manifest)")
         labels.append(label)
-    classes = _class_order(list(labels) + list(manifest.values()))
+        conds.append(cond)
+    classes = _class_order(list(labels) + [c["label"] for c in manifest.values()])
     index = {c: i for i, c in enumerate(classes)}
+    # Every file is read (and brought to data.fs_hz) before any split: a bad file is named
+    # as such, not as a split that came out short.
+    resample = bool(files_cfg.get("resample", True))
+    signals = []
+    for f, cond in zip(files, conds):
+        sig = at_rate(load_signal(f, key), stated_rate(f, cond), fs_hz, resample, f)
+        windows(sig[:window], window, overlap, source=str(f))  # at least one window long
+        signals.append(sig)
+    test_sel = _selector(files_cfg.get("test"), "data.files.test", conds, manifest_path)
+    val_sel = _selector(files_cfg.get("val"), "data.files.val", conds, manifest_path)
 
-    per_rec = []
-    for f in files:
-        signal = load_signal(f, key)
-        per_rec.append(windows(signal, window, overlap, source=str(f)))
-
+    # --- which recordings go where -------------------------------------------------------
+    assign = np.full(len(files), -1, dtype=np.int64)
+    for i, cond in enumerate(conds):
+        if _matches(cond, test_sel):
+            assign[i] = 2
+        if _matches(cond, val_sel):
+            if assign[i] == 2:
+                raise UserError(f"{files[i]} is picked by both data.files.test and data.files.val; "
+                                f"a recording can only be in one of them")
+            assign[i] = 1
     rng = np.random.default_rng(seed)
-    assign = np.empty(len(files), dtype=np.int64)
+    shares = fractions.copy()
+    time_split = []  # recordings cut by time into the shares (by_time)
     for c in classes:
-        recs = [i for i, lab in enumerate(labels) if lab == c]
-        if not recs:
+        recs = [i for i, lab in enumerate(labels) if lab == c and assign[i] < 0]
+        if not any(lab == c for lab in labels):
             raise UserError(f"class {c!r} is declared in {manifest_path} but none of its "
                             f"recordings is in data.files.paths; add its files or drop its rows")
-        if len(recs) < len(SPLITS):
-            raise UserError(f"class {c!r} has only {len(recs)} recording(s) "
-                            f"({', '.join(files[i].name for i in recs)}); the split by "
-                            f"recording needs at least {len(SPLITS)} per class; add recordings "
-                            f"or cut long ones into several files")
+        if not recs:
+            continue
+        if by_time:
+            time_split += recs
+            continue
+        needed = int(np.count_nonzero(shares))
+        if len(recs) < needed:
+            raise UserError(f"class {c!r} has only {len(recs)} recording(s) left for the split "
+                            f"({', '.join(files[i].name for i in recs)}); data.files.split = "
+                            f"{list(files_cfg.get('split'))} needs {needed} per class. Pick test and "
+                            f"validation recordings by condition (data.files.test = {{load = [3]}}), "
+                            f"set split = [1, 0, 0], or data.files.by_time = true to cut each "
+                            f"recording in time (reported as such)")
         order = rng.permutation(recs)
-        bounds = np.cumsum([0] + split_counts(len(recs), fractions))
+        bounds = np.cumsum([0] + split_counts_nonzero(len(recs), shares))
         for s in range(len(SPLITS)):
             assign[order[bounds[s]:bounds[s + 1]]] = s
 
-    out = {"classes": classes, "recordings": [str(f) for f in files]}
+    # --- windows ---------------------------------------------------------------------------
+    parts = {s: [] for s in range(len(SPLITS))}  # split -> [(recording id, windows)]
+    selects = True
+    no_val = not (assign == 1).any() and not (by_time and shares[1] > 0)
+    for i, sig in enumerate(signals):
+        where = str(files[i])
+        if i in time_split:
+            for s, (a, b) in enumerate(_time_segments(sig.size, shares, window)):
+                if b > a:
+                    w = train_window if s == 0 else window
+                    parts[s].append((i, windows(sig[a:b], w, overlap, f"{where} ({SPLITS[s]} part)")))
+        elif assign[i] == 0 and no_val:
+            # Nothing held out to select on: the recording's tail watches the curves only.
+            (a, b), (c, d) = _time_segments(sig.size, [0.85, 0.15], train_window)
+            if d - c >= window and b - a >= train_window:
+                parts[0].append((i, windows(sig[a:b], train_window, overlap, where)))
+                parts[1].append((i, windows(sig[c:d], window, overlap, where)))
+            else:
+                parts[0].append((i, windows(sig, train_window, overlap, where)))
+            selects = False
+        else:
+            s = int(assign[i])
+            parts[s].append((i, windows(sig, train_window if s == 0 else window, overlap, where)))
+
+    out = {"classes": classes, "recordings": [str(f) for f in files], "selects": selects,
+           "split": {"test_by": {k: sorted(v) for k, v in test_sel.items()},
+                     "val_by": {k: sorted(v) for k, v in val_sel.items()},
+                     "by_time": by_time, "val_selects": selects}}
     for s, name in enumerate(SPLITS):
-        recs = np.flatnonzero(assign == s)
-        if recs.size == 0:
-            raise UserError(f"the {name} split is empty; add recordings or change "
-                            f"data.files.split")
-        x = np.concatenate([per_rec[i] for i in recs]).astype(np.float32)
-        y = np.concatenate([np.full(len(per_rec[i]), index[labels[i]]) for i in recs])
-        rec = np.concatenate([np.full(len(per_rec[i]), i) for i in recs])
+        if not parts[s]:
+            raise UserError(f"the {name} split is empty; add recordings, pick them with "
+                            f"data.files.{name} = {{column = [values]}}, or change data.files.split")
+        x = np.concatenate([w for _, w in parts[s]]).astype(np.float32)
+        y = np.concatenate([np.full(len(w), index[labels[i]]) for i, w in parts[s]])
+        rec = np.concatenate([np.full(len(w), i) for i, w in parts[s]])
         out[name] = (x, y.astype(np.int64), rec.astype(np.int64))
+    columns = list(test_sel)
+    test_recs = out["test"][2]
+    out["test_unseen"] = np.array([_matches(conds[i], test_sel) for i in test_recs], dtype=bool)
+    out["test_group"] = np.array(
+        [_group(conds[i], columns) if columns else
+         ("time-split (recordings also in training)" if i in time_split else "held-out recordings")
+         for i in test_recs])
     return out
+
+
+def split_counts_nonzero(n: int, fractions) -> list[int]:
+    """Recordings per split for a class of n: largest remainders, at least one for every
+    split with a positive share, none for a zero share."""
+    fractions = np.asarray(fractions, dtype=np.float64)
+    positive = np.flatnonzero(fractions > 0)
+    counts = np.zeros(len(fractions), dtype=int)
+    counts[positive] = split_counts(n, fractions[positive])
+    return counts.tolist()

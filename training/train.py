@@ -96,7 +96,11 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int) -> dict:
         for k, v in logs.items():
             history[k].append(float(v))
         bar.update(logs)
-        if val_acc > best:
+        if not data.get("val_selects", True):
+            # Validation is cut from the training recordings: it may show the curves but
+            # not choose an epoch. The schedule runs to its end and the last weights stay.
+            best, best_epoch, best_weights = val_acc, epoch, model.get_weights()
+        elif val_acc > best:
             best, best_epoch, best_weights, waited = val_acc, epoch, model.get_weights(), 0
         else:
             waited += 1
@@ -264,7 +268,8 @@ def run(cfg: dict) -> dict:
 
     # --- report ----------------------------------------------------------------------------
     report = build_report(cfg, classes, results, linear, time.perf_counter() - t_start,
-                          seeds=seeds, by_condition=by_condition)
+                          seeds=seeds, by_condition=by_condition, split=data["split"],
+                          val_selects=data["val_selects"])
     plots.training_curves({r["arch"]: r["history"] for r in results.values()},
                           p["plots"] / "train_curves.png")
     plots.accuracy_vs_snr({r["arch"]: r["accuracy"] for r in results.values()},
@@ -346,7 +351,8 @@ def confusion_of(pred: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     return m
 
 
-def build_report(cfg, classes, results, linear, seconds, seeds=None, by_condition=None) -> dict:
+def build_report(cfg, classes, results, linear, seconds, seeds=None, by_condition=None,
+                 split=None, val_selects=True) -> dict:
     model = results["model"]
     base = results.get("baseline")
     kinds = cfg["data"]["noise_types"]
@@ -360,6 +366,7 @@ def build_report(cfg, classes, results, linear, seconds, seeds=None, by_conditio
         "seed": cfg["seed"],
         "classes": classes,
         "data": {"source": cfg["data"]["source"], "window": cfg["data"]["window"],
+                 "split": split, "validation_selects": val_selects,
                  "fs_hz": cfg["data"]["fs_hz"], "noise_types": kinds,
                  "train_snr_db_range": cfg["data"]["snr_db_range"],
                  "linear_spectral_baseline": linear},
