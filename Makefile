@@ -17,7 +17,7 @@ ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 BOARD_ARG := $(if $(BOARD),--board $(BOARD))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all train quantize data firmware flash stop hil benchmark test clean
+.PHONY: help setup doctor all train quantize data firmware flash stop hil benchmark test clean
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ help:  ## list the targets
 
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh
+
+doctor: setup  ## check that every tool works: C/C++ cross compilers, QEMU's boards, Python packages
+	$(CLI) doctor
 
 all: train quantize flash hil  ## the whole pipeline on the default emulated board
 
