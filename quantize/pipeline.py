@@ -214,6 +214,8 @@ def run(cfg: dict) -> dict:
     report = build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, baseline, conf,
                           seconds, len(y) // len(slices))
     report["agreement_with_qat"] = agreement_qat
+    per = len(y) // len(slices)
+    report["by_condition"] = by_condition(outs, y, slices, np.tile(data["test"]["unseen"][:per], len(slices)), qc)
 
     # --- write --------------------------------------------------------------------------
     artifacts.write_bytes(p["model"] / ARTIFACTS["qat"], main["tflite"])
@@ -270,12 +272,6 @@ def build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, 
                  seconds, per_condition) -> dict:
     qc = cfg["quantize"]
     a = audits["model_int8"]
-    drops = []
-    for k in cfg["data"]["noise_types"]:
-        for s, v in accuracy["float"][k].items():
-            drops.append((round(100 * (v - accuracy["tflm"][k][s]), 2), f"{k} {s} dB"))
-    drops.append((round(100 * (accuracy["float"]["clean"] - accuracy["tflm"]["clean"]), 2), "clean"))
-    worst = max(drops)
     return {
         "stage": "quantize",
         "config": cfg.get("_source"),
@@ -316,13 +312,50 @@ def build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, 
         "confusion_tflm_lowest_snr": {"noise": cfg["data"]["noise_types"][0],
                                       "snr_db": float(min(cfg["eval"]["snr_db"])), "matrix": conf.tolist()},
         "baseline": baseline,
-        "targets": {"max_drop_pp": qc["max_drop_pp"], "worst_drop_pp": worst[0], "worst_condition": worst[1],
-                    "meets_accuracy": worst[0] <= qc["max_drop_pp"],
-                    "min_agreement": qc["min_agreement"], "agreement": agreement["tflm"],
-                    "meets_agreement": agreement["tflm"] >= qc["min_agreement"],
-                    "drop_pp": {c: d for d, c in drops}},
+        "targets": targets(accuracy["float"], accuracy["tflm"], agreement["tflm"], qc),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
+
+
+def targets(acc_float: dict, acc_tflm: dict, agreement: float, qc: dict) -> dict:
+    """int8 TFLM vs float: the worst per-condition accuracy drop and the top-1 agreement,
+    against quantize.max_drop_pp and quantize.min_agreement."""
+    drops = []
+    for k in acc_float:
+        if k == "clean":
+            continue
+        for s, v in acc_float[k].items():
+            drops.append((round(100 * (v - acc_tflm[k][s]), 2), f"{k} {s} dB"))
+    drops.append((round(100 * (acc_float["clean"] - acc_tflm["clean"]), 2), "clean"))
+    worst = max(drops)
+    return {"max_drop_pp": qc["max_drop_pp"], "worst_drop_pp": worst[0], "worst_condition": worst[1],
+            "meets_accuracy": worst[0] <= qc["max_drop_pp"],
+            "min_agreement": qc["min_agreement"], "agreement": agreement,
+            "meets_agreement": agreement >= qc["min_agreement"],
+            "drop_pp": {c: d for d, c in drops}}
+
+
+def by_condition(outs: dict, y: np.ndarray, slices, unseen: np.ndarray, qc: dict) -> dict:
+    """Float vs int8 TFLM on the seen and on the unseen operating conditions separately:
+    accuracy, agreement and the targets for each part of the sweep that exists."""
+    out = {}
+    for part, keep in (("seen", ~unseen), ("unseen", unseen)):
+        if not keep.any():
+            continue
+        idx = np.flatnonzero(keep)
+        sub = []
+        for cond, a, b in slices:
+            inside = idx[(idx >= a) & (idx < b)]
+            sub.append((cond, inside))
+        order = np.concatenate([i for _, i in sub])
+        bounds = np.cumsum([0] + [len(i) for _, i in sub])
+        part_slices = [(c, int(bounds[j]), int(bounds[j + 1])) for j, (c, _) in enumerate(sub)]
+        acc = {k: parity.accuracy_by_condition(np.argmax(outs[k][order], axis=1), y[order], part_slices)
+               for k in ("float", "tflm")}
+        agree = round(parity.agreement(outs["float"][order], outs["tflm"][order]), 4)
+        out[part] = {"windows_per_condition": int(bounds[1]), "accuracy": acc,
+                     "agreement_with_float": agree, "targets": targets(acc["float"], acc["tflm"], agree, qc)}
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -366,6 +399,11 @@ def markdown(r: dict) -> str:
         f"{t['worst_drop_pp']:+.1f} pp at {t['worst_condition']} — **{'pass' if t['meets_accuracy'] else 'FAIL'}**",
         f"- top-1 agreement of int8 TFLM with float ≥ {100 * t['min_agreement']:.0f} %: "
         f"{100 * t['agreement']:.2f} % — **{'pass' if t['meets_agreement'] else 'FAIL'}**",
+        *[f"- {part} operating conditions ({v['windows_per_condition']} windows per condition): worst drop "
+          f"{v['targets']['worst_drop_pp']:+.1f} pp at {v['targets']['worst_condition']} "
+          f"({'pass' if v['targets']['meets_accuracy'] else 'FAIL'}), agreement "
+          f"{100 * v['agreement_with_float']:.2f} % ({'pass' if v['targets']['meets_agreement'] else 'FAIL'})"
+          for part, v in r.get("by_condition", {}).items()],
         "",
         "## Accuracy (%) on the same test windows",
         "",

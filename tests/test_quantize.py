@@ -117,6 +117,25 @@ def test_tflm_accuracy_is_the_accuracy_of_its_saved_outputs(quantized, report):
         assert acc == pytest.approx(expected, abs=1e-4), cond
 
 
+def test_seen_and_unseen_conditions_have_their_own_accuracy_and_targets(quantized, report):
+    """by_condition splits the sweep by the test windows' `unseen` flag; its numbers are the
+    saved TFLM outputs' on those windows."""
+    with np.load(quantized / "reports/quantize_outputs.npz") as z:
+        y, conds, tflm = z["y"], list(z["conditions"]), z["tflm_int8"]
+    with np.load(quantized / "data/test.npz") as z:
+        unseen = z["unseen"]
+    n = len(y) // len(conds)
+    assert set(report["by_condition"]) == {"seen", "unseen"}
+    for part, keep in (("seen", ~unseen[:n]), ("unseen", unseen[:n])):
+        got = report["by_condition"][part]
+        assert got["windows_per_condition"] == int(keep.sum()) == 60
+        i = conds.index("x_gaussian_-5")
+        block, labels = tflm[i * n:(i + 1) * n][keep], y[i * n:(i + 1) * n][keep]
+        expected = float(np.mean(np.argmax(block, 1) == labels))
+        assert got["accuracy"]["tflm"]["gaussian"]["-5"] == pytest.approx(expected, abs=1e-4)
+        assert set(got["targets"]) >= {"worst_drop_pp", "meets_accuracy", "agreement", "meets_agreement"}
+
+
 def test_saved_tflm_outputs_rerun_bit_identically(quantized, report):
     model = (quantized / "model/model_int8.tflite").read_bytes()
     with np.load(quantized / "data/test.npz") as z:
