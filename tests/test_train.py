@@ -1,6 +1,7 @@
 """A smoke training run end to end: artifacts, report contents, reproducibility."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,29 +141,37 @@ def test_training_on_recording_files_splits_by_recording(tmp_path):
         assert np.bincount(z["y"]).tolist() == [15] * 10
 
 
-def test_one_recording_per_class_and_load_trains_on_three_loads_tests_on_the_fourth(tmp_path):
-    """What a user of a real rig does: one recording per class per motor load, a manifest with
-    a load column, and one config that holds out load 3."""
+def _rig_config(tmp_path, loads=range(4), **replace) -> Path:
+    """One recording per class per motor load, a manifest with a load column (file names
+    that tell nothing), and the smoke config pointed at them."""
     import scipy.io
     from training import signals
 
     rig = tmp_path / "rig"
     rig.mkdir()
     rows = ["path,label,load"]
-    for load in range(4):
+    for load in loads:
         x, y, _ = signals.generate(1, 6000, 12000, seed=200 + load, loads=[load], rig_seed=5)
         for label, cls in enumerate(signals.CLASSES):
-            name = f"{label:02d}_{load}.mat"  # a name that tells nothing: the manifest does
+            name = f"{label:02d}_{load}.mat"
             scipy.io.savemat(rig / name, {"X001_DE_time": x[label].astype(np.float64)[:, None]})
             rows.append(f"{name},{cls},{load}")
     (rig / "manifest.csv").write_text("\n".join(rows) + "\n")
+    text = ((ROOT / "configs" / "smoke.toml").read_text()
+            .replace('source = "synthetic"', 'source = "files"')
+            .replace('paths = []', f'paths = ["{rig}"]')
+            .replace('manifest = ""', f'manifest = "{rig / "manifest.csv"}"')
+            .replace('split = [0.7, 0.15, 0.15]', 'split = [1, 0, 0]'))
+    for old, new in replace.items():
+        text = text.replace(old, new)
     config = tmp_path / "rig.toml"
-    config.write_text((ROOT / "configs" / "smoke.toml").read_text()
-                      .replace('source = "synthetic"', 'source = "files"')
-                      .replace('paths = []', f'paths = ["{rig}"]')
-                      .replace('manifest = ""', f'manifest = "{rig / "manifest.csv"}"')
-                      .replace('split = [0.7, 0.15, 0.15]', 'split = [1, 0, 0]')
-                      .replace('test = {}', 'test = {load = [3]}'))
+    config.write_text(text)
+    return config
+
+
+def test_one_recording_per_class_and_load_trains_on_three_loads_tests_on_the_fourth(tmp_path):
+    """What a user of a real rig does: one config that holds out load 3."""
+    config = _rig_config(tmp_path, **{"test = {}": "test = {load = [3]}"})
     build = tmp_path / "build"
     assert main(["train", "--config", str(config), "--build-dir", str(build),
                  "--set", "train.seeds=1", "--set", "train.epochs=1"]) == 0
@@ -177,3 +186,20 @@ def test_one_recording_per_class_and_load_trains_on_three_loads_tests_on_the_fou
         assert np.bincount(z["y"]).tolist() == [22] * 10
     with np.load(build / "data/val.npz") as z:
         assert not bool(z["selects"])
+
+
+def test_leave_one_load_out_trains_a_fold_per_load_and_summarises(tmp_path):
+    config = _rig_config(tmp_path, loads=(0, 1), **{'leave_one_out = ""': 'leave_one_out = "load"'})
+    build = tmp_path / "build"
+    assert main(["train", "--config", str(config), "--build-dir", str(build), "--set", "train.seeds=1",
+                 "--set", "train.epochs=1", "--set", "model.baseline=''"]) == 0
+    summary = json.loads((build / "reports/train_loo.json").read_text())
+    assert list(summary["folds"]) == ["load=0", "load=1"]
+    for group in ("load=0", "load=1"):
+        fold = json.loads((build / "loo" / group / "reports/train.json").read_text())
+        assert fold["by_condition"]["unseen_groups"] == [group]
+        assert summary["folds"][group]["unseen"]["drsn_cw"]["mean"] == fold["by_condition"]["unseen"]["drsn_cw"]["mean"]
+        with np.load(build / "loo" / group / "data/test.npz") as z:
+            assert set(z["group"]) == {group}
+    assert "## held out: load=1" in (build / "reports/train_loo.md").read_text()
+    assert not (build / "model").exists()  # folds evaluate; a plain run deploys

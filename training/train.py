@@ -214,6 +214,9 @@ def describe(model) -> dict:
 
 
 def run(cfg: dict) -> dict:
+    loo = cfg["data"].get("files", {}).get("leave_one_out", "")
+    if loo:
+        return run_leave_one_out(cfg, loo)
     from training import models, plots
     t_start = time.perf_counter()
     seed = int(cfg["seed"])
@@ -286,6 +289,68 @@ def run(cfg: dict) -> dict:
     for line in condition_lines(report):
         print(line)
     return report
+
+
+def run_leave_one_out(cfg: dict, column: str) -> dict:
+    """Leave-one-group-out over a manifest column: for each of its values, train on the
+    recordings of the other values and test on that one (data.files.test = {column = [v]}),
+    each fold a full `train` run in build/loo/<column>=<v>/; then one summary report,
+    build/reports/train_loo.{json,md}, with the unseen-condition accuracy of every arch per
+    held-out group. The folds are evaluations: the deployed model comes from a plain run."""
+    import copy
+    import os
+    from training import recordings
+    files = cfg["data"]["files"]
+    if cfg["data"]["source"] != "files":
+        raise UserError(f"data.files.leave_one_out = {column!r} needs data.source = 'files' "
+                        f"(the synthetic rig holds out data.synthetic.test_loads instead)")
+    if not files.get("manifest"):
+        raise UserError(f"data.files.leave_one_out = {column!r}: groups come from a manifest column, "
+                        f"but data.files.manifest is empty")
+    rows = recordings.read_conditions(files["manifest"]).values()
+    if any(column not in r for r in rows):
+        raise UserError(f"data.files.leave_one_out = {column!r}: {files['manifest']} has no such "
+                        f"column (columns: {', '.join(sorted(next(iter(rows))))})")
+    values = sorted({r[column] for r in rows}, key=lambda v: (len(v), v))
+    if len(values) < 2:
+        raise UserError(f"data.files.leave_one_out = {column!r}: every recording has {column} = "
+                        f"{values[0]}; leaving one group out needs at least two")
+    top = artifacts.build_dir()
+    folds = {}
+    for v in values:
+        fold = copy.deepcopy(cfg)
+        fold["data"]["files"]["test"] = {column: [v]}
+        fold["data"]["files"]["leave_one_out"] = ""
+        print(f"leave-one-out: fold {column}={v} (train on the other {len(values) - 1} groups)")
+        os.environ["DRSN_EDGE_BUILD"] = str(top / "loo" / f"{column}={v}")
+        try:
+            folds[f"{column}={v}"] = run(fold)
+        finally:
+            os.environ["DRSN_EDGE_BUILD"] = str(top)
+    summary = {"stage": "train", "leave_one_out": column, "seeds": next(iter(folds.values()))["seeds"],
+               "folds": {g: {"unseen": r["by_condition"]["unseen"], "comparison": r["comparison"],
+                             "report": f"loo/{g}/reports/train.json"} for g, r in folds.items()}}
+    p = artifacts.paths()
+    artifacts.write_json(p["reports"] / "train_loo.json", summary)
+    artifacts.write_text(p["reports"] / "train_loo.md", loo_markdown(summary, cfg["data"]["noise_types"]))
+    print(f"leave-one-out: wrote {p['reports'] / 'train_loo.json'}")
+    return summary
+
+
+def loo_markdown(summary: dict, kinds) -> str:
+    lines = [f"# Leave one {summary['leave_one_out']} out", "",
+             f"Each row: trained without that group, tested on it; mean ± sd over "
+             f"{len(summary['seeds'])} seeds. Noisy columns: mean over {', '.join(kinds)}.", ""]
+    for group, fold in summary["folds"].items():
+        snrs = sorted(next(iter(fold["unseen"].values()))["mean"][kinds[0]], key=float)
+        lines += [f"## held out: {group}", "", "| model | clean | " + " | ".join(f"{s} dB" for s in snrs) + " |",
+                  "|---|---|" + "---|" * len(snrs)]
+        for arch, st in fold["unseen"].items():
+            m, sd = st["mean"], st["sd"]
+            lines.append(f"| {arch} | {100 * m['clean']:.1f} ± {100 * sd['clean']:.1f} | " + " | ".join(
+                f"{100 * _noise_mean(m, kinds, s):.1f} ± {100 * _noise_mean(sd, kinds, s):.1f}" for s in snrs) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def training_seeds(cfg: dict) -> list[int]:
