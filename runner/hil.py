@@ -99,8 +99,7 @@ def condition_label(cond: tuple[str, float | None]) -> str:
 def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     h = _settings(cfg)
     from firmware_gen import stage
-    model_file = stage.model_path(cfg)
-    model = model_file.read_bytes()
+    model_file, model = stage.read_model(cfg)
     target = resolve_target(h)
     with connect(target, h) as dev:
         info = check_board(dev, model, model_file, target)

@@ -58,7 +58,7 @@ def sources(cfg: dict) -> dict:
                 "test": (xte, yte)}
     if d["source"] == "files":
         from training import recordings
-        loaded = recordings.load_dataset(d["files"], d["window"], seed)
+        loaded = recordings.load_dataset(d["files"], d["window"], seed, d["fs_hz"])
         return {"classes": loaded["classes"],
                 **{k: loaded[k][:2] for k in ("train", "val", "test")}}
     raise UserError(f"data.source = {d['source']!r}: use 'synthetic' or 'files'")

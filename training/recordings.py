@@ -30,23 +30,27 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 
 # ---------------------------------------------------------------------------- loading
 
-def load_signal(path, key: str = "") -> np.ndarray:
+# Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
+# shaft speeds, not rates, so they are not among them.
+RATE_KEYS = ("fs", "fs_hz", "Fs", "sample_rate", "sampling_rate", "sample_rate_hz")
+
+
+def load_signal(path, key: str = "", fs_hz: float | None = None) -> np.ndarray:
     """One recording as a 1-D float64 array.
 
     `key` picks the variable of a .mat/.npz file: an exact name, or a unique name ending in
     it (key="DE_time" fits every CWRU file). Default: the variable ending in _DE_time, else
-    the only numeric array. CSV files use their first numeric column.
+    the only floating-point array. CSV files use their first numeric column. With `fs_hz`,
+    a .mat/.npz that states its own sample rate (a scalar named in RATE_KEYS) must match it.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: recording not found; fix the path in data.files.paths "
                         f"or in the manifest")
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        arrays = _read_mat(path)
-        data = _pick(arrays, key, path)
-    elif suffix == ".npz":
-        arrays = _read_npz(path)
+    if suffix in (".mat", ".npz"):
+        arrays = _read_mat(path) if suffix == ".mat" else _read_npz(path)
+        _check_rate(arrays, path, fs_hz)
         data = _pick(arrays, key, path)
     elif suffix == ".csv":
         data = _read_csv(path)
@@ -86,6 +90,19 @@ def _read_npz(path: Path) -> dict:
     except Exception as exc:
         raise UserError(f"{path}: not a readable .npz file ({exc}); save it with "
                         f"numpy.savez(path, signal=array)") from None
+
+
+def _check_rate(arrays: dict, path: Path, fs_hz: float | None) -> None:
+    if fs_hz is None:
+        return
+    for name in RATE_KEYS:
+        value = np.asarray(arrays.get(name, []))
+        if value.size == 1 and np.issubdtype(value.dtype, np.number):
+            rate = float(value.reshape(-1)[0])
+            if not np.isclose(rate, fs_hz, rtol=1e-6):
+                raise UserError(f"{path}: recorded at {rate:g} Hz ({name}), but data.fs_hz = "
+                                f"{fs_hz:g}; resample the recording to {fs_hz:g} Hz or set "
+                                f"data.fs_hz = {rate:g} (all recordings need one rate)")
 
 
 def _is_numeric(a) -> bool:
@@ -176,6 +193,12 @@ def _as_signal(data, path: Path) -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise UserError(f"{path}: the signal is not numeric (dtype {a.dtype}); "
                         f"store the vibration samples as numbers")
+    # Integer arrays are refused rather than guessed at: in these files they are usually
+    # labels, indices or raw ADC counts with an unknown offset and gain, not a vibration signal.
+    if not np.issubdtype(a.dtype, np.floating):
+        raise UserError(f"{path}: the signal is {a.dtype}, not floating point; store the "
+                        f"vibration in physical units as floats (e.g. counts * volts_per_count "
+                        f"with numpy .astype(np.float32)), or pick the signal with data.files.key")
     if a.ndim > 1:
         if sum(s > 1 for s in a.shape) > 1:
             raise UserError(f"{path}: the signal has shape {a.shape}, expected one channel; "
@@ -264,12 +287,27 @@ def read_manifest(path) -> dict[Path, str]:
     return labels
 
 
-def _scan(paths) -> list[Path]:
+def _is_manifest(path: Path, manifest: Path | None) -> bool:
+    """A 'path,label' CSV is a manifest, not a recording, even when it sits among them."""
+    if path.suffix.lower() != ".csv":
+        return False
+    if manifest is not None and path.resolve() == manifest.resolve():
+        return True
+    try:
+        with path.open(encoding="utf-8-sig") as f:
+            first = next((ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")), "")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return [c.strip().lower() for c in first.split(",")[:2]] == ["path", "label"]
+
+
+def _scan(paths, manifest: Path | None = None) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES)
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
+                           and not _is_manifest(q, manifest))
             if not found:
                 raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
                                 f"check data.files.paths")
@@ -315,7 +353,7 @@ def _check_split(split) -> np.ndarray:
     return s / s.sum()
 
 
-def load_dataset(files_cfg: dict, window: int, seed: int) -> dict:
+def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = None) -> dict:
     """Windows of every recording, split by recording and stratified by class.
 
     Returns {"classes", "recordings" (path per recording id), "train", "val", "test"},
@@ -331,7 +369,7 @@ def load_dataset(files_cfg: dict, window: int, seed: int) -> dict:
 
     paths = list(files_cfg.get("paths") or [])
     if paths:
-        files = _scan(paths)
+        files = _scan(paths, Path(manifest_path) if manifest_path else None)
     elif manifest:
         files = list(manifest)
     else:
@@ -350,7 +388,7 @@ def load_dataset(files_cfg: dict, window: int, seed: int) -> dict:
 
     per_rec = []
     for f in files:
-        signal = load_signal(f, key)
+        signal = load_signal(f, key, fs_hz)
         per_rec.append(windows(signal, window, overlap, source=str(f)))
 
     rng = np.random.default_rng(seed)
