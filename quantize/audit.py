@@ -22,6 +22,7 @@ Standalone: `python -m quantize.audit model.tflite [more.tflite ...]`.
 from __future__ import annotations
 
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def _parse(model_bytes: bytes, where: str, verify: bool = True):
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"{where} is corrupted or truncated ({type(exc).__name__}: {exc}); regenerate "
+        kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
+        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); regenerate "
                         f"it with `make quantize`") from None
     if verify:
         _verify(model_bytes, where)

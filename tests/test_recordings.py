@@ -341,3 +341,20 @@ def test_folders_are_scanned_in_name_order_ignoring_other_files(tmp_path):
     data = recordings.load_dataset(files_cfg([tmp_path / "rec"]), WINDOW, seed=0)
     names = [p.rsplit("/", 1)[-1] for p in data["recordings"]]
     assert names == ["normal_0.mat", "normal_1.mat", "normal_2.mat"]
+
+
+def test_manifest_inside_a_listed_folder_is_not_a_recording(tmp_path):
+    from training import recordings
+    for name in ("normal_1.csv", "normal_2.csv"):
+        (tmp_path / name).write_text("\n".join(["1.0"] * 10))
+    (tmp_path / "labels.csv").write_text("path,label\nnormal_1.csv,normal\n")
+    (tmp_path / "other.csv").write_text("path,label\nnormal_2.csv,normal\n")
+    found = recordings._scan([tmp_path], tmp_path / "labels.csv")
+    assert [p.name for p in found] == ["normal_1.csv", "normal_2.csv"]
+
+
+def test_a_stated_sample_rate_equal_to_fs_hz_is_accepted(tmp_path):
+    import numpy as np
+    from training import recordings
+    np.savez(tmp_path / "normal_1.npz", signal=np.ones(100), fs=12000)
+    assert recordings.load_signal(tmp_path / "normal_1.npz", fs_hz=12000.0).size == 100
