@@ -666,10 +666,10 @@ def write_reports(rep: dict, reports_dir: Path) -> dict[str, Path]:
 def run(cfg: dict) -> dict:
     fw = section(cfg, "firmware")
     board = fw["board"]
-    model = stage.model_path(cfg)
+    model, model_bytes = stage.read_model(cfg)
     libs, reason = tflm_libraries(cfg)
     p = paths()
-    rep = benchmark(model.read_bytes(), board, p["build"] / "benchmark" / board, model_path=model,
+    rep = benchmark(model_bytes, board, p["build"] / "benchmark" / board, model_path=model,
                     tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)))
     written = write_reports(rep, p["reports"])
     u = rep["unit"]

@@ -32,11 +32,17 @@ _BANNER = re.compile(r"self-test (?P<verdict>PASS|FAIL|SKIP)(?P<detail>.*?)"
                      r"(?:, stack (?P<stack>\d+) bytes)?$")
 
 
+def read_model(cfg: dict) -> tuple[Path, bytes]:
+    """The deployed model's path and bytes, checked once (quantize/audit.py read_model):
+    every stage that takes the .tflite goes through here."""
+    from quantize.audit import read_model as read_checked
+    path = model_path(cfg)
+    return path, read_checked(path, int(cfg["data"]["window"]))
+
+
 def model_path(cfg: dict) -> Path:
     """The .tflite that firmware.model names (default: the QAT model)."""
-    which = section(cfg, "firmware")["model"]
-    if which not in MODEL_FILES:
-        raise UserError(f"firmware.model = {which!r}: expected one of {', '.join(MODEL_FILES)}")
+    which = section(cfg, "firmware")["model"]   # "qat" or "ptq": checked by config.load
     path = paths()["model"] / MODEL_FILES[which]
     if not path.is_file():
         raise UserError(f"{path} does not exist; run `make quantize` first")
@@ -61,11 +67,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
     started = time.monotonic()
     fw = section(cfg, "firmware")
     board = boards.load(fw["board"])
-    if fw["backend"] not in BACKENDS:
-        raise UserError(f"firmware.backend = {fw['backend']!r}: expected one of "
-                        f"{', '.join(BACKENDS)}")
-    model_file = model_path(cfg)
-    model_bytes = model_file.read_bytes()
+    model_file, model_bytes = read_model(cfg)
     name = model_name(cfg)
     out = firmware_dir(board.name)
 

@@ -60,7 +60,14 @@ class Operator:
 
 
 def _model(model_bytes: bytes) -> schema.ModelT:
-    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    # Files are checked by quantize.audit.read_model; bytes that reach here unchecked and
+    # are damaged still end as one line, not a struct.error from the flatbuffer reader.
+    try:
+        return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    except Exception as exc:
+        from drsn_edge.errors import UserError
+        raise UserError(f"the {len(model_bytes)}-byte .tflite model is corrupted or truncated "
+                        f"({type(exc).__name__}: {exc}); regenerate it with `make quantize`") from None
 
 
 def _tensor(model: schema.ModelT, sg, index: int) -> Tensor:

@@ -22,6 +22,7 @@ Standalone: `python -m quantize.audit model.tflite [more.tflite ...]`.
 from __future__ import annotations
 
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -71,26 +72,66 @@ def layer_of(tensor_name: str, known: list[str] | tuple[str, ...] = ()) -> str:
     return re.sub(r"_\d+$", "", seg)
 
 
-def _parse(model_bytes: bytes, where: str):
+def _parse(model_bytes: bytes, where: str, verify: bool = True):
+    """The model as flatbuffer objects. A truncated or garbage file makes the generated
+    reader fail with struct.error, IndexError, ValueError...; every one of them is a
+    UserError naming the file. verify=False skips TensorFlow's verifier (importing
+    TensorFlow takes seconds); the structural checks below still run."""
     schema = _schema()
     if len(model_bytes) < 16 or bytes(model_bytes[4:8]) != b"TFL3":
         raise UserError(f"{where} is not a TFLite flatbuffer (no 'TFL3' identifier, {len(model_bytes)} "
                         f"bytes); regenerate it with `make quantize`")
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
-        for buf in model.buffers or []:
-            # Offset buffers live past the flatbuffer (models > 2 GB); they must be in the file.
-            if getattr(buf, "offset", 0) and buf.offset + buf.size > len(model_bytes):
-                raise ValueError("buffer beyond end of file")
-        if not model.subgraphs:
-            raise ValueError("no subgraph")
+        _check_structure(model, len(model_bytes))
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"{where} is corrupted or truncated ({type(exc).__name__}: {exc}); regenerate "
+        kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
+        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); regenerate "
                         f"it with `make quantize`") from None
-    _verify(model_bytes, where)
+    if verify:
+        _verify(model_bytes, where)
     return model
+
+
+_ITEM_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1}   # TensorType -> bytes per element
+
+
+def _check_structure(model, size: int) -> None:
+    """Every index inside the model points at something that exists, and every constant
+    holds as many bytes as its shape says: the code generator and TFLM trust both."""
+    for buf in model.buffers or []:
+        # Offset buffers live past the flatbuffer (models > 2 GB); they must be in the file.
+        if getattr(buf, "offset", 0) and buf.offset + buf.size > size:
+            raise ValueError("buffer beyond end of file")
+    if not model.subgraphs:
+        raise ValueError("no subgraph")
+    n_buffers, n_codes = len(model.buffers or []), len(model.operatorCodes or [])
+    g = model.subgraphs[0]
+    tensors = g.tensors or []
+    if g.inputs is None or g.outputs is None or not len(g.inputs) or not len(g.outputs):
+        raise ValueError("the graph has no input or no output")
+    for j in list(g.inputs) + list(g.outputs):
+        if not 0 <= j < len(tensors):
+            raise ValueError(f"graph input/output tensor {j} does not exist")
+    for i, op in enumerate(g.operators or []):
+        if not 0 <= op.opcodeIndex < n_codes:
+            raise ValueError(f"op {i} has opcode index {op.opcodeIndex} of {n_codes}")
+        for j in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else []):
+            if not -1 <= j < len(tensors):
+                raise ValueError(f"op {i} uses tensor {j}, which does not exist")
+    for t in tensors:
+        shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        if any(d < 0 for d in shape) and t.shapeSignature is None:
+            raise ValueError(f"tensor {t.name!r} has shape {shape}")
+        if not 0 <= t.buffer < max(n_buffers, 1):
+            raise ValueError(f"tensor {t.name!r} uses buffer {t.buffer} of {n_buffers}")
+        data = model.buffers[t.buffer].data if n_buffers else None
+        item = _ITEM_BYTES.get(int(t.type))
+        if data is not None and len(data) and item and len(data) != item * int(np.prod(shape or [1])):
+            raise ValueError(f"constant {t.name!r} holds {len(data)} bytes, its shape {shape} needs "
+                             f"{item * int(np.prod(shape or [1]))}")
 
 
 def _verify(model_bytes: bytes, where: str) -> None:
@@ -138,11 +179,12 @@ def _nbytes(info: dict) -> int:
     return int(np.prod(info["shape"] or [1])) * size.get(info["dtype"], 4)
 
 
-def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False) -> dict:
+def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
+            verify: bool = True) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
     and the list of problems (empty when the model is fully int8 for TFLM)."""
     schema = _schema()
-    model = _parse(model_bytes, where)
+    model = _parse(model_bytes, where, verify)
     op_names = _names(schema.BuiltinOperator)
     type_names = _names(schema.TensorType)
     g = model.subgraphs[0]
@@ -217,15 +259,40 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
     }
 
 
-def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False) -> dict:
+def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
+          verify: bool = True) -> dict:
     """inspect(), raising a one-line UserError naming the first problems' ops and layers."""
-    report = inspect(model_bytes, where, known_layers, allow_requantize)
+    report = inspect(model_bytes, where, known_layers, allow_requantize, verify)
     if report["problems"]:
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
         raise UserError(f"{where} is not fully int8 for TFLite Micro: {'; '.join(p[:3])}{more}; "
                         f"quantize with the QAT pipeline (`make quantize`)")
     return report
+
+
+def read_model(path: str | Path, window: int | None = None) -> bytes:
+    """The bytes of the int8 .tflite at `path`, once it is known to be one the firmware,
+    the code generator and the HIL runner can use: present, readable, a whole flatbuffer,
+    fully int8 with TFLM kernels, one input of shape [1, window, 1] (when `window` is
+    given). Anything else is a UserError naming the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; run `make quantize` first (firmware.model picks "
+                        f"model_int8.tflite or model_ptq_int8.tflite under --build-dir/model)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
+    # TensorFlow's verifier is skipped: it costs seconds to import, and _parse's own
+    # structural checks cover what the later stages index.
+    report = audit(data, str(path), verify=False)
+    shape = report["input"]["shape"]
+    if window is not None and shape != [1, window, 1]:
+        raise UserError(f"{path} takes input {shape}, but data.window = {window} needs "
+                        f"[1, {window}, 1]; train and quantize with this config (`make train "
+                        f"quantize`) or set data.window to the model's")
+    return data
 
 
 def describe(report: dict) -> str:
@@ -246,9 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     for path in map(Path, argv):
         try:
-            if not path.is_file():
-                raise UserError(f"{path} not found; run `make quantize` first")
-            report = audit(path.read_bytes(), str(path))
+            report = audit(read_model(path), str(path))
             print(describe(report))
             print(f"{path}: all {len(report['ops'])} ops int8 for TFLite Micro "
                   f"({report['sizes']['model_bytes']} bytes)")

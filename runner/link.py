@@ -299,10 +299,14 @@ class Device:
             try:
                 self._port = _open_port(self.url, self.baudrate, self.timeout)
                 break
-            except (serial.SerialException, ValueError) as exc:
-                if time.monotonic() > deadline:
-                    raise UserError(f"cannot open serial port {self.url}: {exc}; check the "
-                                    f"port name (or that the emulator is running)") from None
+            except (serial.SerialException, ValueError, OSError) as exc:
+                # Only a refused or not-yet-ready connection can heal (an emulator still
+                # starting); a bad URL or a missing device fails at once.
+                problem = _open_problem(self.url, exc)
+                if problem or time.monotonic() > deadline:
+                    raise UserError(problem or f"cannot open {self.url}: nothing answers there "
+                                    f"({_reason(exc)}); start the board (`make flash`) or "
+                                    f"give the port it listens on") from None
                 time.sleep(0.05)
         self._reader.reset()
         self._inbox.clear()
@@ -421,6 +425,31 @@ _RESPONSE = {
     Command.STATS: Command.STATS_DATA, Command.RESET: Command.RESET_ACK,
     Command.EXIT: Command.EXIT_ACK,
 }
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.removeprefix(f"Could not open port ").strip()
+
+
+def _open_problem(url: str, exc: Exception) -> str | None:
+    """A one-line message for an open() failure that retrying will not fix, else None."""
+    from drsn_edge.schema import port_problem
+    problem = port_problem(url)
+    if problem:
+        return f"cannot open {url}: {problem}"
+    if isinstance(exc, ValueError):
+        return f"cannot open {url}: {_reason(exc)}; check the port name or URL"
+    if "://" not in url:
+        errno = getattr(exc, "errno", None)
+        if errno == 2 or "No such file" in str(exc):
+            return (f"cannot open serial port {url}: no such device; plug the board in and "
+                    f"check the name (ls /dev/ttyACM* /dev/ttyUSB*), or pass --port")
+        if errno == 13 or "Permission denied" in str(exc):
+            return (f"cannot open serial port {url}: permission denied; add yourself to the "
+                    f"dialout group (sudo usermod -aG dialout $USER, then log in again)")
+        return f"cannot open serial port {url}: {_reason(exc)}; check the port name"
+    return None
 
 
 def _open_port(url: str, baudrate: int, timeout: float):

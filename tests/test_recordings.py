@@ -434,9 +434,9 @@ def test_a_stated_sample_rate_is_resampled_or_refused(tmp_path):
 def test_npz_stating_its_rate_is_checked_too(tmp_path):
     path = tmp_path / "normal_0.npz"
     np.savez(path, signal=ramp(640), fs=np.array(48000.0))
-    assert recordings.stated_rate(path, {}) == 48000.0
+    assert recordings.load_signal(path, fs_hz=12000.0, resample=True).size == 160
     with pytest.raises(UserError, match=r"normal_0\.npz: recorded at 48000 Hz but data\.fs_hz = 12000"):
-        recordings.at_rate(ramp(640), 48000.0, 12000.0, False, path)
+        recordings.load_signal(path, fs_hz=12000.0)
 
 
 def test_split_in_time_keeps_a_window_gap_and_says_so(tmp_path):
@@ -453,3 +453,20 @@ def test_split_in_time_keeps_a_window_gap_and_says_so(tmp_path):
         first_test = data["test"][0][data["test"][2] == rec].min()
         assert first_val - last_train >= WINDOW * 0.001 - 1e-6
         assert first_test > first_val
+
+
+def test_manifest_inside_a_listed_folder_is_not_a_recording(tmp_path):
+    from training import recordings
+    for name in ("normal_1.csv", "normal_2.csv"):
+        (tmp_path / name).write_text("\n".join(["1.0"] * 10))
+    (tmp_path / "labels.csv").write_text("path,label\nnormal_1.csv,normal\n")
+    (tmp_path / "other.csv").write_text("path,label\nnormal_2.csv,normal\n")
+    found = recordings._scan([tmp_path], tmp_path / "labels.csv")
+    assert [p.name for p in found] == ["normal_1.csv", "normal_2.csv"]
+
+
+def test_a_stated_sample_rate_equal_to_fs_hz_is_accepted(tmp_path):
+    import numpy as np
+    from training import recordings
+    np.savez(tmp_path / "normal_1.npz", signal=np.ones(100), fs=12000)
+    assert recordings.load_signal(tmp_path / "normal_1.npz", fs_hz=12000.0).size == 100

@@ -39,30 +39,37 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 
 # ---------------------------------------------------------------------------- loading
 
-def load_signal(path, key: str = "") -> np.ndarray:
-    """One recording as a 1-D float64 array.
+# Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
+# shaft speeds, not rates, so they are not among them.
+RATE_KEYS = ("fs", "fs_hz", "Fs", "sample_rate", "sampling_rate", "sample_rate_hz")
+
+
+def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | None = None,
+                resample: bool = False) -> np.ndarray:
+    """One recording as a 1-D float64 array, at `fs_hz` when given.
 
     `key` picks the variable of a .mat/.npz file: an exact name, or a unique name ending in
     it (key="DE_time" fits every CWRU file). Default: the variable ending in _DE_time, else
-    the only numeric array. CSV files use their first numeric column.
+    the only floating-point array. CSV files use their first numeric column. The recording's
+    rate is `rate` (e.g. a manifest's fs_hz column), else a scalar named in RATE_KEYS stored
+    in a .mat/.npz; when it differs from `fs_hz` the signal is resampled (`resample`) or
+    refused.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: recording not found; fix the path in data.files.paths "
                         f"or in the manifest")
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        arrays = _read_mat(path)
-        data = _pick(arrays, key, path)
-    elif suffix == ".npz":
-        arrays = _read_npz(path)
+    if suffix in (".mat", ".npz"):
+        arrays = _read_mat(path) if suffix == ".mat" else _read_npz(path)
+        rate = rate if rate is not None else _file_rate(arrays)
         data = _pick(arrays, key, path)
     elif suffix == ".csv":
         data = _read_csv(path)
     else:
         raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
                         f"convert it to one of {', '.join(SUFFIXES)}")
-    return _as_signal(data, path)
+    return at_rate(_as_signal(data, path), rate, fs_hz, resample, path)
 
 
 def _read_mat(path: Path) -> dict:
@@ -95,6 +102,14 @@ def _read_npz(path: Path) -> dict:
     except Exception as exc:
         raise UserError(f"{path}: not a readable .npz file ({exc}); save it with "
                         f"numpy.savez(path, signal=array)") from None
+
+
+def _file_rate(arrays: dict) -> float | None:
+    for name in RATE_KEYS:
+        value = np.asarray(arrays.get(name, []))
+        if value.size == 1 and np.issubdtype(value.dtype, np.number):
+            return float(value.reshape(-1)[0])
+    return None
 
 
 def _is_numeric(a) -> bool:
@@ -185,6 +200,12 @@ def _as_signal(data, path: Path) -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise UserError(f"{path}: the signal is not numeric (dtype {a.dtype}); "
                         f"store the vibration samples as numbers")
+    # Integer arrays are refused rather than guessed at: in these files they are usually
+    # labels, indices or raw ADC counts with an unknown offset and gain, not a vibration signal.
+    if not np.issubdtype(a.dtype, np.floating):
+        raise UserError(f"{path}: the signal is {a.dtype}, not floating point; store the "
+                        f"vibration in physical units as floats (e.g. counts * volts_per_count "
+                        f"with numpy .astype(np.float32)), or pick the signal with data.files.key")
     if a.ndim > 1:
         if sum(s > 1 for s in a.shape) > 1:
             raise UserError(f"{path}: the signal has shape {a.shape}, expected one channel; "
@@ -316,13 +337,17 @@ def is_manifest(path: Path) -> bool:
     return False
 
 
-def _scan(paths) -> list[Path]:
+def _is_manifest_of(path: Path, manifest: Path | None) -> bool:
+    return is_manifest(path) or (manifest is not None and path.resolve() == Path(manifest).resolve())
+
+
+def _scan(paths, manifest: Path | None = None) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
-                           and not is_manifest(q))
+                           and not _is_manifest_of(q, manifest))
             if not found:
                 raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
                                 f"check data.files.paths")
@@ -419,20 +444,15 @@ def _group(cond: dict, columns) -> str:
     return ",".join(f"{c}={cond.get(c, '')}" for c in columns) or "recordings"
 
 
-def stated_rate(path: Path, cond: dict) -> float | None:
-    """The sample rate a file states: the manifest's fs_hz column, or an fs / fs_hz scalar
-    stored beside the signal in an .npz."""
-    if cond.get("fs_hz"):
-        try:
-            return float(cond["fs_hz"])
-        except ValueError:
-            raise UserError(f"{path}: manifest fs_hz = {cond['fs_hz']!r} is not a number") from None
-    if path.suffix.lower() == ".npz":
-        arrays = _read_npz(path)
-        for name in ("fs_hz", "fs", "sample_rate"):
-            if name in arrays and np.asarray(arrays[name]).size == 1:
-                return float(np.asarray(arrays[name]).reshape(()))
-    return None
+def manifest_rate(path: Path, cond: dict) -> float | None:
+    """The sample rate a manifest's fs_hz column states for a recording, if any."""
+    if not cond.get("fs_hz"):
+        return None
+    try:
+        return float(cond["fs_hz"])
+    except ValueError:
+        raise UserError(f"{path}: manifest fs_hz = {cond['fs_hz']!r} is not a number; give the "
+                        f"sample rate in Hz") from None
 
 
 def at_rate(signal: np.ndarray, rate: float | None, fs_hz: float | None, resample: bool,
@@ -487,8 +507,7 @@ def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = 
 
     paths = list(files_cfg.get("paths") or [])
     if paths:
-        files = [f for f in _scan(paths)
-                 if not (manifest_path and f.resolve() == Path(manifest_path).resolve())]
+        files = _scan(paths, Path(manifest_path) if manifest_path else None)
     elif manifest:
         files = list(manifest)
     else:
@@ -511,7 +530,7 @@ def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = 
     resample = bool(files_cfg.get("resample", True))
     signals = []
     for f, cond in zip(files, conds):
-        sig = at_rate(load_signal(f, key), stated_rate(f, cond), fs_hz, resample, f)
+        sig = load_signal(f, key, fs_hz, manifest_rate(f, cond), resample)
         windows(sig[:window], window, overlap, source=str(f))  # at least one window long
         signals.append(sig)
     test_sel = _selector(files_cfg.get("test"), "data.files.test", conds, manifest_path)

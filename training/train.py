@@ -75,10 +75,8 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int) -> dict:
     if t["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(t["learning_rate"], decay_steps=t["epochs"] * steps,
                                                     alpha=0.02)
-    elif t["lr_schedule"] == "constant":
+    else:  # "constant" (config.load allows nothing else)
         lr = t["learning_rate"]
-    else:
-        raise UserError(f"train.lr_schedule = {t['lr_schedule']!r}: use 'cosine' or 'constant'")
     opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=t["weight_decay"],
                                  name="adamw")
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -221,9 +219,6 @@ def run(cfg: dict) -> dict:
     t_start = time.perf_counter()
     seed = int(cfg["seed"])
     p = artifacts.paths()
-    models.check_arch(cfg["model"]["arch"])
-    if cfg["model"].get("baseline"):
-        models.check_arch(cfg["model"]["baseline"], "model.baseline")
 
     # --- data ------------------------------------------------------------------------------
     data = dataset.prepare(cfg)

@@ -1,0 +1,264 @@
+"""What every config key may hold: one entry per key, checked once by `config.load`.
+
+Each stage can then trust its config: a bad value is stopped where it enters (the TOML file
+or a --set), with a one-line UserError naming the key, the value and what is allowed, e.g.
+
+    train.epochs = -1 (--set): must be an integer >= 1
+
+Adding a key is adding one line to SCHEMA (and to configs/*.toml); a rule that involves
+several keys goes into CROSS_CHECKS.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+# Architectures training/models.py builds. Listed here because importing that module loads
+# Keras (seconds), and the config is checked before any stage starts.
+ARCHS = ("drsn_cw", "drsn_cs", "resnet")
+NOISE_KINDS = ("gaussian", "pink", "laplacian")   # training/noise.py KINDS
+
+
+@dataclass(frozen=True)
+class Rule:
+    what: str | Callable[[], str]      # what the key may hold, as said in the error message
+    test: Callable[[object], bool]     # True when a value is allowed
+    explain: Callable[[object], str] | None = None   # a sharper message for a bad value
+
+    @property
+    def allowed(self) -> str:
+        return self.what() if callable(self.what) else self.what
+
+    def __call__(self, value) -> bool:
+        try:
+            return bool(self.test(value))
+        except (TypeError, ValueError):
+            return False
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _bounds(lo, hi, lo_open, hi_open) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi:g}")
+    return " and ".join(parts)
+
+
+def _within(v, lo, hi, lo_open, hi_open) -> bool:
+    return ((lo is None or (v > lo if lo_open else v >= lo))
+            and (hi is None or (v < hi if hi_open else v <= hi)))
+
+
+def integer(lo=None, hi=None) -> Rule:
+    b = _bounds(lo, hi, False, False)
+    return Rule(f"an integer {b}".strip(), lambda v: _is_int(v) and _within(v, lo, hi, False, False))
+
+
+def number(lo=None, hi=None, lo_open=False, hi_open=False) -> Rule:
+    b = _bounds(lo, hi, lo_open, hi_open)
+    return Rule(f"a number {b}".strip(), lambda v: _is_num(v) and _within(v, lo, hi, lo_open, hi_open))
+
+
+def one_of(*choices) -> Rule:
+    return Rule("one of " + ", ".join(repr(c) for c in choices), lambda v: v in choices and isinstance(v, str))
+
+
+def boolean() -> Rule:
+    return Rule("true or false", lambda v: isinstance(v, bool))
+
+
+def text() -> Rule:
+    return Rule("a string", lambda v: isinstance(v, str))
+
+
+def power_of_two(lo: int) -> Rule:
+    return Rule(f"a power of two >= {lo} (e.g. 1024)",
+                lambda v: _is_int(v) and v >= lo and v & (v - 1) == 0)
+
+
+def list_of(item: Rule, length: int | None = None, min_len: int = 0, unique: bool = False) -> Rule:
+    size = f"a list of {length} items" if length is not None else (
+        "a non-empty list" if min_len == 1 else f"a list of at least {min_len} items" if min_len else "a list")
+    what = f"{size}, each {item.allowed}" + (", no repeats" if unique else "")
+
+    def test(v):
+        return (isinstance(v, list) and (length is None or len(v) == length) and len(v) >= min_len
+                and all(item(x) for x in v)
+                and (not unique or len(set(map(repr, v))) == len(v)))
+    return Rule(what, test)
+
+
+CELL = Rule("a string or a number", lambda v: isinstance(v, str) or _is_num(v))
+
+
+def column_values() -> Rule:
+    # {load = [3]} or {load = 3}: manifest column -> the values that select a recording.
+    return Rule("a table of manifest columns to values, e.g. {load = [3]}",
+                lambda v: isinstance(v, dict) and all(
+                    isinstance(k, str) and (CELL(x) or (isinstance(x, list) and x and all(CELL(e) for e in x)))
+                    for k, x in v.items()))
+
+
+def table_of(item: Rule) -> Rule:
+    return Rule(f"a table of string keys to {item.allowed}",
+                lambda v: isinstance(v, dict) and all(isinstance(k, str) and item(x) for k, x in v.items()))
+
+
+def board() -> Rule:
+    # The boards that exist are the folders of boards/ with a board.toml (boards/board.py).
+    def known():
+        from boards.board import available
+        return available()
+
+    # Listed when asked, so a new board folder needs no edit here.
+    return Rule(lambda: "a board: one of " + ", ".join(known()) + " (a folder of boards/ with a board.toml)",
+                lambda v: isinstance(v, str) and v in known())
+
+
+_SOCKET = re.compile(r"^socket://(?P<host>[^:/?#\s]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})(?:[/?].*)?$")
+
+
+def port_problem(url: str) -> str | None:
+    """What is wrong with a serial port or pyserial URL, or None. A device name is not
+    looked up here: it may be plugged in later; Device() says when it is missing."""
+    if not isinstance(url, str):
+        return "must be a string"
+    if url == "" or "://" not in url:
+        return None
+    scheme = url.split("://", 1)[0]
+    from importlib.util import find_spec
+    if not re.fullmatch(r"[a-z0-9_]+", scheme) or find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
+        return (f"unknown URL scheme {scheme + '://'!r}; use socket://HOST:PORT, rfc2217://HOST:PORT, "
+                f"loop://, or a device such as /dev/ttyACM0 or COM3")
+    if scheme == "socket":
+        m = _SOCKET.match(url)
+        if not m or not 0 < int(m["port"]) < 65536:
+            return "malformed socket URL; write it as socket://HOST:PORT, e.g. socket://127.0.0.1:4321"
+    return None
+
+
+def serial_port() -> Rule:
+    return Rule("\"\" (the board `drsn-edge flash` started), a device such as /dev/ttyACM0 or "
+                "COM3, or a pyserial URL such as socket://127.0.0.1:4321",
+                lambda v: isinstance(v, str) and port_problem(v) is None, port_problem)
+
+
+STRIDE_BLOCK = Rule("a list of [filters, stride] pairs, filters an integer >= 1, stride an integer >= 1",
+                    lambda v: isinstance(v, list) and len(v) >= 1 and all(
+                        isinstance(b, list) and len(b) == 2 and _is_int(b[0]) and b[0] >= 1
+                        and _is_int(b[1]) and b[1] >= 1 for b in v))
+
+# key -> rule. Optional keys (may be absent from a config file) are in OPTIONAL.
+SCHEMA: dict[str, Rule] = {
+    "seed": integer(0, 2**32 - 1),
+
+    "data.source": one_of("synthetic", "files"),
+    "data.fs_hz": number(0, lo_open=True),
+    "data.window": power_of_two(64),
+    "data.train_per_class": integer(1),
+    "data.val_per_class": integer(1),
+    "data.noise_types": list_of(one_of(*NOISE_KINDS), min_len=1, unique=True),
+    "data.snr_db_range": list_of(number(-100, 100), length=2),
+
+    "data.files.paths": list_of(text()),
+    "data.files.manifest": text(),
+    "data.files.key": text(),
+    "data.files.overlap": number(0, 1, hi_open=True),
+    "data.files.split": list_of(number(0, 1), length=3),
+    "data.files.labels": table_of(text()),
+    "data.files.test": column_values(),
+    "data.files.val": column_values(),
+    "data.files.by_time": boolean(),
+    "data.files.resample": boolean(),
+    "data.files.leave_one_out": text(),
+
+    "data.synthetic.loads": list_of(number(0, 3), min_len=1, unique=True),
+    "data.synthetic.test_loads": list_of(number(0, 3), unique=True),
+
+    "model.arch": one_of(*ARCHS),
+    "model.baseline": one_of("", *ARCHS),
+    "model.compare": list_of(one_of(*ARCHS), unique=True),
+    "model.stem_filters": integer(1, 1024),
+    "model.stem_kernel": integer(1, 1024),
+    "model.stem_stride": integer(1, 64),
+    "model.blocks": STRIDE_BLOCK,
+    "model.kernel": integer(1, 255),
+    "model.threshold_units": integer(0, 4096),
+
+    "train.seeds": integer(1, 50),
+    "train.epochs": integer(1),
+    "train.batch_size": integer(1),
+    "train.learning_rate": number(0, 10, lo_open=True),
+    "train.lr_schedule": one_of("cosine", "constant"),
+    "train.patience": integer(0),
+    "train.weight_decay": number(0),
+    "train.augment.speed": number(0, 0.2),
+    "train.augment.crop": boolean(),
+    "train.augment.tilt_db": number(0, 12),
+
+    "eval.snr_db": list_of(number(-100, 100), min_len=1, unique=True),
+    "eval.per_class": integer(1),
+
+    "quantize.qat_epochs": integer(0),
+    "quantize.qat_learning_rate": number(0, 10, lo_open=True),
+    "quantize.qat_loss": one_of("distill", "labels"),
+    "quantize.ema_decay": number(0, 1, lo_open=True, hi_open=True),
+    "quantize.representative_windows": integer(1),
+    "quantize.parity_windows": integer(0),
+    "quantize.max_drop_pp": number(0, 100),
+    "quantize.min_agreement": number(0, 1),
+
+    "firmware.board": board(),
+    "firmware.backend": one_of("compiled", "tflm"),
+    "firmware.model": one_of("qat", "ptq"),
+    "firmware.selftest_vector": integer(0),
+    "firmware.tflm_lib": text(),
+    "firmware.tflm_include": text(),
+    "firmware.arena_margin": integer(0),
+
+    "hil.port": serial_port(),
+    "hil.baud": integer(50, 20_000_000),
+    "hil.limit": integer(0),
+    "hil.batch": integer(1, 65535),
+    "hil.timeout_s": number(0, 3600, lo_open=True),
+    "hil.retries": integer(0, 1000),
+}
+OPTIONAL = {"data.files.labels"}
+
+
+def _cross_checks(get) -> list[tuple[str, str]]:
+    """(key, problem) for rules between keys; `get(key)` reads a (valid) value."""
+    out = []
+    lo, hi = get("data.snr_db_range")
+    if lo > hi:
+        out.append(("data.snr_db_range", f"the low end {lo:g} is above the high end {hi:g}; "
+                                         f"write [low, high], e.g. [-5.0, 10.0]"))
+    if get("data.files.split")[0] <= 0:
+        out.append(("data.files.split", f"{get('data.files.split')}: the train share must be above 0; "
+                                        f"e.g. [0.7, 0.15, 0.15], or [1, 0, 0] with data.files.test"))
+    loads, held = get("data.synthetic.loads"), get("data.synthetic.test_loads")
+    if [v for v in held if v not in loads]:
+        out.append(("data.synthetic.test_loads", f"{held} holds out loads that are not in "
+                                                 f"data.synthetic.loads = {loads}"))
+    elif not [v for v in loads if v not in held]:
+        out.append(("data.synthetic.test_loads", f"{held} holds out every load of data.synthetic.loads; "
+                                                 f"leave at least one to train on"))
+    if get("model.stem_kernel") > get("data.window"):
+        out.append(("model.stem_kernel", f"{get('model.stem_kernel')} is longer than one window "
+                                         f"(data.window = {get('data.window')}); make it smaller"))
+    return out
+
+
+CROSS_CHECKS = _cross_checks
