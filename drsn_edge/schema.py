@@ -198,6 +198,7 @@ SCHEMA: dict[str, Rule] = {
     "model.threshold_units": integer(0, 4096),
 
     "train.seeds": integer(1, 50),
+    "train.workers": integer(0, 64),
     "train.epochs": integer(1),
     "train.batch_size": integer(1),
     "train.learning_rate": number(0, 10, lo_open=True),

@@ -163,6 +163,25 @@ def _savez(path, **arrays) -> None:
             np.savez(f, **arrays)
 
 
+def load_prepared(cfg: dict) -> dict:
+    """What prepare() returned, read back from build/data/ (for training worker processes)."""
+    out = artifacts.paths()["data"]
+    with np.load(out / "train.npz") as z:
+        train = (z["x"], z["y"])
+        classes = [str(c) for c in z["classes"]]
+    with np.load(out / "val.npz") as z:
+        val = (z["x"], z["y"])
+        selects = bool(z["selects"])
+    return {"classes": classes, "train": train, "val": val, "val_selects": selects,
+            "test": _test_arrays(out / "test.npz")}
+
+
+def _test_arrays(path) -> dict:
+    """test.npz as prepare() holds it: {"y", "group", "unseen", "x_clean", "x_<kind>_<snr>"}."""
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if k != "classes"}
+
+
 def load_test(path=None) -> dict:
     """The evaluation sweep written by prepare(): {'classes', 'y', 'clean', (kind, snr): x}."""
     path = path or artifacts.paths()["data"] / "test.npz"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 import zipfile
 
@@ -47,10 +48,10 @@ def seed_everything(seed: int) -> None:
 class EpochBar:
     """One progress bar per model, an update per epoch with the numbers that matter."""
 
-    def __init__(self, name: str, epochs: int):
+    def __init__(self, name: str, epochs: int, position: int = 0):
         from tqdm import tqdm
         self.bar = tqdm(total=epochs, desc=f"train {name:8s}", unit="epoch", dynamic_ncols=True,
-                        mininterval=0)
+                        mininterval=0, position=position, leave=True)
 
     def update(self, logs: dict) -> None:
         self.bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}",
@@ -63,7 +64,7 @@ class EpochBar:
         self.bar.close()
 
 
-def fit(model, data: dict, cfg: dict, name: str, seed: int) -> dict:
+def fit(model, data: dict, cfg: dict, name: str, seed: int, bar_position: int = 0) -> dict:
     """Train with fresh noise each epoch, a cosine learning-rate schedule and early stopping
     on validation accuracy (keeping the best epoch's weights). Returns the history."""
     import keras
@@ -83,7 +84,7 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int) -> dict:
 
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
     best, best_epoch, best_weights, waited = -1.0, 0, None, 0
-    bar = EpochBar(name, t["epochs"])
+    bar = EpochBar(name, t["epochs"], bar_position)
     for epoch in range(t["epochs"]):
         x, yy = feed.epoch(epoch)
         h = model.fit(x, yy, batch_size=t["batch_size"], epochs=1, shuffle=False, verbose=0)
@@ -238,30 +239,13 @@ def run(cfg: dict) -> dict:
     test = data["test"]
     parts = condition_masks(test)
     roles = model_roles(cfg)
+    jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
+    done = run_jobs(cfg, data, jobs, len(seeds))
     results, per_seed = {}, {arch: [] for _, arch in roles}
-    for i, run_seed in enumerate(seeds):
-        for role, arch in roles:
-            seed_everything(run_seed)
-            model = models.build(arch, window, len(classes), cfg["model"])
-            t0 = time.perf_counter()
-            label = arch if len(seeds) == 1 else f"{arch} s{i + 1}"
-            history = fit(model, data, cfg, label, run_seed)
-            seconds = time.perf_counter() - t0
-            preds = predict_sweep(model, test, cfg)
-            per_seed[arch].append({part: sweep_accuracy(preds, test["y"], cfg, mask)
-                                   for part, mask in parts.items()})
-            if i or role == "compare":
-                continue
-            digest = save_model(model, p["model"] / f"{role}.keras")
-            lowest = (cfg["data"]["noise_types"][0], cfg["eval"]["snr_db"][0])
-            results[role] = {
-                **describe(model),
-                "accuracy": sweep_accuracy(preds, test["y"], cfg),
-                "history": history,
-                "train_seconds": round(seconds, 1),
-                "weights_sha256": digest,
-                "confusion_lowest_snr": confusion_of(preds[lowest], test["y"], len(classes)).tolist(),
-            }
+    for (role, arch, i, _), out in zip(jobs, done):
+        per_seed[arch].append(out["per_part"])
+        if out["result"] is not None:
+            results[role] = out["result"]
     by_condition = summarize(per_seed, parts, test)
 
     # --- report ----------------------------------------------------------------------------
@@ -346,6 +330,71 @@ def loo_markdown(summary: dict, kinds) -> str:
                 f"{100 * _noise_mean(m, kinds, s):.1f} ± {100 * _noise_mean(sd, kinds, s):.1f}" for s in snrs) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def train_one(cfg: dict, data: dict, role: str, arch: str, index: int, run_seed: int,
+              n_seeds: int, bar_position: int = 0) -> dict:
+    """Train one (arch, seed), score it on every part of the sweep; the first seed's model
+    and baseline are saved (their report entry is "result"), the others only scored."""
+    from training import models
+    test = data["test"]
+    seed_everything(run_seed)
+    model = models.build(arch, cfg["data"]["window"], len(data["classes"]), cfg["model"])
+    t0 = time.perf_counter()
+    label = arch if n_seeds == 1 else f"{arch} s{index + 1}"
+    history = fit(model, data, cfg, label, run_seed, bar_position)
+    seconds = time.perf_counter() - t0
+    preds = predict_sweep(model, test, cfg)
+    out = {"per_part": {part: sweep_accuracy(preds, test["y"], cfg, mask)
+                        for part, mask in condition_masks(test).items()}, "result": None}
+    if index == 0 and role != "compare":
+        digest = save_model(model, artifacts.paths()["model"] / f"{role}.keras")
+        lowest = (cfg["data"]["noise_types"][0], cfg["eval"]["snr_db"][0])
+        out["result"] = {
+            **describe(model),
+            "accuracy": sweep_accuracy(preds, test["y"], cfg),
+            "history": history,
+            "train_seconds": round(seconds, 1),
+            "weights_sha256": digest,
+            "confusion_lowest_snr": confusion_of(preds[lowest], test["y"], len(data["classes"])).tolist(),
+        }
+    return out
+
+
+def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
+    """Every (role, arch, seed index, seed) job, in order of `jobs`, in train.workers
+    processes (0: one per CPU) with one TensorFlow thread each: a small model keeps one core
+    busy better than two threads do. Always in worker processes, even one: the float sums of
+    one thread come out the same whatever the number of workers, so a job's model depends
+    only on its seed and the config."""
+    workers = int(cfg["train"].get("workers", 1)) or len(os.sched_getaffinity(0))
+    workers = max(1, min(workers, len(jobs)))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(str(artifacts.build_dir()),)) as pool:
+        futures = [pool.submit(_worker_job, cfg, *job, n_seeds, k % workers)
+                   for k, job in enumerate(jobs)]
+        return [f.result() for f in futures]
+
+
+_WORKER_DATA: dict = {}
+
+
+def _worker_init(build: str) -> None:
+    os.environ["DRSN_EDGE_BUILD"] = build
+    from drsn_edge.cli import quiet_tensorflow
+    quiet_tensorflow()
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _worker_job(cfg, role, arch, index, run_seed, n_seeds, position) -> dict:
+    if not _WORKER_DATA:
+        _WORKER_DATA.update(dataset.load_prepared(cfg))
+    return train_one(cfg, _WORKER_DATA, role, arch, index, run_seed, n_seeds, position)
 
 
 def training_seeds(cfg: dict) -> list[int]:
