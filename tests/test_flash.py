@@ -120,7 +120,7 @@ def test_real_flash_dry_run_prints_the_exact_command(build_dir, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--real", "--board", "netduinoplus2"], "needs its serial port"),
     (["--real", "--board", "mps2-an386", "--port", "/dev/ttyNOPE0"], "not supported by drsn-edge"),
-    (["--board", "nosuchboard"], "unknown board 'nosuchboard'"),
+    (["--board", "nosuchboard"], "firmware.board = 'nosuchboard'"),
 ])
 def test_flash_mistakes_are_one_line_errors(build_dir, capsys, args, message):
     assert cli(build_dir, "flash", *args) == 2
