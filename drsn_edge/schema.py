@@ -186,6 +186,7 @@ SCHEMA: dict[str, Rule] = {
 
     "data.synthetic.loads": list_of(number(0, 3), min_len=1, unique=True),
     "data.synthetic.test_loads": list_of(number(0, 3), unique=True),
+    "data.synthetic.val_loads": list_of(number(0, 3), unique=True),
 
     "model.arch": one_of(*ARCHS),
     "model.baseline": one_of("", *ARCHS),
@@ -249,13 +250,17 @@ def _cross_checks(get) -> list[tuple[str, str]]:
     if get("data.files.split")[0] <= 0:
         out.append(("data.files.split", f"{get('data.files.split')}: the train share must be above 0; "
                                         f"e.g. [0.7, 0.15, 0.15], or [1, 0, 0] with data.files.test"))
-    loads, held = get("data.synthetic.loads"), get("data.synthetic.test_loads")
-    if [v for v in held if v not in loads]:
-        out.append(("data.synthetic.test_loads", f"{held} holds out loads that are not in "
-                                                 f"data.synthetic.loads = {loads}"))
-    elif not [v for v in loads if v not in held]:
-        out.append(("data.synthetic.test_loads", f"{held} holds out every load of data.synthetic.loads; "
-                                                 f"leave at least one to train on"))
+    loads = get("data.synthetic.loads")
+    held_test, held_val = get("data.synthetic.test_loads"), get("data.synthetic.val_loads")
+    for key, held in (("data.synthetic.test_loads", held_test), ("data.synthetic.val_loads", held_val)):
+        if [v for v in held if v not in loads]:
+            out.append((key, f"{held} holds out loads that are not in data.synthetic.loads = {loads}"))
+    if set(held_test) & set(held_val):
+        out.append(("data.synthetic.val_loads", f"{held_val} shares loads with data.synthetic.test_loads "
+                                                f"= {held_test}; a load is for validation or for the test"))
+    if not [v for v in loads if v not in held_test and v not in held_val]:
+        out.append(("data.synthetic.test_loads", f"{held_test} (with val_loads {held_val}) holds out every "
+                                                 f"load of data.synthetic.loads; leave at least one to train on"))
     if get("model.stem_kernel") > get("data.window"):
         out.append(("model.stem_kernel", f"{get('model.stem_kernel')} is longer than one window "
                                          f"(data.window = {get('data.window')}); make it smaller"))

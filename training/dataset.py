@@ -53,17 +53,20 @@ def load_group(load: float) -> str:
     return f"load={float(load):g}"
 
 
-def synthetic_loads(d: dict) -> tuple[list[float], list[float]]:
-    """(seen, unseen) motor loads of the generated rig: [data.synthetic] loads, test_loads."""
+def synthetic_loads(d: dict) -> tuple[list[float], list[float], list[float]]:
+    """(train, validation, unseen) motor loads of the generated rig, from [data.synthetic]:
+    test_loads are held out for the test; val_loads, when given, are held out for selecting
+    the model (else validation draws fresh windows of the training loads)."""
     syn = d.get("synthetic", {})
     loads = [float(v) for v in syn.get("loads", signals.LOADS)]
     unseen = [float(v) for v in syn.get("test_loads", [])]
-    seen = [v for v in loads if v not in unseen]
+    held_val = [float(v) for v in syn.get("val_loads", [])]
+    seen = [v for v in loads if v not in unseen and v not in held_val]
     if not seen:
-        raise UserError(f"data.synthetic.test_loads = {syn.get('test_loads')}: holds out every "
-                        f"load of data.synthetic.loads = {syn.get('loads')}; leave at least one "
-                        f"load to train on")
-    return seen, unseen
+        raise UserError(f"data.synthetic: test_loads {syn.get('test_loads')} and val_loads "
+                        f"{syn.get('val_loads', [])} hold out every load of {syn.get('loads')}; "
+                        f"leave at least one load to train on")
+    return seen, held_val or seen, unseen
 
 
 def sources(cfg: dict) -> dict:
@@ -73,13 +76,13 @@ def sources(cfg: dict) -> dict:
     seed = int(cfg["seed"])
     if d["source"] == "synthetic":
         fs, window = d["fs_hz"], d["window"]
-        seen, unseen = synthetic_loads(d)
+        seen, val_loads, unseen = synthetic_loads(d)
         per_class = cfg["eval"]["per_class"]
         # Different seeds per split: no window, speed draw or noise draw is shared; one rig
         # (the config's seed), so a load is the same machine in every split.
         stored = window + Augment.from_config(cfg["train"]).margin(window)
         xtr, ytr, _ = signals.generate(d["train_per_class"], stored, fs, seed, seen, rig_seed=seed)
-        xva, yva, _ = signals.generate(d["val_per_class"], window, fs, seed + 1, seen, rig_seed=seed)
+        xva, yva, _ = signals.generate(d["val_per_class"], window, fs, seed + 1, val_loads, rig_seed=seed)
         xs, ys, groups, flags = [], [], [], []
         for loads, held_out, offset in ((seen, False, 2), (unseen, True, 3)):
             if not loads:
@@ -93,7 +96,8 @@ def sources(cfg: dict) -> dict:
                 "test": (np.concatenate(xs), np.concatenate(ys)),
                 "test_group": np.asarray(groups), "test_unseen": np.concatenate(flags),
                 "val_selects": True,
-                "split": {"train_loads": seen, "test_loads": unseen, "val": "fresh windows of the "
+                "split": {"train_loads": seen, "test_loads": unseen, "val_loads": val_loads,
+                          "val": "held-out loads" if val_loads != seen else "fresh windows of the "
                           "training loads (independent draws, not cut from training windows)"}}
     if d["source"] == "files":
         from training import recordings
