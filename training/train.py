@@ -374,9 +374,12 @@ def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
     ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(str(artifacts.build_dir()),)) as pool:
-        futures = [pool.submit(_worker_job, cfg, *job, n_seeds, k % workers)
-                   for k, job in enumerate(jobs)]
-        return [f.result() for f in futures]
+        # The slower shrinkage models first, the plain ResNets last: the workers then finish
+        # close together instead of one training the last model alone.
+        order = sorted(range(len(jobs)), key=lambda k: (jobs[k][1] == "resnet", k))
+        futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, n % workers)
+                   for n, k in enumerate(order)}
+        return [futures[k].result() for k in range(len(jobs))]
 
 
 _WORKER_DATA: dict = {}
