@@ -31,6 +31,15 @@ def paths() -> dict[str, Path]:
     }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextmanager
 def atomic_path(dest: str | Path, suffix: str | None = None):
     """Yield a temporary path beside `dest`; rename it onto `dest` only on success."""
@@ -42,6 +51,8 @@ def atomic_path(dest: str | Path, suffix: str | None = None):
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); an artifact gets the mode any new file gets.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     finally:
         if tmp.exists():

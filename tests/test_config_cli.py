@@ -66,3 +66,21 @@ def test_cli_rejects_unknown_architecture_before_training(tmp_path, capsys):
                  "--build-dir", str(tmp_path)])
     assert code == 2
     assert "model.arch = 'vgg'" in capsys.readouterr().err
+
+
+def test_artifacts_are_renamed_into_place_with_the_usual_file_mode(tmp_path, monkeypatch):
+    """Written through a private temporary file, an artifact still ends up readable like any
+    file the user creates (umask applied), and a failed write leaves nothing behind."""
+    import stat
+    from drsn_edge import artifacts
+    monkeypatch.setattr(artifacts, "_UMASK", 0o022)
+    path = artifacts.write_json(tmp_path / "r" / "report.json", {"a": 1})
+    assert path.read_text() == '{\n  "a": 1\n}\n'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's private 0o600
+    try:
+        with artifacts.atomic_path(tmp_path / "r" / "half.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("the stage failed here")
+    except RuntimeError:
+        pass
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.json"]
