@@ -288,12 +288,14 @@ def read_conditions(path) -> dict[Path, dict[str, str]]:
         raise UserError(f"{path}: manifest not found; fix data.files.manifest")
     rows: dict[Path, dict[str, str]] = {}
     columns = ["path", "label"]
+    seen_data = False  # the header, when there is one, is the first non-comment row
     with path.open(newline="", encoding="utf-8-sig") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             row = [c.strip() for c in row]
             if not any(row) or row[0].startswith("#"):
                 continue
-            if not rows and lineno == _first_data_line(path) and _is_header(row):
+            first, seen_data = not seen_data, True
+            if first and _is_header(row):
                 columns = [c.lower() for c in row]
                 missing = [c for c in ("path", "label") if c not in columns]
                 if missing:
@@ -308,14 +310,6 @@ def read_conditions(path) -> dict[Path, dict[str, str]]:
     if not rows:
         raise UserError(f"{path}: the manifest lists no recordings; add 'path,label' rows")
     return rows
-
-
-def _first_data_line(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        for lineno, row in enumerate(csv.reader(f), start=1):
-            if any(c.strip() for c in row) and not row[0].strip().startswith("#"):
-                return lineno
-    return 0
 
 
 def _is_header(row: list[str]) -> bool:

@@ -137,20 +137,8 @@ def sweep_accuracy(preds: dict, y: np.ndarray, cfg: dict, mask=None) -> dict:
     return out
 
 
-def evaluate(model, test: dict, cfg: dict) -> dict:
-    """Accuracy per noise type and SNR ({noise: {snr_db: acc}}), plus clean accuracy."""
-    return sweep_accuracy(predict_sweep(model, test, cfg), test["y"], cfg)
-
-
 def _predict(model, x) -> np.ndarray:
     return np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
-
-
-def confusion(model, x, y, n_classes: int) -> np.ndarray:
-    pred = np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (y, pred), 1)
-    return m
 
 
 def save_model(model, path) -> str:
