@@ -64,6 +64,7 @@ class ActQuant(layers.Layer):
         self.decay = decay
         self.fixed = fixed
         self.calibrating = False
+        self.bypass = False     # error_budget: let float values through (eager calls only)
 
     def build(self, shape):
         lo, hi = self.fixed or (0.0, 0.0)
@@ -76,6 +77,8 @@ class ActQuant(layers.Layer):
         if self.calibrating and not self.fixed:
             self.lo.assign(tf.minimum(self.lo, tf.reduce_min(x)))
             self.hi.assign(tf.maximum(self.hi, tf.reduce_max(x)))
+            return x
+        if self.bypass:
             return x
         if training and not self.fixed:
             d = self.decay
@@ -103,6 +106,7 @@ class QConv1D(layers.Layer):
         kernel = np.asarray(kernel, np.float32)
         self._init = (kernel[None], np.asarray(bias, np.float32))
         self.stride, self.relu = stride, relu
+        self.float_weights = False  # error_budget: skip the weight fake quant (eager calls only)
 
     def build(self, shape):
         k, b = self._init
@@ -112,7 +116,7 @@ class QConv1D(layers.Layer):
                                     name="bias")
 
     def call(self, x):
-        w = _symmetric_weight_quant(self.kernel, axis_channels=True)
+        w = self.kernel if self.float_weights else _symmetric_weight_quant(self.kernel, axis_channels=True)
         y = ops.conv(ops.expand_dims(x, 1), w, strides=(1, self.stride), padding="same")
         y = ops.squeeze(y, 1) + self.bias
         return ops.relu(y) if self.relu else y
@@ -125,6 +129,7 @@ class QDense(layers.Layer):
         super().__init__(**kwargs)
         self._init = (np.asarray(kernel, np.float32), np.asarray(bias, np.float32))
         self.relu, self.per_channel = relu, per_channel
+        self.float_weights = False  # error_budget: skip the weight fake quant (eager calls only)
 
     def build(self, shape):
         k, b = self._init
@@ -134,7 +139,7 @@ class QDense(layers.Layer):
                                     name="bias")
 
     def call(self, x):
-        w = _symmetric_weight_quant(self.kernel, axis_channels=self.per_channel)
+        w = self.kernel if self.float_weights else _symmetric_weight_quant(self.kernel, self.per_channel)
         y = ops.matmul(x, w) + self.bias
         return ops.relu(y) if self.relu else y
 
@@ -379,6 +384,39 @@ def build_qat_model(model: keras.Model, decay: float = 0.99) -> keras.Model:
 
 def act_quants(model: keras.Model) -> list[ActQuant]:
     return [layer for layer in model.layers if isinstance(layer, ActQuant)]
+
+
+def error_budget(qmodel: keras.Model, x: np.ndarray, reference: np.ndarray,
+                 batch_size: int = 250) -> dict:
+    """Where the top-1 agreement with the float model goes: the fine-tuned QAT model run with
+    no fake quant at all, then with one source of int8 error at a time (the input window,
+    the weights, the activations after the input), then all of them. `reference` is the
+    float model's output on `x`."""
+    aqs = [a for a in act_quants(qmodel) if not a.fixed]
+    first = aqs[0]  # the input window's quantizer: the first op of the rebuilt graph
+    wq = [layer for layer in qmodel.layers if isinstance(layer, (QConv1D, QDense))]
+    want = np.argmax(reference, axis=1)
+
+    def agree(inputs: bool, weights: bool, acts: bool) -> float:
+        first.bypass = not inputs
+        for a in aqs[1:]:
+            a.bypass = not acts
+        for layer in wq:
+            layer.float_weights = not weights
+        out = np.concatenate([keras.ops.convert_to_numpy(qmodel(x[i:i + batch_size], training=False))
+                              for i in range(0, len(x), batch_size)])
+        return round(float(np.mean(np.argmax(out, axis=1) == want)), 4)
+    try:
+        return {"none": agree(False, False, False),
+                "input_only": agree(True, False, False),
+                "weights_only": agree(False, True, False),
+                "activations_only": agree(False, False, True),
+                "all": agree(True, True, True)}
+    finally:
+        for a in aqs:
+            a.bypass = False
+        for layer in wq:
+            layer.float_weights = False
 
 
 def calibrate(qmodel: keras.Model, x: np.ndarray, batch_size: int = 64) -> None:

@@ -182,6 +182,45 @@ def test_converter_takes_the_shrinkage_ranges_from_fake_quant(smoke_build):
     assert tau["scale"] == pytest.approx((hi - lo) / 255, rel=1e-5)
 
 
+def test_error_budget_switches_each_int8_source_and_restores_the_model(smoke_build):
+    import keras
+    from quantize import qat
+    import training.models  # noqa: F401
+    model = keras.saving.load_model(smoke_build / "model/model.keras")
+    with np.load(smoke_build / "data/calib.npz") as z:
+        calib = z["x"][:64]
+    with np.load(smoke_build / "data/test.npz") as z:
+        x = np.concatenate([z["x_clean"], z["x_gaussian_-5"]])
+    qmodel = qat.build_qat_model(model)
+    qat.calibrate(qmodel, calib)
+    ref = model.predict(x, verbose=0)
+    before = keras.ops.convert_to_numpy(qmodel(x, training=False))
+    b = qat.error_budget(qmodel, x, ref)
+    # No fake quant: the rebuilt graph (BN folded) decides like the float model.
+    assert b["none"] >= 0.99
+    # Everything on is the QAT model as it runs; and the switches are all back off after.
+    after = keras.ops.convert_to_numpy(qmodel(x, training=False))
+    np.testing.assert_array_equal(before, after)
+    assert b["all"] == round(float(np.mean(np.argmax(after, 1) == np.argmax(ref, 1))), 4)
+    # Switching a source off changes the outputs (the switches reach the graph).
+    for layer in qmodel.layers:
+        if isinstance(layer, qat.QConv1D):
+            layer.float_weights = True
+    changed = keras.ops.convert_to_numpy(qmodel(x, training=False))
+    for layer in qmodel.layers:
+        if isinstance(layer, qat.QConv1D):
+            layer.float_weights = False
+    assert not np.array_equal(changed, after)
+
+
+def test_quantize_report_has_the_error_budget(report):
+    b = report["error_budget"]
+    assert b["windows"] > 0
+    for stage in ("calibrated", "fine_tuned"):
+        assert set(b[stage]) == {"none", "input_only", "weights_only", "activations_only", "all"}
+        assert all(0.0 <= v <= 1.0 for v in b[stage].values())
+
+
 # --- parity arithmetic on hand-checked numbers --------------------------------------------
 
 def test_output_metrics_match_hand_computed_values():

@@ -45,7 +45,7 @@ def test_train_report_has_accuracy_per_noise_and_snr(smoke_run):
 
 
 def test_report_splits_seen_and_unseen_conditions_over_seeds(smoke_run):
-    """by_condition holds per-seed accuracy on the held-out load; the first seed's numbers
+    """by_condition holds per-seed accuracy on the held-out load; the deployed seed's numbers
     are the saved model's, recomputed here from the model file and the test sweep."""
     import keras
     import training.models  # noqa: F401  (registers the custom layers)
@@ -62,7 +62,7 @@ def test_report_splits_seen_and_unseen_conditions_over_seeds(smoke_run):
     model = keras.saving.load_model(smoke_run / "model/model.keras")
     pred = np.argmax(model.predict(x, verbose=0), axis=1)
     for part, mask in (("seen", ~unseen), ("unseen", unseen)):
-        first = bc[part]["drsn_cw"]["seeds"][0]
+        first = bc[part]["drsn_cw"]["seeds"][report["model"]["seed_index"] - 1]
         assert first["gaussian"]["-5"] == pytest.approx(float(np.mean(pred[mask] == y[mask])), abs=1e-4)
         values = [run["gaussian"]["-5"] for run in bc[part]["drsn_cw"]["seeds"]]
         assert bc[part]["drsn_cw"]["mean"]["gaussian"]["-5"] == pytest.approx(np.mean(values), abs=1e-4)
@@ -71,6 +71,25 @@ def test_report_splits_seen_and_unseen_conditions_over_seeds(smoke_run):
     assert report["comparison"]["on"] == "unseen"
     assert (smoke_run / "reports/plots/train_conditions.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Seen vs unseen operating conditions" in (smoke_run / "reports/train.md").read_text()
+
+
+def test_the_deployed_seed_is_the_best_on_validation(smoke_run):
+    report = json.loads((smoke_run / "reports/train.json").read_text())
+    for role in ("model", "baseline"):
+        part = report[role]
+        vals = part["val_accuracy_by_seed"]
+        assert len(vals) == 2 and part["seed_index"] == 1 + int(np.argmax(vals))
+        assert part["seed"] == report["seeds"][part["seed_index"] - 1]
+        assert part["best_val_accuracy"] == max(vals)
+    assert not (smoke_run / "model/seeds").exists()  # the other seeds' files are gone
+    assert "best validation accuracy of the seeds" in (smoke_run / "reports/train.md").read_text()
+
+
+def test_seed_choice_rule():
+    from training.train import pick_seed
+    assert pick_seed([0.80, 0.91, 0.85], True) == 1
+    assert pick_seed([0.90, 0.90, 0.85], True) == 0           # a tie goes to the first seed
+    assert pick_seed([0.80, 0.91, 0.85], False) == 0          # validation from training recordings
 
 
 def test_comparison_claims_a_gap_only_beyond_the_seed_spread():

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -221,19 +222,21 @@ def run(cfg: dict) -> dict:
           f"{np.mean([linear[k][dataset.format_snr(cfg['eval']['snr_db'][0])] for k in cfg['data']['noise_types']]):.3f}")
 
     # --- models, over seeds ----------------------------------------------------------------
-    # Every arch is trained once per seed; the first seed's models are the ones saved (no
-    # pick of the luckiest seed). The spread over seeds is reported next to every mean.
+    # Every arch is trained once per seed; of the deployed model's and the baseline's seeds,
+    # the best on validation is saved (never chosen on the test set). The spread over seeds
+    # is reported next to every mean.
     seeds = training_seeds(cfg)
     test = data["test"]
     parts = condition_masks(test)
     roles = model_roles(cfg)
     jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
     done = run_jobs(cfg, data, jobs, len(seeds))
-    results, per_seed = {}, {arch: [] for _, arch in roles}
+    per_seed, candidates = {arch: [] for _, arch in roles}, {}
     for (role, arch, i, _), out in zip(jobs, done):
         per_seed[arch].append(out["per_part"])
         if out["result"] is not None:
-            results[role] = out["result"]
+            candidates.setdefault(role, []).append(out["result"])
+    results = {role: deploy_seed(role, runs, data["val_selects"]) for role, runs in candidates.items()}
     by_condition = summarize(per_seed, parts, test)
 
     # --- report ----------------------------------------------------------------------------
@@ -322,8 +325,8 @@ def loo_markdown(summary: dict, kinds) -> str:
 
 def train_one(cfg: dict, data: dict, role: str, arch: str, index: int, run_seed: int,
               n_seeds: int, bar_position: int = 0) -> dict:
-    """Train one (arch, seed), score it on every part of the sweep; the first seed's model
-    and baseline are saved (their report entry is "result"), the others only scored."""
+    """Train one (arch, seed), score it on every part of the sweep; the model and baseline
+    runs are saved per seed (their report entry is "result"), compare runs only scored."""
     from training import models
     test = data["test"]
     seed_everything(run_seed)
@@ -335,8 +338,10 @@ def train_one(cfg: dict, data: dict, role: str, arch: str, index: int, run_seed:
     preds = predict_sweep(model, test, cfg)
     out = {"per_part": {part: sweep_accuracy(preds, test["y"], cfg, mask)
                         for part, mask in condition_masks(test).items()}, "result": None}
-    if index == 0 and role != "compare":
-        digest = save_model(model, artifacts.paths()["model"] / f"{role}.keras")
+    if role != "compare":
+        # Every seed of the saved roles is kept until the seeds are compared on validation
+        # (pick_seed); the chosen one becomes model/<role>.keras.
+        digest = save_model(model, seed_model_path(role, index))
         lowest = (cfg["data"]["noise_types"][0], cfg["eval"]["snr_db"][0])
         out["result"] = {
             **describe(model),
@@ -344,9 +349,42 @@ def train_one(cfg: dict, data: dict, role: str, arch: str, index: int, run_seed:
             "history": history,
             "train_seconds": round(seconds, 1),
             "weights_sha256": digest,
+            "seed": run_seed,
+            "best_val_accuracy": round(max(history["val_accuracy"]), 4),
             "confusion_lowest_snr": confusion_of(preds[lowest], test["y"], len(data["classes"])).tolist(),
         }
     return out
+
+
+def seed_model_path(role: str, index: int) -> Path:
+    return artifacts.paths()["model"] / "seeds" / f"{role}_s{index + 1}.keras"
+
+
+def pick_seed(val_accuracy: list[float], val_selects: bool) -> int:
+    """Which seed's model to deploy: the best on validation (held-out data, never the test
+    set; the first seed wins a tie). When validation is cut from the training recordings it
+    may not choose, and the first seed is deployed."""
+    if not val_selects:
+        return 0
+    return int(np.argmax(val_accuracy))
+
+
+def deploy_seed(role: str, runs: list[dict], val_selects: bool) -> dict:
+    """Copy the chosen seed's model to model/<role>.keras, drop the others, and say why."""
+    i = pick_seed([r["best_val_accuracy"] for r in runs], val_selects)
+    dest = artifacts.paths()["model"] / f"{role}.keras"
+    artifacts.write_bytes(dest, seed_model_path(role, i).read_bytes())
+    for j in range(len(runs)):
+        seed_model_path(role, j).unlink()
+    try:
+        seed_model_path(role, 0).parent.rmdir()
+    except OSError:
+        pass  # another role's seeds are still there
+    rule = ("best validation accuracy of the seeds" if val_selects and len(runs) > 1
+            else "the first seed (validation is cut from the training recordings: it may not choose)"
+            if len(runs) > 1 else "the only seed")
+    return runs[i] | {"seed_index": i + 1, "seed_choice": rule,
+                      "val_accuracy_by_seed": [r["best_val_accuracy"] for r in runs]}
 
 
 def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
@@ -585,7 +623,11 @@ def markdown(r: dict) -> str:
                          f"{part['int8_weight_bytes'] / 1024:.1f} KB | {part['activation_peak_bytes_est'] / 1024:.1f} KB | "
                          f"{100 * part['accuracy']['clean']:.1f} % | {part['best_epoch']}/{part['epochs_run']} |")
     lines += ["", "## Accuracy (%) by noise type and SNR", "",
-              "The saved models (first seed) on every test window, seen and unseen conditions together.", "",
+              "The saved models on every test window, seen and unseen conditions together. Saved: "
+              + "; ".join(f"{part['arch']} seed {part.get('seed_index', 1)} of {len(r['seeds'])} "
+                          f"({part.get('seed_choice', 'the only seed')}; validation "
+                          + ", ".join(f"{100 * v:.1f}" for v in part.get('val_accuracy_by_seed', []))
+                          + " %)" for part in (r["model"], r["baseline"]) if part) + ".", "",
               "| model | noise | " + " | ".join(f"{s} dB" for s in snrs) + " |",
               "|---|---|" + "---|" * len(snrs), *rows, ""]
     lines += condition_markdown(r)
