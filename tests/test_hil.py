@@ -18,6 +18,7 @@ import pytest
 import boards
 from drsn_edge import config
 from drsn_edge.cli import main
+from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
 from runner import debug as layer_debug
 from runner import hil
 from runner.link import Device, DeviceError
@@ -27,7 +28,6 @@ from tests.test_protocol import FaultyProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "smoke.toml"
-HARNESS = ROOT / "firmware_gen" / "harness"
 FAULT_MODEL = Path(__file__).resolve().parent / "firmware" / "fault_model.c"
 LIMIT = 140              # 20 windows under each of the smoke sweep's 7 conditions
 
@@ -349,7 +349,7 @@ def fault_firmware(smoke_tflite, tmp_path_factory):
 
     def build(kind):
         return boards.compile_firmware(
-            "mps2-an386", [HARNESS / "main.c", HARNESS / "protocol.c", FAULT_MODEL], [HARNESS],
+            "mps2-an386", [*HARNESS_SOURCES, FAULT_MODEL], HARNESS_INCLUDE_DIRS,
             out / f"{kind}.elf", defines=[f"MODEL_HASH_INIT={init}", "MODEL_IN=512",
                                           "MODEL_OUT=10", f"FAULT_KIND={kind}", "FAULT_AFTER=10"])
     return build
