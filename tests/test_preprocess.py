@@ -13,7 +13,10 @@ from drsn_edge.int8 import quantize_input
 from firmware_gen import hostlib
 
 QUANT = [(0.03125, -3), (0.0313, 0), (0.047, -128), (0.019, 127), (1.0, 5), (1e-30, 0),
-         (1e30, -1), (2.0 ** -20, 17)]
+         (1e30, -1), (2.0 ** -20, 17), (3000.0, 2)]
+# The C twin computes each range of the final shift its own way (saturate, 64-bit shift,
+# high word, all zero point); the cases above reach every one.
+SHIFT_REGIMES = [-10 ** 6, 1, 32, 48, 63, 10 ** 6]
 
 
 def edge_windows(n: int, rng) -> dict[str, np.ndarray]:
@@ -67,6 +70,13 @@ def test_c_equals_numpy_on_edge_windows(n):
     for name, x in edge_windows(n, rng).items():
         for scale, zp in QUANT:
             check_same(x, scale, zp, f"{name} n={n} scale={scale} zp={zp}")
+
+
+def test_the_edge_cases_reach_every_shift_regime():
+    shifts = [int(pre.window_params(x, s)["shift"])
+              for n in (64, 1024) for x in edge_windows(n, np.random.default_rng(n)).values()
+              for s, _ in QUANT if pre.window_params(x)["energy"] > 0]
+    assert (np.histogram(shifts, SHIFT_REGIMES)[0] > 0).all()
 
 
 def test_c_equals_numpy_on_random_windows():

@@ -10,11 +10,12 @@
  *   scale = ms 2^es, D = (r*ms) >> 24, t = 60 - bitlen(N)
  *   M = (N<<t + D/2) / D, sh = t + 24 + es - k
  *   q = clamp(z + round_half_away(c*M / 2^sh), -128, 127)
- * Three passes over the samples (sum, energy, output) and one 64-bit division per window.
+ * Two passes over the samples (sums, output) and one 64-bit division per window.
  */
 #include <string.h>
 
 #include "dk.h"
+#include "dk_acle.h"
 
 #define PRE_MAX_WINDOW 65536u
 #define PRE_SATURATED 256
@@ -70,24 +71,26 @@ int32_t dk_preprocess_s16(const int16_t *samples, uint32_t n, float scale, int32
     const uint64_t ms = (bits & 0x7FFFFFu) | 0x800000u;
     const int32_t es = (int32_t)exp_field - 150;
 
-    /* 1. mean, rounded half up (floor division of a possibly negative numerator) */
-    int64_t sum = 0;
+    /* 1. mean, rounded half up (floor division of a possibly negative numerator). The sum
+     * fits int32: n <= 2^16 samples of at least -2^15 and at most 2^15 - 1; the sum of
+     * squares is below 2^46. */
+    int32_t sum = 0;
+    int64_t squares = 0;
     for (uint32_t i = 0; i < n; i++) {
-        sum += samples[i];
+        int32_t x = samples[i];
+        sum += x;
+        squares += (int64_t)x * x;
     }
-    const int64_t num = 2 * sum + (int64_t)n, den = 2 * (int64_t)n;
+    const int64_t num = 2 * (int64_t)sum + (int64_t)n, den = 2 * (int64_t)n;
     int64_t mean = num / den;
     if (num % den < 0) {
         mean -= 1;
     }
     const int32_t m = (int32_t)mean; /* within int16: the mean of int16 values */
 
-    /* 2-3. energy of the centred window: |c| <= 65535, E < 2^48 */
-    int64_t energy = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        int32_t c = samples[i] - m;
-        energy += (int64_t)c * c;
-    }
+    /* 2-3. energy of the centred window, sum (x - m)^2 = squares - 2 m sum + n m^2: the
+     * same integer in one pass less (every term below 2^48 in magnitude) */
+    const int64_t energy = squares - 2 * (int64_t)m * sum + (int64_t)n * m * m;
     if (info) {
         info->mean = m;
         info->energy = energy;
@@ -114,7 +117,10 @@ int32_t dk_preprocess_s16(const int16_t *samples, uint32_t n, float scale, int32
         info->shift = sh;
     }
 
-    /* 7-8. per sample: multiply, shift with rounding half away from zero, clamp */
+    /* 7-8. per sample: multiply, shift with rounding half away from zero, clamp.
+     * sign(p) * ((|p| + 2^(s-1)) >> s) equals (p + 2^(s-1) - [p < 0]) >> s (an arithmetic
+     * shift, i.e. floor): for p < 0, -floor((-p + h) / 2^s) = floor((p + h - 1) / 2^s)
+     * because 2^s - h = h. p < 0 exactly when c < 0 (M > 0). */
     if (sh <= 0) { /* a gain of 2^27 or more per LSB: any non-zero sample saturates */
         for (uint32_t i = 0; i < n; i++) {
             int32_t c = samples[i] - m;
@@ -122,15 +128,30 @@ int32_t dk_preprocess_s16(const int16_t *samples, uint32_t n, float scale, int32
         }
         return DK_PRE_OK;
     }
-    const int32_t s = sh > 62 ? 62 : sh; /* |c*M| < 2^47: any shift >= 48 gives 0 */
-    const uint64_t half = (uint64_t)1 << (s - 1);
-    for (uint32_t i = 0; i < n; i++) {
-        int32_t c = samples[i] - m;
-        int64_t prod = (int64_t)c * mult;
-        uint64_t mag = (uint64_t)(prod < 0 ? -prod : prod);
-        uint64_t y = (mag + half) >> s;
-        int32_t v = y > PRE_SATURATED ? PRE_SATURATED : (int32_t)y;
-        out[i] = clamp8(zero_point + (prod < 0 ? -v : v));
+    if (sh >= 48) { /* |c*M| < 2^47 <= 2^(sh-1): every sample rounds to 0 */
+        memset(out, (uint8_t)clamp8(zero_point), n);
+        return DK_PRE_OK;
+    }
+    /* The zero point joins the rounding constant (|z 2^sh| <= 2^54): adding a multiple of
+     * 2^sh commutes with the floor. */
+    const int64_t rnd = ((int64_t)1 << (sh - 1)) + (int64_t)zero_point * ((int64_t)1 << sh);
+    const int16_t *x = samples, *end = samples + n;
+    int8_t *q = out;
+    if (sh >= 32) {
+        /* The usual case (sh is about 35 for a unit-RMS window at 1/32 per LSB): the high
+         * word of the 64-bit sum, shifted by sh - 32, is z + y, with |y| < 2^16. */
+        const int32_t s_hi = sh - 32;
+        while (x != end) {
+            int32_t c = *x++ - m;
+            int64_t acc = (int64_t)c * mult + rnd - (c < 0);
+            *q++ = (int8_t)dk_clamp8((int32_t)(acc >> 32) >> s_hi, -128, 127);
+        }
+        return DK_PRE_OK;
+    }
+    while (x != end) { /* 1 <= sh <= 31: a gain large enough for z + y to leave int32 */
+        int32_t c = *x++ - m;
+        int64_t v = ((int64_t)c * mult + rnd - (c < 0)) >> sh;
+        *q++ = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
     }
     return DK_PRE_OK;
 }
