@@ -1,4 +1,5 @@
-"""INFER batches with more than one request in flight, over a runner.link.Device.
+"""INFER batches (or RAW windows) with more than one request in flight, over a
+runner.link.Device.
 
 Device.infer is stop-and-wait, so the link idles while the board computes and the board
 idles while the next request crosses the link. Here the next request is already on its way
