@@ -289,6 +289,36 @@ def test_a_stopped_run_resumes_without_losing_or_repeating_vectors(hil_build, bo
     assert not (build / "reports" / hil.RESUME_FILE).exists()
 
 
+def test_a_stopped_raw_run_resumes_with_the_board_inputs_it_kept(hil_build, board, run_hil,
+                                                                  tmp_path, monkeypatch):
+    """Raw mode keeps the board's preprocessed inputs in the resume file too: the resumed
+    run's preprocessing check covers the vectors of the first run (zeros there would be
+    mismatches)."""
+    build = fresh_build(hil_build, tmp_path)
+    original = Streamer.run
+
+    def cut_after_three(self, batches):
+        for n, item in enumerate(original(self, batches)):
+            if n == 3:
+                raise DeviceError("DISCONNECTED", "lost the link (cut by the test)")
+            yield item
+
+    monkeypatch.setattr(Streamer, "run", cut_after_three)
+    code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "35")
+    assert code == 2 and "resumes" in err
+    with np.load(build / "reports" / hil.RESUME_FILE) as z:
+        done, pre_in = z["done"].copy(), z["pre_in"].copy()
+    assert done.sum() == 3 and (pre_in[done] != 0).any()
+
+    monkeypatch.setattr(Streamer, "run", original)
+    code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "35")
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["resumed_vectors"] == 3 and rep["board_counters"]["invocations"] == 32
+    assert rep["bit_exact"] and rep["preprocessing_bit_exact"]
+    assert rep["preprocessing"]["n_bit_exact"] == 35
+
+
 class LossyProxy(FaultyProxy):
     """The protocol test's proxy with damage a short run surely meets: the 2nd chunk relayed
     to the board loses a byte, the 4th has a bit flipped, and so has the 3rd towards the
