@@ -389,6 +389,17 @@ def test_every_board_answers_info_and_infer(board, tmp_path_factory):
         outputs, work = dev.infer(x)
         np.testing.assert_array_equal(outputs, reference_model(x)[0])
         assert (work > 0).all()
+        # RAW on every core (the Cortex-M3 without the DSP extension included)
+        from drsn_edge.preprocess import preprocess
+        from tests.test_preprocess import edge_windows, random_windows
+        rng = np.random.default_rng(13)
+        windows = list(random_windows(1024, 3, rng)) + [edge_windows(1024, rng)[k] for k in (
+            "zeros", "square_full", "neg_spike", "tiny_1", "clipped")]
+        info = dev.info()
+        for w in windows:
+            raw = dev.infer_raw(w)
+            np.testing.assert_array_equal(raw.input,
+                                          preprocess(w, info.input.scale, info.input.zero_point))
         dev.exit(0)
         assert emu.wait(timeout=10) == 0
 
