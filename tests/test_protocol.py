@@ -594,3 +594,15 @@ def test_raw_with_a_scale_it_cannot_use_says_so(tmp_path_factory):
         assert info.value.code == "PREPROCESS"
         out, _ = dev.infer(np.zeros((1024, 1), np.int8))        # INFER does not care
         np.testing.assert_array_equal(out, reference_model(np.zeros((1, 1024), np.int8))[0][0])
+
+
+def test_a_window_too_long_for_a_raw_frame_is_refused_before_sending():
+    from runner.link import check_raw_fits
+
+    def info(size):
+        t = proto.TensorInfo((size, 1), size, 1 / 64, -1)
+        return proto.DeviceInfo(1, MAX_PAYLOAD, 3, 3, 20, "instructions", bytes(32), t,
+                                proto.TensorInfo((10,), 10, 0.1, 0), "b", "0.1.0", "m", 0)
+    check_raw_fits(info(2046), "socket://x:1")                  # 4 + 2 * 2046 = 4096
+    with pytest.raises(UserError, match=r"4100-byte frames.*takes 4096.*hil.input = \"int8\""):
+        check_raw_fits(info(2048), "socket://x:1")
