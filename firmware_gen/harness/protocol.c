@@ -87,9 +87,13 @@ static struct {
     /* response under construction; header at 0, payload from PROTO_HEADER_BYTES */
     uint8_t out[PROTO_FRAME_MAX];
 
-    /* the stored response to the last request answered successfully (aligned: RAW runs
-     * the model on the int8 input it builds here) */
-    uint8_t stored[PROTO_RESPONSE_BYTES] __attribute__((aligned(8)));
+    /* the stored response to the last request answered successfully; RAW also unpacks
+     * its int16 samples here, beyond its answer (hence the int16 view and the alignment:
+     * it runs the model on the int8 input it builds here too) */
+    union {
+        uint8_t stored[PROTO_RESPONSE_BYTES];
+        int16_t stored_i16[PROTO_RESPONSE_BYTES / 2];
+    } __attribute__((aligned(8)));
     uint32_t stored_length;
     uint8_t stored_cmd;
     bool stored_valid;
@@ -376,7 +380,7 @@ static int handle_raw(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t len
         return PROTO_ERR_INTERNAL;
     }
     s.stored_valid = false;
-    int16_t *x = (int16_t *)(void *)(s.stored + unpacked);
+    int16_t *x = s.stored_i16 + unpacked / 2;
     for (uint32_t i = 0; i < samples; i++) {
         x[i] = (int16_t)get_u16(p + PROTO_RAW_HEADER + 2u * i);
     }
