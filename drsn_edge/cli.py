@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an .npz with x (float windows or int8 inputs) [and y] to stream "
                         "instead of the test sweep")
     p.add_argument("--limit", type=int, default=None, help="stream at most this many vectors")
+    p.add_argument("--input", default=None, metavar="int8|raw",
+                   help="int8: inputs normalised and quantized on the host (default); raw: int16 "
+                        "sensor windows, preprocessed on the board and checked too (hil.input)")
     p.add_argument("--debug", type=int, default=None, metavar="N",
                    help="for vector N: compare every layer on the device with the TFLM host "
                         "runtime and name the first that differs; tau per channel")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         from drsn_edge import config
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
-                          ("limit", "hil.limit")):
+                          ("limit", "hil.limit"), ("input", "hil.input")):
             value = getattr(args, flag, None)
             if value is not None and not (flag == "port" and args.stage == "flash"):
                 overrides.append(f"{key}={json.dumps(value)}")

@@ -171,6 +171,7 @@ SCHEMA: dict[str, Rule] = {
     "data.val_per_class": integer(1),
     "data.noise_types": list_of(one_of(*NOISE_KINDS), min_len=1, unique=True),
     "data.snr_db_range": list_of(number(-100, 100), length=2),
+    "data.sensor_full_scale": number(0, 1e12, lo_open=True),
 
     "data.files.paths": list_of(text()),
     "data.files.manifest": text(),
@@ -236,6 +237,7 @@ SCHEMA: dict[str, Rule] = {
     "hil.batch": integer(1, 65535),
     "hil.timeout_s": number(0, 3600, lo_open=True),
     "hil.retries": integer(0, 1000),
+    "hil.input": one_of("int8", "raw"),
 }
 OPTIONAL = {"data.files.labels"}
 

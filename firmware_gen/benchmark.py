@@ -11,6 +11,10 @@ For the deployed int8 model (firmware.model) on firmware.board (default mps2-an3
   on the board and subtracted. Layers that a fused kernel computes together are reported
   under the layer that ends the group ("fused_into" names it).
 - MACs per layer (convolutions and fully connected layers) and MACs per instruction.
+- raw input: the same firmware's RAW command on int16 versions of the test windows (at
+  data.sensor_full_scale): instructions of the preprocessing (dk_preprocess_s16) per window
+  and their share of one inference (target <= 5 %), the int8 inputs checked against
+  drsn_edge.preprocess.
 - flash (.text + .rodata + .data) and RAM (.data + .bss, which holds the arena, + the stack
   the inference actually used, measured by painting the stack) from the image's sections,
   and a breakdown by kind of object from the linker map.
@@ -65,6 +69,8 @@ TARGETS = {
     "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6},
     "vs_tflm_reference": {"instructions": 0.2},
 }
+# Raw-input preprocessing (issue 14), as a share of one inference's instructions.
+PREPROCESS_SHARE_MAX = 0.05
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -88,6 +94,25 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
         q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)
     q = q.reshape((n, *shape[1:]))
     return q, tflm_oracle.run(model_bytes, q).reshape(n, -1)
+
+
+def bench_raw_windows(model_bytes: bytes, full_scale: float, n: int = N_VECTORS,
+                      data_dir: Path | None = None) -> np.ndarray:
+    """n int16 windows for the RAW command: the test windows bench_vectors uses (several
+    noise conditions) at the sensor scale, or seeded noise at an RMS of 4096 counts."""
+    from drsn_edge.preprocess import to_int16
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    size = int(np.prod(inp.shape))
+    test = Path(data_dir or paths()["data"]) / "test.npz"
+    if test.is_file():
+        with np.load(test) as z:
+            keys = sorted(k for k in z.files if k.startswith("x_"))
+            rows = [z[keys[i % len(keys)]][i // len(keys)] for i in range(n)] if keys else []
+        rows = [r.reshape(-1) for r in rows if r.size == size]
+        if len(rows) == n:
+            return to_int16(np.stack(rows), full_scale)
+    rng = np.random.default_rng(1)
+    return np.clip(np.round(rng.normal(0, 4096, (n, size))), -32768, 32767).astype(np.int16)
 
 
 def _c_bytes(name: str, values: np.ndarray, const: bool = True) -> str:
@@ -229,10 +254,12 @@ def stack_peak_from_memory(words: list[int], top: int, limit: int) -> int:
     return 0
 
 
-def measure_protocol_firmware(board, elf: Path, inputs, expected) -> dict:
+def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=None) -> dict:
     """Instructions per inference through the serial protocol (what `make hil` sees), whether
     the outputs equal the TFLM host runtime's, and the deepest stack use of the whole run
-    (boot, protocol, inferences), read from the painted stack through the QEMU monitor."""
+    (boot, protocol, inferences), read from the painted stack through the QEMU monitor.
+    With raw_windows (int16), also the RAW command: instructions of the preprocessing per
+    window and whether its int8 inputs equal drsn_edge.preprocess."""
     from runner.link import Device
     board = boards.load(board)
     syms = elf_symbols(elf, {"__stack_limit", "__stack_top"})
@@ -244,6 +271,7 @@ def measure_protocol_firmware(board, elf: Path, inputs, expected) -> dict:
         with Device(emu.url, timeout=10.0) as dev:
             info = dev.info()
             outputs, work = dev.infer(inputs)
+            raws = [dev.infer_raw(w) for w in (raw_windows if raw_windows is not None else [])]
         if len(syms) == 2:
             limit, top = syms["__stack_limit"], syms["__stack_top"]
             try:
@@ -254,8 +282,15 @@ def measure_protocol_firmware(board, elf: Path, inputs, expected) -> dict:
         monitor.unlink()
     outputs = np.asarray(outputs).reshape(len(inputs), -1)
     work = np.asarray(work, dtype=np.int64).reshape(-1)
+    pre = None
+    if raws:
+        from drsn_edge.preprocess import preprocess
+        want = preprocess(np.asarray(raw_windows), info.input.scale, info.input.zero_point)
+        pre = {"instructions": [int(r.preprocess_work) for r in raws],
+               "bit_exact": all(np.array_equal(r.input, w) for r, w in zip(raws, want))}
     return {"instructions": [int(w) for w in work], "bit_exact": bool(np.array_equal(outputs, expected)),
-            "unit": info.work_unit, "arena_bytes": int(info.arena_bytes), "stack_peak_bytes": stack}
+            "unit": info.work_unit, "arena_bytes": int(info.arena_bytes), "stack_peak_bytes": stack,
+            "preprocessing": pre}
 
 
 # --- sizes from the linker map ------------------------------------------------------------
@@ -339,7 +374,7 @@ def size_summary(elf: Path, stack_peak: int | None, arena: int, scratch: int = 0
 
 
 def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
-                     name: str = "model") -> dict:
+                     name: str = "model", raw_windows=None) -> dict:
     """Everything the report says about the compiled runtime."""
     from firmware_gen import build as fw_build
     out_dir = Path(out_dir)
@@ -347,7 +382,7 @@ def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
     rep = run_profile_firmware(board, prof["elf"])
     info = prof["model"]
     deployed = fw_build.build(model_bytes, board.name, out_dir / "firmware", name=name)
-    proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected)
+    proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected, raw_windows)
     n = len(info["layers"])
     read = rep.get("read_cost", 0)
     layers = []
@@ -373,6 +408,7 @@ def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
         "io_copy_instructions": io,
         "bit_exact_protocol": proto["bit_exact"],
         "bit_exact_profile": bool(rep["checks"]) and all(rep["checks"]),
+        "preprocessing": proto["preprocessing"],
         "layers": layers,
         "size": size,
         "arena_bytes": info["arena_bytes"],
@@ -513,6 +549,20 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         }
     report["ratios"] = ratios
     report["target_checks"] = check_targets(report)
+    pre = compiled.get("preprocessing")
+    if pre:
+        per_window = int(np.median(pre["instructions"]))
+        share = per_window / total if total else None
+        report["preprocessing"] = {
+            "what": "raw int16 window -> int8 model input on the board (RAW command, "
+                    "dk_preprocess_s16), instructions per window over the benchmark windows",
+            "instructions_per_window": per_window,
+            "instructions_per_vector": pre["instructions"],
+            "share_of_inference": share,
+            "target": f"<= {PREPROCESS_SHARE_MAX:.0%} of one inference",
+            "met": _met(share, PREPROCESS_SHARE_MAX, False),
+            "bit_exact": pre["bit_exact"],
+        }
     return report
 
 
@@ -582,6 +632,12 @@ def render_markdown(rep: dict, chart: str | None) -> str:
     for c in rep["target_checks"]:
         verdict = {True: "met", False: "**missed**", None: "not measured (no TFLM library given)"}[c["met"]]
         lines.append(f"| {c['what']} | {c['target']} | {_fmt(c['value'])} | {verdict} |")
+    pre = rep.get("preprocessing")
+    if pre:
+        lines.append(f"| raw-input preprocessing, share of one inference | {pre['target']} | "
+                     f"{100 * pre['share_of_inference']:.2f} % ({pre['instructions_per_window']:,} {u} "
+                     f"per window, int8 input bit-exact: {'yes' if pre['bit_exact'] else 'NO'}) | "
+                     f"{'met' if pre['met'] else '**missed**'} |")
     lines.append("")
     if rep["ratios"]:
         lines += ["## Ratios (compiled / TFLM)", "", "| TFLM build | instructions | flash | RAM | peak RAM | arena |",
@@ -644,10 +700,14 @@ def plot_layers(rep: dict, dest: Path) -> Path:
 
 def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path: Path | None = None,
               tflm_libs=(), tflm_reason: str | None = None, arena_margin: int = 1024,
-              n_vectors: int = N_VECTORS, data_dir: Path | None = None) -> dict:
+              n_vectors: int = N_VECTORS, data_dir: Path | None = None,
+              sensor_full_scale: float | None = None) -> dict:
     board = boards.load(board_name)
     inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir)
-    compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected)
+    raw = (bench_raw_windows(model_bytes, sensor_full_scale, n_vectors, data_dir)
+           if sensor_full_scale else None)
+    compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected,
+                                raw_windows=raw)
     tflm = {}
     for variant, lib, inc in tflm_libs:
         tflm[variant] = measure_tflm(model_bytes, board, Path(out_dir) / "tflm", inputs, expected,
@@ -670,7 +730,8 @@ def run(cfg: dict) -> dict:
     libs, reason = tflm_libraries(cfg)
     p = paths()
     rep = benchmark(model_bytes, board, p["build"] / "benchmark" / board, model_path=model,
-                    tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)))
+                    tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)),
+                    sensor_full_scale=float(cfg["data"]["sensor_full_scale"]))
     written = write_reports(rep, p["reports"])
     u = rep["unit"]
     print(f"benchmark: {board}: {rep['instructions_per_inference']:,} {u}/inference, "
@@ -680,10 +741,18 @@ def run(cfg: dict) -> dict:
     for variant, r in rep["ratios"].items():
         print(f"benchmark: vs TFLM {variant}: instructions x{_fmt(r['instructions'])}, flash x{_fmt(r['flash'])}, "
               f"RAM x{_fmt(r['ram'])}")
+    pre = rep.get("preprocessing")
+    if pre:
+        print(f"benchmark: raw-input preprocessing {pre['instructions_per_window']:,} {u}/window = "
+              f"{100 * pre['share_of_inference']:.2f} % of an inference (target <= "
+              f"{100 * PREPROCESS_SHARE_MAX:g} %), bit-exact {'yes' if pre['bit_exact'] else 'NO'}")
     if reason:
         print(f"benchmark: {reason}")
     print(f"benchmark: wrote {written['json']}, {written['md']}")
     if not rep["bit_exact"]:
         raise UserError("the compiled runtime's outputs differ from the TFLM host runtime on the "
                         "benchmark vectors; see build/reports/benchmark.json")
+    if pre and not pre["bit_exact"]:
+        raise UserError("the board's raw-input preprocessing differs from drsn_edge.preprocess on "
+                        "the benchmark windows; see build/reports/benchmark.json")
     return rep

@@ -8,7 +8,12 @@ from pathlib import Path
 import boards
 from firmware_gen import codegen
 
-HARNESS_SOURCES = [codegen.HARNESS_DIR / "main.c", codegen.HARNESS_DIR / "protocol.c"]
+# The serial harness of every back end, with the raw-input preprocessing (the RAW command)
+# from the kernel library; HARNESS_INCLUDE_DIRS has what they include (dk.h).
+PREPROCESS_SOURCE = codegen.RUNTIME_DIR / "kernels" / "preprocess.c"
+HARNESS_SOURCES = [codegen.HARNESS_DIR / "main.c", codegen.HARNESS_DIR / "protocol.c",
+                   PREPROCESS_SOURCE]
+HARNESS_INCLUDE_DIRS = [codegen.HARNESS_DIR, codegen.RUNTIME_DIR / "include"]
 
 
 def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
@@ -23,5 +28,6 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
     info = codegen.generate(model_bytes, gen, name=name)
     sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
                *HARNESS_SOURCES, *codegen.runtime_sources()]
+    sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf")
     return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}

@@ -189,6 +189,11 @@ class _Conv1dParams(ctypes.Structure):
                 ("block", c_int32)]
 
 
+class _PreprocessInfo(ctypes.Structure):
+    _fields_ = [("mean", c_int32), ("energy", ctypes.c_int64), ("multiplier", c_int32),
+                ("shift", c_int32)]
+
+
 _I8P = POINTER(c_int8)
 _I32P = POINTER(c_int32)
 _P = ctypes.POINTER
@@ -232,6 +237,8 @@ _SIGNATURES = {
                                  POINTER(ctypes.c_int16), _I8P]),
     "dk_conv1d_s8": (None, [_P(_Conv1dParams), _P(_ChannelRequant), _I8P, _I8P, _I32P,
                             POINTER(ctypes.c_int16), _I8P]),
+    "dk_preprocess_s16": (c_int32, [POINTER(ctypes.c_int16), ctypes.c_uint32, ctypes.c_float,
+                                    c_int32, _I8P, _P(_PreprocessInfo)]),
 }
 
 
@@ -650,3 +657,17 @@ def add_same(a, b, p: quant.AddParams, subtract: bool = False) -> np.ndarray:
     load().dk_add_same_s8(ctypes.byref(_add_struct(p)), a.size, _ptr8(a), _ptr8(b), _ptr8(out),
                           int(subtract))
     return out
+
+
+def preprocess(samples, scale: float, zero_point: int, n: int | None = None) -> tuple[int, np.ndarray, dict]:
+    """dk_preprocess_s16 on one int16 window: (status, int8 output, per-window integers).
+    n overrides the length passed to C (to test its checks); the output is then empty."""
+    x = np.ascontiguousarray(samples, np.int16).reshape(-1)
+    length = len(x) if n is None else n
+    out = np.zeros(max(len(x), 1), np.int8)
+    info = _PreprocessInfo()
+    status = load().dk_preprocess_s16(x.ctypes.data_as(POINTER(ctypes.c_int16)), length,
+                                      float(scale), int(zero_point), _ptr8(out),
+                                      ctypes.byref(info))
+    return status, out[:len(x)], {"mean": info.mean, "energy": info.energy,
+                                  "multiplier": info.multiplier, "shift": info.shift}

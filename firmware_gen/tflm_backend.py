@@ -45,7 +45,7 @@ from boards.board import Board
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
 from firmware_gen import tflm_oracle
-from firmware_gen.build import HARNESS_SOURCES
+from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 MODEL_SOURCE = HARNESS_DIR / "tflm_model.cc"
@@ -431,7 +431,7 @@ def _boot(board: Board, elf: Path) -> tuple[int, int]:
 def _compile(board: Board, kit: Toolkit, gen: Path, extra_sources, elf: Path) -> Path:
     sources = [gen / "model_data.cc", MODEL_SOURCE, *map(Path, extra_sources), *HARNESS_SOURCES]
     try:
-        return boards.compile_firmware(board, sources, [gen, HARNESS_DIR], elf,
+        return boards.compile_firmware(board, sources, [gen, *HARNESS_INCLUDE_DIRS], elf,
                                        defines=kit.defines, libs=[kit.lib],
                                        system_include_dirs=kit.include_dirs)
     except UserError as exc:

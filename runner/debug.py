@@ -5,8 +5,12 @@ tau; the TFLM host runtime, run with every tensor preserved (tflm_oracle.run_cap
 gives the same tensors on the host. The first layer whose bytes differ is where to look: a
 kernel, its requantization, or the arena plan overwriting a tensor still in use.
 
+In raw mode (hil.input = "raw") the vector's int16 window first goes through the RAW
+command, and the int8 input the board's preprocessing made is compared with
+drsn_edge.preprocess on the host: the stage before the first layer.
+
 Writes build/reports/hil_debug.json and prints a table; exit code 0 when every layer
-matches, 1 otherwise.
+(and, raw, the preprocessing) matches, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -84,7 +88,19 @@ def run(dev, model: bytes, vs, n: int, info) -> int:
         raise UserError(f"--debug {n}: there are {len(vs)} vectors (0..{len(vs) - 1}); the "
                         f"mismatches in build/reports/hil.json name them by this index")
     x = vs.x[n]
+    pre = None
+    if vs.raw is not None:
+        raw = dev.infer_raw(vs.raw[n])
+        want = np.asarray(x, np.int8).reshape(-1)
+        d = np.abs(raw.input.astype(np.int16) - want.astype(np.int16))
+        pre = {"differing": int(np.count_nonzero(d)), "max_lsb": int(d.max(initial=0)),
+               "size": int(want.size), "work": int(raw.preprocess_work)}
+        if pre["differing"]:
+            at = int(np.argmax(d > 0))
+            pre["first_difference"] = {"element": at, "device": int(raw.input[at]),
+                                       "host": int(want[at])}
     result = compare(dev.debug(x), model, x)
+    result["preprocessing"] = pre
     result.update({"vector": n, "condition": vs.condition_name(n),
                    "window": None if vs.window is None else int(vs.window[n]),
                    "label": None if vs.y is None else int(vs.y[n]),
@@ -92,13 +108,18 @@ def run(dev, model: bytes, vs, n: int, info) -> int:
     path = artifacts.write_json(artifacts.paths()["reports"] / "hil_debug.json", result)
     print(format_table(result))
     print(f"wrote {path}")
-    return 0 if result["first_difference"] is None and result["output_equal"] else 1
+    pre_ok = pre is None or pre["differing"] == 0
+    return 0 if result["first_difference"] is None and result["output_equal"] and pre_ok else 1
 
 
 def format_table(r: dict) -> str:
     lines = [f"vector {r['vector']} ({r['condition']}) on {r['board']}: every layer vs the "
              f"TFLM host runtime", "",
              f"{'#':>3}  {'layer':<52} {'shape':<14} {'differ':>7} {'max LSB':>7}"]
+    pre = r.get("preprocessing")
+    if pre is not None:
+        lines.append(f"{'-':>3}  {'preprocess (int16 -> int8, vs drsn_edge.preprocess)':<52} "
+                     f"{pre['size']:<14} {pre['differing']!s:>7} {pre['max_lsb']!s:>7}")
     for row in r["layers"]:
         differ = row.get("differing", "")
         lines.append(f"{row['layer']:>3}  {row['name'][:52]:<52} "
@@ -106,6 +127,13 @@ def format_table(r: dict) -> str:
                      f"{row.get('max_lsb', '')!s:>7}" +
                      ("" if row["status"] in ("equal", "DIFFERS") else f"  ({row['status']})"))
     lines.append("")
+    if pre is not None:
+        fd = pre.get("first_difference")
+        lines.append(f"preprocessing: {pre['work']} counts on the board; " +
+                     ("the int8 input equals the host's" if not fd else
+                      f"DIFFERS in {pre['differing']} samples (sample {fd['element']}: device "
+                      f"{fd['device']}, host {fd['host']}); the layers below ran on the host's "
+                      f"input"))
     f = r["first_difference"]
     if f is None:
         lines.append(f"all {len(r['layers'])} layers equal TFLM" +

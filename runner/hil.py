@@ -5,6 +5,7 @@
     drsn-edge hil --port socket://127.0.0.1:4321 --limit 1000
     drsn-edge hil --vectors my_windows.npz # x (float windows or int8 inputs) [and y]
     drsn-edge hil --debug 17               # vector 17, layer by layer
+    drsn-edge hil --input raw              # int16 sensor windows, preprocessed on the board
 
 Steps: find the board (hil.port, else the state `drsn-edge flash` left), refuse it if its
 model hash is not the current model's, quantize the test vectors (the test set under every
@@ -15,8 +16,16 @@ QAT host models (accuracy parity, from build/reports/quantize_outputs.npz). A ru
 stops part-way keeps what it verified in build/reports/hil_resume.npz; the next run with the
 same board, model and vectors continues from there.
 
+With hil.input = "raw" (--input raw) every vector goes as one window of int16 samples (float
+windows are turned into int16 with data.sensor_full_scale, drsn_edge.preprocess.to_int16; an
+.npz may hold int16 windows as they are): the board preprocesses it (RAW command) and answers
+with the int8 input it made and the output. The host computes the expected int8 input with
+drsn_edge.preprocess and the expected output with TFLM on that input; both are compared bit
+for bit.
+
 Reports (runner/report.py): build/reports/hil.json, hil.xml (JUnit), hil.md and plots.
-Exit code: 0 when every vector is bit-exact, 1 when any differs; board and link failures
+Exit code: 0 when every vector is bit-exact (and, raw, every preprocessed input), 1 when any
+differs; board and link failures
 raise (the CLI prints one line and exits 2).
 """
 
@@ -75,12 +84,20 @@ class Vectors:
     conditions: list[tuple[str, float | None]]  # ("clean", None), ("pink", -5.0), ("all", None)
     source: str
     classes: list[str] | None = None
+    raw: np.ndarray | None = None               # int16 [n, input size] sensor windows (raw mode)
     digest: str = field(default="", init=False)
 
     def __post_init__(self):
         h = hashlib.sha256(self.x.tobytes())
         h.update(str(self.x.shape).encode())
+        if self.raw is not None:
+            h.update(b"raw")
+            h.update(self.raw.tobytes())
         self.digest = h.hexdigest()
+
+    @property
+    def input_kind(self) -> str:
+        return "int8" if self.raw is None else "raw"
 
     def __len__(self) -> int:
         return len(self.x)
@@ -101,10 +118,14 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     from firmware_gen import stage
     model_file, model = stage.read_model(cfg)
     target = resolve_target(h)
+    raw = h["input"] == "raw"
     with connect(target, h) as dev:
         info = check_board(dev, model, model_file, target)
+        if raw:
+            from runner.link import check_raw_fits
+            check_raw_fits(info, target.url)
         inp = _model_input(model)
-        vs = load_vectors(cfg, vectors, inp, 0 if debug is not None else h["limit"])
+        vs = load_vectors(cfg, vectors, inp, 0 if debug is not None else h["limit"], raw)
         if debug is not None:
             from runner import debug as layer_debug
             return layer_debug.run(dev, model, vs, debug, info)
@@ -126,7 +147,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     written = report.write(rep)
     _resume_path().unlink(missing_ok=True)
     print(report.summary_line(rep, written))
-    return 0 if rep["bit_exact"] else 1
+    return 0 if rep["bit_exact"] and rep.get("preprocessing_bit_exact", True) else 1
 
 
 def _settings(cfg: dict) -> dict:
@@ -192,22 +213,27 @@ def _model_input(model: bytes) -> ModelInput:
     return ModelInput(tuple(int(d) for d in t.shape[1:]), float(t.scale), int(t.zero_point))
 
 
-def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int) -> Vectors:
-    vs = file_vectors(path, inp) if path else sweep_vectors(cfg, inp)
+def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
+                 raw: bool = False) -> Vectors:
+    full_scale = float(cfg["data"]["sensor_full_scale"]) if raw else None
+    vs = file_vectors(path, inp, full_scale) if path else sweep_vectors(cfg, inp, full_scale)
     if limit and limit < len(vs):
         vs = Vectors(vs.x[:limit], None if vs.y is None else vs.y[:limit], vs.cond[:limit],
                      None if vs.window is None else vs.window[:limit], vs.conditions,
-                     vs.source, vs.classes)
+                     vs.source, vs.classes, None if vs.raw is None else vs.raw[:limit])
     if not len(vs):
         raise UserError(f"no vectors to stream from {vs.source}")
     return vs
 
 
-def sweep_vectors(cfg: dict, inp: ModelInput) -> Vectors:
+def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -> Vectors:
     """The test set under every condition, window by window: vector i is window
     order[i // C] under condition i % C, the windows taking the classes in turn (in a
     seeded order within each class), so any prefix (hil.limit) covers every condition and
-    every class evenly, and a vector's index does not depend on the limit."""
+    every class evenly, and a vector's index does not depend on the limit.
+
+    With full_scale (raw mode) each window becomes int16 samples at that sensor scale, and
+    the int8 inputs are what drsn_edge.preprocess makes of them."""
     from drsn_edge.int8 import quantize_input
     from training import dataset
     path = artifacts.paths()["data"] / "test.npz"
@@ -224,12 +250,33 @@ def sweep_vectors(cfg: dict, inp: ModelInput) -> Vectors:
     cond = np.tile(np.arange(c), n_windows)
     stacked = [test["clean"]] + [test[k] for k in ordered]
     x = np.empty((n_windows * c, *inp.shape), np.int8)
+    size = int(np.prod(inp.shape))
+    raw = None if full_scale is None else np.empty((n_windows * c, size), np.int16)
     for j, xs in enumerate(stacked):
         _check_window_shape(xs.shape[1:], inp, str(path))
-        q = quantize_input(xs[order], inp.scale, inp.zero_point)
+        if raw is None:
+            q = quantize_input(xs[order], inp.scale, inp.zero_point)
+        else:
+            raw[j::c], q = _raw_inputs(xs[order].reshape(n_windows, size), inp, full_scale)
         x[j::c] = q.reshape(n_windows, *inp.shape)
+    source = f"the test sweep ({path})" + ("" if raw is None else
+                                            f", as int16 at full scale {full_scale:g}")
     return Vectors(x, test["y"][window].astype(np.int64), cond, window, conditions,
-                   f"the test sweep ({path})", test["classes"])
+                   source, test["classes"], raw)
+
+
+def _raw_inputs(windows: np.ndarray, inp: ModelInput, full_scale: float | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(int16 samples [n, size], the int8 inputs the preprocessing makes of them): float
+    windows go through to_int16 at full_scale, int16 windows as they are."""
+    from drsn_edge import preprocess
+    samples = windows if windows.dtype == np.int16 else preprocess.to_int16(windows, full_scale)
+    try:
+        q = preprocess.preprocess(samples, inp.scale, inp.zero_point)
+    except ValueError as exc:
+        raise UserError(f"raw input cannot be preprocessed for this model: {exc}; use "
+                        f"hil.input = \"int8\"") from None
+    return samples, q
 
 
 def _class_interleaved(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -243,9 +290,11 @@ def _class_interleaved(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return shuffled[np.lexsort((labels, rank))]
 
 
-def file_vectors(path: str, inp: ModelInput) -> Vectors:
+def file_vectors(path: str, inp: ModelInput, full_scale: float | None = None) -> Vectors:
     """An .npz with x: float windows (quantized here) or int8 inputs; optional y (labels)
-    and condition (a name per vector, to group accuracy)."""
+    and condition (a name per vector, to group accuracy). With full_scale (raw mode): x
+    holds int16 sensor windows, or float windows in physical units (made int16 at that
+    scale)."""
     from drsn_edge.int8 import quantize_input
     p = Path(path)
     if not p.is_file():
@@ -265,7 +314,15 @@ def file_vectors(path: str, inp: ModelInput) -> Vectors:
     if x.ndim < 2 or int(np.prod(x.shape[1:])) != size:
         raise UserError(f"{p}: x has shape {x.shape}, but the model takes {inp.shape} per "
                         f"vector; give x as [n, {', '.join(map(str, inp.shape))}]")
-    if x.dtype == np.int8:
+    raw = None
+    if full_scale is not None:
+        if x.dtype != np.int16 and not np.issubdtype(x.dtype, np.floating):
+            raise UserError(f"{p}: x is {x.dtype}, but raw input (hil.input = \"raw\") takes "
+                            f"int16 sensor windows or float windows in physical units; give "
+                            f"one of those, or use hil.input = \"int8\" for int8 inputs")
+        raw, q = _raw_inputs(x.reshape(n, size), inp, full_scale)
+        q = q.reshape(n, *inp.shape)
+    elif x.dtype == np.int8:
         q = x.reshape(n, *inp.shape)
     elif np.issubdtype(x.dtype, np.floating):
         q = quantize_input(x, inp.scale, inp.zero_point).reshape(n, *inp.shape)
@@ -287,7 +344,7 @@ def file_vectors(path: str, inp: ModelInput) -> Vectors:
     else:
         cond, conditions = np.zeros(n, np.int64), [("all", None)]
     classes = [str(c) for c in data["classes"]] if "classes" in data else None
-    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes)
+    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes, raw)
 
 
 def _check_window_shape(shape, inp: ModelInput, where: str) -> None:
@@ -315,6 +372,9 @@ def host_models(vs: Vectors, tflm: np.ndarray) -> dict:
     path = artifacts.paths()["reports"] / "quantize_outputs.npz"
     if vs.window is None:
         return {**none, "note": "vectors from a file: no float/QAT host outputs"}
+    if vs.raw is not None:
+        return {**none, "note": "raw input: the float/QAT host outputs of the quantize stage "
+                                "were made from host-quantized windows, not these inputs"}
     if not path.is_file():
         return {**none, "note": f"{path} not found (run `make quantize`): no float/QAT accuracy"}
     from training import dataset
@@ -357,25 +417,25 @@ def _identity(info, vs: Vectors) -> str:
     return f"{info.board}|{info.model_hash.hex()}|{vs.digest}"
 
 
-def _load_resume(identity: str, n: int, out_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    done = np.zeros(n, bool)
-    out = np.zeros((n, *out_shape), np.int8)
-    work = np.zeros(n, np.uint64)
+def _load_resume(identity: str, fresh: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays of `fresh` (done, out, work and, raw, pre_in and pre_work) as a stopped
+    run of the same identity left them, else `fresh` itself."""
     path = _resume_path()
     if path.is_file():
         try:
             with np.load(path) as z:
-                if str(z["identity"]) == identity and z["out"].shape == out.shape:
-                    done, out, work = z["done"].copy(), z["out"].copy(), z["work"].copy()
+                if str(z["identity"]) == identity and all(
+                        z[k].shape == v.shape and z[k].dtype == v.dtype for k, v in fresh.items()):
+                    return {k: z[k].copy() for k in fresh}
         except (OSError, ValueError, KeyError):
             pass  # a damaged resume file only costs the work it held
-    return done, out, work
+    return fresh
 
 
-def _save_resume(identity: str, done, out, work) -> None:
+def _save_resume(identity: str, arrays: dict[str, np.ndarray]) -> None:
     with artifacts.atomic_path(_resume_path()) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, identity=np.array(identity), done=done, out=out, work=work)
+            np.savez(f, identity=np.array(identity), **arrays)
 
 
 def _batches(todo: np.ndarray, size: int):
@@ -393,11 +453,21 @@ def stream(dev: Device, vs: Vectors, h: dict, info, target: Target) -> dict:
     """Every vector through the board once; resumes a stopped run of the same vectors."""
     from tqdm import tqdm
     identity = _identity(info, vs)
-    done, out, work = _load_resume(identity, len(vs), info.output.shape)
+    raw = vs.raw is not None
+    n = len(vs)
+    fresh = {"done": np.zeros(n, bool), "out": np.zeros((n, *info.output.shape), np.int8),
+             "work": np.zeros(n, np.uint64)}
+    if raw:
+        fresh.update(pre_in=np.zeros((n, info.input.size), np.int8),
+                     pre_work=np.zeros(n, np.uint64))
+    arrays = _load_resume(identity, fresh)
+    done, out, work = arrays["done"], arrays["out"], arrays["work"]
     resumed = int(done.sum())
-    batch = max(1, min(h["batch"], info.max_batch))
+    # A RAW request carries one window (its int16 samples fill most of a frame).
+    batch = 1 if raw else max(1, min(h["batch"], info.max_batch))
     depth = PIPELINE_DEPTH if target.url.startswith("socket://") else 1
-    streamer = Streamer(dev, depth, board_hint=target.restart_hint())
+    streamer = Streamer(dev, depth, board_hint=target.restart_hint(), raw=raw)
+    source = vs.raw if raw else vs.x
     before = dev.board_stats()
     quiet = np.zeros(len(vs), bool)
     todo = np.flatnonzero(~done)
@@ -406,21 +476,25 @@ def stream(dev: Device, vs: Vectors, h: dict, info, target: Target) -> dict:
     bar = tqdm(total=len(vs), initial=resumed, unit="vec", desc=f"hil {info.board}",
                dynamic_ncols=True, mininterval=0.5, leave=False)
     try:
-        for key, o, w in streamer.run((r, vs.x[r.start:r.stop]) for r in _batches(todo, batch)):
+        for key, o, w, *pre in streamer.run((r, source[r.start:r.stop])
+                                            for r in _batches(todo, batch)):
             if done[key.start:key.stop].any():
                 raise DeviceError("PROTOCOL", f"vectors {key.start}..{key.stop - 1} answered twice")
             out[key.start:key.stop] = o
             work[key.start:key.stop] = w
+            if raw:
+                arrays["pre_in"][key.start:key.stop] = pre[0]
+                arrays["pre_work"][key.start:key.stop] = pre[1]
             done[key.start:key.stop] = True
             bar.update(len(key))
             if time.monotonic() - saved > SAVE_EVERY_S:
-                _save_resume(identity, done, out, work)
+                _save_resume(identity, arrays)
                 saved = time.monotonic()
         for key in streamer.quiet_keys:
             quiet[key.start:key.stop] = True
     except BaseException as exc:
         if done.any():
-            _save_resume(identity, done, out, work)
+            _save_resume(identity, arrays)
         if isinstance(exc, DeviceError) and done.any():
             raise DeviceError(exc.code, f"{exc} The {int(done.sum())} vectors verified so far "
                               f"are kept in {_resume_path()}; the next `drsn-edge hil` with the "
@@ -433,6 +507,7 @@ def stream(dev: Device, vs: Vectors, h: dict, info, target: Target) -> dict:
     streamed = len(vs) - resumed
     return {
         "out": out, "work": work, "quiet": quiet, "resumed": resumed, "batch": batch,
+        "pre_in": arrays.get("pre_in"), "pre_work": arrays.get("pre_work"),
         "depth": depth, "seconds": seconds, "streamed": streamed,
         "link": vars(dev.stats).copy(),
         "board_counters": {k: after[k] - before[k] for k in after},

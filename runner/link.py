@@ -4,6 +4,7 @@
         info = dev.info()                              # board, model hash, shapes, ...
         outputs, work = dev.infer(batch)               # int8 (n, *input_shape) in
         dump = dev.debug(batch[0])                     # every layer's int8 output, tau
+        raw = dev.infer_raw(samples)                   # int16 window in: int8 input + output
 
 Requests are stop-and-wait. A request that gets no complete answer within `timeout`
 seconds (or whose answer arrives damaged, or that the board reports as damaged) is sent
@@ -27,8 +28,8 @@ from drsn_edge.errors import UserError
 from runner.protocol import (
     LINK_ERRORS, SEQ_LIMIT, ConsoleLine, STAT_NAMES, Command, DeviceInfo, ErrorCode, Frame, FrameError,
     FrameReader, LayerInfo, RESULT_PART, DEBUG_DATA, encode_frame, error_name,
-    infer_payload, max_encoded_bytes, parse_error, parse_info, parse_layer_info,
-    parse_result, shape_header,
+    RawResult, infer_payload, max_encoded_bytes, parse_error, parse_info, parse_layer_info,
+    parse_raw_result, parse_result, raw_payload, shape_header,
 )
 
 DEFAULT_BAUD = 115200
@@ -185,6 +186,22 @@ class Device:
         out = np.concatenate(outputs).reshape(len(batch), *info.output.shape)
         counts = np.concatenate(work)
         return (out[0], int(counts[0])) if single else (out, counts)
+
+    def infer_raw(self, samples: np.ndarray) -> RawResult:
+        """One window of raw int16 sensor samples: the board preprocesses it into the
+        model's int8 input (drsn_edge/preprocess.py defines how) and runs the model;
+        returns both the int8 input it made and the output."""
+        info = self.info()
+        x = np.asarray(samples)
+        if x.dtype != np.int16 or x.size != info.input.size:
+            raise UserError(f"a raw window is {info.input.size} int16 samples for the model on "
+                            f"{self.url}, got {x.size} {x.dtype} values")
+        check_raw_fits(info, self.url)
+        (frame,) = self.request(Command.RAW, raw_payload(x))
+        try:
+            return parse_raw_result(frame.payload, info.input.size, info.output.size)
+        except FrameError as exc:
+            raise DeviceError("PROTOCOL", f"{self.url}: {exc}") from None
 
     def layers(self) -> list[LayerInfo]:
         """The tensors DEBUG reports, in the model's order."""
@@ -423,8 +440,20 @@ class Device:
 _RESPONSE = {
     Command.HELLO: Command.INFO, Command.PING: Command.PONG, Command.LAYER: Command.LAYER_INFO,
     Command.STATS: Command.STATS_DATA, Command.RESET: Command.RESET_ACK,
-    Command.EXIT: Command.EXIT_ACK,
+    Command.EXIT: Command.EXIT_ACK, Command.RAW: Command.RAW_RESULT,
 }
+
+
+def check_raw_fits(info: DeviceInfo, url: str) -> None:
+    """UserError when one raw window (or its answer) is larger than a frame of the board."""
+    from runner.protocol import RAW_HEADER, RAW_RESULT_HEADER
+    need = max(RAW_HEADER.size + 2 * info.input.size,
+               RAW_RESULT_HEADER.size + info.input.size + info.output.size)
+    if need > info.max_payload:
+        raise UserError(f"a raw window of {info.input.size} int16 samples needs {need}-byte "
+                        f"frames, but the board at {url} takes {info.max_payload}; use "
+                        f"hil.input = \"int8\" or rebuild the harness with a larger "
+                        f"PROTO_MAX_PAYLOAD")
 
 
 def _reason(exc: Exception) -> str:
@@ -507,9 +536,13 @@ _HINTS = {
     ErrorCode.BATCH_TOO_LARGE: "the board takes at most {detail} inputs per request",
     ErrorCode.BUSY: "the model stayed busy (status {detail})",
     ErrorCode.INTERNAL: "the model failed with status {detail}",
+    ErrorCode.PREPROCESS: "the board could not preprocess the raw window: dk_preprocess_s16 "
+                          "status {detail}",
 }
 
 
 def _error_message(url: str, cmd: int, code, detail: int) -> str:
+    if code == ErrorCode.PREPROCESS and detail >= 1 << 31:
+        detail -= 1 << 32     # dk_preprocess_s16's statuses are negative
     hint = _HINTS.get(code, "detail {detail}").format(detail=detail)
     return f"{url} rejected {_command_name(cmd)}: {error_name(code)} ({hint})"

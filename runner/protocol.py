@@ -27,6 +27,8 @@ SEQ_UNKNOWN = 0xFFFF           # an ERROR whose request could not be read
 SEQ_LIMIT = 0xFFFF             # host seq numbers run 0..0xFFFE
 RESULT_PART = struct.Struct("<HH")
 DEBUG_DATA = struct.Struct("<HI")
+RAW_HEADER = struct.Struct("<I")           # samples
+RAW_RESULT_HEADER = struct.Struct("<QQ")   # work of the preprocessing, of the model
 ERROR = struct.Struct("<BBI")
 COBS_MAX_RUN = 254
 
@@ -40,6 +42,7 @@ class Command(enum.IntEnum):
     STATS = 0x06
     RESET = 0x07
     EXIT = 0x08
+    RAW = 0x09
 
     INFO = 0x81
     PONG = 0x82
@@ -50,6 +53,7 @@ class Command(enum.IntEnum):
     STATS_DATA = 0x86
     RESET_ACK = 0x87
     EXIT_ACK = 0x88
+    RAW_RESULT = 0x89
     ERROR = 0xFF
 
 
@@ -63,6 +67,7 @@ class ErrorCode(enum.IntEnum):
     BUSY = 7
     INTERNAL = 8
     BAD_FRAME = 9
+    PREPROCESS = 10
 
 
 # Errors that say the request was damaged on the way, not that it was wrong: send it again.
@@ -325,6 +330,33 @@ def parse_result(body: bytes, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     work = np.frombuffer(body, "<u8", n, 2).astype(np.uint64)
     outputs = np.frombuffer(body, np.int8, n * out_size, 2 + 8 * n).reshape(n, out_size)
     return outputs.copy(), work
+
+
+def raw_payload(samples: np.ndarray) -> bytes:
+    """RAW request for one window of int16 samples."""
+    x = np.ascontiguousarray(samples, "<i2").reshape(-1)
+    return RAW_HEADER.pack(len(x)) + x.tobytes()
+
+
+@dataclass(frozen=True)
+class RawResult:
+    """The board's answer to RAW: the int8 input it preprocessed and the model's output."""
+    input: np.ndarray          # int8 (in_size,)
+    output: np.ndarray         # int8 (out_size,)
+    preprocess_work: int       # board_counter around dk_preprocess_s16
+    work: int                  # board_counter around model_invoke
+
+
+def parse_raw_result(payload: bytes, in_size: int, out_size: int) -> RawResult:
+    expected = RAW_RESULT_HEADER.size + in_size + out_size
+    if len(payload) != expected:
+        raise FrameError(f"RAW_RESULT of {len(payload)} bytes; expected {expected} (an input "
+                         f"of {in_size} and an output of {out_size} bytes)")
+    pre, work = RAW_RESULT_HEADER.unpack_from(payload)
+    at = RAW_RESULT_HEADER.size
+    x = np.frombuffer(payload, np.int8, in_size, at).copy()
+    y = np.frombuffer(payload, np.int8, out_size, at + in_size).copy()
+    return RawResult(x, y, pre, work)
 
 
 def parse_error(payload: bytes) -> tuple[ErrorCode | int, int, int]:

@@ -1,7 +1,9 @@
 """What `drsn-edge hil` found, for machines and for people.
 
 build/reports/
-    hil.json    board, model_hash, n_vectors, bit_exact, mismatches (count, first few),
+    hil.json    board, model_hash, input_kind ("int8" | "raw"), n_vectors, bit_exact,
+                mismatches (count, first few), raw: preprocessing_bit_exact and preprocessing
+                (mismatch counts, first few, work per window and its share of an inference),
                 accuracy {device, tflm, qat, float} per noise type and SNR, vectors per
                 condition, instructions_per_inference, seconds, vectors_per_second, link and
                 board counters
@@ -86,6 +88,7 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         from quantize.parity import confusion as confusion_matrix
         confusion = confusion_matrix(vs.y, pred["device"], len(vs.classes)).tolist()
 
+    pre = _preprocessing(cfg, vs, run, per_inference) if vs.raw is not None else None
     parity = {"device_equals_tflm": bool(np.array_equal(pred["device"], pred["tflm"]))}
     if accuracy:
         for k in ("qat", "float"):
@@ -101,6 +104,8 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "model_name": info.model_name,
         "model_hash": info.model_hash.hex(),
         "source": vs.source,
+        "input_kind": vs.input_kind,
+        **({"preprocessing_bit_exact": pre["bit_exact"], "preprocessing": pre} if pre else {}),
         "classes": vs.classes,
         "n_vectors": n,
         "n_conditions": len(vs.conditions),
@@ -134,6 +139,40 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
                     "repeats_dropped": run["link"].get("stale_frames", 0)},
         "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
         "board_counters": run["board_counters"],
+    }
+
+
+def _preprocessing(cfg, vs, run: dict, per_inference: int | None) -> dict:
+    """Raw mode: the board's int8 inputs against drsn_edge.preprocess on the host."""
+    n = len(vs)
+    dev = run["pre_in"].reshape(n, -1)
+    host = vs.x.reshape(n, -1)
+    lsb = np.abs(dev.astype(np.int16) - host.astype(np.int16))
+    differing = (lsb > 0).sum(axis=1)
+    wrong = np.flatnonzero(differing)
+    first = []
+    for i in wrong[:FIRST_MISMATCHES]:
+        at = int(np.argmax(lsb[i] > 0))
+        first.append({"index": int(i), "condition": vs.condition_name(i),
+                      "samples_differing": int(differing[i]), "max_lsb": int(lsb[i].max()),
+                      "first_sample": at, "device": int(dev[i, at]), "host": int(host[i, at])})
+    # The median over every window: the count depends on the window (tiny amplitudes take a
+    # slower path, silent ones a faster one), so the one quiet request is no typical figure.
+    work = run["pre_work"].astype(np.int64)
+    per_window = int(np.median(work)) if len(work) else None
+    return {
+        "bit_exact": bool(len(wrong) == 0),
+        "n_bit_exact": int(n - len(wrong)),
+        "mismatches": {"count": int(len(wrong)), "samples": int(differing.sum()), "first": first},
+        "definition": "drsn_edge/preprocess.py (board: dk_preprocess_s16)",
+        "sensor_full_scale": float(cfg["data"]["sensor_full_scale"]),
+        "work_per_window": per_window,
+        "work_min": int(work.min()), "work_max": int(work.max()),
+        "work_note": "median over all windows, in the unit of work (instructions under QEMU "
+                     "-icount); silent windows are the minimum, tiny amplitudes (a final shift "
+                     "below 32) the slow path",
+        "share_of_inference": (round(per_window / per_inference, 4)
+                               if per_window is not None and per_inference else None),
     }
 
 
@@ -277,6 +316,14 @@ def junit(rep: dict) -> str:
             out.text = (f"device {a:.4f}, TFLM {tflm.get(cond)}, QAT {qat.get(cond)}, "
                         f"float {flt.get(cond)}, vectors {counts.get(cond)}")
             cases.append(case)
+    if rep.get("input_kind") == "raw":
+        pre = rep["preprocessing"]
+        case = ET.Element("testcase", classname="hil.preprocessing", name="int8_input_bit_exact")
+        if not pre["bit_exact"]:
+            ET.SubElement(case, "failure", type="mismatch",
+                          message=f"{pre['mismatches']['count']} of {rep['n_vectors']} "
+                                  f"preprocessed inputs differ from drsn_edge.preprocess")
+        cases.append(case)
     link = ET.Element("testcase", classname="hil.link", name="every_vector_answered_once")
     res = rep["results"]
     if res["lost"] or res["duplicated"]:
@@ -308,6 +355,7 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         f"- model: `{rep['model']}` ({rep['model_name']}), sha256 `{rep['model_hash']}`",
         f"- vectors: {rep['n_vectors']} from {rep['source']}, {rep['n_conditions']} conditions",
         f"- result: {verdict}",
+        *([_preprocessing_line(rep)] if rep.get("input_kind") == "raw" else []),
         f"- speed: {rep['streamed_vectors']} vectors in {rep['seconds']} s = "
         f"**{rep['vectors_per_second']} vectors/s** ({rep['link']['depth']} requests in flight, "
         f"{rep['link']['batch']} vectors each)"
@@ -351,6 +399,17 @@ def markdown(rep: dict, plots: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _preprocessing_line(rep: dict) -> str:
+    pre = rep["preprocessing"]
+    verdict = ("every preprocessed int8 input equals drsn_edge.preprocess" if pre["bit_exact"] else
+               f"**{pre['mismatches']['count']} preprocessed inputs differ from "
+               f"drsn_edge.preprocess** ({pre['mismatches']['samples']} samples)")
+    share = (f", {100 * pre['share_of_inference']:.2f} % of an inference"
+             if pre["share_of_inference"] is not None else "")
+    return (f"- raw input (int16 at full scale {pre['sensor_full_scale']:g}): {verdict}; "
+            f"preprocessing {pre['work_per_window']} {rep['work']['unit']} per window{share}")
+
+
 def summary_line(rep: dict, files: list[Path]) -> str:
     head = (f"hil: {rep['n_bit_exact']}/{rep['n_vectors']} vectors bit-exact on "
             f"{rep['board']}" if rep["bit_exact"] else
@@ -365,4 +424,12 @@ def summary_line(rep: dict, files: list[Path]) -> str:
         d, t = _flat(rep["accuracy"]["device"]), _flat(rep["accuracy"]["tflm"])
         acc = (f"; device accuracy {'equals' if d == t else 'DIFFERS from'} host TFLM "
                f"(mean {100 * np.mean(list(d.values())):.1f} %)")
-    return f"{head} ({speed}{work}){acc}; wrote {files[0]}"
+    raw = ""
+    if rep.get("input_kind") == "raw":
+        pre = rep["preprocessing"]
+        raw = ("; raw input: preprocessing bit-exact" if pre["bit_exact"] else
+               f"; raw input: PREPROCESSING MISMATCH in {pre['mismatches']['count']} vectors "
+               f"(first: vector {pre['mismatches']['first'][0]['index']})")
+        if pre["share_of_inference"] is not None:
+            raw += f", {pre['work_per_window']} {rep['work']['unit']}/window"
+    return f"{head} ({speed}{work}){acc}{raw}; wrote {files[0]}"

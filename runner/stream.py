@@ -1,4 +1,5 @@
-"""INFER batches with more than one request in flight, over a runner.link.Device.
+"""INFER batches (or RAW windows) with more than one request in flight, over a
+runner.link.Device.
 
 Device.infer is stop-and-wait, so the link idles while the board computes and the board
 idles while the next request crosses the link. Here the next request is already on its way
@@ -41,7 +42,8 @@ from drsn_edge.errors import UserError
 from runner.link import BUSY_BACKOFF_S, Device, DeviceError, LinkTimeout
 from runner.protocol import (
     LINK_ERRORS, RESULT_PART, SEQ_UNKNOWN, Command, ConsoleLine, ErrorCode, Frame,
-    FrameError, encode_frame, error_name, infer_payload, parse_error, parse_result,
+    FrameError, encode_frame, error_name, infer_payload, parse_error, parse_raw_result,
+    parse_result, raw_payload,
 )
 
 # The text the board's fault handler prints (boards/common/startup.c) and the start of
@@ -72,14 +74,19 @@ class Streamer:
     The first request is always sent alone, so the work counts of its vectors are measured
     with nothing arriving during the inference (received bytes cost the board interrupt
     instructions, which the work counter would include): see `quiet_keys`.
+
+    raw=True sends RAW requests instead: each batch is one window of int16 samples (shape
+    (1, input size)), and run() yields (key, outputs, work, inputs, preprocess_work), the
+    int8 inputs being what the board's preprocessing made of the window.
     """
 
-    def __init__(self, dev: Device, depth: int = 2, board_hint: str = ""):
+    def __init__(self, dev: Device, depth: int = 2, board_hint: str = "", raw: bool = False):
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self.dev = dev
         self.depth = depth
         self.board_hint = board_hint   # appended to fault messages: how to restart
+        self.raw = raw
         self.quiet_keys: list[Hashable] = []
         self._tail = bytearray()
         self._pending: OrderedDict[int, _Request] = OrderedDict()
@@ -91,7 +98,8 @@ class Streamer:
 
     def run(self, batches: Iterable[tuple[Hashable, np.ndarray]]
             ) -> Iterator[tuple[Hashable, np.ndarray, np.ndarray]]:
-        """Yield (key, outputs, work) for each (key, int8 batch), in completion order."""
+        """Yield (key, outputs, work) for each (key, int8 batch), in completion order (raw:
+        (key, outputs, work, inputs, preprocess_work) for each (key, int16 window))."""
         info = self.dev.info()
         source = iter(batches)
         exhausted = False
@@ -138,11 +146,18 @@ class Streamer:
 
     def _submit(self, key, batch: np.ndarray, info) -> None:
         batch = np.ascontiguousarray(batch)
-        if len(batch) > info.max_batch:
-            raise UserError(f"a batch of {len(batch)} exceeds the board's largest "
-                            f"({info.max_batch})")
         seq = self.dev._next_seq()
-        req = _Request(key, len(batch), encode_frame(seq, Command.INFER, infer_payload(batch)))
+        if self.raw:
+            if len(batch) != 1 or batch.dtype != np.int16 or batch[0].size != info.input.size:
+                raise UserError(f"a RAW request is one window of {info.input.size} int16 "
+                                f"samples, got {batch.shape} {batch.dtype}")
+            wire = encode_frame(seq, Command.RAW, raw_payload(batch[0]))
+        else:
+            if len(batch) > info.max_batch:
+                raise UserError(f"a batch of {len(batch)} exceeds the board's largest "
+                                f"({info.max_batch})")
+            wire = encode_frame(seq, Command.INFER, infer_payload(batch))
+        req = _Request(key, len(batch), wire)
         self._pending[seq] = req
         self.dev.stats.requests += 1
         self._send(req)
@@ -214,24 +229,36 @@ class Streamer:
                 time.sleep(BUSY_BACKOFF_S)
                 self._send(req, "the board stayed busy")
                 return True
-            raise DeviceError(error_name(code), f"{self.dev.url} rejected the INFER of "
-                              f"{_describe(req.key)}: {error_name(code)} (detail {detail})",
-                              detail)
+            if code == ErrorCode.PREPROCESS and detail >= 1 << 31:
+                detail -= 1 << 32
+            raise DeviceError(error_name(code), f"{self.dev.url} rejected the "
+                              f"{'RAW' if self.raw else 'INFER'} of {_describe(req.key)}: "
+                              f"{error_name(code)} (detail {detail})", detail)
         if req is None:
             self.dev.stats.stale_frames += 1
             return None
-        if frame.cmd != Command.RESULT:
-            raise DeviceError("PROTOCOL", f"{self.dev.url} answered INFER with command "
-                              f"0x{frame.cmd:02X}")
-        part, parts = RESULT_PART.unpack_from(frame.payload)
-        req.parts[part] = frame.payload[RESULT_PART.size:]
-        if len(req.parts) < parts:
-            return True
-        body = b"".join(req.parts[i] for i in range(parts))
-        try:
-            out, work = parse_result(body, info.output.size)
-        except (FrameError, KeyError) as exc:
-            raise DeviceError("PROTOCOL", f"{self.dev.url}: {exc}") from None
+        expected = Command.RAW_RESULT if self.raw else Command.RESULT
+        if frame.cmd != expected:
+            raise DeviceError("PROTOCOL", f"{self.dev.url} answered {'RAW' if self.raw else 'INFER'} "
+                              f"with command 0x{frame.cmd:02X}")
+        extra = ()
+        if self.raw:
+            try:
+                r = parse_raw_result(frame.payload, info.input.size, info.output.size)
+            except FrameError as exc:
+                raise DeviceError("PROTOCOL", f"{self.dev.url}: {exc}") from None
+            out, work = r.output[None], np.array([r.work], np.uint64)
+            extra = (r.input[None], np.array([r.preprocess_work], np.uint64))
+        else:
+            part, parts = RESULT_PART.unpack_from(frame.payload)
+            req.parts[part] = frame.payload[RESULT_PART.size:]
+            if len(req.parts) < parts:
+                return True
+            body = b"".join(req.parts[i] for i in range(parts))
+            try:
+                out, work = parse_result(body, info.output.size)
+            except (FrameError, KeyError) as exc:
+                raise DeviceError("PROTOCOL", f"{self.dev.url}: {exc}") from None
         if len(out) != req.count:
             raise DeviceError("PROTOCOL", f"{self.dev.url} answered {len(out)} outputs for "
                               f"{req.count} inputs")
@@ -244,7 +271,7 @@ class Streamer:
         # Answered in order: whatever was sent before this and is still pending was lost.
         for older in [r for r in self._pending.values() if r.sent < req.sent]:
             self._send(older, "its answers kept getting lost")
-        return req.key, out.reshape(req.count, *info.output.shape), work
+        return (req.key, out.reshape(req.count, *info.output.shape), work, *extra)
 
     def _on_console(self, line: str) -> None:
         if line.startswith(BOOT_MARK):

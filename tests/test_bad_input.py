@@ -175,6 +175,10 @@ CASES = [
     ("hil-timeout", "hil", ["hil.timeout_s=0"], [], "hil.timeout_s"),
     ("hil-retries", "hil", ["hil.retries=-1"], [], "hil.retries"),
     ("hil-baud", "hil", ["--baud", "0"], [], "hil.baud"),
+    ("hil-input-flag", "hil", ["--input", "float"], [], "hil.input = 'float'"),
+    ("hil-input-set", "hil", ["hil.input='int16'"], [], "hil.input = 'int16'"),
+    ("sensor-full-scale-zero", "hil", ["data.sensor_full_scale=0"], [], "data.sensor_full_scale = 0"),
+    ("sensor-full-scale-text", "data", ["data.sensor_full_scale='8 g'"], [], "data.sensor_full_scale"),
     ("unknown-set-key", "data", ["train.epoch=3"], [], "train.epoch"),
     ("unknown-file-key", "data", ["--config", "{build}/../extra.toml"], [], "train.epohcs"),
     # serial ports and URLs

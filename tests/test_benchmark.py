@@ -177,3 +177,20 @@ def test_side_by_side_report_with_a_stand_in_for_tflm(smoke_build, smoke_tflite,
     assert checks["flash vs TFLM cmsis-nn"]["value"] == r["flash"]
     assert checks["instructions vs TFLM reference"]["met"] is None
     assert "| instructions vs TFLM cmsis-nn | <= 0.5x | 1 | **missed** |" in md
+
+
+def test_benchmark_measures_the_raw_input_preprocessing(report):
+    """The RAW command on the benchmark windows (int16 at data.sensor_full_scale): the
+    preprocessing's instructions per window, their share of an inference, the int8 inputs
+    bit-exact to drsn_edge.preprocess."""
+    build, rep = report
+    pre = rep["preprocessing"]
+    assert pre["bit_exact"] is True
+    assert len(pre["instructions_per_vector"]) == benchmark.N_VECTORS
+    # ~19 instructions per sample and a few hundred per window (the square root, a division)
+    window = 512
+    assert 10 * window < pre["instructions_per_window"] < 50 * window
+    assert pre["share_of_inference"] == pytest.approx(
+        pre["instructions_per_window"] / rep["instructions_per_inference"])
+    assert pre["met"] == (pre["share_of_inference"] <= 0.05)
+    assert "raw-input preprocessing" in (build / "reports" / "benchmark.md").read_text()

@@ -18,6 +18,7 @@ import pytest
 import boards
 from drsn_edge import config
 from drsn_edge.cli import main
+from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
 from runner import debug as layer_debug
 from runner import hil
 from runner.link import Device, DeviceError
@@ -27,7 +28,6 @@ from tests.test_protocol import FaultyProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "smoke.toml"
-HARNESS = ROOT / "firmware_gen" / "harness"
 FAULT_MODEL = Path(__file__).resolve().parent / "firmware" / "fault_model.c"
 LIMIT = 140              # 20 windows under each of the smoke sweep's 7 conditions
 
@@ -289,6 +289,36 @@ def test_a_stopped_run_resumes_without_losing_or_repeating_vectors(hil_build, bo
     assert not (build / "reports" / hil.RESUME_FILE).exists()
 
 
+def test_a_stopped_raw_run_resumes_with_the_board_inputs_it_kept(hil_build, board, run_hil,
+                                                                  tmp_path, monkeypatch):
+    """Raw mode keeps the board's preprocessed inputs in the resume file too: the resumed
+    run's preprocessing check covers the vectors of the first run (zeros there would be
+    mismatches)."""
+    build = fresh_build(hil_build, tmp_path)
+    original = Streamer.run
+
+    def cut_after_three(self, batches):
+        for n, item in enumerate(original(self, batches)):
+            if n == 3:
+                raise DeviceError("DISCONNECTED", "lost the link (cut by the test)")
+            yield item
+
+    monkeypatch.setattr(Streamer, "run", cut_after_three)
+    code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "35")
+    assert code == 2 and "resumes" in err
+    with np.load(build / "reports" / hil.RESUME_FILE) as z:
+        done, pre_in = z["done"].copy(), z["pre_in"].copy()
+    assert done.sum() == 3 and (pre_in[done] != 0).any()
+
+    monkeypatch.setattr(Streamer, "run", original)
+    code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "35")
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["resumed_vectors"] == 3 and rep["board_counters"]["invocations"] == 32
+    assert rep["bit_exact"] and rep["preprocessing_bit_exact"]
+    assert rep["preprocessing"]["n_bit_exact"] == 35
+
+
 class LossyProxy(FaultyProxy):
     """The protocol test's proxy with damage a short run surely meets: the 2nd chunk relayed
     to the board loses a byte, the 4th has a bit flipped, and so has the 3rd towards the
@@ -349,7 +379,7 @@ def fault_firmware(smoke_tflite, tmp_path_factory):
 
     def build(kind):
         return boards.compile_firmware(
-            "mps2-an386", [HARNESS / "main.c", HARNESS / "protocol.c", FAULT_MODEL], [HARNESS],
+            "mps2-an386", [*HARNESS_SOURCES, FAULT_MODEL], HARNESS_INCLUDE_DIRS,
             out / f"{kind}.elf", defines=[f"MODEL_HASH_INIT={init}", "MODEL_IN=512",
                                           "MODEL_OUT=10", f"FAULT_KIND={kind}", "FAULT_AFTER=10"])
     return build
@@ -508,3 +538,127 @@ def test_a_mismatch_is_listed_and_fails_its_junit_case():
                              "seconds_for_target_vectors": 166.7, "met": False}
     assert "- target: 1000 vectors in <= 60 s: **missed** (1000 vectors at this rate take " \
            "166.7 s)" in report.markdown(rep, [])
+
+
+# --- raw input: int16 windows, preprocessed on the board --------------------------------------
+
+def raw_windows(build, n=1000, seed=0):
+    """n int16 windows from the smoke test set (every condition) at random loudness (RMS
+    from a few counts to well past clipping) and DC offsets, plus the edge cases (silent,
+    DC only, full-scale squares, spikes, clipped, tiny)."""
+    from drsn_edge.preprocess import to_int16
+    from tests.test_preprocess import edge_windows
+    from training import dataset
+    test = dataset.load_test(build / "data" / "test.npz")
+    float_windows = np.concatenate([test[k] for k in test if k == "clean" or isinstance(k, tuple)])
+    float_windows = float_windows.reshape(len(float_windows), -1)
+    rng = np.random.default_rng(seed)
+    pick = float_windows[rng.integers(len(float_windows), size=n)]
+    gain = 10.0 ** rng.uniform(-3.2, 0.7, (n, 1))
+    dc = rng.uniform(-3, 3, (n, 1)) * (rng.random((n, 1)) < 0.5)
+    x = to_int16(pick * gain + dc, 8.0)
+    edges = np.stack(list(edge_windows(x.shape[1], rng).values()))
+    names = np.array(["sensor"] * n + ["edge"] * len(edges))
+    return np.concatenate([x, edges]), names
+
+
+def test_hil_raw_mode_1000_windows_bit_exact(hil_build, board, run_hil, tmp_path):
+    """The acceptance run: over a thousand int16 windows through `drsn-edge hil --input raw`
+    on the emulated default board; every int8 input the board's preprocessing makes equals
+    drsn_edge.preprocess, and every output equals TFLM on that input."""
+    from drsn_edge.preprocess import preprocess
+    from firmware_gen import tflm_oracle
+    build = fresh_build(hil_build, tmp_path)
+    x, names = raw_windows(build)
+    vectors = tmp_path / "raw.npz"
+    np.savez(vectors, x=x, condition=names)
+    code, out, err = run_hil(build, "--port", board.url, "--input", "raw", "--vectors",
+                             str(vectors))
+    assert code == 0, err
+    n = len(x)
+    assert n >= 1000 and f"{n}/{n} vectors bit-exact" in out
+    assert "raw input: preprocessing bit-exact" in out
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["input_kind"] == "raw" and rep["n_vectors"] == n
+    assert rep["bit_exact"] is True and rep["preprocessing_bit_exact"] is True
+    pre = rep["preprocessing"]
+    assert pre["n_bit_exact"] == n and pre["mismatches"] == {"count": 0, "samples": 0, "first": []}
+    assert pre["sensor_full_scale"] == 8.0
+    assert 0 < pre["work_per_window"] and 0 < pre["share_of_inference"] < 0.5
+    assert rep["board_counters"]["invocations"] == n and rep["link"]["batch"] == 1
+    assert {c.get("classname") for c in ET.parse(build / "reports" / "hil.xml").getroot()
+            .iter("testcase")} >= {"hil.preprocessing"}
+    assert "raw input (int16 at full scale 8)" in (build / "reports" / "hil.md").read_text()
+
+    # What the report claims, checked here on a few windows without the runner.
+    model = (build / "model" / "model_int8.tflite").read_bytes()
+    inp = hil._model_input(model)
+    some = x[[0, 1, n - 15, n - 14, n - 1]]          # sensor windows, zeros, DC, a ramp
+    want_in = preprocess(some, inp.scale, inp.zero_point)
+    want_out = tflm_oracle.run(model, want_in.reshape(len(some), *inp.shape))
+    with Device(board.url, timeout=5) as dev:
+        for xi, wi, wo in zip(some, want_in, want_out):
+            got = dev.infer_raw(xi)
+            np.testing.assert_array_equal(got.input, wi)
+            np.testing.assert_array_equal(got.output, np.asarray(wo).reshape(-1))
+    assert (want_in[2:4] == inp.zero_point).all()     # the silent and the DC window
+
+
+def test_hil_raw_sweep_reports_and_debug(hil_build, board, run_hil, tmp_path):
+    build = fresh_build(hil_build, tmp_path)
+    code, out, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "70")
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["input_kind"] == "raw" and rep["preprocessing_bit_exact"] is True
+    assert rep["n_bit_exact"] == 70 and "full scale 8" in rep["source"]
+    assert rep["accuracy"]["device"] == rep["accuracy"]["tflm"]
+    assert "raw input" in rep["accuracy_note"]        # float/QAT not comparable here
+    # the same windows as the int8 sweep, only the int8 inputs come from the preprocessing
+    cfg = config.load(SMOKE)
+    model = (build / "model" / "model_int8.tflite").read_bytes()
+    vs = hil.load_vectors(cfg, None, hil._model_input(model), 70, raw=True)
+    int8_vs, _ = smoke_vectors(build, 70)
+    assert np.array_equal(vs.y, int8_vs.y) and vs.raw.dtype == np.int16
+    assert np.abs(vs.x.astype(int) - int8_vs.x.astype(int)).max() <= 1
+
+    code, out, err = run_hil(build, "--port", board.url, "--input", "raw", "--debug", "3")
+    assert code == 0, err
+    assert "preprocess (int16 -> int8" in out and "the int8 input equals the host's" in out
+    dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+    assert dbg["preprocessing"]["differing"] == 0 and dbg["preprocessing"]["work"] > 0
+
+
+def test_hil_raw_mismatch_in_the_preprocessing_fails_the_run(hil_build, board, run_hil,
+                                                             tmp_path, monkeypatch):
+    """A host expectation that differs from what the board made (one sample of vector 5
+    shifted by one LSB) is reported as a preprocessing mismatch, exit 1."""
+    from drsn_edge import preprocess as pre
+    real = pre.preprocess
+
+    def off_by_one(x, scale, zp):
+        q = real(x, scale, zp)
+        if q.ndim == 2 and len(q) > 5:
+            q = q.copy()
+            q[5, 0] = q[5, 0] + 1 if q[5, 0] < 127 else q[5, 0] - 1
+        return q
+    monkeypatch.setattr(pre, "preprocess", off_by_one)
+    build = fresh_build(hil_build, tmp_path)
+    x, names = raw_windows(build, 20)
+    np.savez(tmp_path / "raw.npz", x=x, condition=names)
+    code, out, err = run_hil(build, "--port", board.url, "--input", "raw", "--vectors",
+                             str(tmp_path / "raw.npz"))
+    assert code == 1
+    assert "PREPROCESSING MISMATCH in 1 vectors (first: vector 5)" in out
+    rep = json.loads((build / "reports" / "hil.json").read_text())
+    assert rep["preprocessing_bit_exact"] is False
+    first = rep["preprocessing"]["mismatches"]["first"][0]
+    assert (first["index"], first["samples_differing"], first["max_lsb"]) == (5, 1, 1)
+
+
+def test_hil_raw_refuses_int8_vectors_in_one_line(hil_build, board, run_hil, tmp_path):
+    build = fresh_build(hil_build, tmp_path)
+    np.savez(tmp_path / "q.npz", x=np.zeros((3, 512), np.int8))
+    code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--vectors",
+                           str(tmp_path / "q.npz"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "int16 sensor windows" in err and not (build / "reports" / "hil.json").exists()

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 
 import boards
+from drsn_edge.errors import UserError
+from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
 from runner import protocol as proto
 from runner.link import Device, DeviceError
 from runner.protocol import Command, ErrorCode
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "firmware_gen" / "harness"
 TEST_MODEL = Path(__file__).resolve().parent / "firmware" / "test_model.c"
-SOURCES = [HARNESS / "main.c", HARNESS / "protocol.c", TEST_MODEL]
+SOURCES = [*HARNESS_SOURCES, TEST_MODEL]
 TEST_MODEL_HASH = bytes.fromhex(
     "5e3db8c40dc181f170d22e4a04582552b0f5f38112f2f7cfc45668305c61274b")
 MAX_PAYLOAD = 4096
@@ -50,7 +51,7 @@ def random_inputs(rng, n, size=1024):
 
 def build(board, tmp_path_factory, defines=()):
     out = tmp_path_factory.mktemp(f"harness-{board}") / "fw.elf"
-    return boards.compile_firmware(board, SOURCES, [HARNESS], out, defines=defines)
+    return boards.compile_firmware(board, SOURCES, HARNESS_INCLUDE_DIRS, out, defines=defines)
 
 
 # --- pure Python: framing -----------------------------------------------------------------
@@ -388,6 +389,17 @@ def test_every_board_answers_info_and_infer(board, tmp_path_factory):
         outputs, work = dev.infer(x)
         np.testing.assert_array_equal(outputs, reference_model(x)[0])
         assert (work > 0).all()
+        # RAW on every core (the Cortex-M3 without the DSP extension included)
+        from drsn_edge.preprocess import preprocess
+        from tests.test_preprocess import edge_windows, random_windows
+        rng = np.random.default_rng(13)
+        windows = list(random_windows(1024, 3, rng)) + [edge_windows(1024, rng)[k] for k in (
+            "zeros", "square_full", "neg_spike", "tiny_1", "clipped")]
+        info = dev.info()
+        for w in windows:
+            raw = dev.infer_raw(w)
+            np.testing.assert_array_equal(raw.input,
+                                          preprocess(w, info.input.scale, info.input.zero_point))
         dev.exit(0)
         assert emu.wait(timeout=10) == 0
 
@@ -514,3 +526,83 @@ def test_exit_takes_the_link_closing_before_its_answer_as_done():
     assert (dev.stats.timeouts, dev.stats.retries, dev.stats.reconnects) == (0, 0, 0)
     thread.join(timeout=5)
     assert dev._port is None   # closed, not reopened
+
+
+# --- RAW: int16 sensor windows, preprocessed on the board ------------------------------------
+
+def test_raw_windows_are_preprocessed_and_run_bit_exact(device):
+    """The board's int8 input equals drsn_edge.preprocess on the host, and its output the
+    reference model on that input, for edge-case and random windows."""
+    from drsn_edge.preprocess import preprocess
+    from tests.test_preprocess import edge_windows, random_windows
+    rng = np.random.default_rng(21)
+    windows = list(edge_windows(1024, rng).values()) + list(random_windows(1024, 12, rng))
+    info = device.info()
+    for x in windows:
+        raw = device.infer_raw(x)
+        want_in = preprocess(x, info.input.scale, info.input.zero_point)
+        np.testing.assert_array_equal(raw.input, want_in)
+        np.testing.assert_array_equal(raw.output, reference_model(want_in[None])[0].reshape(-1))
+        assert raw.preprocess_work > 1024 and raw.work > 16_384
+    # INFER on the same int8 input gives the same output: RAW only adds the preprocessing
+    out, _ = device.infer(raw.input.reshape(1024, 1))
+    np.testing.assert_array_equal(out.reshape(-1), raw.output)
+
+
+def test_raw_repeat_is_answered_from_the_stored_response(device):
+    x = np.random.default_rng(22).integers(-3000, 3000, 1024).astype(np.int16)
+    before = device.board_stats()
+    wire = proto.encode_frame(778, Command.RAW, proto.raw_payload(x))
+    answers = [raw_exchange(device, wire) for _ in range(2)]
+    after = device.board_stats()
+    assert answers[0] == answers[1] and answers[0].cmd == Command.RAW_RESULT
+    assert after["invocations"] - before["invocations"] == 1
+    assert after["retransmissions"] - before["retransmissions"] == 1
+
+
+def test_bad_raw_requests_get_an_error_and_the_board_stays_alive(device):
+    x = np.arange(1024, dtype=np.int16)
+    cases = [
+        (ErrorCode.BAD_SHAPE, 1024, proto.raw_payload(x[:1000])),              # wrong count
+        (ErrorCode.BAD_SHAPE, 1024, proto.raw_payload(np.zeros(1025, np.int16))[:2000]),
+        (ErrorCode.BAD_LENGTH, 4 + 2048, proto.raw_payload(x)[:-1]),          # a byte short
+        (ErrorCode.BAD_LENGTH, 4 + 2048, proto.raw_payload(x) + b"\0\0"),     # two too many
+        (ErrorCode.BAD_LENGTH, 4, b"\x00\x04"),                               # no header
+        (ErrorCode.BAD_LENGTH, 4, b""),
+    ]
+    for code, detail, payload in cases:
+        with pytest.raises(DeviceError) as info:
+            device.request(Command.RAW, payload)
+        assert (info.value.code, info.value.detail) == (code.name, detail), payload[:8]
+    with pytest.raises(UserError, match="1024 int16 samples"):
+        device.infer_raw(x.astype(np.int32))
+    assert device.ping(b"alive") < 1
+    raw = device.infer_raw(x)
+    np.testing.assert_array_equal(raw.input, preprocess_host(x, device.info()))
+
+
+def preprocess_host(x, info):
+    from drsn_edge.preprocess import preprocess
+    return preprocess(x, info.input.scale, info.input.zero_point)
+
+
+def test_raw_with_a_scale_it_cannot_use_says_so(tmp_path_factory):
+    elf = build(boards.DEFAULT_BOARD, tmp_path_factory, defines=["TEST_MODEL_IN_SCALE=0.0f"])
+    with boards.Emulator(boards.DEFAULT_BOARD, elf) as emu, Device(emu.url, timeout=3.0) as dev:
+        with pytest.raises(DeviceError, match=r"PREPROCESS .*status -2") as info:
+            dev.infer_raw(np.ones(1024, np.int16))
+        assert info.value.code == "PREPROCESS"
+        out, _ = dev.infer(np.zeros((1024, 1), np.int8))        # INFER does not care
+        np.testing.assert_array_equal(out, reference_model(np.zeros((1, 1024), np.int8))[0][0])
+
+
+def test_a_window_too_long_for_a_raw_frame_is_refused_before_sending():
+    from runner.link import check_raw_fits
+
+    def info(size):
+        t = proto.TensorInfo((size, 1), size, 1 / 64, -1)
+        return proto.DeviceInfo(1, MAX_PAYLOAD, 3, 3, 20, "instructions", bytes(32), t,
+                                proto.TensorInfo((10,), 10, 0.1, 0), "b", "0.1.0", "m", 0)
+    check_raw_fits(info(2046), "socket://x:1")                  # 4 + 2 * 2046 = 4096
+    with pytest.raises(UserError, match=r"4100-byte frames.*takes 4096.*hil.input = \"int8\""):
+        check_raw_fits(info(2048), "socket://x:1")

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "dk.h"
 #include "model_api.h"
 
 #define AIRCR 0xE000ED0Cu
@@ -86,8 +87,13 @@ static struct {
     /* response under construction; header at 0, payload from PROTO_HEADER_BYTES */
     uint8_t out[PROTO_FRAME_MAX];
 
-    /* the stored response to the last request answered successfully */
-    uint8_t stored[PROTO_RESPONSE_BYTES];
+    /* the stored response to the last request answered successfully; RAW also unpacks
+     * its int16 samples here, beyond its answer (hence the int16 view and the alignment:
+     * it runs the model on the int8 input it builds here too) */
+    union {
+        uint8_t stored[PROTO_RESPONSE_BYTES];
+        int16_t stored_i16[PROTO_RESPONSE_BYTES / 2];
+    } __attribute__((aligned(8)));
     uint32_t stored_length;
     uint8_t stored_cmd;
     bool stored_valid;
@@ -344,6 +350,62 @@ static int handle_infer(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t l
     return 0;
 }
 
+/* RAW: the stored response is (work_pre u64, work u64, input, output); the samples are
+ * unpacked beyond it, 8-byte aligned, so no extra RAM is needed. */
+static int handle_raw(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t len,
+                      uint32_t *detail)
+{
+    if (s.model_status != MODEL_OK) {
+        return model_error(s.model_status, detail);
+    }
+    if (len < PROTO_RAW_HEADER) {
+        *detail = PROTO_RAW_HEADER;
+        return PROTO_ERR_BAD_LENGTH;
+    }
+    const model_tensor_info *in = model_input();
+    const uint32_t in_size = in->size, out_size = model_output()->size;
+    const uint32_t samples = get_u32(p);
+    if (samples != in_size) {
+        *detail = in_size;
+        return PROTO_ERR_BAD_SHAPE;
+    }
+    if (len != PROTO_RAW_HEADER + 2u * samples) {
+        *detail = PROTO_RAW_HEADER + 2u * in_size;
+        return PROTO_ERR_BAD_LENGTH;
+    }
+    const uint32_t answer = PROTO_RAW_RESULT_HEADER + in_size + out_size;
+    const uint32_t unpacked = (answer + 7u) & ~7u;
+    if (answer > PROTO_MAX_PAYLOAD || unpacked + 2u * in_size > PROTO_RESPONSE_BYTES) {
+        *detail = answer;
+        return PROTO_ERR_INTERNAL;
+    }
+    s.stored_valid = false;
+    int16_t *x = s.stored_i16 + unpacked / 2;
+    for (uint32_t i = 0; i < samples; i++) {
+        x[i] = (int16_t)get_u16(p + PROTO_RAW_HEADER + 2u * i);
+    }
+    int8_t *input = (int8_t *)(s.stored + PROTO_RAW_RESULT_HEADER);
+    int8_t *output = input + in_size;
+    s.stats[PROTO_STAT_INVOCATIONS]++;
+    board_counter_start();
+    int32_t pre = dk_preprocess_s16(x, samples, in->scale, in->zero_point, input, NULL);
+    uint64_t pre_count = board_counter_read();
+    if (pre != DK_PRE_OK) {
+        *detail = (uint32_t)pre;
+        return PROTO_ERR_PREPROCESS;
+    }
+    board_counter_start();
+    int status = model_invoke(input, output);
+    uint64_t count = board_counter_read();
+    if (status != MODEL_OK) {
+        return model_error(status, detail);
+    }
+    put_u64(s.stored, pre_count);
+    put_u64(s.stored + 8, count);
+    store_and_send(seq, crc, PROTO_RAW_RESULT, answer);
+    return 0;
+}
+
 struct debug_ctx {
     uint16_t seq;
     uint16_t emitted;
@@ -483,6 +545,9 @@ static void dispatch(void)
         break;
     case PROTO_DEBUG:
         error = handle_debug(seq, payload, len, &detail);
+        break;
+    case PROTO_RAW:
+        error = handle_raw(seq, crc, payload, len, &detail);
         break;
     case PROTO_LAYER:
         error = handle_layer(seq, crc, payload, len, &detail);

@@ -43,6 +43,12 @@
  *   STATS  0x06 ()                            -> STATS 0x86 (PROTO_STAT_COUNT x u32)
  *   RESET  0x07 ()                            -> ACK 0x87, then a system reset
  *   EXIT   0x08 (code i32)                    -> ACK 0x88, then board_exit(code)
+ *   RAW    0x09 (samples u32, samples x i16)  -> RAW_RESULT 0x89 (work_pre u64, work u64,
+ *          input bytes, output bytes): one window of raw sensor samples (samples must be
+ *          the model's input size), preprocessed on the board into the model's int8 input
+ *          (dk_preprocess_s16, defined in drsn_edge/preprocess.py), then run through the
+ *          model; the answer holds that int8 input and the output, with the board_counter
+ *          readings around the preprocessing and around model_invoke.
  *   any failure                               -> ERROR 0xFF (code u8, cmd u8, detail u32)
  * where tensor = (ndim u8, dims u32 x ndim, size u32, scale f32, zero_point i32) and
  * str = (length u8, bytes).
@@ -79,6 +85,8 @@ extern "C" {
 #define PROTO_SEQ_UNKNOWN 0xFFFFu
 #define PROTO_RESULT_PART_HEADER 4u /* part u16, parts u16 */
 #define PROTO_DEBUG_DATA_HEADER 6u  /* layer u16, offset u32 */
+#define PROTO_RAW_HEADER 4u         /* samples u32 */
+#define PROTO_RAW_RESULT_HEADER 16u /* work_pre u64, work u64 */
 
 enum proto_command {
     PROTO_HELLO = 0x01,
@@ -89,6 +97,7 @@ enum proto_command {
     PROTO_STATS = 0x06,
     PROTO_RESET = 0x07,
     PROTO_EXIT = 0x08,
+    PROTO_RAW = 0x09,
 
     PROTO_INFO = 0x81,
     PROTO_PONG = 0x82,
@@ -99,6 +108,7 @@ enum proto_command {
     PROTO_STATS_DATA = 0x86,
     PROTO_RESET_ACK = 0x87,
     PROTO_EXIT_ACK = 0x88,
+    PROTO_RAW_RESULT = 0x89,
     PROTO_ERROR = 0xFF,
 };
 
@@ -112,6 +122,7 @@ enum proto_error {
     PROTO_ERR_BUSY = 7,            /* detail: model status; retry later */
     PROTO_ERR_INTERNAL = 8,        /* detail: model status */
     PROTO_ERR_BAD_FRAME = 9,       /* broken COBS or shorter than a header; detail: bytes */
+    PROTO_ERR_PREPROCESS = 10,     /* RAW: dk_preprocess_s16 refused; detail: its status */
 };
 
 /* Counters reported by STATS, in this order. */

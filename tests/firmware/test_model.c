@@ -24,6 +24,9 @@
 #ifndef TEST_MODEL_POS
 #define TEST_MODEL_POS 4
 #endif
+#ifndef TEST_MODEL_IN_SCALE /* another value (e.g. 0) tests how RAW reports a bad scale */
+#define TEST_MODEL_IN_SCALE (1.0f / 64)
+#endif
 #define CH 4
 #define OUT (TEST_MODEL_POS * CH)
 #define OUT_ZP 3
@@ -39,7 +42,7 @@ static const uint8_t hash[MODEL_HASH_BYTES] = {
 };
 
 static const model_tensor_info input_info = {
-    "input", MODEL_TENSOR_ACTIVATION, 2, {TEST_MODEL_IN, 1}, TEST_MODEL_IN, 1.0f / 64, -1};
+    "input", MODEL_TENSOR_ACTIVATION, 2, {TEST_MODEL_IN, 1}, TEST_MODEL_IN, TEST_MODEL_IN_SCALE, -1};
 static const model_tensor_info layers[] = {
     {"dense", MODEL_TENSOR_ACTIVATION, 2, {TEST_MODEL_POS, CH}, OUT, OUT_SCALE, OUT_ZP},
     {"shrink/tau", MODEL_TENSOR_THRESHOLD, 1, {CH}, CH, OUT_SCALE, 0},

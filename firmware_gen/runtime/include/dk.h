@@ -354,6 +354,29 @@ void dk_conv1d_s8(const dk_conv1d_params *params, const dk_channel_requant *quan
 void dk_conv1d_s8_fast(const dk_conv1d_params *params, const int8_t *input, const int16_t *packed,
                        int16_t *scratch, int8_t *output);
 
+/* ---- raw sensor input ----------------------------------------------------- */
+
+/* Per-window integers of the preprocessing (for reports and tests). */
+typedef struct {
+    int32_t mean;        /* rounded mean of the window */
+    int64_t energy;      /* sum of (x - mean)^2; 0 = silent window */
+    int32_t multiplier;  /* M: c * M * 2^-shift ~= c / (RMS * scale) */
+    int32_t shift;
+} dk_preprocess_info;
+
+#define DK_PRE_OK 0
+#define DK_PRE_BAD_LENGTH (-1)  /* n is 0 or above 65536 */
+#define DK_PRE_BAD_SCALE (-2)   /* scale is not a positive normal float */
+#define DK_PRE_BAD_ZERO_POINT (-3)
+
+/* int16 samples of one window -> the model's int8 input: mean removal, RMS normalisation
+ * and quantization at (scale, zero_point), in integers only. Bit-exact twin of
+ * drsn_edge/preprocess.py `preprocess`, whose docstring (and docs/preprocessing.md)
+ * defines every step. Also linked into the serial harness (the RAW command) of every
+ * back end. info may be NULL. Returns DK_PRE_OK or a DK_PRE_* error (out untouched). */
+int32_t dk_preprocess_s16(const int16_t *samples, uint32_t n, float scale, int32_t zero_point,
+                          int8_t *out, dk_preprocess_info *info);
+
 #ifdef __cplusplus
 }
 #endif
