@@ -86,6 +86,14 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         from quantize.parity import confusion as confusion_matrix
         confusion = confusion_matrix(vs.y, pred["device"], len(vs.classes)).tolist()
 
+    boards = []
+    who = run.get("who")
+    for i, entry in enumerate(run.get("boards") or []):
+        mine = (who == i) if who is not None else np.zeros(n, bool)
+        boards.append({**entry, "n_bit_exact": int(np.sum(lsb[mine] == 0)),
+                       "mismatches": int(np.sum(lsb[mine] > 0))})
+    names = list(dict.fromkeys(b["board"] for b in boards if b["board"])) or [info.board]
+
     parity = {"device_equals_tflm": bool(np.array_equal(pred["device"], pred["tflm"]))}
     if accuracy:
         for k in ("qat", "float"):
@@ -93,7 +101,7 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
                 parity[f"max_gap_pp_device_vs_{k}"] = _max_gap(accuracy["device"], accuracy[k])
     return {
         "stage": "hil",
-        "board": info.board,
+        "board": ", ".join(names),
         "board_kind": target.kind,
         "url": target.url,
         "firmware_version": info.firmware_version,
@@ -130,8 +138,12 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "streamed_vectors": streamed,
         "resumed_vectors": run["resumed"],
         "target": _throughput_target(streamed, run["seconds"]),
-        "results": {"expected": n, "received": n, "lost": 0, "duplicated": 0,
+        "results": {"expected": n, "received": n - run.get("lost", 0),
+                    "lost": run.get("lost", 0), "duplicated": run.get("duplicated", 0),
                     "repeats_dropped": run["link"].get("stale_frames", 0)},
+        "boards": boards,
+        "n_boards": len(boards),
+        "n_boards_failed": sum(1 for b in boards if b["failed"]),
         "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
         "board_counters": run["board_counters"],
     }
@@ -337,6 +349,16 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         lines += [f"| {m['index']} | {m['condition']} | {m['max_lsb']} |"
                   for m in rep["mismatches"]["first"]]
         lines += ["", "`drsn-edge hil --debug N` compares vector N layer by layer.", ""]
+    if rep["boards"]:
+        lines += ["## Boards", "",
+                  "| # | url | board | vectors | vectors/s | bit-exact | handed back | failed |",
+                  "|---:|---|---|---:|---:|---:|---:|---|"]
+        for i, b in enumerate(rep["boards"], 1):
+            vps = "–" if b["vectors_per_second"] is None else f"{b['vectors_per_second']:g}"
+            failed = (b["failed"] or "").replace("|", "\\|")
+            lines.append(f"| {i} | `{b['url']}` | {b['board'] or '–'} | {b['vectors']} | "
+                         f"{vps} | {b['n_bit_exact']} | {b['requeued']} | {failed or 'no'} |")
+        lines.append("")
     link = rep["link"]
     lines += ["## Link", "",
               f"requests {link['requests']}, retries {link['retries']}, timeouts "
@@ -365,4 +387,10 @@ def summary_line(rep: dict, files: list[Path]) -> str:
         d, t = _flat(rep["accuracy"]["device"]), _flat(rep["accuracy"]["tflm"])
         acc = (f"; device accuracy {'equals' if d == t else 'DIFFERS from'} host TFLM "
                f"(mean {100 * np.mean(list(d.values())):.1f} %)")
-    return f"{head} ({speed}{work}){acc}; wrote {files[0]}"
+    farm = ""
+    if rep["n_boards"] > 1 or rep["n_boards_failed"]:
+        failed = [b for b in rep["boards"] if b["failed"]]
+        farm = f"; {rep['n_boards']} boards" + (
+            f", {len(failed)} failed ({', '.join(b['url'] for b in failed)}: see hil.md)"
+            if failed else "")
+    return f"{head} ({speed}{work}){acc}{farm}; wrote {files[0]}"
