@@ -159,3 +159,67 @@ def test_a_board_that_cannot_be_reached_is_left_out(hil_build, two_boards, run_h
     assert rep["boards"][0]["board"] is None and rep["n_bit_exact"] == 35
     assert f"board {gone} left out" in out
 
+
+# --- a board behind ser2net (RFC 2217) -------------------------------------------------------
+
+@pytest.fixture
+def board_behind_ser2net(smoke_firmware, tmp_path):
+    """The emulated board on a pseudo-terminal (what a USB serial adapter is to a lab host),
+    put on the network by ser2net as an RFC 2217 port on loopback: its rfc2217:// URL."""
+    import re
+    import subprocess
+    import time
+    from boards.emulator import qemu_command
+    qemu = subprocess.Popen(qemu_command("mps2-an386", smoke_firmware, serial="pty"),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    s2n = None
+    try:
+        line = qemu.stdout.readline()
+        pty = re.search(r"/dev/pts/\d+", line)
+        assert pty, f"QEMU did not say where its pty is: {line!r}"
+        port = _refused_port()
+        conf = tmp_path / "ser2net.yaml"
+        conf.write_text(f"connection: &board\n"
+                        f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
+                        f"  connector: serialdev,{pty.group(0)},115200n81,local\n"
+                        f"  options:\n"
+                        f"    kickolduser: true\n")
+        s2n = subprocess.Popen(["ser2net", "-n", "-u", "-c", str(conf)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert s2n.poll() is None, s2n.stderr.read()
+            time.sleep(0.05)
+        yield f"rfc2217://127.0.0.1:{port}?ign_set_control"
+    finally:
+        for proc in (s2n, qemu):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(5)
+
+
+def test_hil_through_ser2net_rfc2217_next_to_a_local_board(hil_build, two_boards,
+                                                         board_behind_ser2net, run_hil,
+                                                         tmp_path):
+    a, _ = two_boards
+    build = fresh_build(hil_build, tmp_path)
+    remote = board_behind_ser2net
+    code, out, err = run_hil(build, "--port", remote, "--limit", "35")
+    assert code == 0, err
+    rep = _report(build)
+    assert rep["n_bit_exact"] == 35 and rep["boards"][0]["url"] == remote
+    assert rep["link"]["depth"] == 1 and rep["link"]["retries"] == 0
+
+    # A mixed farm: the remote board and a local one share one run.
+    code, out, err = run_hil(build, "--port", remote, "--port", a.url, "--limit", "70")
+    assert code == 0, err
+    rep = _report(build)
+    assert rep["n_bit_exact"] == 70 and rep["results"]["duplicated"] == 0
+    assert [b["url"] for b in rep["boards"]] == [remote, a.url]
+    assert all(b["vectors"] > 0 and b["failed"] is None for b in rep["boards"])
+    assert [b["depth"] for b in rep["boards"]] == [1, 2]
