@@ -6,18 +6,22 @@
     drsn-edge hil --vectors my_windows.npz # x (float windows or int8 inputs) [and y]
     drsn-edge hil --debug 17               # vector 17, layer by layer
 
-Steps: find the board (hil.port, else the state `drsn-edge flash` left), refuse it if its
-model hash is not the current model's, quantize the test vectors (the test set under every
-noise type and SNR of the sweep, window by window in a seeded order, or the user's file),
-stream them in batches with several requests in flight (runner/stream.py), and compare
+    drsn-edge hil --port socket://127.0.0.1:4321 --port rfc2217://lab:3001   # a farm
+
+Steps: find the boards (hil.port and hil.ports, else every board `drsn-edge flash` left
+running), refuse any whose model hash is not the current model's, quantize the test vectors
+(the test set under every noise type and SNR of the sweep, window by window in a seeded
+order, or the user's file), stream them in batches with several requests in flight
+(runner/stream.py), shared out over the boards through one queue (runner/farm.py: a board
+that fails hands its batches to the others), and compare
 every output with the TFLM host runtime (bit for bit) and the classes with the float and
 QAT host models (accuracy parity, from build/reports/quantize_outputs.npz). A run that
 stops part-way keeps what it verified in build/reports/hil_resume.npz; the next run with the
 same board, model and vectors continues from there.
 
 Reports (runner/report.py): build/reports/hil.json, hil.xml (JUnit), hil.md and plots.
-Exit code: 0 when every vector is bit-exact, 1 when any differs; board and link failures
-raise (the CLI prints one line and exits 2).
+Exit code: 0 when every vector is bit-exact, 1 when any differs; when every board has
+failed (board and link failures) it raises, and the CLI prints one line and exits 2.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ build/reports/
     hil.json    board, model_hash, n_vectors, bit_exact, mismatches (count, first few),
                 accuracy {device, tflm, qat, float} per noise type and SNR, vectors per
                 condition, instructions_per_inference, seconds, vectors_per_second, link and
-                board counters
+                board counters (summed over the boards), results (lost, duplicated), boards
+                (one entry per board: url, board, model_hash, vectors, vectors_per_second,
+                n_bit_exact, requeued, link, failed)
     hil.xml     JUnit: per condition one bit-exactness and one accuracy-parity test case,
                 plus one for the link (every vector answered exactly once)
     hil.md      the same for people, with the plots
