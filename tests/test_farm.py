@@ -223,3 +223,31 @@ def test_hil_through_ser2net_rfc2217_next_to_a_local_board(hil_build, two_boards
     assert [b["url"] for b in rep["boards"]] == [remote, a.url]
     assert all(b["vectors"] > 0 and b["failed"] is None for b in rep["boards"])
     assert [b["depth"] for b in rep["boards"]] == [1, 2]
+
+
+def test_flash_state_with_a_stopped_board_runs_on_the_others(hil_build, two_boards, run_hil,
+                                                            tmp_path):
+    """`make flash BOARDS=2`, then one QEMU died: `make hil` names it and uses the other."""
+    import subprocess
+    a, _ = two_boards
+    build = fresh_build(hil_build, tmp_path)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead_url = f"socket://127.0.0.1:{_refused_port()}"
+    state = {"board": "mps2-an386", "kind": "emulated", "url": dead_url, "pid": gone.pid,
+             "boards": [{"url": dead_url, "pid": gone.pid}, {"url": a.url, "pid": a._process.pid}]}
+    (build / "flash.json").write_text(json.dumps(state))
+    code, out, err = run_hil(build, "--limit", "21")
+    assert code == 0, err
+    rep = _report(build)
+    dead, alive = rep["boards"]
+    assert dead["failed"] == (f"the emulated mps2-an386 at {dead_url} started by `make flash` "
+                              f"is no longer running (pid {gone.pid})")
+    assert dead["vectors"] == 0 and alive["vectors"] == 21 and alive["failed"] is None
+    assert alive["kind"] == "emulated" and rep["n_bit_exact"] == 21
+
+    # Every board stopped: one line saying so, nothing run.
+    state["boards"][1]["pid"] = gone.pid
+    (build / "flash.json").write_text(json.dumps(state))
+    code, out, err = run_hil(build, "--limit", "21")
+    assert code == 2 and "no longer running" in err and "run `make flash` again" in err
