@@ -8,7 +8,8 @@ build/reports/
                 (one entry per board: url, board, model_hash, vectors, vectors_per_second,
                 n_bit_exact, requeued, link, failed)
     hil.xml     JUnit: per condition one bit-exactness and one accuracy-parity test case,
-                plus one for the link (every vector answered exactly once)
+                plus one for the link (every vector answered exactly once) and, with several
+                boards, one per board (failed by wrong answers, skipped if it dropped out)
     hil.md      the same for people, with the plots
     plots/hil_accuracy_vs_snr.png, plots/hil_confusion.png
 """
@@ -291,6 +292,21 @@ def junit(rep: dict) -> str:
             out.text = (f"device {a:.4f}, TFLM {tflm.get(cond)}, QAT {qat.get(cond)}, "
                         f"float {flt.get(cond)}, vectors {counts.get(cond)}")
             cases.append(case)
+    if rep["n_boards"] > 1:
+        # A farm: one case per board. A board that dropped out is skipped (the others did
+        # its work, and the run's verdict does not change); wrong answers fail its case.
+        for b in rep["boards"]:
+            case = ET.Element("testcase", classname="hil.board", name=b["url"])
+            if b["mismatches"]:
+                ET.SubElement(case, "failure", type="mismatch",
+                              message=f"{b['mismatches']} of {b['vectors']} outputs of this "
+                                      f"board differ from TFLM")
+            elif b["failed"]:
+                ET.SubElement(case, "skipped", message=f"dropped out: {b['failed']}")
+            ET.SubElement(case, "system-out").text = (
+                f"board {b['board']}, {b['vectors']} vectors, {b['vectors_per_second']} "
+                f"vectors/s, {b['requeued']} handed to other boards")
+            cases.append(case)
     link = ET.Element("testcase", classname="hil.link", name="every_vector_answered_once")
     res = rep["results"]
     if res["lost"] or res["duplicated"]:
@@ -303,7 +319,7 @@ def junit(rep: dict) -> str:
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
-    suite.set("skipped", "0")
+    suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     root = ET.Element("testsuites", name="drsn-edge", tests=str(len(cases)),
                       failures=str(failures), errors="0")
     root.append(suite)

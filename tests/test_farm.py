@@ -98,6 +98,12 @@ def test_a_board_killed_mid_run_loses_nothing(hil_build, two_boards, smoke_firmw
     assert f"1 failed ({victim.url}" in out
     md = (build / "reports" / "hil.md").read_text()
     assert f"`{victim.url}`" in md and "lost the connection" in md
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(build / "reports" / "hil.xml").getroot().find("testsuite")
+    per_board = {c.get("name"): c for c in suite.findall("testcase")
+                 if c.get("classname") == "hil.board"}
+    assert set(per_board) == {a.url, victim.url} and suite.get("failures") == "0"
+    assert per_board[victim.url].find("skipped") is not None and suite.get("skipped") == "1"
 
 
 @pytest.mark.parametrize("kind, says", [(0, None), (1, "the board crashed"),
@@ -122,6 +128,11 @@ def test_a_faulty_board_is_named_and_the_good_one_finishes(kind, says, hil_build
     assert faulty["vectors"] > 0 and faulty["n_bit_exact"] < faulty["vectors"]
     assert faulty["mismatches"] == faulty["vectors"] - faulty["n_bit_exact"]
     assert rep["mismatches"]["count"] == faulty["mismatches"]
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(build / "reports" / "hil.xml").getroot().find("testsuite")
+    failed = [c.get("name") for c in suite.findall("testcase")
+              if c.get("classname") == "hil.board" and c.find("failure") is not None]
+    assert failed == [bad.url]
     assert good["vectors"] + faulty["vectors"] == LIMIT
     if says is None:
         assert faulty["failed"] is None
