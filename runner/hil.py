@@ -17,7 +17,7 @@ that fails hands its batches to the others), and compare
 every output with the TFLM host runtime (bit for bit) and the classes with the float and
 QAT host models (accuracy parity, from build/reports/quantize_outputs.npz). A run that
 stops part-way keeps what it verified in build/reports/hil_resume.npz; the next run with the
-same board, model and vectors continues from there.
+same model and vectors (on any boards) continues from there. --debug uses the first board.
 
 Reports (runner/report.py): build/reports/hil.json, hil.xml (JUnit), hil.md and plots.
 Exit code: 0 when every vector is bit-exact, 1 when any differs; when every board has
