@@ -38,6 +38,7 @@ class Board:
     target: object                 # runner.hil.Target
     dev: object | None = None      # runner.link.Device once open
     info: object | None = None     # its DeviceInfo once checked
+    seen: object | None = None     # the DeviceInfo of a board refused (another model, ...)
     depth: int = 1
     failed: str | None = None      # why it dropped out, None while it is fine
     vectors: int = 0               # vectors it answered (and that were kept)
@@ -68,6 +69,7 @@ def open_boards(targets, h: dict, model: bytes, model_file, connect, check) -> l
         except BOARD_ERRORS as exc:
             b.failed = str(exc)
             if b.dev is not None:
+                b.seen = b.dev._info    # what a refused board said it is, for the report
                 b.dev.close()
                 b.dev = None
 

@@ -504,11 +504,12 @@ def stream(boards: list, vs: Vectors, h: dict, info) -> dict:
 
 
 def _board_entry(b, info) -> dict:
+    said = b.info or b.seen
     return {
         "url": b.url,
-        "board": b.info.board if b.info else None,
+        "board": said.board if said else None,
         "kind": b.target.kind,
-        "model_hash": b.info.model_hash.hex() if b.info else None,
+        "model_hash": said.model_hash.hex() if said else None,
         "vectors": b.vectors,
         "seconds": round(b.seconds, 2),
         "vectors_per_second": round(b.vectors / b.seconds, 2) if b.seconds > 0 else None,

@@ -262,3 +262,24 @@ def test_flash_state_with_a_stopped_board_runs_on_the_others(hil_build, two_boar
     (build / "flash.json").write_text(json.dumps(state))
     code, out, err = run_hil(build, "--limit", "21")
     assert code == 2 and "no longer running" in err and "run `make flash` again" in err
+
+
+def test_a_board_running_another_model_gets_no_work(hil_build, two_boards, run_hil, tmp_path):
+    """The model hash of every board is checked before the work is shared out: a board with
+    other firmware is named, and the current one does it all."""
+    from tests.test_hil import FAULT_MODEL, HARNESS
+    a, _ = two_boards
+    build = fresh_build(hil_build, tmp_path)
+    other = boards.compile_firmware(
+        "mps2-an386", [HARNESS / "main.c", HARNESS / "protocol.c", FAULT_MODEL], [HARNESS],
+        tmp_path / "other.elf", defines=["MODEL_HASH_INIT={" + ",".join(["0x5a"] * 32) + "}",
+                                         "MODEL_IN=512", "MODEL_OUT=10", "FAULT_KIND=0"])
+    with boards.Emulator("mps2-an386", other) as stale:
+        code, out, err = run_hil(build, "--port", stale.url, "--port", a.url, "--limit", "21")
+    assert code == 0, err
+    rep = _report(build)
+    first, second = rep["boards"]
+    assert first["failed"].startswith(f"stale firmware: the mps2-an386 at {stale.url} runs "
+                                      f"model 'fault_model' with hash 5a5a5a5a5a5a")
+    assert first["vectors"] == 0 and first["model_hash"] == "5a" * 32
+    assert second["vectors"] == rep["n_bit_exact"] == 21 and second["failed"] is None
