@@ -3,10 +3,14 @@
 #   make test                     the test suite
 #   make train CONFIG=configs/smoke.toml SET="train.epochs=3 model.arch=drsn_cs"
 #   make flash BOARD=netduinoplus2 REAL=1 PORT=/dev/ttyACM0 [DRY_RUN=1]
+#   make flash BOARDS=2 && make hil   a farm of two emulated boards sharing one HIL run
 
 CONFIG ?= configs/default.toml
 SET    ?=
 BOARD  ?=
+# make all boots one emulated board per CPU core (a farm; measured faster than one, see
+# README "A board farm"); make flash boots one unless BOARDS=N.
+CORES  := $(shell nproc 2>/dev/null || echo 1)
 PORT   ?=
 REAL   ?=
 DRY_RUN ?=
@@ -21,7 +25,7 @@ BOARD_ARG := $(if $(BOARD),--board $(BOARD))
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= PORT= REAL=1 DRY_RUN=1 DEBUG=N"
+	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= BOARDS=N PORT="url ..." REAL=1 DRY_RUN=1 DEBUG=N"
 
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh
@@ -29,7 +33,8 @@ setup:  ## install Debian packages and the Python environment (idempotent)
 doctor: setup  ## check that every tool works: C/C++ cross compilers, QEMU's boards, Python packages
 	$(CLI) doctor
 
-all: train quantize flash hil  ## the whole pipeline on the default emulated board
+all: BOARDS ?= $(CORES)
+all: train quantize flash hil  ## the whole pipeline on the default emulated board (one per CPU core)
 
 data: setup  ## generate the datasets under build/data and report how hard they are
 	$(CLI) data $(ARGS)
@@ -43,14 +48,14 @@ quantize: setup  ## int8 QAT/PTQ, .tflite for TFLM, op audit, parity; build/repo
 firmware: setup  ## C from the int8 model + firmware image for BOARD; build/reports/firmware.{json,md}
 	$(CLI) firmware $(ARGS) $(BOARD_ARG)
 
-flash: setup  ## build and boot BOARD in QEMU (UART on a TCP port); REAL=1 PORT=... flashes hardware
-	$(CLI) flash $(ARGS) $(BOARD_ARG) $(if $(REAL),--real) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
+flash: setup  ## build and boot BOARD in QEMU (UART on a TCP port; BOARDS=N boots N); REAL=1 PORT=... flashes hardware
+	$(CLI) flash $(ARGS) $(BOARD_ARG) $(if $(REAL),--real) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run) $(if $(BOARDS),--count $(BOARDS))
 
-stop: setup  ## stop the emulated board `make flash` started
+stop: setup  ## stop the emulated board(s) `make flash` started
 	$(CLI) stop $(ARGS)
 
-hil: setup  ## stream the test sweep to the board over serial; build/reports/hil.{json,md,xml}
-	$(CLI) hil $(ARGS) $(if $(PORT),--port $(PORT)) $(if $(DEBUG),--debug $(DEBUG))
+hil: setup  ## stream the test sweep to the board(s) over serial; build/reports/hil.{json,md,xml}
+	$(CLI) hil $(ARGS) $(foreach p,$(PORT),--port $(p)) $(if $(DEBUG),--debug $(DEBUG))
 
 benchmark: setup  ## instructions/MACs/flash/RAM per layer on BOARD; build/reports/benchmark.{json,md}
 	$(CLI) benchmark $(ARGS) $(BOARD_ARG)

@@ -8,10 +8,15 @@ running after this command returns; `drsn-edge stop` ends it.
 Real (`--real`): build the same image and write it with the board's flash tool
 (boards/<name>/board.toml, [flash]); `--port` records the board's serial port for `hil`.
 
+`--count N` starts N emulated boards (a farm: `drsn-edge hil` shares its work over them),
+each QEMU on its own TCP port and pinned to the least busy CPU; `drsn-edge stop` ends them all.
+
 State file (JSON), written atomically:
     board, kind ("emulated" | "real"), url (pyserial URL), port (TCP port, emulated only),
     pid (QEMU's, emulated only), elf, model (the .tflite deployed), model_hash (its SHA-256),
-    selftest ({"passed", "instructions", "line"}), started (UTC, ISO 8601)
+    selftest ({"passed", "instructions", "line"}), started (UTC, ISO 8601), and
+    boards: every board started, [{url, port, pid, log, selftest}] (the first is also the
+    top-level url/port/pid)
 """
 
 from __future__ import annotations
@@ -58,15 +63,24 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def boards_of(state: dict) -> list[dict]:
+    """Every board a state records ({url, pid, ...}); a state from before farms has one."""
+    return state.get("boards") or [{"url": state["url"], "port": state.get("port"),
+                                    "pid": state.get("pid")}]
+
+
 def running() -> dict:
-    """The state of the board `drsn-edge flash` left running; a clear error if there is none."""
+    """The state of the board(s) `drsn-edge flash` left running; a clear error if there is
+    none, or if every emulated board it started has stopped."""
     state = read_state()
     if state is None:
         raise UserError(f"no board has been flashed (no {paths()['flash_state']}); run "
                         f"`make flash` first, or pass a serial port with --port / PORT=")
-    if state.get("kind") == "emulated" and not pid_alive(state.get("pid")):
+    pids = [b.get("pid") for b in boards_of(state)]
+    if state.get("kind") == "emulated" and not any(pid_alive(p) for p in pids):
+        which = f"pid {pids[0]}" if len(pids) == 1 else f"pids {', '.join(map(str, pids))}"
         raise UserError(f"the emulated {state.get('board')} started by `make flash` is no longer "
-                        f"running (pid {state.get('pid')}); run `make flash` again")
+                        f"running ({which}); run `make flash` again")
     return state
 
 
@@ -82,11 +96,13 @@ def stop(cfg: dict | None = None) -> None:
         print("drsn-edge stop: no board is running (nothing recorded in "
               f"{path})")
         return
-    if state.get("kind") == "emulated" and pid_alive(state.get("pid")):
-        _terminate(int(state["pid"]))
-        print(f"stopped the emulated {state.get('board')} (pid {state['pid']}, {state.get('url')})")
-    elif state.get("kind") == "emulated":
-        print(f"the emulated {state.get('board')} had already stopped")
+    if state.get("kind") == "emulated":
+        for b in boards_of(state):
+            if pid_alive(b.get("pid")):
+                _terminate(int(b["pid"]))
+                print(f"stopped the emulated {state.get('board')} (pid {b['pid']}, {b.get('url')})")
+            else:
+                print(f"the emulated {state.get('board')} at {b.get('url')} had already stopped")
     else:
         print(f"forgot the real {state.get('board')} on {state.get('url')} (nothing to stop)")
     path.unlink(missing_ok=True)
@@ -104,12 +120,21 @@ def _terminate(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = False) -> dict:
-    """Build the firmware for firmware.board and start it in QEMU, or flash a real board."""
+def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = False,
+        count: int = 1) -> dict:
+    """Build the firmware for firmware.board and start it in QEMU (`count` boards), or
+    flash a real board."""
     from boards.board import flash_command, load
     from boards.emulator import qemu_command, start_detached
     from firmware_gen import stage
 
+    if count < 1:
+        raise UserError(f"--count {count}: the number of emulated boards to start must be "
+                        f"at least 1 (make flash BOARDS=2)")
+    if count > 1 and real:
+        raise UserError(f"--count {count} starts emulated boards; real boards are flashed one "
+                        f"at a time (drsn-edge flash --real --port ...), then listed together "
+                        f"in hil.ports or with --port repeated")
     board = load(cfg["firmware"]["board"])
     elf = stage.firmware_dir(board.name) / "firmware.elf"
     if real:
@@ -146,30 +171,43 @@ def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = 
         return {}
 
     previous = read_state()
-    if previous and previous.get("kind") == "emulated" and pid_alive(previous.get("pid")):
-        print(f"stopping the emulated {previous.get('board')} started earlier "
-              f"(pid {previous['pid']})")
-        _terminate(int(previous["pid"]))
+    if previous and previous.get("kind") == "emulated":
+        for old in boards_of(previous):
+            if pid_alive(old.get("pid")):
+                print(f"stopping the emulated {previous.get('board')} started earlier "
+                      f"(pid {old['pid']})")
+                _terminate(int(old["pid"]))
     built = stage.run(cfg, boot=False)
-    log = paths()["build"] / "flash.log"
-    pid, tcp_port = start_detached(board, built["elf"], log)
-    url = f"socket://127.0.0.1:{tcp_port}"
+    started: list[dict] = []
     try:
-        line = stage.read_selftest(url, context=lambda: f"QEMU log: {log}")
+        for i in range(count):
+            log = paths()["build"] / ("flash.log" if i == 0 else f"flash-{i + 1}.log")
+            pid, tcp_port = start_detached(board, built["elf"], log)
+            url = f"socket://127.0.0.1:{tcp_port}"
+            started.append({"url": url, "port": tcp_port, "pid": pid, "log": str(log)})
+            line = stage.read_selftest(url, context=lambda log=log: f"QEMU log: {log}")
+            started[-1]["selftest"] = stage.record_selftest(line)
+            started[-1]["line"] = line
     except BaseException:
-        _terminate(pid)
+        for b in started:
+            _terminate(b["pid"])
         raise
-    selftest = stage.record_selftest(line)
-    state = _state(board.name, "emulated", url, built, pid, tcp_port)
-    state["selftest"] = selftest
-    state["log"] = str(log)
+    first = started[0]
+    state = _state(board.name, "emulated", first["url"], built, first["pid"], first["port"])
+    state["selftest"] = first["selftest"]
+    state["log"] = first["log"]
+    state["boards"] = [{k: v for k, v in b.items() if k != "line"} for b in started]
     write_state(state)
-    print(line)
-    print(f"{board.name} is running in QEMU (pid {pid}); its UART is {url}")
-    print(f"  recorded in {paths()['flash_state']}; `make hil` talks to it, `make stop` ends it")
-    if not selftest["passed"]:
+    for b in started:
+        print(b["line"])
+        print(f"{board.name} is running in QEMU (pid {b['pid']}); its UART is {b['url']}")
+    them = "them" if count > 1 else "it"
+    print(f"  recorded in {paths()['flash_state']}; `make hil` talks to {them}, `make stop` "
+          f"ends {them}")
+    bad = [b for b in started if not b["selftest"]["passed"]]
+    if bad:
         raise UserError(f"the boot self-test failed on the emulated {board.name}; it is still "
-                        f"running at {url} for `make hil DEBUG=0` (`make stop` ends it)")
+                        f"running at {bad[0]['url']} for `make hil DEBUG=0` (`make stop` ends it)")
     return state
 
 

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "`drsn-edge hil`")
     p.add_argument("--dry-run", action="store_true",
                    help="print the exact commands instead of running them")
+    p.add_argument("--count", type=int, default=1,
+                   help="start this many emulated boards (a farm for `drsn-edge hil`; each on "
+                        "its own TCP port, pinned to the least busy CPU)")
 
     p = sub.add_parser("stop", help="stop the emulated board that `drsn-edge flash` started")
     _common(p)
@@ -63,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hil", help="hardware-in-loop: stream test vectors to the board over "
                                    "serial, compare with the host bit for bit")
     _common(p)
-    p.add_argument("--port", default=None,
-                   help="pyserial URL or device (socket://127.0.0.1:PORT, /dev/ttyACM0, COM3); "
-                        "default: the board `drsn-edge flash` started")
+    p.add_argument("--port", action="append", default=None,
+                   help="pyserial URL or device (socket://127.0.0.1:PORT, rfc2217://HOST:PORT, "
+                        "/dev/ttyACM0, COM3); repeat it to share the run over several boards; "
+                        "default: the board(s) `drsn-edge flash` started")
     p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
     p.add_argument("--vectors", default=None,
                    help="an .npz with x (float windows or int8 inputs) [and y] to stream "
@@ -109,8 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
                           ("limit", "hil.limit"), ("input", "hil.input")):
             value = getattr(args, flag, None)
-            if value is not None and not (flag == "port" and args.stage == "flash"):
-                overrides.append(f"{key}={json.dumps(value)}")
+            if value is None or (flag == "port" and args.stage == "flash"):
+                continue
+            if flag == "port":
+                # One --port is hil.port; several are a farm (hil.ports). Either replaces
+                # the ports of the config file.
+                one = len(value) == 1
+                overrides += [f"hil.port={json.dumps(value[0] if one else '')}",
+                              f"hil.ports={json.dumps([] if one else value)}"]
+                continue
+            overrides.append(f"{key}={json.dumps(value)}")
         cfg = config.load(args.config, overrides)
         if args.stage == "train":
             from training import train
@@ -126,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             stage.run(cfg)
         elif args.stage == "flash":
             from boards import flash
-            flash.run(cfg, real=args.real, port=args.port, dry_run=args.dry_run)
+            flash.run(cfg, real=args.real, port=args.port, dry_run=args.dry_run,
+                      count=args.count)
         elif args.stage == "stop":
             from boards import flash
             flash.stop(cfg)

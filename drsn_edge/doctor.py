@@ -2,7 +2,8 @@
 
 A package can be installed and still not work (a compiler without its C++ library, a QEMU
 without the Arm machine models), so each check runs the tool on something small: a C and a
-C++ program are compiled and linked for a Cortex-M4, QEMU lists its machines. Each failure is
+C++ program are compiled and linked for a Cortex-M4, QEMU lists its machines, ser2net (a
+board's serial port on the network, RFC 2217) is on the PATH. Each failure is
 one line naming the tool and the Debian package that brings it. `scripts/setup.sh` runs this
 after installing, and the test suite runs it before any test, so a missing piece shows up
 as one clear line instead of a compiler error deep inside a test.
@@ -23,6 +24,7 @@ PACKAGES = {
     "c": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
     "c++": "libstdc++-arm-none-eabi-newlib",
     "qemu": "qemu-system-arm",
+    "ser2net": "ser2net",
 }
 BOARD_MACHINES = ("mps2-an386", "mps3-an547", "netduinoplus2", "lm3s6965evb")
 PYTHON_MODULES = ("numpy", "tensorflow", "keras", "tflite_micro", "serial", "scipy", "matplotlib")
@@ -77,6 +79,9 @@ def problems() -> list[str]:
         if lacking:
             found.append(f"qemu-system-arm has no machine {', '.join(lacking)} (QEMU 7.2 or "
                          f"newer has them); {apt.format(PACKAGES['qemu'])}")
+    if shutil.which("ser2net") is None:
+        found.append(f"ser2net is not on PATH (it puts a board's serial port on the network "
+                     f"for `drsn-edge hil --port rfc2217://...`); {apt.format(PACKAGES['ser2net'])}")
     for module in PYTHON_MODULES:
         if importlib.util.find_spec(module) is None:
             found.append(f"Python package {module} is not importable; run scripts/setup.sh "

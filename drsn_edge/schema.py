@@ -155,6 +155,25 @@ def serial_port() -> Rule:
                 lambda v: isinstance(v, str) and port_problem(v) is None, port_problem)
 
 
+def serial_ports() -> Rule:
+    def problem(v):
+        if not isinstance(v, list):
+            return "must be a list of ports, e.g. [\"socket://127.0.0.1:4321\", \"/dev/ttyACM0\"]"
+        for item in v:
+            if not isinstance(item, str) or item == "":
+                return f"{item!r} is not a port; give each as a non-empty string"
+            bad = port_problem(item)
+            if bad:
+                return f"{item}: {bad}"
+        if len(set(v)) != len(v):
+            twice = next(x for x in v if v.count(x) > 1)
+            return f"{twice} is listed twice; give each board once"
+        return None
+    return Rule("a list of serial devices or pyserial URLs, one per board (socket://HOST:PORT, "
+                "rfc2217://HOST:PORT, /dev/ttyACM0), no repeats",
+                lambda v: problem(v) is None, problem)
+
+
 STRIDE_BLOCK = Rule("a list of [filters, stride] pairs, filters an integer >= 1, stride an integer >= 1",
                     lambda v: isinstance(v, list) and len(v) >= 1 and all(
                         isinstance(b, list) and len(b) == 2 and _is_int(b[0]) and b[0] >= 1
@@ -232,6 +251,7 @@ SCHEMA: dict[str, Rule] = {
     "firmware.arena_margin": integer(0),
 
     "hil.port": serial_port(),
+    "hil.ports": serial_ports(),
     "hil.baud": integer(50, 20_000_000),
     "hil.limit": integer(0),
     "hil.batch": integer(1, 65535),

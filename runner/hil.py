@@ -7,14 +7,18 @@
     drsn-edge hil --debug 17               # vector 17, layer by layer
     drsn-edge hil --input raw              # int16 sensor windows, preprocessed on the board
 
-Steps: find the board (hil.port, else the state `drsn-edge flash` left), refuse it if its
-model hash is not the current model's, quantize the test vectors (the test set under every
-noise type and SNR of the sweep, window by window in a seeded order, or the user's file),
-stream them in batches with several requests in flight (runner/stream.py), and compare
+    drsn-edge hil --port socket://127.0.0.1:4321 --port rfc2217://lab:3001   # a farm
+
+Steps: find the boards (hil.port and hil.ports, else every board `drsn-edge flash` left
+running), refuse any whose model hash is not the current model's, quantize the test vectors
+(the test set under every noise type and SNR of the sweep, window by window in a seeded
+order, or the user's file), stream them in batches with several requests in flight
+(runner/stream.py), shared out over the boards through one queue (runner/farm.py: a board
+that fails hands its batches to the others), and compare
 every output with the TFLM host runtime (bit for bit) and the classes with the float and
 QAT host models (accuracy parity, from build/reports/quantize_outputs.npz). A run that
 stops part-way keeps what it verified in build/reports/hil_resume.npz; the next run with the
-same board, model and vectors continues from there.
+same model and vectors (on any boards) continues from there. --debug uses the first board.
 
 With hil.input = "raw" (--input raw) every vector goes as one window of int16 samples (float
 windows are turned into int16 with data.sensor_full_scale, drsn_edge.preprocess.to_int16; an
@@ -25,8 +29,8 @@ for bit.
 
 Reports (runner/report.py): build/reports/hil.json, hil.xml (JUnit), hil.md and plots.
 Exit code: 0 when every vector is bit-exact (and, raw, every preprocessed input), 1 when any
-differs; board and link failures
-raise (the CLI prints one line and exits 2).
+differs; when every board has failed (board and link failures) it raises, and the CLI prints
+one line and exits 2.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ from drsn_edge import artifacts
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
 from runner.link import Device, DeviceError
-from runner.stream import Streamer
 
 RESUME_FILE = "hil_resume.npz"
 SAVE_EVERY_S = 5.0
@@ -61,6 +64,7 @@ class Target:
     board: str | None = None        # the board name expected, if known
     kind: str = "port"              # "emulated", "real" (both from flash state) or "port"
     pid: int | None = None
+    problem: str | None = None      # known unusable before trying (a stopped emulator)
 
     def reflash_hint(self, board: str) -> str:
         if self.kind == "emulated":
@@ -117,31 +121,55 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     h = _settings(cfg)
     from firmware_gen import stage
     model_file, model = stage.read_model(cfg)
-    target = resolve_target(h)
+    targets = resolve_targets(h)
     raw = h["input"] == "raw"
-    with connect(target, h) as dev:
-        info = check_board(dev, model, model_file, target)
-        if raw:
-            from runner.link import check_raw_fits
-            check_raw_fits(info, target.url)
-        inp = _model_input(model)
-        vs = load_vectors(cfg, vectors, inp, 0 if debug is not None else h["limit"], raw)
-        if debug is not None:
+    if debug is not None:
+        target = targets[0]
+        if target.problem:
+            raise UserError(target.problem)
+        with connect(target, h) as dev:
+            info = check_board(dev, model, model_file, target)
+            if raw:
+                from runner.link import check_raw_fits
+                check_raw_fits(info, target.url)
+            vs = load_vectors(cfg, vectors, _model_input(model), 0, raw)
             from runner import debug as layer_debug
             return layer_debug.run(dev, model, vs, debug, info)
-        print(f"hil: {len(vs)} vectors from {vs.source} to the {info.board} at {target.url}")
+    from runner import farm
+    boards = farm.open_boards(targets, h, model, model_file, connect, check_board)
+    try:
+        ready = [b for b in boards if b.failed is None]
+        if not ready:
+            raise UserError(farm.all_failed(boards))
+        info = ready[0].info
+        if raw:
+            from runner.link import check_raw_fits
+            check_raw_fits(info, ready[0].url)
+        vs = load_vectors(cfg, vectors, _model_input(model), h["limit"], raw)
+        where = (f"the {info.board} at {ready[0].url}" if len(boards) == 1 else
+                 f"{len(ready)} boards ({', '.join(b.url for b in ready)})")
+        print(f"hil: {len(vs)} vectors from {vs.source} to {where}")
+        for b in boards:
+            if b.failed:
+                print(f"hil: board {b.url} left out: {b.failed}")
         t0 = time.perf_counter()
         stop = threading.Event()
         with ThreadPoolExecutor(1) as pool:
-            # The host reference runs while the board works; both take a while.
+            # The host reference runs while the boards work; both take a while.
             ref_job = pool.submit(tflm_outputs, model, vs.x, stop)
             try:
-                run_ = stream(dev, vs, h, info, target)
+                run_ = stream(boards, vs, h, info)
             except BaseException:
                 stop.set()
                 raise
             ref = ref_job.result()
+    finally:
+        for b in boards:
+            if b.dev is not None:
+                b.dev.close()
     from runner import report
+    target = ready[0].target if len(boards) == 1 else Target(
+        ", ".join(b.url for b in boards), h["baud"], kind="farm")
     rep = report.build(cfg, target, info, model_file, vs, run_, ref, host_models(vs, ref),
                        time.perf_counter() - t0)
     written = report.write(rep)
@@ -155,19 +183,39 @@ def _settings(cfg: dict) -> dict:
     return section(cfg, "hil")
 
 
-def resolve_target(h: dict) -> Target:
-    """hil.port if given, else the board `drsn-edge flash` left running."""
-    if h["port"]:
-        url = h["port"]
-        # A bare host:port is a common slip for the emulator's socket URL.
-        if "://" not in url and ":" in url and not url.upper().startswith("COM") \
-                and url.rsplit(":", 1)[1].isdigit() and not url.startswith("/"):
-            url = f"socket://{url}"
-        return Target(url, h["baud"])
+def resolve_targets(h: dict) -> list[Target]:
+    """hil.port and hil.ports if given, else every board `drsn-edge flash` left running."""
+    urls = ([h["port"]] if h["port"] else []) + list(h["ports"])
+    if urls:
+        targets, seen = [], set()
+        for url in urls:
+            url = _normalize_url(url)
+            if url in seen:
+                raise UserError(f"{url} is given twice (hil.port and hil.ports, or --port); "
+                                f"give each board once")
+            seen.add(url)
+            targets.append(Target(url, h["baud"]))
+        return targets
     from boards import flash
     state = flash.running()
-    return Target(state["url"], h["baud"], state.get("board"), state.get("kind", "real"),
-                  state.get("pid"))
+    kind = state.get("kind", "real")
+    targets = []
+    for entry in flash.boards_of(state):
+        problem = None
+        if kind == "emulated" and not flash.pid_alive(entry.get("pid")):
+            problem = (f"the emulated {state.get('board')} at {entry['url']} started by `make "
+                       f"flash` is no longer running (pid {entry.get('pid')})")
+        targets.append(Target(entry["url"], h["baud"], state.get("board"), kind,
+                              entry.get("pid"), problem))
+    return targets
+
+
+def _normalize_url(url: str) -> str:
+    # A bare host:port is a common slip for the emulator's socket URL.
+    if "://" not in url and ":" in url and not url.upper().startswith("COM") \
+            and url.rsplit(":", 1)[1].isdigit() and not url.startswith("/"):
+        return f"socket://{url}"
+    return url
 
 
 def connect(target: Target, h: dict) -> Device:
@@ -414,7 +462,9 @@ def _resume_path() -> Path:
 
 
 def _identity(info, vs: Vectors) -> str:
-    return f"{info.board}|{info.model_hash.hex()}|{vs.digest}"
+    # Not the board: every board must answer exactly as TFLM does, so a farm of any size
+    # (or another board) can resume what an earlier run verified.
+    return f"{info.model_hash.hex()}|{vs.digest}"
 
 
 def _load_resume(identity: str, fresh: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -449,9 +499,12 @@ def _batches(todo: np.ndarray, size: int):
         start = end
 
 
-def stream(dev: Device, vs: Vectors, h: dict, info, target: Target) -> dict:
-    """Every vector through the board once; resumes a stopped run of the same vectors."""
+def stream(boards: list, vs: Vectors, h: dict, info) -> dict:
+    """Every vector through the ready boards once (a shared queue of batches); resumes a
+    stopped run of the same vectors. Raises when every board has failed."""
     from tqdm import tqdm
+    from runner import farm
+    ready = [b for b in boards if b.failed is None]
     identity = _identity(info, vs)
     raw = vs.raw is not None
     n = len(vs)
@@ -464,51 +517,79 @@ def stream(dev: Device, vs: Vectors, h: dict, info, target: Target) -> dict:
     done, out, work = arrays["done"], arrays["out"], arrays["work"]
     resumed = int(done.sum())
     # A RAW request carries one window (its int16 samples fill most of a frame).
-    batch = 1 if raw else max(1, min(h["batch"], info.max_batch))
-    depth = PIPELINE_DEPTH if target.url.startswith("socket://") else 1
-    streamer = Streamer(dev, depth, board_hint=target.restart_hint(), raw=raw)
-    source = vs.raw if raw else vs.x
-    before = dev.board_stats()
-    quiet = np.zeros(len(vs), bool)
+    batch = 1 if raw else max(1, min([h["batch"]] + [b.info.max_batch for b in ready]))
+    for b in ready:
+        b.depth = PIPELINE_DEPTH if b.url.startswith("socket://") else 1
+    bar = tqdm(total=len(vs), initial=resumed, unit="vec", dynamic_ncols=True, mininterval=0.5,
+               leave=False, desc=f"hil {info.board}" if len(boards) == 1 else
+               f"hil {len(ready)} boards")
+    lock = threading.Lock()
+
+    def save():
+        _save_resume(identity, arrays)
+
+    def progress(n):
+        with lock:
+            bar.update(n)
+
     todo = np.flatnonzero(~done)
+    f = farm.Farm(boards, vs.raw if raw else vs.x, _batches(todo, batch), done, out, work,
+                  progress, save, SAVE_EVERY_S,
+                  raw={"pre_in": arrays["pre_in"], "pre_work": arrays["pre_work"]} if raw else None)
     t0 = time.perf_counter()
-    saved = time.monotonic()
-    bar = tqdm(total=len(vs), initial=resumed, unit="vec", desc=f"hil {info.board}",
-               dynamic_ncols=True, mininterval=0.5, leave=False)
     try:
-        for key, o, w, *pre in streamer.run((r, source[r.start:r.stop])
-                                            for r in _batches(todo, batch)):
-            if done[key.start:key.stop].any():
-                raise DeviceError("PROTOCOL", f"vectors {key.start}..{key.stop - 1} answered twice")
-            out[key.start:key.stop] = o
-            work[key.start:key.stop] = w
-            if raw:
-                arrays["pre_in"][key.start:key.stop] = pre[0]
-                arrays["pre_work"][key.start:key.stop] = pre[1]
-            done[key.start:key.stop] = True
-            bar.update(len(key))
-            if time.monotonic() - saved > SAVE_EVERY_S:
-                _save_resume(identity, arrays)
-                saved = time.monotonic()
-        for key in streamer.quiet_keys:
-            quiet[key.start:key.stop] = True
-    except BaseException as exc:
+        f.run()
+    except BaseException:
         if done.any():
-            _save_resume(identity, arrays)
-        if isinstance(exc, DeviceError) and done.any():
-            raise DeviceError(exc.code, f"{exc} The {int(done.sum())} vectors verified so far "
-                              f"are kept in {_resume_path()}; the next `drsn-edge hil` with the "
-                              f"same board, model and vectors resumes there.") from None
+            save()
         raise
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
-    after = dev.board_stats()
+    if not done.all():
+        message = farm.all_failed(boards)
+        if done.any():
+            save()
+            message += (f" The {int(done.sum())} vectors verified so far are kept in "
+                        f"{_resume_path()}; the next `drsn-edge hil` with the same model "
+                        f"and vectors resumes there.")
+        failed = [b for b in ready if b.failed]
+        raise DeviceError(failed[0].code if failed else "FAILED", message)
+    quiet = np.zeros(len(vs), bool)
+    for b in ready:
+        for key in b.quiet_keys:
+            quiet[key.start:key.stop] = True
+    link: dict = {}
+    counters: dict = {}
+    for b in ready:
+        for k, v in b.link.items():
+            link[k] = link.get(k, 0) + v
+        for k, v in (b.counters or {}).items():
+            counters[k] = counters.get(k, 0) + v
     streamed = len(vs) - resumed
     return {
         "out": out, "work": work, "quiet": quiet, "resumed": resumed, "batch": batch,
         "pre_in": arrays.get("pre_in"), "pre_work": arrays.get("pre_work"),
-        "depth": depth, "seconds": seconds, "streamed": streamed,
-        "link": vars(dev.stats).copy(),
-        "board_counters": {k: after[k] - before[k] for k in after},
+        "depth": max(b.depth for b in ready), "seconds": seconds, "streamed": streamed,
+        "link": link, "board_counters": counters, "who": f.who,
+        "duplicated": f.duplicated, "lost": int(np.sum(~done)),
+        "boards": [_board_entry(b, info) for b in boards],
+    }
+
+
+def _board_entry(b, info) -> dict:
+    said = b.info or b.seen
+    return {
+        "url": b.url,
+        "board": said.board if said else None,
+        "kind": b.target.kind,
+        "model_hash": said.model_hash.hex() if said else None,
+        "vectors": b.vectors,
+        "seconds": round(b.seconds, 2),
+        "vectors_per_second": round(b.vectors / b.seconds, 2) if b.seconds > 0 else None,
+        "requeued": b.requeued,
+        "depth": b.depth,
+        "link": b.link or None,
+        "board_counters": b.counters,
+        "failed": b.failed,
     }

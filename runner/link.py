@@ -36,6 +36,8 @@ DEFAULT_BAUD = 115200
 # Until INFO has been read the host cannot know the board's limit; no board takes more.
 DEFAULT_MAX_PAYLOAD = 1 << 16
 BUSY_BACKOFF_S = 0.05
+# How long one read waits on an rfc2217:// port, whose timeout is never changed (read_chunk).
+RFC2217_POLL_S = 0.05
 
 
 class DeviceError(UserError):
@@ -117,6 +119,7 @@ class Device:
         self._inbox: list[Frame | FrameError] = []
         self.console_lines: list[ConsoleLine] = []
         self._port = None
+        self._fixed_timeout = url.startswith("rfc2217://")
         self._open()
 
     # --- public API -------------------------------------------------------------------
@@ -314,7 +317,8 @@ class Device:
         deadline = time.monotonic() + self.open_timeout
         while True:
             try:
-                self._port = _open_port(self.url, self.baudrate, self.timeout)
+                self._port = _open_port(self.url, self.baudrate,
+                                        RFC2217_POLL_S if self._fixed_timeout else self.timeout)
                 break
             except (serial.SerialException, ValueError, OSError) as exc:
                 # Only a refused or not-yet-ready connection can heal (an emulator still
@@ -327,6 +331,25 @@ class Device:
                 time.sleep(0.05)
         self._reader.reset()
         self._inbox.clear()
+
+    def read_chunk(self, remaining: float) -> bytes:
+        """What arrives within `remaining` s: blocks for the first byte, then takes whatever
+        else has arrived (a socket:// port reports at most 1 byte waiting, and byte-wise
+        reads are slow). b"" on timeout."""
+        if self._fixed_timeout:
+            # rfc2217://: pyserial sends every timeout change to the server as a change of
+            # the port settings (baud rate, data bits, ...), and ser2net applies it to the
+            # device, which loses what was on its way. Keep the timeout and poll instead.
+            data = self._port.read(1)
+            if data:
+                data += self._port.read(self._port.in_waiting)
+            return data
+        self._port.timeout = remaining
+        data = self._port.read(1)
+        if data:
+            self._port.timeout = 0
+            data += self._port.read(1 << 16)
+        return data
 
     def _reconnect(self) -> None:
         self.stats.reconnects += 1
@@ -343,13 +366,8 @@ class Device:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            # Block for the first byte, then take whatever else has arrived: a socket://
-            # port reports at most 1 byte waiting, and byte-wise reads are slow.
-            self._port.timeout = remaining
-            data = self._port.read(1)
+            data = self.read_chunk(remaining)
             if data:
-                self._port.timeout = 0
-                data += self._port.read(1 << 16)
                 self._inbox.extend(self._reader.feed(data))
         items, self._inbox = self._inbox, []
         return items

@@ -6,9 +6,12 @@ build/reports/
                 (mismatch counts, first few, work per window and its share of an inference),
                 accuracy {device, tflm, qat, float} per noise type and SNR, vectors per
                 condition, instructions_per_inference, seconds, vectors_per_second, link and
-                board counters
+                board counters (summed over the boards), results (lost, duplicated), boards
+                (one entry per board: url, board, model_hash, vectors, vectors_per_second,
+                n_bit_exact, requeued, link, failed)
     hil.xml     JUnit: per condition one bit-exactness and one accuracy-parity test case,
-                plus one for the link (every vector answered exactly once)
+                plus one for the link (every vector answered exactly once) and, with several
+                boards, one per board (failed by wrong answers, skipped if it dropped out)
     hil.md      the same for people, with the plots
     plots/hil_accuracy_vs_snr.png, plots/hil_confusion.png
 """
@@ -89,6 +92,14 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         confusion = confusion_matrix(vs.y, pred["device"], len(vs.classes)).tolist()
 
     pre = _preprocessing(cfg, vs, run, per_inference) if vs.raw is not None else None
+    boards = []
+    who = run.get("who")
+    for i, entry in enumerate(run.get("boards") or []):
+        mine = (who == i) if who is not None else np.zeros(n, bool)
+        boards.append({**entry, "n_bit_exact": int(np.sum(lsb[mine] == 0)),
+                       "mismatches": int(np.sum(lsb[mine] > 0))})
+    names = list(dict.fromkeys(b["board"] for b in boards if b["board"])) or [info.board]
+
     parity = {"device_equals_tflm": bool(np.array_equal(pred["device"], pred["tflm"]))}
     if accuracy:
         for k in ("qat", "float"):
@@ -96,7 +107,7 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
                 parity[f"max_gap_pp_device_vs_{k}"] = _max_gap(accuracy["device"], accuracy[k])
     return {
         "stage": "hil",
-        "board": info.board,
+        "board": ", ".join(names),
         "board_kind": target.kind,
         "url": target.url,
         "firmware_version": info.firmware_version,
@@ -135,8 +146,12 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "streamed_vectors": streamed,
         "resumed_vectors": run["resumed"],
         "target": _throughput_target(streamed, run["seconds"]),
-        "results": {"expected": n, "received": n, "lost": 0, "duplicated": 0,
+        "results": {"expected": n, "received": n - run.get("lost", 0),
+                    "lost": run.get("lost", 0), "duplicated": run.get("duplicated", 0),
                     "repeats_dropped": run["link"].get("stale_frames", 0)},
+        "boards": boards,
+        "n_boards": len(boards),
+        "n_boards_failed": sum(1 for b in boards if b["failed"]),
         "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
         "board_counters": run["board_counters"],
     }
@@ -324,6 +339,21 @@ def junit(rep: dict) -> str:
                           message=f"{pre['mismatches']['count']} of {rep['n_vectors']} "
                                   f"preprocessed inputs differ from drsn_edge.preprocess")
         cases.append(case)
+    if rep["n_boards"] > 1:
+        # A farm: one case per board. A board that dropped out is skipped (the others did
+        # its work, and the run's verdict does not change); wrong answers fail its case.
+        for b in rep["boards"]:
+            case = ET.Element("testcase", classname="hil.board", name=b["url"])
+            if b["mismatches"]:
+                ET.SubElement(case, "failure", type="mismatch",
+                              message=f"{b['mismatches']} of {b['vectors']} outputs of this "
+                                      f"board differ from TFLM")
+            elif b["failed"]:
+                ET.SubElement(case, "skipped", message=f"dropped out: {b['failed']}")
+            ET.SubElement(case, "system-out").text = (
+                f"board {b['board']}, {b['vectors']} vectors, {b['vectors_per_second']} "
+                f"vectors/s, {b['requeued']} handed to other boards")
+            cases.append(case)
     link = ET.Element("testcase", classname="hil.link", name="every_vector_answered_once")
     res = rep["results"]
     if res["lost"] or res["duplicated"]:
@@ -336,7 +366,7 @@ def junit(rep: dict) -> str:
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
-    suite.set("skipped", "0")
+    suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     root = ET.Element("testsuites", name="drsn-edge", tests=str(len(cases)),
                       failures=str(failures), errors="0")
     root.append(suite)
@@ -385,6 +415,16 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         lines += [f"| {m['index']} | {m['condition']} | {m['max_lsb']} |"
                   for m in rep["mismatches"]["first"]]
         lines += ["", "`drsn-edge hil --debug N` compares vector N layer by layer.", ""]
+    if rep["boards"]:
+        lines += ["## Boards", "",
+                  "| # | url | board | vectors | vectors/s | bit-exact | handed back | failed |",
+                  "|---:|---|---|---:|---:|---:|---:|---|"]
+        for i, b in enumerate(rep["boards"], 1):
+            vps = "–" if b["vectors_per_second"] is None else f"{b['vectors_per_second']:g}"
+            failed = (b["failed"] or "").replace("|", "\\|")
+            lines.append(f"| {i} | `{b['url']}` | {b['board'] or '–'} | {b['vectors']} | "
+                         f"{vps} | {b['n_bit_exact']} | {b['requeued']} | {failed or 'no'} |")
+        lines.append("")
     link = rep["link"]
     lines += ["## Link", "",
               f"requests {link['requests']}, retries {link['retries']}, timeouts "
@@ -432,4 +472,10 @@ def summary_line(rep: dict, files: list[Path]) -> str:
                f"(first: vector {pre['mismatches']['first'][0]['index']})")
         if pre["share_of_inference"] is not None:
             raw += f", {pre['work_per_window']} {rep['work']['unit']}/window"
-    return f"{head} ({speed}{work}){acc}{raw}; wrote {files[0]}"
+    farm = ""
+    if rep["n_boards"] > 1 or rep["n_boards_failed"]:
+        failed = [b for b in rep["boards"] if b["failed"]]
+        farm = f"; {rep['n_boards']} boards" + (
+            f", {len(failed)} failed ({', '.join(b['url'] for b in failed)}: see hil.md)"
+            if failed else "")
+    return f"{head} ({speed}{work}){acc}{raw}{farm}; wrote {files[0]}"

@@ -194,11 +194,7 @@ class Streamer:
             if remaining <= 0:
                 return []
             try:
-                dev._port.timeout = remaining
-                data = dev._port.read(1)
-                if data:
-                    dev._port.timeout = 0
-                    data += dev._port.read(1 << 16)
+                data = dev.read_chunk(remaining)
             except serial.SerialException as exc:
                 self._on_disconnect(exc)
                 return []

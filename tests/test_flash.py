@@ -110,6 +110,30 @@ def test_flash_starts_the_board_records_it_and_stop_ends_it(build_dir, capsys):
     assert "stopped the emulated mps2-an386" in capsys.readouterr().out
 
 
+def test_flash_count_starts_a_farm_hil_uses_every_board_and_stop_ends_them(build_dir, capsys):
+    from boards.flash import pid_alive
+    assert cli(build_dir, "flash", "--count", "2") == 0
+    state = json.loads((build_dir / "flash.json").read_text())
+    started = state["boards"]
+    try:
+        assert len(started) == 2 and len({b["url"] for b in started}) == 2
+        assert len({b["pid"] for b in started}) == 2
+        assert (state["url"], state["pid"]) == (started[0]["url"], started[0]["pid"])
+        assert all(pid_alive(b["pid"]) and b["selftest"]["passed"] for b in started)
+        assert capsys.readouterr().out.count("self-test PASS") == 2
+        # `drsn-edge hil` with no --port shares the run over both boards.
+        assert cli(build_dir, "hil", "--limit", "28") == 0
+        rep = json.loads((build_dir / "reports/hil.json").read_text())
+        assert [b["url"] for b in rep["boards"]] == [b["url"] for b in started]
+        assert rep["n_bit_exact"] == 28 and sum(b["vectors"] for b in rep["boards"]) == 28
+        assert all(b["failed"] is None and b["kind"] == "emulated" for b in rep["boards"])
+    finally:
+        assert cli(build_dir, "stop") == 0
+    assert not any(pid_alive(b["pid"]) for b in started)
+    assert not (build_dir / "flash.json").exists()
+    assert capsys.readouterr().out.count("stopped the emulated mps2-an386") == 2
+
+
 def test_real_flash_dry_run_prints_the_exact_command(build_dir, capsys):
     assert cli(build_dir, "flash", "--real", "--board", "netduinoplus2", "--dry-run") == 0
     out = capsys.readouterr().out
