@@ -190,7 +190,7 @@ class Farm:
             b.quiet_keys = list(streamer.quiet_keys)
             b.dev.close()
 
-    def _store(self, b: Board, key: range, o: np.ndarray, w: np.ndarray, pre: list) -> None:
+    def _store(self, b: Board, key: range, o: np.ndarray, w: np.ndarray, pre=()) -> None:
         """Called with the lock held."""
         sl = slice(key.start, key.stop)
         self.answers[sl] += 1

@@ -65,6 +65,24 @@ def test_two_boards_share_the_sweep_and_report_what_one_board_reports(
         assert reports[0][key] == reports[1][key] == one[key], key
 
 
+def test_raw_input_on_two_boards_checks_every_preprocessed_input(hil_build, two_boards, run_hil,
+                                                                tmp_path):
+    """RAW windows shared over two boards: every int8 input the boards made and every output
+    is compared, and each vector is answered once."""
+    a, b = two_boards
+    build = fresh_build(hil_build, tmp_path)
+    code, out, err = run_hil(build, "--port", a.url, "--port", b.url, "--input", "raw",
+                             "--limit", "60")
+    assert code == 0, err
+    rep = _report(build)
+    assert rep["input_kind"] == "raw" and rep["n_vectors"] == 60 and rep["n_bit_exact"] == 60
+    assert rep["preprocessing_bit_exact"] is True
+    assert rep["preprocessing"]["mismatches"]["count"] == 0
+    assert sum(x["vectors"] for x in rep["boards"]) == 60
+    assert all(x["vectors"] > 0 for x in rep["boards"])  # both boards did some of the work
+    assert rep["results"]["lost"] == 0 and rep["results"]["duplicated"] == 0
+
+
 def test_a_board_killed_mid_run_loses_nothing(hil_build, two_boards, smoke_firmware, run_hil,
                                               tmp_path, monkeypatch):
     """Two emulated boards; the second one's QEMU is killed right after its first answer,
@@ -75,8 +93,8 @@ def test_a_board_killed_mid_run_loses_nothing(hil_build, two_boards, smoke_firmw
         original = farm.Farm._store
         killed = []
 
-        def store_then_kill(self, b, key, o, w):
-            original(self, b, key, o, w)
+        def store_then_kill(self, b, key, o, w, *pre):
+            original(self, b, key, o, w, *pre)
             if b.url == victim.url and not killed:
                 victim._process.kill()
                 killed.append(key)
@@ -267,11 +285,12 @@ def test_flash_state_with_a_stopped_board_runs_on_the_others(hil_build, two_boar
 def test_a_board_running_another_model_gets_no_work(hil_build, two_boards, run_hil, tmp_path):
     """The model hash of every board is checked before the work is shared out: a board with
     other firmware is named, and the current one does it all."""
-    from tests.test_hil import FAULT_MODEL, HARNESS
+    from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
+    from tests.test_hil import FAULT_MODEL
     a, _ = two_boards
     build = fresh_build(hil_build, tmp_path)
     other = boards.compile_firmware(
-        "mps2-an386", [HARNESS / "main.c", HARNESS / "protocol.c", FAULT_MODEL], [HARNESS],
+        "mps2-an386", [*HARNESS_SOURCES, FAULT_MODEL], HARNESS_INCLUDE_DIRS,
         tmp_path / "other.elf", defines=["MODEL_HASH_INIT={" + ",".join(["0x5a"] * 32) + "}",
                                          "MODEL_IN=512", "MODEL_OUT=10", "FAULT_KIND=0"])
     with boards.Emulator("mps2-an386", other) as stale:
