@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for vector N: compare every layer on the device with the TFLM host "
                         "runtime and name the first that differs; tau per channel")
 
+    p = sub.add_parser("monitor", help="stream a recording through the board as its sensor: a "
+                                       "verdict per window, checked against the host bit for bit")
+    _common(p)
+    p.add_argument("--port", default=None,
+                   help="pyserial URL or device; default: the board `drsn-edge flash` started")
+    p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
+    p.add_argument("--recording", default=None,
+                   help="a recording (.mat, .csv, .npz in physical units) instead of the bundled "
+                        "test recording (monitor.recording)")
+    p.add_argument("--realtime", action="store_true", default=None,
+                   help="send the samples at the pace of data.fs_hz (monitor.realtime)")
+
     p = sub.add_parser("doctor", help="check that every tool drsn-edge needs works here "
                                       "(cross compilers, C++ library, QEMU, Python packages)")
     p.add_argument("--quiet", action="store_true", help="print nothing when all is well")
@@ -133,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.stage == "hil":
             from runner import hil
             return hil.run(cfg, vectors=args.vectors, debug=args.debug)
+        elif args.stage == "monitor":
+            from runner import monitor
+            return monitor.run(cfg, recording=args.recording, realtime=args.realtime)
         elif args.stage == "benchmark":
             from firmware_gen import benchmark
             benchmark.run(cfg)

@@ -233,9 +233,21 @@ def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
         "ram_used_pct": round(100 * size["ram_bytes"] / board.ram_size, 2),
         "stack": {"reserved_bytes": board.stack_size, "measured_bytes": None},
         "fits": fits,
+        "monitor": monitor_memory(built["elf"]),
         "boards": others,
         "sha256_elf": hashlib.sha256(Path(built["elf"]).read_bytes()).hexdigest(),
     }
+
+
+def monitor_memory(elf) -> dict:
+    """The streaming monitor's static RAM (firmware_gen/harness/monitor.c), in .bss: the
+    ring buffer of one window and the scratch (linear window, int8 input, output and the
+    smoothing history)."""
+    from boards.build import symbol_sizes
+    sizes = symbol_sizes(elf, ("monitor_ring", "monitor_scratch"))
+    ring, scratch = sizes["monitor_ring"], sizes["monitor_scratch"]
+    total = None if ring is None or scratch is None else ring + scratch
+    return {"ring_bytes": ring, "scratch_bytes": scratch, "total_bytes": total}
 
 
 def _kb(n) -> str:
@@ -269,6 +281,8 @@ def markdown(r: dict) -> str:
         f"| .data | {s['data']:,} | flash + RAM |",
         f"| .bss (incl. the tensor arena) | {s['bss']:,} | RAM |",
         f"| tensor arena | {r['arena_bytes'] or 0:,} | RAM (in .bss) |",
+        f"| monitor ring buffer + scratch | {r['monitor']['ring_bytes'] or 0:,} + "
+        f"{r['monitor']['scratch_bytes'] or 0:,} | RAM (in .bss) |",
         f"| stack reserve | {s['stack']:,} | RAM |",
         f"| stack used (measured at boot) | "
         f"{r['stack']['measured_bytes'] if r['stack'].get('measured_bytes') is not None else 'n/a'} | RAM |",
