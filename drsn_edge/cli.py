@@ -44,11 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "firmware; memory report")
     _common(p)
     _board(p)
+    _standalone(p)
 
     p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
                                      "(or write it to a real one with --real)")
     _common(p)
     _board(p)
+    _standalone(p)
     p.add_argument("--real", action="store_true",
                    help="flash a real board with the board's tool instead of starting QEMU")
     p.add_argument("--port", default=None,
@@ -101,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _standalone(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--standalone", action="store_true", default=None,
+                   help="an image that needs no host: it plays a recording from flash as its "
+                        "sensor and prints a verdict line per window (firmware.standalone)")
+
+
 def _board(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default=None,
                    help="target board (default: firmware.board of the config, mps2-an386)")
@@ -119,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         from drsn_edge import config
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
-                          ("limit", "hil.limit"), ("input", "hil.input")):
+                          ("limit", "hil.limit"), ("input", "hil.input"),
+                          ("standalone", "firmware.standalone")):
             value = getattr(args, flag, None)
             if value is not None and not (flag == "port" and args.stage == "flash"):
                 overrides.append(f"{key}={json.dumps(value)}")

@@ -230,6 +230,8 @@ SCHEMA: dict[str, Rule] = {
     "firmware.tflm_lib": text(),
     "firmware.tflm_include": text(),
     "firmware.arena_margin": integer(0),
+    "firmware.standalone": boolean(),
+    "firmware.standalone_seconds": number(0, 60, lo_open=True),
 
     "hil.port": serial_port(),
     "hil.baud": integer(50, 20_000_000),

@@ -15,6 +15,8 @@ from firmware_gen import codegen
 PREPROCESS_SOURCE = codegen.RUNTIME_DIR / "kernels" / "preprocess.c"
 HARNESS_SOURCES = [codegen.HARNESS_DIR / "main.c", codegen.HARNESS_DIR / "protocol.c",
                    codegen.HARNESS_DIR / "monitor.c", PREPROCESS_SOURCE]
+# firmware.standalone: verdicts on the board's own samples, no host (harness/standalone.c)
+STANDALONE_SOURCE = codegen.HARNESS_DIR / "standalone.c"
 HARNESS_INCLUDE_DIRS = [codegen.HARNESS_DIR, codegen.RUNTIME_DIR / "include"]
 
 
@@ -28,10 +30,11 @@ def monitor_defines(model_bytes: bytes) -> list[str]:
 
 
 def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
-          extra_sources=()) -> dict:
+          extra_sources=(), defines=()) -> dict:
     """Generate, compile and size the firmware; returns what was built.
 
     extra_sources: more C files to link in, e.g. the boot self-test vector (selftest.c).
+    defines: more -D for every source, e.g. DRSN_STANDALONE (firmware.standalone).
     """
     out_dir = Path(out_dir)
     board = boards.load(board)
@@ -41,5 +44,5 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
                *HARNESS_SOURCES, *codegen.runtime_sources()]
     sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
-                                  defines=monitor_defines(model_bytes))
+                                  defines=[*monitor_defines(model_bytes), *defines])
     return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}

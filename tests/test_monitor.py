@@ -249,3 +249,49 @@ def test_monitor_refuses_a_hop_longer_than_the_window_before_streaming(monitor_b
     code, out, err = run_monitor(monitor_build, monkeypatch, capsys, "--port", smoke_board.url,
                                  "--set", "monitor.hop=513")
     assert code == 2 and "monitor.hop = 513" in err and len(err.strip().splitlines()) == 1
+
+
+# --- the standalone image (firmware.standalone) on every emulated board -----------------------
+
+def read_standalone_lines(board, elf, timeout=120.0):
+    """Every line the standalone image prints, up to its end line."""
+    with boards.Emulator(board, elf) as emu, Device(emu.url, timeout=timeout) as dev:
+        lines = []
+        while not any(line.startswith("drsn-edge: standalone end") for line in lines):
+            got = dev.console(timeout)
+            assert got, f"{board} stopped printing; last lines: {lines[-3:]}"
+            lines += got
+    return lines
+
+
+@pytest.mark.parametrize("board", boards.available())
+def test_standalone_image_prints_the_hosts_verdicts(board, monitor_build, tmp_path, monkeypatch,
+                                                    capsys):
+    from drsn_edge import config
+    from firmware_gen import stage
+    build = tmp_path / "build"
+    shutil.copytree(monitor_build / "data", build / "data")
+    shutil.copytree(monitor_build / "model", build / "model")
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    assert main(["firmware", "--config", str(SMOKE), "--build-dir", str(build), "--board", board,
+                 "--standalone", "--set", "monitor.smooth='mean'", "--set",
+                 "monitor.smooth_windows=3", "--set", "firmware.standalone_seconds=0.5"]) == 0
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["standalone"]["samples"] == 6000 and rep["standalone"]["hop"] == 256
+    assert rep["monitor"]["ring_bytes"] == 1024 and rep["monitor"]["scratch_bytes"] > 512
+    lines = read_standalone_lines(board, build / "firmware" / board / "firmware.elf")
+    assert "self-test PASS" in lines[0]
+    got = stage.parse_verdict_lines(lines)
+    cfg = config.load(SMOKE, ["monitor.smooth='mean'", "monitor.smooth_windows=3",
+                              "firmware.standalone_seconds=0.5"])
+    model = (build / "model" / "model_int8.tflite").read_bytes()
+    rec = stage.standalone_recording(cfg, model)
+    exp = monitor.expected(model, rec["samples_i16"], 256, "mean", 3)
+    n = (6000 - 512) // 256 + 1
+    assert len(got["start"]) == len(exp["start"]) == n
+    assert got["index"].tolist() == list(range(n))
+    assert got["start"].tolist() == exp["start"].tolist()
+    assert np.array_equal(got["output"], exp["output"].astype(np.int64))
+    assert got["class"].tolist() == exp["class"].tolist()
+    assert got["smoothed"].tolist() == exp["smoothed"].tolist()
+    assert lines[-1] == f"drsn-edge: standalone end, {n} verdicts, 6000 samples"
