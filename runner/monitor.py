@@ -225,14 +225,15 @@ def stream(dev, samples: np.ndarray, m: dict, fs: float, realtime: bool, info,
                                              "input_crc", "output")}
     t0 = time.monotonic()
     last = None
+    behind = 0.0     # real time: how far the answers fell behind the signal, at most
     for at in range(0, len(samples), chunk):
         part = samples[at:at + chunk]
         end = at + chunk >= len(samples)
-        if realtime:
-            wait = t0 + (at + len(part)) / fs - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+        due = t0 + (at + len(part)) / fs      # when a sensor would have delivered the chunk
+        if realtime and due > time.monotonic():
+            time.sleep(due - time.monotonic())
         v = dev.stream(part, end=end)
+        behind = max(behind, time.monotonic() - due)
         last = v
         for i in range(len(v.start)):
             k = len(cols["start"])
@@ -244,7 +245,7 @@ def stream(dev, samples: np.ndarray, m: dict, fs: float, realtime: bool, info,
     out = {k: np.array(cols[k], np.int64) for k in cols if k != "output"}
     out["output"] = (np.stack(cols["output"]) if n else
                      np.zeros((0, info.output.size), np.int8))
-    out.update(ack=vars(ack), seconds=time.monotonic() - t0, chunk=chunk,
+    out.update(ack=vars(ack), seconds=time.monotonic() - t0, chunk=chunk, behind=behind,
                received=last.received if last else 0,
                tail=last.until_next if last else 0, link=vars(dev.stats).copy())
     return out
@@ -329,6 +330,9 @@ def build_report(cfg: dict, info, target, source: str, samples: np.ndarray, exp:
         "truth": truth,
         "timeline": timeline,
         "stream_seconds": round(got["seconds"], 2),
+        # with --realtime: the most the board's answers lagged behind the signal (the link's
+        # pace, not the board's: a 115200-baud UART carries about 5,700 int16 samples/s)
+        "behind_realtime_s": round(got["behind"], 3) if m.get("realtime_run") else None,
         "chunk_samples": got["chunk"],
         "link": got["link"],
         "seconds": round(seconds, 2),
