@@ -244,6 +244,29 @@ def test_monitor_streams_the_bundled_recording_bit_exact(monitor_build, smoke_bo
     assert "bit-exact" in (monitor_build / "reports" / "monitor.md").read_text()
 
 
+def test_monitor_streams_a_recording_file_with_mean_smoothing(monitor_build, smoke_board, tmp_path,
+                                                              monkeypatch, capsys):
+    rng = np.random.default_rng(4)
+    t = np.arange(9000) / 12000.0
+    signal = np.sin(2 * np.pi * 157 * t) * np.where(t < 0.4, 0.5, 3.0) + rng.normal(0, 0.3, len(t))
+    path = tmp_path / "rec.csv"
+    path.write_text("g\n" + "\n".join(f"{v:.6f}" for v in signal) + "\n")
+    code, out, err = run_monitor(monitor_build, monkeypatch, capsys, "--port", smoke_board.url,
+                                 "--recording", str(path), "--set", "monitor.smooth='mean'",
+                                 "--set", "monitor.smooth_windows=4", "--set", "monitor.hop=300")
+    assert code == 0, err
+    rep = json.loads((monitor_build / "reports" / "monitor.json").read_text())
+    n = (9000 - 512) // 300 + 1
+    assert rep["source"] == str(path) and rep["n_windows"] == n and rep["hop"] == 300
+    assert rep["bit_exact"] and rep["preprocessing_bit_exact"] and rep["truth"] is None
+    assert rep["tail_samples"] == 9000 - ((n - 1) * 300 + 512)
+    from training import recordings
+    samples = preprocess.to_int16(recordings.load_signal(path), 8.0)
+    exp = monitor.expected((monitor_build / "model" / "model_int8.tflite").read_bytes(),
+                           samples, 300, "mean", 4)
+    assert [w["smoothed_class"] for w in rep["timeline"]] == exp["smoothed"].tolist()
+
+
 def test_monitor_refuses_a_hop_longer_than_the_window_before_streaming(monitor_build, smoke_board,
                                                                        monkeypatch, capsys):
     code, out, err = run_monitor(monitor_build, monkeypatch, capsys, "--port", smoke_board.url,
@@ -295,3 +318,82 @@ def test_standalone_image_prints_the_hosts_verdicts(board, monitor_build, tmp_pa
     assert got["class"].tolist() == exp["class"].tolist()
     assert got["smoothed"].tolist() == exp["smoothed"].tolist()
     assert lines[-1] == f"drsn-edge: standalone end, {n} verdicts, 6000 samples"
+
+
+# --- the C twin of the smoothing, compiled for the host, on the same hand-checked numbers -----
+
+STUB_C = r"""
+#include <stdint.h>
+#include "model_api.h"
+static model_tensor_info in_info = {"in", 0, 1, {1}, 1, 1.0f, 0};
+static model_tensor_info out_info = {"out", 0, 1, {1}, 1, 1.0f, 0};
+const model_tensor_info *model_input(void) { return &in_info; }
+const model_tensor_info *model_output(void) { return &out_info; }
+int model_invoke(const int8_t *in, int8_t *out) { (void)in; (void)out; return 0; }
+void board_counter_start(void) {}
+uint64_t board_counter_read(void) { return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def c_monitor(tmp_path_factory):
+    import ctypes
+    import subprocess
+    from firmware_gen import codegen
+    out = tmp_path_factory.mktemp("monitor_host")
+    (out / "stub.c").write_text(STUB_C)
+    lib = out / "libmonitor.so"
+    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+                    "-I", str(codegen.HARNESS_DIR), "-I", str(codegen.RUNTIME_DIR / "include"),
+                    "-I", str(ROOT / "boards" / "common"),
+                    str(codegen.HARNESS_DIR / "monitor.c"),
+                    str(codegen.RUNTIME_DIR / "kernels" / "preprocess.c"), str(out / "stub.c"),
+                    "-o", str(lib)], check=True, capture_output=True)
+    c = ctypes.CDLL(str(lib))
+    c.monitor_smooth.argtypes = [ctypes.c_uint8, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_uint32, ctypes.c_uint32]
+    c.monitor_smooth.restype = ctypes.c_uint8
+    c.monitor_argmax.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    c.monitor_argmax.restype = ctypes.c_uint8
+    return c
+
+
+def c_smooth(lib, classes, outputs, mode, n):
+    """monitor.c's monitor_smooth over the last n windows after each window."""
+    classes = np.asarray(classes, np.uint8)
+    outputs = np.ascontiguousarray(outputs, np.int8)
+    k_out = outputs.shape[1]
+    res = []
+    for k in range(len(classes)):
+        lo = max(0, k + 1 - n)
+        c = np.ascontiguousarray(classes[lo:k + 1])
+        o = np.ascontiguousarray(outputs[lo:k + 1])
+        res.append(lib.monitor_smooth(mode, c.ctypes.data, o.ctypes.data, k + 1 - lo, k_out))
+    return res
+
+
+def test_the_c_smoothing_gives_the_same_hand_checked_numbers(c_monitor):
+    majority, mean = 0, 1
+    zeros = np.zeros((6, 5), np.int8)
+    assert c_smooth(c_monitor, [1, 1, 2, 2, 3, 2], zeros, majority, 3) == [1, 1, 1, 2, 2, 2]
+    assert c_smooth(c_monitor, [4, 2, 4, 3], zeros[:4], majority, 4) == [4, 2, 4, 4]
+    assert c_smooth(c_monitor, [4, 2, 4, 2], zeros[:4], majority, 4) == [4, 2, 4, 2]
+    outputs = np.array([[10, 20, -5], [30, -10, 0], [-128, 127, 127], [0, 0, 0]], np.int8)
+    assert [c_monitor.monitor_argmax(r.ctypes.data, 3) for r in outputs] == [1, 0, 1, 0]
+    assert c_smooth(c_monitor, [1, 0, 1, 0], outputs, mean, 2) == [1, 0, 2, 1]
+    conf = np.array([[100, 90], [100, 90], [-128, 127]], np.int8)
+    assert c_smooth(c_monitor, [0, 0, 1], conf, majority, 3) == [0, 0, 0]
+    assert c_smooth(c_monitor, [0, 0, 1], conf, mean, 3) == [0, 0, 1]
+
+
+def test_the_c_and_python_smoothing_agree_on_random_streams(c_monitor):
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        k_out = int(rng.integers(2, 12))
+        n = int(rng.integers(1, 33))
+        # few distinct values, so ties are common
+        outputs = rng.choice([-128, -5, 0, 7, 127], (60, k_out)).astype(np.int8)
+        classes = monitor.argmax(outputs)
+        for mode, code in (("majority", 0), ("mean", 1)):
+            assert c_smooth(c_monitor, classes, outputs, code, n) == \
+                monitor.smooth(classes, outputs, mode, n).tolist(), (trial, mode, n)
