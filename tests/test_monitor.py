@@ -343,7 +343,8 @@ def c_monitor(tmp_path_factory):
     out = tmp_path_factory.mktemp("monitor_host")
     (out / "stub.c").write_text(STUB_C)
     lib = out / "libmonitor.so"
-    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+    from firmware_gen.hostlib import CC
+    subprocess.run([CC, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
                     "-I", str(codegen.HARNESS_DIR), "-I", str(codegen.RUNTIME_DIR / "include"),
                     "-I", str(ROOT / "boards" / "common"),
                     str(codegen.HARNESS_DIR / "monitor.c"),
