@@ -15,13 +15,14 @@ PORT   ?=
 REAL   ?=
 DRY_RUN ?=
 DEBUG  ?=
+REALTIME ?=
 VENV   := .venv
 CLI    := $(VENV)/bin/drsn-edge
 ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 BOARD_ARG := $(if $(BOARD),--board $(BOARD))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup doctor all train quantize data firmware flash stop hil benchmark test clean
+.PHONY: help setup doctor all train quantize data firmware flash stop hil monitor benchmark test clean
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +57,9 @@ stop: setup  ## stop the emulated board(s) `make flash` started
 
 hil: setup  ## stream the test sweep to the board(s) over serial; build/reports/hil.{json,md,xml}
 	$(CLI) hil $(ARGS) $(foreach p,$(PORT),--port $(p)) $(if $(DEBUG),--debug $(DEBUG))
+
+monitor: setup  ## stream a recording through the flashed board as its sensor; build/reports/monitor.{json,md}
+	$(CLI) monitor $(ARGS) $(if $(PORT),--port $(PORT)) $(if $(REALTIME),--realtime)
 
 benchmark: setup  ## instructions/MACs/flash/RAM per layer on BOARD; build/reports/benchmark.{json,md}
 	$(CLI) benchmark $(ARGS) $(BOARD_ARG)

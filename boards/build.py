@@ -191,6 +191,30 @@ def _alloc_sections(elf: Path):
             yield data[strtab_offset + name_offset:end].decode(), flags, kind, size
 
 
+SHT_SYMTAB = 2
+
+
+def symbol_sizes(elf: str | Path, names) -> dict[str, int | None]:
+    """Size in bytes of each named global object in the ELF's symbol table (None when the
+    image has no such symbol), e.g. the streaming monitor's ring buffer."""
+    data = Path(elf).read_bytes()
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    shentsize, shnum, _ = struct.unpack_from("<HHH", data, 0x2E)
+    headers = [struct.unpack_from("<IIIIIIIIII", data, shoff + i * shentsize) for i in range(shnum)]
+    wanted = {n: None for n in names}
+    for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in headers:
+        if kind != SHT_SYMTAB or not entsize:
+            continue
+        strtab = headers[link][4]
+        for at in range(offset, offset + size, entsize):
+            st_name, _value, st_size, _i, _o, _shndx = struct.unpack_from("<IIIBBH", data, at)
+            end = data.index(b"\0", strtab + st_name)
+            sym = data[strtab + st_name:end].decode(errors="replace")
+            if sym in wanted:
+                wanted[sym] = st_size
+    return wanted
+
+
 def _require_tools(tools):
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:

@@ -44,11 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "firmware; memory report")
     _common(p)
     _board(p)
+    _standalone(p)
 
     p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
                                      "(or write it to a real one with --real)")
     _common(p)
     _board(p)
+    _standalone(p)
     p.add_argument("--real", action="store_true",
                    help="flash a real board with the board's tool instead of starting QEMU")
     p.add_argument("--port", default=None,
@@ -82,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for vector N: compare every layer on the device with the TFLM host "
                         "runtime and name the first that differs; tau per channel")
 
+    p = sub.add_parser("monitor", help="stream a recording through the board as its sensor: a "
+                                       "verdict per window, checked against the host bit for bit")
+    _common(p)
+    p.add_argument("--port", default=None,
+                   help="pyserial URL or device; default: the board `drsn-edge flash` started")
+    p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
+    p.add_argument("--recording", default=None,
+                   help="a recording (.mat, .csv, .npz in physical units) instead of the bundled "
+                        "test recording (monitor.recording)")
+    p.add_argument("--realtime", action="store_true", default=None,
+                   help="send the samples at the pace of data.fs_hz (monitor.realtime)")
+
     p = sub.add_parser("doctor", help="check that every tool drsn-edge needs works here "
                                       "(cross compilers, C++ library, QEMU, Python packages)")
     p.add_argument("--quiet", action="store_true", help="print nothing when all is well")
@@ -91,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _board(p)
     return parser
+
+
+def _standalone(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--standalone", action="store_true", default=None,
+                   help="an image that needs no host: it plays a recording from flash as its "
+                        "sensor and prints a verdict line per window (firmware.standalone)")
 
 
 def _board(p: argparse.ArgumentParser) -> None:
@@ -111,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         from drsn_edge import config
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
-                          ("limit", "hil.limit"), ("input", "hil.input")):
+                          ("limit", "hil.limit"), ("input", "hil.input"),
+                          ("standalone", "firmware.standalone")):
             value = getattr(args, flag, None)
             if value is None or (flag == "port" and args.stage == "flash"):
                 continue
@@ -146,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.stage == "hil":
             from runner import hil
             return hil.run(cfg, vectors=args.vectors, debug=args.debug)
+        elif args.stage == "monitor":
+            from runner import monitor
+            return monitor.run(cfg, recording=args.recording, realtime=args.realtime)
         elif args.stage == "benchmark":
             from firmware_gen import benchmark
             benchmark.run(cfg)

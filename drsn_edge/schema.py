@@ -249,6 +249,8 @@ SCHEMA: dict[str, Rule] = {
     "firmware.tflm_lib": text(),
     "firmware.tflm_include": text(),
     "firmware.arena_margin": integer(0),
+    "firmware.standalone": boolean(),
+    "firmware.standalone_seconds": number(0, 60, lo_open=True),
 
     "hil.port": serial_port(),
     "hil.ports": serial_ports(),
@@ -258,6 +260,12 @@ SCHEMA: dict[str, Rule] = {
     "hil.timeout_s": number(0, 3600, lo_open=True),
     "hil.retries": integer(0, 1000),
     "hil.input": one_of("int8", "raw"),
+
+    "monitor.hop": integer(0, 65536),
+    "monitor.smooth": one_of("majority", "mean"),
+    "monitor.smooth_windows": integer(1, 32),
+    "monitor.recording": text(),
+    "monitor.realtime": boolean(),
 }
 OPTIONAL = {"data.files.labels"}
 
@@ -286,6 +294,10 @@ def _cross_checks(get) -> list[tuple[str, str]]:
     if get("model.stem_kernel") > get("data.window"):
         out.append(("model.stem_kernel", f"{get('model.stem_kernel')} is longer than one window "
                                          f"(data.window = {get('data.window')}); make it smaller"))
+    if get("monitor.hop") > get("data.window"):
+        out.append(("monitor.hop", f"{get('monitor.hop')} is longer than one window (data.window = "
+                                   f"{get('data.window')}); give 1..{get('data.window')}, or 0 for "
+                                   f"half a window"))
     return out
 
 

@@ -110,6 +110,12 @@ def model_inputs(model_bytes: bytes, subgraph: int = 0) -> list[Tensor]:
     return [_tensor(model, sg, int(j)) for j in sg.inputs]
 
 
+def model_outputs(model_bytes: bytes, subgraph: int = 0) -> list[Tensor]:
+    model = _model(model_bytes)
+    sg = model.subgraphs[subgraph]
+    return [_tensor(model, sg, int(j)) for j in sg.outputs]
+
+
 def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = None) -> np.ndarray | None:
     """The TFLM host runtime's outputs [n, *output_shape] for inputs q [n, *input_shape] of
     the model's input type (int8 for a deployed model); the batch axis of the model's input

@@ -240,6 +240,28 @@ class Device:
         values = struct.unpack_from(f"<{len(STAT_NAMES)}I", frame.payload)
         return dict(zip(STAT_NAMES, values))
 
+    def monitor(self, hop: int, mode: str = "majority", smooth_windows: int = 1):
+        """MONITOR: start a stream on the board (forgets any earlier one)."""
+        from runner.protocol import monitor_payload, parse_monitor_ack
+        (frame,) = self.request(Command.MONITOR, monitor_payload(hop, mode, smooth_windows))
+        try:
+            return parse_monitor_ack(frame.payload)
+        except FrameError as exc:
+            raise DeviceError("PROTOCOL", f"{self.url}: {exc}") from None
+
+    def stream(self, samples: np.ndarray, end: bool = False):
+        """STREAM: the next int16 samples of the stream; the verdicts they completed."""
+        from runner.protocol import parse_verdicts, stream_payload
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            raise UserError(f"stream samples must be int16, got {x.dtype}")
+        info = self.info()
+        (frame,) = self.request(Command.STREAM, stream_payload(x, end))
+        try:
+            return parse_verdicts(frame.payload, info.output.size)
+        except FrameError as exc:
+            raise DeviceError("PROTOCOL", f"{self.url}: {exc}") from None
+
     def reset(self) -> None:
         """Reset the board (its stored response and counters are lost)."""
         self.request(Command.RESET)
@@ -459,6 +481,7 @@ _RESPONSE = {
     Command.HELLO: Command.INFO, Command.PING: Command.PONG, Command.LAYER: Command.LAYER_INFO,
     Command.STATS: Command.STATS_DATA, Command.RESET: Command.RESET_ACK,
     Command.EXIT: Command.EXIT_ACK, Command.RAW: Command.RAW_RESULT,
+    Command.MONITOR: Command.MONITOR_ACK, Command.STREAM: Command.VERDICTS,
 }
 
 
@@ -554,6 +577,10 @@ _HINTS = {
     ErrorCode.BATCH_TOO_LARGE: "the board takes at most {detail} inputs per request",
     ErrorCode.BUSY: "the model stayed busy (status {detail})",
     ErrorCode.INTERNAL: "the model failed with status {detail}",
+    ErrorCode.BAD_HOP: "the hop must be 1..{detail} samples (the window)",
+    ErrorCode.BAD_SMOOTHING: "smoothing mode majority or mean over 1..{detail} windows",
+    ErrorCode.NOT_STREAMING: "no stream is running; send MONITOR first",
+    ErrorCode.STREAM_SHORT: "the stream ended after {detail} samples, before one whole window",
     ErrorCode.PREPROCESS: "the board could not preprocess the raw window: dk_preprocess_s16 "
                           "status {detail}",
 }

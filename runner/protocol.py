@@ -29,6 +29,12 @@ RESULT_PART = struct.Struct("<HH")
 DEBUG_DATA = struct.Struct("<HI")
 RAW_HEADER = struct.Struct("<I")           # samples
 RAW_RESULT_HEADER = struct.Struct("<QQ")   # work of the preprocessing, of the model
+MONITOR_REQUEST = struct.Struct("<IBH")      # hop, mode, smooth_windows
+MONITOR_ACK = struct.Struct("<IIBHHII")      # window, hop, mode, smooth, max_verdicts, ring, scratch
+VERDICTS_HEADER = struct.Struct("<IIHB")     # received, until_next, count, ended
+VERDICT = struct.Struct("<IBBIII")           # start, class, smoothed, work_pre, work, input_crc
+STREAM_END = 0x01
+SMOOTHING_MODES = ("majority", "mean")       # MONITOR mode 0, 1 (firmware_gen/harness/monitor.h)
 ERROR = struct.Struct("<BBI")
 COBS_MAX_RUN = 254
 
@@ -43,6 +49,8 @@ class Command(enum.IntEnum):
     RESET = 0x07
     EXIT = 0x08
     RAW = 0x09
+    MONITOR = 0x0A
+    STREAM = 0x0B
 
     INFO = 0x81
     PONG = 0x82
@@ -54,6 +62,8 @@ class Command(enum.IntEnum):
     RESET_ACK = 0x87
     EXIT_ACK = 0x88
     RAW_RESULT = 0x89
+    MONITOR_ACK = 0x8A
+    VERDICTS = 0x8B
     ERROR = 0xFF
 
 
@@ -68,6 +78,10 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 8
     BAD_FRAME = 9
     PREPROCESS = 10
+    BAD_HOP = 11
+    BAD_SMOOTHING = 12
+    NOT_STREAMING = 13
+    STREAM_SHORT = 14
 
 
 # Errors that say the request was damaged on the way, not that it was wrong: send it again.
@@ -357,6 +371,71 @@ def parse_raw_result(payload: bytes, in_size: int, out_size: int) -> RawResult:
     x = np.frombuffer(payload, np.int8, in_size, at).copy()
     y = np.frombuffer(payload, np.int8, out_size, at + in_size).copy()
     return RawResult(x, y, pre, work)
+
+
+def monitor_payload(hop: int, mode: str, smooth_windows: int) -> bytes:
+    """MONITOR request: start a stream with this hop and smoothing."""
+    return MONITOR_REQUEST.pack(hop, SMOOTHING_MODES.index(mode), smooth_windows)
+
+
+@dataclass(frozen=True)
+class MonitorInfo:
+    """The board's answer to MONITOR."""
+    window: int
+    hop: int
+    mode: str
+    smooth_windows: int
+    max_verdicts: int          # verdicts one STREAM answer holds
+    ring_bytes: int
+    scratch_bytes: int
+
+
+def parse_monitor_ack(payload: bytes) -> MonitorInfo:
+    if len(payload) != MONITOR_ACK.size:
+        raise FrameError(f"MONITOR_ACK of {len(payload)} bytes; expected {MONITOR_ACK.size}")
+    window, hop, mode, smooth, most, ring, scratch = MONITOR_ACK.unpack(payload)
+    name = SMOOTHING_MODES[mode] if mode < len(SMOOTHING_MODES) else f"mode{mode}"
+    return MonitorInfo(window, hop, name, smooth, most, ring, scratch)
+
+
+def stream_payload(samples: np.ndarray, end: bool = False) -> bytes:
+    """STREAM request: the next int16 samples of the stream (END: the last ones)."""
+    x = np.ascontiguousarray(samples, "<i2").reshape(-1)
+    return bytes([STREAM_END if end else 0]) + x.tobytes()
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The board's answer to STREAM: one entry per window the chunk completed."""
+    received: int              # samples since MONITOR (mod 2^32)
+    until_next: int            # samples still needed for the next verdict
+    ended: bool
+    start: np.ndarray          # uint32 (n,): first sample of each window
+    cls: np.ndarray            # uint8 (n,)
+    smoothed: np.ndarray       # uint8 (n,)
+    work_pre: np.ndarray       # uint32 (n,): board_counter over the preprocessing
+    work: np.ndarray           # uint32 (n,): over the whole window
+    input_crc: np.ndarray      # uint32 (n,): zlib CRC-32 of the int8 input it made
+    output: np.ndarray         # int8 (n, out_size)
+
+
+def parse_verdicts(payload: bytes, out_size: int) -> Verdicts:
+    if len(payload) < VERDICTS_HEADER.size:
+        raise FrameError(f"VERDICTS of {len(payload)} bytes is shorter than its header")
+    received, until_next, n, ended = VERDICTS_HEADER.unpack_from(payload)
+    size = VERDICT.size + out_size
+    if len(payload) != VERDICTS_HEADER.size + n * size:
+        raise FrameError(f"VERDICTS of {len(payload)} bytes does not hold {n} verdicts of "
+                         f"{size} bytes")
+    rows = [VERDICT.unpack_from(payload, VERDICTS_HEADER.size + i * size) for i in range(n)]
+    cols = list(zip(*rows)) if rows else [()] * 6
+    out = np.frombuffer(b"".join(payload[VERDICTS_HEADER.size + i * size + VERDICT.size:
+                                         VERDICTS_HEADER.size + (i + 1) * size]
+                                 for i in range(n)), np.int8).reshape(n, out_size)
+    return Verdicts(received, until_next, bool(ended), np.array(cols[0], np.uint32),
+                    np.array(cols[1], np.uint8), np.array(cols[2], np.uint8),
+                    np.array(cols[3], np.uint32), np.array(cols[4], np.uint32),
+                    np.array(cols[5], np.uint32), out.copy())
 
 
 def parse_error(payload: bytes) -> tuple[ErrorCode | int, int, int]:

@@ -89,11 +89,19 @@ static void selftest(int status)
     board_putc(0);
 }
 
+#ifdef DRSN_STANDALONE
+void standalone_run(int model_status); /* standalone.c */
+#endif
+
 int main(void)
 {
     board_init();
     int status = model_init();
     selftest(status);
+#ifdef DRSN_STANDALONE
+    /* No host needed: verdicts on the board's own samples, printed on the UART. */
+    standalone_run(status);
+#endif
     /* A model that fails to initialise still gets a running link, so the host learns why
      * (INFO carries the status, INFER answers with it) instead of meeting silence. */
     proto_init(status);

@@ -14,6 +14,7 @@
 #include "board.h"
 #include "dk.h"
 #include "model_api.h"
+#include "monitor.h"
 
 #define AIRCR 0xE000ED0Cu
 #define AIRCR_SYSRESETREQ 0x05FA0004u /* VECTKEY plus the reset request bit */
@@ -406,6 +407,131 @@ static int handle_raw(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t len
     return 0;
 }
 
+/* ---- streaming monitor (monitor.h) ------------------------------------------------- */
+
+static uint32_t verdict_bytes(void)
+{
+    return PROTO_VERDICT_BYTES + model_output()->size;
+}
+
+/* Most verdicts one VERDICTS answer holds. */
+static uint32_t max_verdicts(void)
+{
+    return (PROTO_MAX_PAYLOAD - PROTO_VERDICTS_HEADER) / verdict_bytes();
+}
+
+static int handle_monitor(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t len,
+                          uint32_t *detail)
+{
+    if (s.model_status != MODEL_OK) {
+        return model_error(s.model_status, detail);
+    }
+    if (len != 7) {
+        *detail = 7;
+        return PROTO_ERR_BAD_LENGTH;
+    }
+    uint32_t hop = get_u32(p);
+    uint8_t mode = p[4];
+    uint32_t smooth = get_u16(p + 5);
+    int r = monitor_start(hop, mode, smooth);
+    if (r == MONITOR_BAD_HOP) {
+        *detail = model_input()->size;
+        return PROTO_ERR_BAD_HOP;
+    }
+    if (r == MONITOR_BAD_SMOOTHING) {
+        *detail = MONITOR_MAX_SMOOTH;
+        return PROTO_ERR_BAD_SMOOTHING;
+    }
+    if (r != MONITOR_OK) {
+        *detail = MONITOR_MAX_WINDOW;
+        return PROTO_ERR_BAD_SHAPE;
+    }
+    uint8_t *q = s.stored;
+    put_u32(q, model_input()->size);
+    put_u32(q + 4, hop);
+    q[8] = mode;
+    put_u16(q + 9, (uint16_t)smooth);
+    put_u16(q + 11, (uint16_t)max_verdicts());
+    put_u32(q + 13, monitor_ring_bytes());
+    put_u32(q + 17, monitor_scratch_bytes());
+    store_and_send(seq, crc, PROTO_MONITOR_ACK, 21);
+    return 0;
+}
+
+struct stream_ctx {
+    uint32_t count;
+    int32_t status;
+};
+
+static void stream_emit(const monitor_verdict *v, void *opaque)
+{
+    struct stream_ctx *ctx = opaque;
+    if (v->status != 0) {
+        ctx->status = v->status;
+        return;
+    }
+    const uint32_t out_size = model_output()->size;
+    uint8_t *q = s.stored + PROTO_VERDICTS_HEADER + ctx->count * verdict_bytes();
+    put_u32(q, v->start);
+    q[4] = v->cls;
+    q[5] = v->smoothed;
+    put_u32(q + 6, v->work_pre);
+    put_u32(q + 10, v->work);
+    put_u32(q + 14, proto_crc32(0, (const uint8_t *)v->input, model_input()->size));
+    memcpy(q + PROTO_VERDICT_BYTES, v->output, out_size);
+    ctx->count++;
+}
+
+static int handle_stream(uint16_t seq, uint32_t crc, const uint8_t *p, uint32_t len,
+                         uint32_t *detail)
+{
+    if (s.model_status != MODEL_OK) {
+        return model_error(s.model_status, detail);
+    }
+    const monitor_status *m = monitor_state();
+    if (!m->active) {
+        *detail = 0;
+        return PROTO_ERR_NOT_STREAMING;
+    }
+    if (len < 1 || (len - 1u) % 2u != 0) {
+        *detail = len;
+        return PROTO_ERR_BAD_LENGTH;
+    }
+    const uint8_t flags = p[0];
+    const uint32_t n = (len - 1u) / 2u;
+    if (monitor_verdicts_for(n) > max_verdicts()) {
+        *detail = max_verdicts();
+        return PROTO_ERR_BATCH_TOO_LARGE;
+    }
+    s.stored_valid = false;
+    struct stream_ctx ctx = {0, 0};
+    monitor_push(p + 1, n, stream_emit, &ctx);
+    s.stats[PROTO_STAT_INVOCATIONS] += ctx.count;
+    if (ctx.status != 0) {
+        monitor_stop();
+        *detail = (uint32_t)ctx.status;
+        return ctx.status < 0 ? PROTO_ERR_PREPROCESS : PROTO_ERR_INTERNAL;
+    }
+    uint8_t ended = 0;
+    if (flags & PROTO_STREAM_END) {
+        uint32_t verdicts = m->verdicts, received = m->received;
+        monitor_stop();
+        if (verdicts == 0) {
+            /* the stream ended before one whole window arrived */
+            *detail = received;
+            return PROTO_ERR_STREAM_SHORT;
+        }
+        ended = 1;
+    }
+    put_u32(s.stored, m->received);
+    put_u32(s.stored + 4, m->until_next);
+    put_u16(s.stored + 8, (uint16_t)ctx.count);
+    s.stored[10] = ended;
+    store_and_send(seq, crc, PROTO_VERDICTS,
+                   PROTO_VERDICTS_HEADER + ctx.count * verdict_bytes());
+    return 0;
+}
+
 struct debug_ctx {
     uint16_t seq;
     uint16_t emitted;
@@ -548,6 +674,12 @@ static void dispatch(void)
         break;
     case PROTO_RAW:
         error = handle_raw(seq, crc, payload, len, &detail);
+        break;
+    case PROTO_MONITOR:
+        error = handle_monitor(seq, crc, payload, len, &detail);
+        break;
+    case PROTO_STREAM:
+        error = handle_stream(seq, crc, payload, len, &detail);
         break;
     case PROTO_LAYER:
         error = handle_layer(seq, crc, payload, len, &detail);

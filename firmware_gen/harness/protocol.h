@@ -49,6 +49,23 @@
  *          (dk_preprocess_s16, defined in drsn_edge/preprocess.py), then run through the
  *          model; the answer holds that int8 input and the output, with the board_counter
  *          readings around the preprocessing and around model_invoke.
+ *   MONITOR 0x0A (hop u32, mode u8, smooth_windows u16)
+ *                                             -> MONITOR_ACK 0x8A (window u32, hop u32,
+ *          mode u8, smooth_windows u16, max_verdicts u16, ring_bytes u32, scratch_bytes
+ *          u32): starts (or restarts) a stream (monitor.h): the board forgets earlier
+ *          samples and verdicts. mode 0 majority, 1 mean. hop 0 or above the window ->
+ *          BAD_HOP (detail: the window); a bad mode or smooth_windows -> BAD_SMOOTHING
+ *          (detail: the largest smooth_windows).
+ *   STREAM  0x0B (flags u8, samples x i16)    -> VERDICTS 0x8B (received u32, until_next
+ *          u32, count u16, ended u8, count x verdict), verdict = (start u32, class u8,
+ *          smoothed u8, work_pre u32, work u32, input_crc u32, output bytes): the next chunk
+ *          of the stream; one verdict for every window completed by it (input_crc: the
+ *          CRC-32 of the int8 input the board preprocessed, so the host can check it). flags bit 0 (END): the
+ *          stream ends after this chunk (a new MONITOR starts another). Before MONITOR ->
+ *          NOT_STREAMING; an odd sample byte count -> BAD_LENGTH (detail: the payload
+ *          length); a chunk completing more windows than one answer holds ->
+ *          BATCH_TOO_LARGE (detail: max_verdicts; nothing is consumed); END before one
+ *          whole window arrived -> STREAM_SHORT (detail: samples received).
  *   any failure                               -> ERROR 0xFF (code u8, cmd u8, detail u32)
  * where tensor = (ndim u8, dims u32 x ndim, size u32, scale f32, zero_point i32) and
  * str = (length u8, bytes).
@@ -87,6 +104,10 @@ extern "C" {
 #define PROTO_DEBUG_DATA_HEADER 6u  /* layer u16, offset u32 */
 #define PROTO_RAW_HEADER 4u         /* samples u32 */
 #define PROTO_RAW_RESULT_HEADER 16u /* work_pre u64, work u64 */
+#define PROTO_VERDICTS_HEADER 11u   /* received u32, until_next u32, count u16, ended u8 */
+#define PROTO_VERDICT_BYTES 18u     /* start u32, class u8, smoothed u8, work_pre u32, work u32,
+                                       input_crc u32 */
+#define PROTO_STREAM_END 0x01u
 
 enum proto_command {
     PROTO_HELLO = 0x01,
@@ -98,6 +119,8 @@ enum proto_command {
     PROTO_RESET = 0x07,
     PROTO_EXIT = 0x08,
     PROTO_RAW = 0x09,
+    PROTO_MONITOR = 0x0A,
+    PROTO_STREAM = 0x0B,
 
     PROTO_INFO = 0x81,
     PROTO_PONG = 0x82,
@@ -109,6 +132,8 @@ enum proto_command {
     PROTO_RESET_ACK = 0x87,
     PROTO_EXIT_ACK = 0x88,
     PROTO_RAW_RESULT = 0x89,
+    PROTO_MONITOR_ACK = 0x8A,
+    PROTO_VERDICTS = 0x8B,
     PROTO_ERROR = 0xFF,
 };
 
@@ -123,6 +148,10 @@ enum proto_error {
     PROTO_ERR_INTERNAL = 8,        /* detail: model status */
     PROTO_ERR_BAD_FRAME = 9,       /* broken COBS or shorter than a header; detail: bytes */
     PROTO_ERR_PREPROCESS = 10,     /* RAW: dk_preprocess_s16 refused; detail: its status */
+    PROTO_ERR_BAD_HOP = 11,        /* MONITOR: hop 0 or above the window; detail: window */
+    PROTO_ERR_BAD_SMOOTHING = 12,  /* MONITOR: bad mode or smooth_windows; detail: max */
+    PROTO_ERR_NOT_STREAMING = 13,  /* STREAM before MONITOR (or after END / a failure) */
+    PROTO_ERR_STREAM_SHORT = 14,   /* STREAM END before a whole window; detail: samples */
 };
 
 /* Counters reported by STATS, in this order. */
