@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if flag == "port":
                 # One --port is hil.port; several are a farm (hil.ports). Either replaces
-                # the ports of the config file.
+                # the ports of the config file. (`monitor` takes one --port.)
+                value = [value] if isinstance(value, str) else value
                 one = len(value) == 1
                 overrides += [f"hil.port={json.dumps(value[0] if one else '')}",
                               f"hil.ports={json.dumps([] if one else value)}"]

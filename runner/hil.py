@@ -124,9 +124,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     targets = resolve_targets(h)
     raw = h["input"] == "raw"
     if debug is not None:
-        target = targets[0]
-        if target.problem:
-            raise UserError(target.problem)
+        target = resolve_target(h)
         with connect(target, h) as dev:
             info = check_board(dev, model, model_file, target)
             if raw:
@@ -208,6 +206,16 @@ def resolve_targets(h: dict) -> list[Target]:
         targets.append(Target(entry["url"], h["baud"], state.get("board"), kind,
                               entry.get("pid"), problem))
     return targets
+
+
+def resolve_target(h: dict) -> Target:
+    """The one board of a single-board command (`monitor`, `hil --debug`): the first given
+    or started that is still up."""
+    targets = resolve_targets(h)
+    for t in targets:
+        if not t.problem:
+            return t
+    raise UserError(targets[0].problem)
 
 
 def _normalize_url(url: str) -> str:
