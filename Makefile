@@ -11,17 +11,19 @@ PORT   ?=
 REAL   ?=
 DRY_RUN ?=
 DEBUG  ?=
+MODEL  ?=
 VENV   := .venv
 CLI    := $(VENV)/bin/drsn-edge
 ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 BOARD_ARG := $(if $(BOARD),--board $(BOARD))
+MODEL_ARG := $(if $(MODEL),--model $(MODEL))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup doctor all train quantize data firmware flash stop hil benchmark test clean
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= PORT= REAL=1 DRY_RUN=1 DEBUG=N"
+	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= PORT= REAL=1 DRY_RUN=1 DEBUG=N MODEL=my.tflite"
 
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh
@@ -41,19 +43,19 @@ quantize: setup  ## int8 QAT/PTQ, .tflite for TFLM, op audit, parity; build/repo
 	$(CLI) quantize $(ARGS)
 
 firmware: setup  ## C from the int8 model + firmware image for BOARD; build/reports/firmware.{json,md}
-	$(CLI) firmware $(ARGS) $(BOARD_ARG)
+	$(CLI) firmware $(ARGS) $(BOARD_ARG) $(MODEL_ARG)
 
 flash: setup  ## build and boot BOARD in QEMU (UART on a TCP port); REAL=1 PORT=... flashes hardware
-	$(CLI) flash $(ARGS) $(BOARD_ARG) $(if $(REAL),--real) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
+	$(CLI) flash $(ARGS) $(BOARD_ARG) $(MODEL_ARG) $(if $(REAL),--real) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
 
 stop: setup  ## stop the emulated board `make flash` started
 	$(CLI) stop $(ARGS)
 
 hil: setup  ## stream the test sweep to the board over serial; build/reports/hil.{json,md,xml}
-	$(CLI) hil $(ARGS) $(if $(PORT),--port $(PORT)) $(if $(DEBUG),--debug $(DEBUG))
+	$(CLI) hil $(ARGS) $(MODEL_ARG) $(if $(PORT),--port $(PORT)) $(if $(DEBUG),--debug $(DEBUG))
 
 benchmark: setup  ## instructions/MACs/flash/RAM per layer on BOARD; build/reports/benchmark.{json,md}
-	$(CLI) benchmark $(ARGS) $(BOARD_ARG)
+	$(CLI) benchmark $(ARGS) $(BOARD_ARG) $(MODEL_ARG)
 
 test: setup  ## run the test suite
 	$(VENV)/bin/python -m pytest

@@ -44,11 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "firmware; memory report")
     _common(p)
     _board(p)
+    _model(p)
 
     p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
                                      "(or write it to a real one with --real)")
     _common(p)
     _board(p)
+    _model(p)
     p.add_argument("--real", action="store_true",
                    help="flash a real board with the board's tool instead of starting QEMU")
     p.add_argument("--port", default=None,
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pyserial URL or device (socket://127.0.0.1:PORT, /dev/ttyACM0, COM3); "
                         "default: the board `drsn-edge flash` started")
     p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
+    _model(p)
     p.add_argument("--vectors", default=None,
                    help="an .npz with x (float windows or int8 inputs) [and y] to stream "
                         "instead of the test sweep")
@@ -83,7 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(and side by side with TFLM when TFLM_LIB is given)")
     _common(p)
     _board(p)
+    _model(p)
     return parser
+
+
+def _model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, metavar="PATH.tflite",
+                   help="deploy / check this fully-int8 .tflite of your own instead of the "
+                        "model `drsn-edge quantize` wrote (firmware.model_path)")
 
 
 def _board(p: argparse.ArgumentParser) -> None:
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         from drsn_edge import config
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
-                          ("limit", "hil.limit")):
+                          ("limit", "hil.limit"), ("model", "firmware.model_path")):
             value = getattr(args, flag, None)
             if value is not None and not (flag == "port" and args.stage == "flash"):
                 overrides.append(f"{key}={json.dumps(value)}")

@@ -971,6 +971,33 @@ class Emitter:
                                                 f"{{{q.output.multiplier}, {q.output.shift}}}}}")
         self.body.append(f"        dk_mean_s8(&{p}_p, {outer}, {reduce}, {inner}, {self.ptr(x)}, {self.ptr(y)});")
 
+    def _pool(self, k, op, fn):
+        x, y = op.inputs[0], op.outputs[0]
+        o = op.options
+        pad = "SAME" if o.get("padding", 0) == 0 else "VALID"
+        act = ACT_NAMES[o.get("fusedActivationFunction", 0)]
+        if len(x.shape) != 4 or len(y.shape) != 4:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has input {list(x.shape)}; "
+                            f"pooling takes [n, h, w, c]")
+        q = quant.prepare_pool(x.scale, x.zero_point, y.scale, y.zero_point, tuple(x.shape[1:3]),
+                               (o["filterHeight"], o["filterWidth"]), (o["strideH"], o["strideW"]), pad, act)
+        self.comment(k, op, f"filter {q.filter_h}x{q.filter_w} stride {q.stride_h}x{q.stride_w} pad {pad} "
+                            f"({q.pad_h},{q.pad_w}) act {act}; input and output share one scale")
+        p = f"L{k}"
+        self.static("dk_pool_params", f"{p}_p",
+                    f"{{{q.stride_h}, {q.stride_w}, {q.pad_h}, {q.pad_w}, {q.filter_h}, {q.filter_w}, "
+                    f"{{{q.activation.min}, {q.activation.max}}}}}")
+        for nm, shp in (("in", x.shape), ("out", y.shape)):
+            self.static("dk_dims", f"{p}_{nm}", "{%d, %d, %d, %d}" % tuple(shp))
+        cast = "(void)" if fn == "dk_avgpool_s8" else ""
+        self.body.append(f"        {cast}{fn}(&{p}_p, &{p}_in, {self.ptr(x)}, &{p}_out, {self.ptr(y)});")
+
+    def op_max_pool_2d(self, k, op):
+        self._pool(k, op, "dk_maxpool_s8")
+
+    def op_average_pool_2d(self, k, op):
+        self._pool(k, op, "dk_avgpool_s8")
+
     def _alias(self, k, op):
         self.comment(k, op, "shape only: shares its input's memory")
 
@@ -1108,6 +1135,44 @@ def layer_macs(op: Operator) -> int:
         return _numel(op.outputs[0].shape) * op.inputs[1].shape[1]
     return 0
 SUPPORTED = {name[3:].upper() for name in dir(Emitter) if name.startswith("op_")}
+
+
+def check(model_bytes: bytes, where: str = "the model") -> None:
+    """Can the compiled runtime generate C for this model? Raises a one-line UserError naming
+    the first operator it cannot take (index and op) and what to do instead; writes nothing.
+    Runs the whole generation in memory, so limits found while emitting (a quantization
+    TFLM would also refuse, a shape a kernel does not take) are caught here too."""
+    ops = read_operators(model_bytes)
+    tflm_hint = ("deploy it with the TFLM back end instead (--set firmware.backend=\"tflm\", "
+                 "with TFLM_LIB and TFLM_INCLUDE)")
+    for op in ops:
+        if op.opcode not in SUPPORTED:
+            raise UserError(f"{where}: op {op.index} {op.opcode} ({_layer_name(op.outputs[0])}) has no kernel "
+                            f"in the compiled runtime (it has: {', '.join(sorted(SUPPORTED))}); {tflm_hint}")
+        if len(op.outputs) != 1:
+            raise UserError(f"{where}: op {op.index} {op.opcode} has {len(op.outputs)} outputs; the compiled "
+                            f"runtime takes single-output ops; {tflm_hint}")
+    graph_out = _graph_outputs(model_bytes)
+    if ops and graph_out != [ops[-1].outputs[0].index]:
+        raise UserError(f"{where}: the model's output is not the last op's output (outputs {graph_out}); "
+                        f"the compiled runtime takes one output written by the last op; {tflm_hint}")
+    em = None
+    try:
+        em = Emitter(model_bytes, "check")
+        em.emit()
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    except (quant.QuantError, ValueError, KeyError, IndexError, TypeError) as exc:
+        at = getattr(em, "k", None)
+        op = ops[at] if at is not None and at < len(ops) else None
+        what = f"op {op.index} {op.opcode} ({_layer_name(op.outputs[0])})" if op else "the model"
+        raise UserError(f"{where}: {what} cannot be compiled ({type(exc).__name__}: {exc}); "
+                        f"{tflm_hint}") from None
+
+
+def _graph_outputs(model_bytes: bytes) -> list[int]:
+    from firmware_gen.tflm_oracle import _model
+    return [int(j) for j in _model(model_bytes).subgraphs[0].outputs]
 
 
 def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model") -> dict:

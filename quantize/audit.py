@@ -72,7 +72,14 @@ def layer_of(tensor_name: str, known: list[str] | tuple[str, ...] = ()) -> str:
     return re.sub(r"_\d+$", "", seg)
 
 
-def _parse(model_bytes: bytes, where: str, verify: bool = True):
+REGENERATE = "regenerate it with `make quantize`"
+# What to do with a model of one's own that is damaged or not fully int8.
+USER_FIX = ("convert it with full-integer quantization: tf.lite.TFLiteConverter with "
+            "optimizations = [tf.lite.Optimize.DEFAULT], a representative_dataset, "
+            "supported_ops = [TFLITE_BUILTINS_INT8] and int8 inference_input_type/output_type")
+
+
+def _parse(model_bytes: bytes, where: str, verify: bool = True, fix: str = REGENERATE):
     """The model as flatbuffer objects. A truncated or garbage file makes the generated
     reader fail with struct.error, IndexError, ValueError...; every one of them is a
     UserError naming the file. verify=False skips TensorFlow's verifier (importing
@@ -80,7 +87,7 @@ def _parse(model_bytes: bytes, where: str, verify: bool = True):
     schema = _schema()
     if len(model_bytes) < 16 or bytes(model_bytes[4:8]) != b"TFL3":
         raise UserError(f"{where} is not a TFLite flatbuffer (no 'TFL3' identifier, {len(model_bytes)} "
-                        f"bytes); regenerate it with `make quantize`")
+                        f"bytes); {fix}")
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
         _check_structure(model, len(model_bytes))
@@ -88,8 +95,7 @@ def _parse(model_bytes: bytes, where: str, verify: bool = True):
         raise
     except Exception as exc:
         kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
-        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); regenerate "
-                        f"it with `make quantize`") from None
+        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); {fix}") from None
     if verify:
         _verify(model_bytes, where)
     return model
@@ -180,11 +186,11 @@ def _nbytes(info: dict) -> int:
 
 
 def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
-            verify: bool = True) -> dict:
+            verify: bool = True, fix: str = REGENERATE) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
     and the list of problems (empty when the model is fully int8 for TFLM)."""
     schema = _schema()
-    model = _parse(model_bytes, where, verify)
+    model = _parse(model_bytes, where, verify, fix)
     op_names = _names(schema.BuiltinOperator)
     type_names = _names(schema.TensorType)
     g = model.subgraphs[0]
@@ -260,24 +266,37 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
 
 def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
-          verify: bool = True) -> dict:
-    """inspect(), raising a one-line UserError naming the first problems' ops and layers."""
-    report = inspect(model_bytes, where, known_layers, allow_requantize, verify)
+          verify: bool = True, user: bool = False) -> dict:
+    """inspect(), raising a one-line UserError naming the first problems' ops and layers.
+    user: the model is one of the user's own (--model), so the advice is how to convert
+    it, not `make quantize`."""
+    report = inspect(model_bytes, where, known_layers, allow_requantize, verify,
+                     USER_FIX if user else REGENERATE)
     if report["problems"]:
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
-        raise UserError(f"{where} is not fully int8 for TFLite Micro: {'; '.join(p[:3])}{more}; "
-                        f"quantize with the QAT pipeline (`make quantize`)")
+        fix = USER_FIX if user else "quantize with the QAT pipeline (`make quantize`)"
+        raise UserError(f"{where} {'cannot be deployed' if user else 'is not fully int8 for TFLite Micro'}: "
+                        f"{'; '.join(p[:3])}{more}; {fix}")
     return report
 
 
-def read_model(path: str | Path, window: int | None = None) -> bytes:
+def read_model(path: str | Path, window: int | None = None, user: bool = False) -> bytes:
     """The bytes of the int8 .tflite at `path`, once it is known to be one the firmware,
     the code generator and the HIL runner can use: present, readable, a whole flatbuffer,
     fully int8 with TFLM kernels, one input of shape [1, window, 1] (when `window` is
-    given). Anything else is a UserError naming the file and what to do."""
+    given). Anything else is a UserError naming the file and what to do.
+
+    user: a model of the user's own (--model): no window check (it keeps its own input
+    shape, any rank), but one input and one output, a batch of 1, and advice on how to
+    convert it rather than `make quantize`."""
     path = Path(path)
+    if user and path.is_dir():
+        raise UserError(f"--model {path} is a directory; give the path of a fully-int8 .tflite file")
     if not path.is_file():
+        if user:
+            raise UserError(f"--model {path} does not exist; give the path of a fully-int8 "
+                            f".tflite file (firmware.model_path)")
         raise UserError(f"{path} does not exist; run `make quantize` first (firmware.model picks "
                         f"model_int8.tflite or model_ptq_int8.tflite under --build-dir/model)")
     try:
@@ -286,13 +305,31 @@ def read_model(path: str | Path, window: int | None = None) -> bytes:
         raise UserError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
     # TensorFlow's verifier is skipped: it costs seconds to import, and _parse's own
     # structural checks cover what the later stages index.
-    report = audit(data, str(path), verify=False)
+    report = audit(data, str(path), verify=False, user=user)
     shape = report["input"]["shape"]
+    if user:
+        _check_user_io(data, path)
     if window is not None and shape != [1, window, 1]:
         raise UserError(f"{path} takes input {shape}, but data.window = {window} needs "
                         f"[1, {window}, 1]; train and quantize with this config (`make train "
                         f"quantize`) or set data.window to the model's")
     return data
+
+
+def _check_user_io(data: bytes, path: Path) -> None:
+    """One input and one output tensor, each int8 with a batch of 1: what the firmware's
+    model API and the serial protocol carry."""
+    g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
+    for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
+        if len(idx) != 1:
+            raise UserError(f"{path} has {len(idx)} {label}; the firmware deploys models with one "
+                            f"input and one output tensor")
+        t = g.tensors[idx[0]]
+        shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        if not shape or shape[0] != 1 or int(np.prod(shape)) < 1:
+            raise UserError(f"{path}: the model's {label[:-1]} has shape {shape}; the firmware runs "
+                            f"one example at a time, so convert it with a batch dimension of 1 "
+                            f"(e.g. [1, ...])")
 
 
 def describe(report: dict) -> str:

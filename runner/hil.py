@@ -75,6 +75,7 @@ class Vectors:
     conditions: list[tuple[str, float | None]]  # ("clean", None), ("pink", -5.0), ("all", None)
     source: str
     classes: list[str] | None = None
+    kind: str = "test set"                      # input_kind: "test set", "file" or "random"
     digest: str = field(default="", init=False)
 
     def __post_init__(self):
@@ -99,12 +100,19 @@ def condition_label(cond: tuple[str, float | None]) -> str:
 def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     h = _settings(cfg)
     from firmware_gen import stage
-    model_file, model = stage.read_model(cfg)
+    try:
+        model_file, model = stage.read_model(cfg)
+    except UserError as exc:
+        hint = _flashed_user_model(cfg)
+        if hint:
+            raise UserError(f"{exc}; {hint}") from None
+        raise
     target = resolve_target(h)
     with connect(target, h) as dev:
         info = check_board(dev, model, model_file, target)
         inp = _model_input(model)
-        vs = load_vectors(cfg, vectors, inp, 0 if debug is not None else h["limit"])
+        user = stage.user_model(cfg) is not None
+        vs = load_vectors(cfg, vectors, inp, 0 if debug is not None else h["limit"], user=user)
         if debug is not None:
             from runner import debug as layer_debug
             return layer_debug.run(dev, model, vs, debug, info)
@@ -127,6 +135,27 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     _resume_path().unlink(missing_ok=True)
     print(report.summary_line(rep, written))
     return 0 if rep["bit_exact"] else 1
+
+
+def _flashed_user_model(cfg: dict) -> str:
+    """When no --model was given but `drsn-edge flash` deployed a model of the user's own:
+    how to name it."""
+    from firmware_gen import stage
+    if stage.user_model(cfg) is not None or h_port(cfg):
+        return ""
+    from boards import flash
+    try:
+        state = flash.read_state() or {}
+    except UserError:
+        return ""
+    if state.get("model_source") == "user" and state.get("model"):
+        return (f"the board `drsn-edge flash` started runs {state['model']}: pass "
+                f"--model {state['model']} (make hil MODEL=...)")
+    return ""
+
+
+def h_port(cfg: dict) -> str:
+    return str(section(cfg, "hil").get("port") or "")
 
 
 def _settings(cfg: dict) -> dict:
@@ -192,15 +221,35 @@ def _model_input(model: bytes) -> ModelInput:
     return ModelInput(tuple(int(d) for d in t.shape[1:]), float(t.scale), int(t.zero_point))
 
 
-def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int) -> Vectors:
-    vs = file_vectors(path, inp) if path else sweep_vectors(cfg, inp)
+def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
+                 user: bool = False) -> Vectors:
+    """The user's file; else for the project's model the test sweep, for a model of the
+    user's own (no test set of ours fits it) hil.random_vectors seeded random inputs."""
+    if path:
+        vs = file_vectors(path, inp)
+    elif user:
+        vs = random_vectors(inp, limit or int(cfg["hil"]["random_vectors"]), int(cfg.get("seed", 0)))
+    else:
+        vs = sweep_vectors(cfg, inp)
     if limit and limit < len(vs):
         vs = Vectors(vs.x[:limit], None if vs.y is None else vs.y[:limit], vs.cond[:limit],
                      None if vs.window is None else vs.window[:limit], vs.conditions,
-                     vs.source, vs.classes)
+                     vs.source, vs.classes, vs.kind)
     if not len(vs):
         raise UserError(f"no vectors to stream from {vs.source}")
     return vs
+
+
+RANDOM_STREAM = 16    # numpy stream [seed, 16]: the random HIL inputs
+
+
+def random_vectors(inp: ModelInput, n: int, seed: int) -> Vectors:
+    """n seeded random int8 inputs over the whole int8 range (no labels): bit-exactness
+    needs no data set. The same seed and n give the same vectors (so a run resumes)."""
+    rng = np.random.default_rng([seed, RANDOM_STREAM])
+    x = rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
+    return Vectors(x, None, np.zeros(n, np.int64), None, [("random", None)],
+                   f"seeded random int8 inputs (seed {seed})", None, "random")
 
 
 def sweep_vectors(cfg: dict, inp: ModelInput) -> Vectors:
@@ -287,7 +336,7 @@ def file_vectors(path: str, inp: ModelInput) -> Vectors:
     else:
         cond, conditions = np.zeros(n, np.int64), [("all", None)]
     classes = [str(c) for c in data["classes"]] if "classes" in data else None
-    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes)
+    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes, "file")
 
 
 def _check_window_shape(shape, inp: ModelInput, where: str) -> None:
@@ -313,6 +362,9 @@ def host_models(vs: Vectors, tflm: np.ndarray) -> dict:
     must equal ours on the shared vectors."""
     none = {"float": None, "qat": None, "available": np.zeros(len(vs), bool)}
     path = artifacts.paths()["reports"] / "quantize_outputs.npz"
+    if vs.kind == "random":
+        return {**none, "note": "seeded random inputs: no labels, so no accuracy; every output "
+                                "is compared with TFLM bit for bit"}
     if vs.window is None:
         return {**none, "note": "vectors from a file: no float/QAT host outputs"}
     if not path.is_file():

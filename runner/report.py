@@ -101,6 +101,7 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "model_name": info.model_name,
         "model_hash": info.model_hash.hex(),
         "source": vs.source,
+        "input_kind": vs.kind,
         "classes": vs.classes,
         "n_vectors": n,
         "n_conditions": len(vs.conditions),
@@ -306,7 +307,8 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         f"- board: `{rep['board']}` ({rep['board_kind']}) at `{rep['url']}`, firmware "
         f"{rep['firmware_version']}",
         f"- model: `{rep['model']}` ({rep['model_name']}), sha256 `{rep['model_hash']}`",
-        f"- vectors: {rep['n_vectors']} from {rep['source']}, {rep['n_conditions']} conditions",
+        f"- vectors: {rep['n_vectors']} from {rep['source']} (input kind: {rep.get('input_kind', 'test set')}), "
+        f"{rep['n_conditions']} conditions",
         f"- result: {verdict}",
         f"- speed: {rep['streamed_vectors']} vectors in {rep['seconds']} s = "
         f"**{rep['vectors_per_second']} vectors/s** ({rep['link']['depth']} requests in flight, "
