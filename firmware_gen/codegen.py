@@ -85,7 +85,8 @@ def _layer_name(tensor: Tensor) -> str:
 
 # Element-wise operators whose output may overwrite an input of the same shape once that
 # input is read for the last time (each kernel reads element i before writing element i).
-INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC"}
+INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC",
+               "LEAKY_RELU", "RELU6"}
 # The fast element-wise arithmetic needs |x << left| < 2^30 (dk_acle.h); a MUL of two
 # int8 operands (|product| <= 255^2 < 2^16) allows a left shift of at most 13.
 MAX_MUL_LEFT_SHIFT = 13
@@ -997,6 +998,83 @@ class Emitter:
 
     def op_average_pool_2d(self, k, op):
         self._pool(k, op, "dk_avgpool_s8")
+
+    def _lut(self, k, op, table, note):
+        x, y = op.inputs[0], op.outputs[0]
+        self.comment(k, op, note)
+        p = f"L{k}"
+        self.array("int8_t", f"{p}_lut", table)
+        self.body.append(f"        dk_lut_s8({p}_lut, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
+
+    def op_leaky_relu(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        alpha = float(op.options.get("alpha", 0.0))
+        table = quant.leaky_relu_table(x.scale, x.zero_point, alpha, y.scale, y.zero_point)
+        self._lut(k, op, table, f"alpha {alpha:.6g}: a 256-entry table filled as TFLM computes it")
+
+    def op_relu6(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        table = quant.relu6_table(x.scale, x.zero_point)
+        self._lut(k, op, table, "clamp to [zp, q(6)] in the input's quantization (TFLM does not "
+                                "rescale), as a 256-entry table")
+
+    def _same_quant(self, k, op, tensors):
+        y = op.outputs[0]
+        for t in tensors:
+            if abs(float(t.scale) - float(y.scale)) > 1e-6 or t.zero_point != y.zero_point:
+                raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}): input {t.name!r} is quantized "
+                                f"(scale {float(t.scale):.6g}, zero point {t.zero_point}) unlike its output "
+                                f"(scale {float(y.scale):.6g}, zero point {y.zero_point}); TFLM requires "
+                                f"them equal for int8")
+
+    def op_pad(self, k, op):
+        x, pads, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        self._same_quant(k, op, [x])
+        if pads.data is None:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has run-time paddings; use constant ones")
+        pads = np.asarray(pads.data, np.int64).reshape(-1, 2)
+        dims = [int(d) for d in x.shape]
+        while len(dims) > 4 and dims[0] == 1 and pads[0].sum() == 0:
+            dims, pads = dims[1:], pads[1:]
+        if len(dims) > 4:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) pads a rank-{len(dims)} tensor; "
+                            f"the compiled runtime pads up to four dimensions")
+        lead = 4 - len(dims)
+        dims = [1] * lead + dims
+        pads = np.concatenate([np.zeros((lead, 2), np.int64), pads])
+        value = y.zero_point
+        if len(op.inputs) > 2 and op.inputs[2] is not None:
+            if op.inputs[2].data is None:
+                raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has a run-time padding value")
+            value = int(np.asarray(op.inputs[2].data).reshape(-1)[0])
+        self.comment(k, op, f"paddings {pads.tolist()} value {value}")
+        p = f"L{k}"
+        self.static("dk_pad_params", f"{p}_p", "{{%s}, {%s}, {%s}, %d}" % (
+            ", ".join(map(str, dims)), ", ".join(str(int(v)) for v in pads[:, 0]),
+            ", ".join(str(int(v)) for v in pads[:, 1]), value))
+        self.body.append(f"        dk_pad_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)});")
+
+    op_padv2 = op_pad
+
+    def op_concatenation(self, k, op):
+        y = op.outputs[0]
+        ins = [t for t in op.inputs if t is not None]
+        self._same_quant(k, op, ins)
+        if op.options.get("fusedActivationFunction", 0):
+            raise UserError(f"op {k} CONCATENATION ({_layer_name(y)}) has a fused activation; the compiled "
+                            f"runtime concatenates without one")
+        axis = int(op.options.get("axis", 0))
+        axis = axis + len(y.shape) if axis < 0 else axis
+        outer = _numel(y.shape[:axis])
+        sizes = [_numel(t.shape[axis:]) for t in ins]
+        self.comment(k, op, f"axis {axis}: {outer} rows of {' + '.join(map(str, sizes))} bytes")
+        p = f"L{k}"
+        ptrs = []
+        for j, t in enumerate(ins):
+            ptrs.append(self.ptr(t, f"in{j}"))
+        self.body.append(f"        static const int8_t *const {p}_in[{len(ins)}] = {{{', '.join(ptrs)}}};")
+        self.array("int32_t", f"{p}_sizes", sizes)
+        self.body.append(f"        dk_concat_s8({outer}, {len(ins)}, {p}_in, {p}_sizes, {self.ptr(y)});")
 
     def _alias(self, k, op):
         self.comment(k, op, "shape only: shares its input's memory")

@@ -645,3 +645,31 @@ def abs_table(p: AbsParams) -> list[int]:
              if p.needs_rescale else magnitude)
         table.append(max(INT8_MIN, min(INT8_MAX, y + p.output_zero_point)))
     return table
+
+
+def leaky_relu_table(input_scale: float, input_zero_point: int, alpha: float,
+                     output_scale: float, output_zero_point: int) -> list[int]:
+    """LEAKY_RELU as a 256-entry table indexed by (uint8)x. TFLM's Prepare: two multipliers
+    from doubles, input_scale * alpha / output_scale (alpha as the float32 the model holds)
+    and input_scale / output_scale; Eval: the identity one for x - zp_in >= 0, the alpha one
+    below, plus the output zero point, clamped to int8."""
+    si, so = _d(_f32(input_scale)), _d(_f32(output_scale))
+    q_alpha = quantize_multiplier(si * _d(np.float32(alpha)) / so)
+    q_id = quantize_multiplier(si / so)
+    table = []
+    for byte in range(256):
+        v = (byte - 256 if byte >= 128 else byte) - int(input_zero_point)
+        q = q_id if v >= 0 else q_alpha
+        y = int(output_zero_point) + multiply_by_quantized_multiplier(v, q.multiplier, q.shift)
+        table.append(max(INT8_MIN, min(INT8_MAX, y)))
+    return table
+
+
+def relu6_table(input_scale: float, input_zero_point: int) -> list[int]:
+    """Standalone RELU6 (int8) as TFLM computes it: the raw input clamped between the input
+    zero point and 6.0 quantized with the input's scale (round(6 / scale) in single precision
+    + zp). TFLM does not rescale to the output's quantization, even where the converter gave
+    the output another one; the device must match TFLM, so neither does this."""
+    six = max(INT8_MIN, min(INT8_MAX, _quantize_float(input_scale, input_zero_point, 6.0)))
+    zero = int(input_zero_point)
+    return [min(six, max(zero, byte - 256 if byte >= 128 else byte)) for byte in range(256)]

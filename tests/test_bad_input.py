@@ -207,7 +207,7 @@ CASES = [
     ("byom-op-not-tflm", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(op="CUMSUM"))], "op 1 CUMSUM"),
     ("byom-op-not-compiled", "firmware", ["--model", "{build}/mine.tflite"],
-     [put("mine.tflite", lambda m: tiny_tflite(op="LEAKY_RELU"))], "op 1 LEAKY_RELU"),
+     [put("mine.tflite", lambda m: tiny_tflite(op="HARD_SWISH"))], "op 1 HARD_SWISH"),
     ("byom-hil-missing", "hil", ["--model", "{build}/nope.tflite", "--port", "socket://127.0.0.1:1"], [],
      "nope.tflite does not exist"),
     ("byom-benchmark-float", "benchmark", ["--model", "{build}/mine.tflite"],

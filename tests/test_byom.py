@@ -105,6 +105,14 @@ HOST_CASES = {
             L.Conv2D(16, (10, 4), strides=(2, 2), padding="same", activation="relu")(x))))),
     "fc-autoencoder": lambda L: ((64,), lambda x: L.Dense(64)(
         L.Dense(8, activation="relu")(L.Dense(32, activation="relu")(x)))),
+    "pad-1d-and-2d": lambda L: ((20, 3), lambda x: L.Flatten()(L.ZeroPadding2D(((1, 0), (2, 1)))(
+        L.Reshape((23, 3, 1))(L.ZeroPadding1D((2, 1))(x))))),
+    "causal-dilated-conv1d": lambda L: ((64, 3), lambda x: L.Flatten()(
+        L.Conv1D(4, 3, dilation_rate=2, padding="causal")(x))),
+    "concat-channels-and-rows": lambda L: ((8, 6, 2), lambda x: L.Flatten()(L.Concatenate(axis=1)([
+        L.Concatenate(axis=-1)([L.Conv2D(2, 1)(x), L.MaxPooling2D(1)(x)]), L.Conv2D(4, 1)(x)]))),
+    "leaky-relu": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.LeakyReLU(0.3)(L.Conv2D(4, 3)(x)))),
+    "relu6-standalone": lambda L: ((8, 8, 2), lambda x: L.ReLU(6.0)(L.Reshape((64, 2))(x))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -146,8 +154,9 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
                                 got[i].ctypes.data_as(ctypes.c_void_p)) == 0
     np.testing.assert_array_equal(got, ref)
     assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
-    if name.startswith("pools"):
-        assert {"MAX_POOL_2D", "AVERAGE_POOL_2D"} <= set(info["ops"])
+    wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
+              "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}}
+    assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
 # --- end to end on the emulated board -------------------------------------------------------------
@@ -220,15 +229,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def leaky_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (LEAKY_RELU)."""
+def tanh_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (TANH)."""
     L = _layers()
-    return keras_model((32,), lambda x: L.LeakyReLU(0.1)(L.Dense(8)(x)))
+    return keras_model((32,), lambda x: L.Activation("tanh")(L.Dense(8)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(leaky_model, tmp_path):
-    path = tmp_path / "leaky.tflite"
-    path.write_bytes(leaky_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(tanh_model, tmp_path):
+    path = tmp_path / "tanh.tflite"
+    path.write_bytes(tanh_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -236,7 +245,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(leaky
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 LEAKY_RELU" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 TANH" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 

@@ -256,6 +256,22 @@ void dk_maxpool_s8(const dk_pool_params *params,
                    const dk_dims *input_dims, const int8_t *input,
                    const dk_dims *output_dims, int8_t *output);
 
+/* ---- padding and concatenation ---------------------------------------- */
+
+typedef struct {
+    int32_t input_dims[4];  /* the input as four dimensions (leading 1s added) */
+    int32_t before[4];      /* elements of padding before, per dimension */
+    int32_t after[4];       /* and after */
+    int32_t value;          /* the padding value (output zero point or PADV2's) */
+} dk_pad_params;
+
+/* PAD / PADV2: input and output share quantization. */
+void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);
+
+/* CONCATENATION of `count` inputs as [outer, sizes[i]] blocks (same quantization). */
+void dk_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs,
+                  const int32_t *sizes, int8_t *output);
+
 /* ---- softmax ----------------------------------------------------------- */
 
 typedef struct {
