@@ -36,6 +36,10 @@ TFLM_INT8_OPS = frozenset({
     "EXPAND_DIMS", "FULLY_CONNECTED", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "MAXIMUM",
     "MAX_POOL_2D", "MEAN", "MINIMUM", "MUL", "PAD", "RELU", "RELU6", "RESHAPE", "SOFTMAX",
     "SQUEEZE", "SUB", "SUM", "TANH", "TRANSPOSE",
+    # more that users' models bring (image and audio CNNs): TFLM has int8 kernels for them
+    "PADV2", "PRELU", "ELU", "LOG_SOFTMAX", "L2_NORMALIZATION", "SQUARED_DIFFERENCE",
+    "RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND",
+    "SPACE_TO_BATCH_ND", "TRANSPOSE_CONV",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({
@@ -217,7 +221,11 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
         where_op = f"op {i} {name} (layer {layer!r})" if layer else f"op {i} {name}"
         variable = [t for t in ins if not t["const"]] + outs
-        float_t = [t for t in variable if t["dtype"] != "int8"] + \
+        # An int32 activation is a shape computed at run time (a model converted with a
+        # dynamic batch dimension computes Flatten's shape with SHAPE/STRIDED_SLICE/PACK),
+        # not a float fallback.
+        shapes_t = [t for t in variable if t["dtype"] == "int32"]
+        float_t = [t for t in variable if t["dtype"] not in ("int8", "int32")] + \
                   [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
         if name in BOUNDARY_OPS:
             requant = name == "QUANTIZE" and all(t["dtype"] == "int8" for t in variable)
@@ -229,6 +237,9 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
         elif name not in TFLM_INT8_OPS:
             problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
+        if shapes_t and name not in DYNAMIC_SHAPE_OPS and name not in BOUNDARY_OPS:
+            problems.append((2, f"{where_op} takes a shape computed at run time "
+                                f"({shapes_t[0]['name']!r}); use static shapes"))
         if float_t and name not in BOUNDARY_OPS:
             t = float_t[0]
             problems.append((0, f"{where_op} has a {t['dtype']} tensor {t['name']!r}; it fell back to float"))
@@ -276,6 +287,9 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
         fix = USER_FIX if user else "quantize with the QAT pipeline (`make quantize`)"
+        if user and any("at run time" in q or "dynamic shape" in q for q in p):
+            fix = ("give the model a fixed batch size of 1 before converting (keras.Input(shape, "
+                   "batch_size=1)), so every shape is static")
         raise UserError(f"{where} {'cannot be deployed' if user else 'is not fully int8 for TFLite Micro'}: "
                         f"{'; '.join(p[:3])}{more}; {fix}")
     return report

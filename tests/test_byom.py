@@ -259,3 +259,20 @@ def test_the_audit_keeps_the_window_check_for_our_model_only(tmp_path):
     path.write_bytes(tiny_tflite(dtype="float"))
     with pytest.raises(UserError, match=r"cannot be deployed: .*float32.*TFLiteConverter"):
         read_model(path, user=True)
+
+
+def test_a_model_converted_with_a_dynamic_batch_is_told_to_fix_the_batch(tmp_path):
+    """Keras without batch_size=1 gives Flatten run-time shape ops (SHAPE, PACK...): the
+    audit says so and how to convert, instead of calling the int32 shapes a float fallback."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((16, 16, 1))                      # batch dimension left dynamic
+    y = L.Dense(3)(L.Flatten()(L.Conv2D(4, 3, strides=2)(x)))
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(to_int8(keras.Model(x, y), (16, 16, 1)))
+    with pytest.raises(UserError) as err:
+        read_model(path, user=True)
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot be deployed" in msg
+    assert "SHAPE" in msg and "batch_size=1" in msg and "fell back to float" not in msg
