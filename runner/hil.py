@@ -199,6 +199,12 @@ def check_board(dev: Device, model: bytes, model_file: Path, target: Target):
                         f"{info.model_name!r} with hash {info.model_hash.hex()[:12]}…, but "
                         f"the current model {model_file} has hash {digest[:12]}…."
                         f"{target.reflash_hint(info.board)}")
+    if info.max_batch == 0:
+        raise UserError(f"the {info.board} at {target.url} cannot take one input of "
+                        f"{info.input.size} bytes with its {info.output.size}-byte output over "
+                        f"the serial protocol ({info.max_payload}-byte frames); HIL streams models "
+                        f"whose input fits one frame (PROTO_MAX_PAYLOAD in "
+                        f"firmware_gen/harness/protocol.h)")
     if info.model_status != 0:
         raise UserError(f"the model on the {info.board} at {target.url} failed to initialise "
                         f"(status {info.model_status}); check the arena size in the firmware "

@@ -276,3 +276,39 @@ def test_a_model_converted_with_a_dynamic_batch_is_told_to_fix_the_batch(tmp_pat
     msg = str(err.value)
     assert "\n" not in msg and "cannot be deployed" in msg
     assert "SHAPE" in msg and "batch_size=1" in msg and "fell back to float" not in msg
+
+
+def test_benchmark_with_model_measures_it_on_random_inputs(models, tmp_path_factory, capsys, monkeypatch):
+    build = tmp_path_factory.mktemp("bm")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "cnn2d.tflite"
+    model_file.write_bytes(models["cnn2d"])
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["model"]["path"] == str(model_file) and rep["bit_exact"] is True
+    assert {layer["op"] for layer in rep["layers"]} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D"}
+    assert rep["instructions_per_inference"] > 0 and rep["macs"] > 0
+
+
+def test_hil_refuses_a_model_whose_input_does_not_fit_a_frame(tmp_path, capsys, monkeypatch):
+    """72x72x1 = 5184 input bytes: the firmware runs it (self-test), the serial protocol cannot
+    carry it (4096-byte frames); hil says so in one line instead of failing on the link."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((72, 72, 1), batch_size=1)
+    model = to_int8(keras.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(2, 3, strides=8)(x)))),
+                    (72, 72, 1), samples=4)
+    model_file = tmp_path / "big.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot take one input of 5184 bytes" in err and "PROTO_MAX_PAYLOAD" in err
