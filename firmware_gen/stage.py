@@ -315,6 +315,15 @@ def markdown(r: dict) -> str:
         f"Model `{r['model']['path']}` (sha256 `{r['model']['sha256'][:16]}…`, "
         f"{r['model']['bytes']:,} bytes, {r['model']['ops']} ops) → `{r['elf']}`.",
         "",
+    ]
+    if r["model"].get("input"):
+        i, o = r["model"]["input"], r["model"]["output"]
+        lines += [f"{'Your model' if r['model'].get('source') == 'user' else 'Model'}: input "
+                  f"{i['shape']} {i['dtype']} (scale {i['scale']:.6g}, zero point {i['zero_point']}) → "
+                  f"output {o['shape']} {o['dtype']} (scale {o['scale']:.6g}, zero point "
+                  f"{o['zero_point']}); ops " + ", ".join(f"{k} ×{v}" for k, v in r["model"]["op_counts"].items())
+                  + ".", ""]
+    lines += [
         "| | bytes | |",
         "|---|---:|---|",
         f"| .text (code) | {s['text']:,} | flash |",

@@ -340,6 +340,10 @@ def _check_user_io(data: bytes, path: Path) -> None:
                             f"input and one output tensor")
         t = g.tensors[idx[0]]
         shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        q = t.quantization
+        if q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None:
+            raise UserError(f"{path}: the model's {label[:-1]} has no per-tensor int8 quantization "
+                            f"(scale and zero point); {USER_FIX}")
         if not shape or shape[0] != 1 or int(np.prod(shape)) < 1:
             raise UserError(f"{path}: the model's {label[:-1]} has shape {shape}; the firmware runs "
                             f"one example at a time, so convert it with a batch dimension of 1 "
