@@ -46,7 +46,7 @@ def read_model(cfg: dict) -> tuple[Path, bytes]:
 
 def user_model(cfg: dict) -> Path | None:
     """The user's own .tflite (firmware.model_path, `--model`), or None for the project's."""
-    given = str(section(cfg, "firmware").get("model_path") or "")
+    given = str((cfg.get("firmware") or {}).get("model_path") or "")
     return Path(given) if given else None
 
 
