@@ -86,7 +86,7 @@ def _layer_name(tensor: Tensor) -> str:
 # Element-wise operators whose output may overwrite an input of the same shape once that
 # input is read for the last time (each kernel reads element i before writing element i).
 INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC",
-               "LEAKY_RELU", "RELU6"}
+               "LEAKY_RELU", "RELU6", "TANH"}
 # The fast element-wise arithmetic needs |x << left| < 2^30 (dk_acle.h); a MUL of two
 # int8 operands (|product| <= 255^2 < 2^16) allows a left shift of at most 13.
 MAX_MUL_LEFT_SHIFT = 13
@@ -950,6 +950,15 @@ class Emitter:
         self.static("dk_logistic_params", f"{p}_p", f"{{{q.input_zero_point}, {q.input_range_radius}, "
                                                     f"{q.input_multiplier}, {q.input_left_shift}}}")
         self.body.append(f"        dk_logistic_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
+
+    def op_tanh(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        q = quant.prepare_tanh(x.scale, x.zero_point, y.scale, y.zero_point)
+        self.comment(k, op, "output fixed at scale 1/128, zero point 0")
+        p = f"L{k}"
+        self.static("dk_logistic_params", f"{p}_p", f"{{{q.input_zero_point}, {q.input_range_radius}, "
+                                                    f"{q.input_multiplier}, {q.input_left_shift}}}")
+        self.body.append(f"        dk_tanh_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
 
     def op_softmax(self, k, op):
         x, y = op.inputs[0], op.outputs[0]

@@ -673,3 +673,15 @@ def relu6_table(input_scale: float, input_zero_point: int) -> list[int]:
     six = max(INT8_MIN, min(INT8_MAX, _quantize_float(input_scale, input_zero_point, 6.0)))
     zero = int(input_zero_point)
     return [min(six, max(zero, byte - 256 if byte >= 128 else byte)) for byte in range(256)]
+
+
+TANH_OUTPUT_SCALE = 1.0 / 128.0
+
+
+def prepare_tanh(input_scale: float, input_zero_point: int, output_scale: float,
+                 output_zero_point: int) -> LogisticParams:
+    """TANH: TFLM fixes the int8 output at scale 1/128, zero point 0, and rescales the input
+    to Q4.27 exactly as for LOGISTIC."""
+    if int(output_zero_point) != 0 or _f32(output_scale) != _f32(TANH_OUTPUT_SCALE):
+        raise QuantError("TANH int8 output must have scale 1/128 and zero point 0")
+    return prepare_logistic(input_scale, input_zero_point)

@@ -214,6 +214,10 @@ typedef struct {
 void dk_logistic_s8(const dk_logistic_params *params, const int8_t *input,
                     int8_t *output, int32_t size);
 
+/* TANH; output scale 1/128, zero point 0 (fixed by TFLM); parameters as LOGISTIC's. */
+void dk_tanh_s8(const dk_logistic_params *params, const int8_t *input,
+                int8_t *output, int32_t size);
+
 /* Table lookup: output[i] = table[(uint8_t)input[i]]. Any int8 -> int8
  * unary operator can be tabulated at generation time (see hostlib). */
 void dk_lut_s8(const int8_t table[256], const int8_t *input, int8_t *output,
