@@ -205,7 +205,8 @@ CASES = [
     ("byom-float", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(dtype="float"))], "mine.tflite cannot be deployed"),
     ("byom-op-not-tflm", "firmware", ["--model", "{build}/mine.tflite"],
-     [put("mine.tflite", lambda m: tiny_tflite(op="CUMSUM"))], "op 1 CUMSUM"),
+     [put("mine.tflite", lambda m: tiny_tflite(op="CUMSUM"))], "op 1 CUMSUM is not an int8 builtin TFLite Micro "
+                                                              "implements; neither back end can run it"),
     ("byom-op-not-compiled", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(op="HARD_SWISH"))], "op 1 HARD_SWISH"),
     ("byom-hil-missing", "hil", ["--model", "{build}/nope.tflite", "--port", "socket://127.0.0.1:1"], [],
