@@ -86,7 +86,7 @@ def _layer_name(tensor: Tensor) -> str:
 # Element-wise operators whose output may overwrite an input of the same shape once that
 # input is read for the last time (each kernel reads element i before writing element i).
 INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC",
-               "LEAKY_RELU", "RELU6", "TANH"}
+               "LEAKY_RELU", "RELU6", "TANH", "HARD_SWISH"}
 # The fast element-wise arithmetic needs |x << left| < 2^30 (dk_acle.h); a MUL of two
 # int8 operands (|product| <= 255^2 < 2^16) allows a left shift of at most 13.
 MAX_MUL_LEFT_SHIFT = 13
@@ -1020,6 +1020,11 @@ class Emitter:
         alpha = float(op.options.get("alpha", 0.0))
         table = quant.leaky_relu_table(x.scale, x.zero_point, alpha, y.scale, y.zero_point)
         self._lut(k, op, table, f"alpha {alpha:.6g}: a 256-entry table filled as TFLM computes it")
+
+    def op_hard_swish(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        table = quant.hard_swish_table(x.scale, x.zero_point, y.scale, y.zero_point)
+        self._lut(k, op, table, "x * relu6(x + 3) / 6 in TFLM's int16 fixed point, as a 256-entry table")
 
     def op_relu6(self, k, op):
         x, y = op.inputs[0], op.outputs[0]

@@ -115,6 +115,8 @@ HOST_CASES = {
     "relu6-standalone": lambda L: ((8, 8, 2), lambda x: L.ReLU(6.0)(L.Reshape((64, 2))(x))),
     "tanh-on-the-input": lambda L: ((256,), lambda x: L.Activation("tanh")(x)),
     "tanh-after-dense": lambda L: ((32,), lambda x: L.Activation("tanh")(L.Dense(64)(x))),
+    "hard_swish-on-the-input": lambda L: ((256,), lambda x: L.Activation("hard_swish")(x)),
+    "hard_swish-after-dense": lambda L: ((32,), lambda x: L.Activation("hard_swish")(L.Dense(64)(x))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -157,7 +159,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     np.testing.assert_array_equal(got, ref)
     assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
-              "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"}}
+              "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
+              "hard_swish": {"HARD_SWISH"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -231,15 +234,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def hard_swish_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (HARD_SWISH)."""
+def transpose_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (TRANSPOSE)."""
     L = _layers()
-    return keras_model((32,), lambda x: L.Activation("hard_swish")(L.Dense(8)(x)))
+    return keras_model((8, 4), lambda x: L.Flatten()(L.Permute((2, 1))(L.Dense(4)(x))))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(hard_swish_model, tmp_path):
-    path = tmp_path / "hard_swish.tflite"
-    path.write_bytes(hard_swish_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(transpose_model, tmp_path):
+    path = tmp_path / "transpose.tflite"
+    path.write_bytes(transpose_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -247,7 +250,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(hard_
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 HARD_SWISH" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 TRANSPOSE" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 
