@@ -1070,6 +1070,27 @@ class Emitter:
 
     op_padv2 = op_pad
 
+    def op_transpose(self, k, op):
+        x, perm_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        if perm_t.data is None:
+            raise UserError(f"op {k} TRANSPOSE ({_layer_name(y)}) has a run-time permutation; use a constant one")
+        perm = [int(v) for v in np.asarray(perm_t.data).reshape(-1)]
+        dims = [int(d) for d in x.shape]
+        # Leading dimensions of size 1 that stay in place can go; then pad to four.
+        while len(dims) > 4 and dims[0] == 1 and perm[0] == 0:
+            dims, perm = dims[1:], [p - 1 for p in perm[1:]]
+        if len(dims) > 4:
+            raise UserError(f"op {k} TRANSPOSE ({_layer_name(y)}) permutes {len(dims)} dimensions; the "
+                            f"compiled runtime permutes up to four")
+        lead = 4 - len(dims)
+        dims = [1] * lead + dims
+        perm = list(range(lead)) + [p + lead for p in perm]
+        self.comment(k, op, f"permutation {perm} of {dims}")
+        p = f"L{k}"
+        self.static("dk_transpose_params", f"{p}_p", "{{%s}, {%s}}" % (", ".join(map(str, dims)),
+                                                                       ", ".join(map(str, perm))))
+        self.body.append(f"        dk_transpose_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)});")
+
     def op_concatenation(self, k, op):
         y = op.outputs[0]
         ins = [t for t in op.inputs if t is not None]

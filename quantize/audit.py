@@ -290,9 +290,12 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
         if user and p[0].endswith("is not an int8 builtin TFLite Micro implements"):
             fix = ("neither back end can run it: build that layer from ops TFLite Micro has "
                    "(README, Bring your own model) and convert again")
-        elif user and any("at run time" in q or "dynamic shape" in q for q in p):
+        elif user and any("dynamic shape" in q for q in p):
             fix = ("give the model a fixed batch size of 1 before converting (keras.Input(shape, "
                    "batch_size=1)), so every shape is static")
+        elif user and any("at run time" in q for q in p):
+            fix = ("build that layer from ops TFLite Micro runs with static shapes (README, Bring "
+                   "your own model) and convert again")
         raise UserError(f"{where} {'cannot be deployed' if user else 'is not fully int8 for TFLite Micro'}: "
                         f"{'; '.join(p[:3])}{more}; {fix}")
     return report

@@ -272,6 +272,14 @@ typedef struct {
 /* PAD / PADV2: input and output share quantization. */
 void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);
 
+typedef struct {
+    int32_t input_dims[4];  /* the input as four dimensions (leading 1s added) */
+    int32_t perm[4];        /* output dimension d is input dimension perm[d] */
+} dk_transpose_params;
+
+/* TRANSPOSE: a permutation of up to four dimensions. */
+void dk_transpose_s8(const dk_transpose_params *params, const int8_t *input, int8_t *output);
+
 /* CONCATENATION of `count` inputs as [outer, sizes[i]] blocks (same quantization). */
 void dk_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs,
                   const int32_t *sizes, int8_t *output);
