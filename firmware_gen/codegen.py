@@ -1021,6 +1021,19 @@ class Emitter:
         table = quant.leaky_relu_table(x.scale, x.zero_point, alpha, y.scale, y.zero_point)
         self._lut(k, op, table, f"alpha {alpha:.6g}: a 256-entry table filled as TFLM computes it")
 
+    def op_prelu(self, k, op):
+        x, alpha, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        pos = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+        neg = quant.quantize_multiplier(float(x.scale) * float(alpha.scale) / float(y.scale))
+        self.comment(k, op, "x >= 0: x * s_in/s_out; x < 0: x * alpha * s_in*s_alpha/s_out")
+        p = f"L{k}"
+        self._broadcast(p, x, alpha)
+        self.static("dk_prelu_params", f"{p}_p",
+                    f"{{{-x.zero_point}, {-alpha.zero_point}, {y.zero_point}, "
+                    f"{{{pos.multiplier}, {pos.shift}}}, {{{neg.multiplier}, {neg.shift}}}}}")
+        self.body.append(f"        dk_prelu_s8(&{p}_p, &{p}_bc, {self.ptr(x)}, {self.ptr(alpha, 'alpha')}, "
+                         f"{self.ptr(y)});")
+
     def op_hard_swish(self, k, op):
         x, y = op.inputs[0], op.outputs[0]
         table = quant.hard_swish_table(x.scale, x.zero_point, y.scale, y.zero_point)

@@ -83,6 +83,11 @@ def cnn2d(L):
     return (16, 16, 1), body
 
 
+def keras_init():
+    import keras
+    return keras.initializers
+
+
 def _layers():
     from keras import layers
     return layers
@@ -119,6 +124,10 @@ HOST_CASES = {
     "hard_swish-after-dense": lambda L: ((32,), lambda x: L.Activation("hard_swish")(L.Dense(64)(x))),
     "transpose-2d-and-3d": lambda L: ((3, 5, 6), lambda x: L.Concatenate()([
         L.Flatten()(L.Permute((3, 1, 2))(x)), L.Flatten()(L.Permute((2, 1))(L.Reshape((15, 6))(x)))])),
+    "prelu-per-channel": lambda L: ((16,), lambda x: L.PReLU(
+        alpha_initializer=keras_init().RandomUniform(-0.5, 1.5))(L.Dense(16)(x))),
+    "prelu-shared-axes": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.PReLU(
+        alpha_initializer=keras_init().RandomUniform(-2, 2), shared_axes=[1, 2])(L.Conv2D(4, 3)(x)))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -162,7 +171,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
-              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}}
+              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -236,15 +245,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def prelu_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (PRELU)."""
+def log_softmax_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (LOG_SOFTMAX)."""
     L = _layers()
-    return keras_model((8,), lambda x: L.PReLU()(L.Dense(4)(x)))
+    return keras_model((8,), lambda x: L.Activation("log_softmax")(L.Dense(4)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(prelu_model, tmp_path):
-    path = tmp_path / "prelu.tflite"
-    path.write_bytes(prelu_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_softmax_model, tmp_path):
+    path = tmp_path / "log_softmax.tflite"
+    path.write_bytes(log_softmax_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -252,7 +261,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(prelu
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 PRELU" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 LOG_SOFTMAX" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 

@@ -260,6 +260,18 @@ void dk_maxpool_s8(const dk_pool_params *params,
                    const dk_dims *input_dims, const int8_t *input,
                    const dk_dims *output_dims, int8_t *output);
 
+typedef struct {
+    int32_t input_offset;   /* -input zero point */
+    int32_t alpha_offset;   /* -alpha zero point */
+    int32_t output_offset;  /* output zero point */
+    dk_requant positive;    /* input_scale / output_scale */
+    dk_requant negative;    /* input_scale * alpha_scale / output_scale */
+} dk_prelu_params;
+
+/* PRELU: alpha broadcast against the input (plan as for the binary ops). */
+void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
+                 const int8_t *input, const int8_t *alpha, int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 typedef struct {
