@@ -215,6 +215,7 @@ def _state(board: str, kind: str, url: str, built: dict, pid, tcp_port) -> dict:
     return {
         "board": board, "kind": kind, "url": url, "port": tcp_port, "pid": pid,
         "elf": str(built["elf"]), "model": built["report"]["model"]["path"],
+        "model_source": built["report"]["model"].get("source", "project"),
         "model_hash": built["model"]["sha256"],
         "selftest": built["report"].get("selftest"),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -45,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _board(p)
     _standalone(p)
+    _model(p)
 
     p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
                                      "(or write it to a real one with --real)")
     _common(p)
     _board(p)
     _standalone(p)
+    _model(p)
     p.add_argument("--real", action="store_true",
                    help="flash a real board with the board's tool instead of starting QEMU")
     p.add_argument("--port", default=None,
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "/dev/ttyACM0, COM3); repeat it to share the run over several boards; "
                         "default: the board(s) `drsn-edge flash` started")
     p.add_argument("--baud", type=int, default=None, help="baud rate of a real serial port")
+    _model(p)
     p.add_argument("--vectors", default=None,
                    help="an .npz with x (float windows or int8 inputs) [and y] to stream "
                         "instead of the test sweep")
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(and side by side with TFLM when TFLM_LIB is given)")
     _common(p)
     _board(p)
+    _model(p)
     return parser
 
 
@@ -111,6 +115,12 @@ def _standalone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--standalone", action="store_true", default=None,
                    help="an image that needs no host: it plays a recording from flash as its "
                         "sensor and prints a verdict line per window (firmware.standalone)")
+
+
+def _model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, metavar="PATH.tflite",
+                   help="deploy / check this fully-int8 .tflite of your own instead of the "
+                        "model `drsn-edge quantize` wrote (firmware.model_path)")
 
 
 def _board(p: argparse.ArgumentParser) -> None:
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
                           ("limit", "hil.limit"), ("input", "hil.input"),
-                          ("standalone", "firmware.standalone")):
+                          ("standalone", "firmware.standalone"), ("model", "firmware.model_path")):
             value = getattr(args, flag, None)
             if value is None or (flag == "port" and args.stage == "flash"):
                 continue

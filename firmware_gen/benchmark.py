@@ -75,14 +75,16 @@ PREPROCESS_SHARE_MAX = 0.05
 
 # --- inputs -----------------------------------------------------------------------------------
 
-def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None = None):
+def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None = None,
+                  test_set: bool = True):
     """n quantized input windows (test windows under several noise conditions when the test
-    set exists, seeded random int8 otherwise) and the TFLM host runtime's outputs for them."""
+    set exists and `test_set`, seeded random int8 otherwise: a user's --model is not ours to
+    feed our windows) and the TFLM host runtime's outputs for them."""
     inp = tflm_oracle.model_inputs(model_bytes)[0]
     shape = tuple(inp.shape)
     test = Path(data_dir or paths()["data"]) / "test.npz"
     q = None
-    if test.is_file():
+    if test_set and test.is_file():
         with np.load(test) as z:
             keys = sorted(k for k in z.files if k.startswith("x_"))
             rows = [z[keys[i % len(keys)]][i // len(keys)] for i in range(n)] if keys else []
@@ -701,11 +703,12 @@ def plot_layers(rep: dict, dest: Path) -> Path:
 def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path: Path | None = None,
               tflm_libs=(), tflm_reason: str | None = None, arena_margin: int = 1024,
               n_vectors: int = N_VECTORS, data_dir: Path | None = None,
-              sensor_full_scale: float | None = None) -> dict:
+              sensor_full_scale: float | None = None, test_set: bool = True) -> dict:
     board = boards.load(board_name)
-    inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir)
+    inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir, test_set)
+    # The raw-input preprocessing is this project's window contract: our model only.
     raw = (bench_raw_windows(model_bytes, sensor_full_scale, n_vectors, data_dir)
-           if sensor_full_scale else None)
+           if sensor_full_scale and test_set else None)
     compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected,
                                 raw_windows=raw)
     tflm = {}
@@ -731,7 +734,8 @@ def run(cfg: dict) -> dict:
     p = paths()
     rep = benchmark(model_bytes, board, p["build"] / "benchmark" / board, model_path=model,
                     tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)),
-                    sensor_full_scale=float(cfg["data"]["sensor_full_scale"]))
+                    sensor_full_scale=float(cfg["data"]["sensor_full_scale"]),
+                    test_set=stage.user_model(cfg) is None)
     written = write_reports(rep, p["reports"])
     u = rep["unit"]
     print(f"benchmark: {board}: {rep['instructions_per_inference']:,} {u}/inference, "

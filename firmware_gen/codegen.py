@@ -85,7 +85,8 @@ def _layer_name(tensor: Tensor) -> str:
 
 # Element-wise operators whose output may overwrite an input of the same shape once that
 # input is read for the last time (each kernel reads element i before writing element i).
-INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC"}
+INPLACE_OPS = {"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "ABS", "RELU", "QUANTIZE", "LOGISTIC",
+               "LEAKY_RELU", "RELU6", "TANH", "HARD_SWISH"}
 # The fast element-wise arithmetic needs |x << left| < 2^30 (dk_acle.h); a MUL of two
 # int8 operands (|product| <= 255^2 < 2^16) allows a left shift of at most 13.
 MAX_MUL_LEFT_SHIFT = 13
@@ -950,6 +951,15 @@ class Emitter:
                                                     f"{q.input_multiplier}, {q.input_left_shift}}}")
         self.body.append(f"        dk_logistic_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
 
+    def op_tanh(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        q = quant.prepare_tanh(x.scale, x.zero_point, y.scale, y.zero_point)
+        self.comment(k, op, "output fixed at scale 1/128, zero point 0")
+        p = f"L{k}"
+        self.static("dk_logistic_params", f"{p}_p", f"{{{q.input_zero_point}, {q.input_range_radius}, "
+                                                    f"{q.input_multiplier}, {q.input_left_shift}}}")
+        self.body.append(f"        dk_tanh_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
+
     def op_softmax(self, k, op):
         x, y = op.inputs[0], op.outputs[0]
         q = quant.prepare_softmax(x.scale, op.options.get("beta", 1.0), y.scale, y.zero_point)
@@ -970,6 +980,149 @@ class Emitter:
         self.static("dk_mean_params", f"{p}_p", f"{{{q.input_zero_point}, {q.output_zero_point}, {q.num_elements}, "
                                                 f"{{{q.output.multiplier}, {q.output.shift}}}}}")
         self.body.append(f"        dk_mean_s8(&{p}_p, {outer}, {reduce}, {inner}, {self.ptr(x)}, {self.ptr(y)});")
+
+    def _pool(self, k, op, fn):
+        x, y = op.inputs[0], op.outputs[0]
+        o = op.options
+        pad = "SAME" if o.get("padding", 0) == 0 else "VALID"
+        act = ACT_NAMES[o.get("fusedActivationFunction", 0)]
+        if len(x.shape) != 4 or len(y.shape) != 4:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has input {list(x.shape)}; "
+                            f"pooling takes [n, h, w, c]")
+        q = quant.prepare_pool(x.scale, x.zero_point, y.scale, y.zero_point, tuple(x.shape[1:3]),
+                               (o["filterHeight"], o["filterWidth"]), (o["strideH"], o["strideW"]), pad, act)
+        self.comment(k, op, f"filter {q.filter_h}x{q.filter_w} stride {q.stride_h}x{q.stride_w} pad {pad} "
+                            f"({q.pad_h},{q.pad_w}) act {act}; input and output share one scale")
+        p = f"L{k}"
+        self.static("dk_pool_params", f"{p}_p",
+                    f"{{{q.stride_h}, {q.stride_w}, {q.pad_h}, {q.pad_w}, {q.filter_h}, {q.filter_w}, "
+                    f"{{{q.activation.min}, {q.activation.max}}}}}")
+        for nm, shp in (("in", x.shape), ("out", y.shape)):
+            self.static("dk_dims", f"{p}_{nm}", "{%d, %d, %d, %d}" % tuple(shp))
+        cast = "(void)" if fn == "dk_avgpool_s8" else ""
+        self.body.append(f"        {cast}{fn}(&{p}_p, &{p}_in, {self.ptr(x)}, &{p}_out, {self.ptr(y)});")
+
+    def op_max_pool_2d(self, k, op):
+        self._pool(k, op, "dk_maxpool_s8")
+
+    def op_average_pool_2d(self, k, op):
+        self._pool(k, op, "dk_avgpool_s8")
+
+    def _lut(self, k, op, table, note):
+        x, y = op.inputs[0], op.outputs[0]
+        self.comment(k, op, note)
+        p = f"L{k}"
+        self.array("int8_t", f"{p}_lut", table)
+        self.body.append(f"        dk_lut_s8({p}_lut, {self.ptr(x)}, {self.ptr(y)}, {_numel(x.shape)});")
+
+    def op_leaky_relu(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        alpha = float(op.options.get("alpha", 0.0))
+        table = quant.leaky_relu_table(x.scale, x.zero_point, alpha, y.scale, y.zero_point)
+        self._lut(k, op, table, f"alpha {alpha:.6g}: a 256-entry table filled as TFLM computes it")
+
+    def op_prelu(self, k, op):
+        x, alpha, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        pos = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+        neg = quant.quantize_multiplier(float(x.scale) * float(alpha.scale) / float(y.scale))
+        self.comment(k, op, "x >= 0: x * s_in/s_out; x < 0: x * alpha * s_in*s_alpha/s_out")
+        p = f"L{k}"
+        self._broadcast(p, x, alpha)
+        self.static("dk_prelu_params", f"{p}_p",
+                    f"{{{-x.zero_point}, {-alpha.zero_point}, {y.zero_point}, "
+                    f"{{{pos.multiplier}, {pos.shift}}}, {{{neg.multiplier}, {neg.shift}}}}}")
+        self.body.append(f"        dk_prelu_s8(&{p}_p, &{p}_bc, {self.ptr(x)}, {self.ptr(alpha, 'alpha')}, "
+                         f"{self.ptr(y)});")
+
+    def op_hard_swish(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        table = quant.hard_swish_table(x.scale, x.zero_point, y.scale, y.zero_point)
+        self._lut(k, op, table, "x * relu6(x + 3) / 6 in TFLM's int16 fixed point, as a 256-entry table")
+
+    def op_relu6(self, k, op):
+        x, y = op.inputs[0], op.outputs[0]
+        table = quant.relu6_table(x.scale, x.zero_point)
+        self._lut(k, op, table, "clamp to [zp, q(6)] in the input's quantization (TFLM does not "
+                                "rescale), as a 256-entry table")
+
+    def _same_quant(self, k, op, tensors):
+        y = op.outputs[0]
+        for t in tensors:
+            if abs(float(t.scale) - float(y.scale)) > 1e-6 or t.zero_point != y.zero_point:
+                raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}): input {t.name!r} is quantized "
+                                f"(scale {float(t.scale):.6g}, zero point {t.zero_point}) unlike its output "
+                                f"(scale {float(y.scale):.6g}, zero point {y.zero_point}); TFLM requires "
+                                f"them equal for int8")
+
+    def op_pad(self, k, op):
+        x, pads, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        self._same_quant(k, op, [x])
+        if pads.data is None:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has run-time paddings; use constant ones")
+        pads = np.asarray(pads.data, np.int64).reshape(-1, 2)
+        dims = [int(d) for d in x.shape]
+        while len(dims) > 4 and dims[0] == 1 and pads[0].sum() == 0:
+            dims, pads = dims[1:], pads[1:]
+        if len(dims) > 4:
+            raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) pads a rank-{len(dims)} tensor; "
+                            f"the compiled runtime pads up to four dimensions")
+        lead = 4 - len(dims)
+        dims = [1] * lead + dims
+        pads = np.concatenate([np.zeros((lead, 2), np.int64), pads])
+        value = y.zero_point
+        if len(op.inputs) > 2 and op.inputs[2] is not None:
+            if op.inputs[2].data is None:
+                raise UserError(f"op {k} {op.opcode} ({_layer_name(y)}) has a run-time padding value")
+            value = int(np.asarray(op.inputs[2].data).reshape(-1)[0])
+        self.comment(k, op, f"paddings {pads.tolist()} value {value}")
+        p = f"L{k}"
+        self.static("dk_pad_params", f"{p}_p", "{{%s}, {%s}, {%s}, %d}" % (
+            ", ".join(map(str, dims)), ", ".join(str(int(v)) for v in pads[:, 0]),
+            ", ".join(str(int(v)) for v in pads[:, 1]), value))
+        self.body.append(f"        dk_pad_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)});")
+
+    op_padv2 = op_pad
+
+    def op_transpose(self, k, op):
+        x, perm_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        if perm_t.data is None:
+            raise UserError(f"op {k} TRANSPOSE ({_layer_name(y)}) has a run-time permutation; use a constant one")
+        perm = [int(v) for v in np.asarray(perm_t.data).reshape(-1)]
+        dims = [int(d) for d in x.shape]
+        # Leading dimensions of size 1 that stay in place can go; then pad to four.
+        while len(dims) > 4 and dims[0] == 1 and perm[0] == 0:
+            dims, perm = dims[1:], [p - 1 for p in perm[1:]]
+        if len(dims) > 4:
+            raise UserError(f"op {k} TRANSPOSE ({_layer_name(y)}) permutes {len(dims)} dimensions; the "
+                            f"compiled runtime permutes up to four")
+        lead = 4 - len(dims)
+        dims = [1] * lead + dims
+        perm = list(range(lead)) + [p + lead for p in perm]
+        self.comment(k, op, f"permutation {perm} of {dims}")
+        p = f"L{k}"
+        self.static("dk_transpose_params", f"{p}_p", "{{%s}, {%s}}" % (", ".join(map(str, dims)),
+                                                                       ", ".join(map(str, perm))))
+        self.body.append(f"        dk_transpose_s8(&{p}_p, {self.ptr(x)}, {self.ptr(y)});")
+
+    def op_concatenation(self, k, op):
+        y = op.outputs[0]
+        ins = [t for t in op.inputs if t is not None]
+        self._same_quant(k, op, ins)
+        if op.options.get("fusedActivationFunction", 0):
+            raise UserError(f"op {k} CONCATENATION ({_layer_name(y)}) has a fused activation; the compiled "
+                            f"runtime concatenates without one")
+        axis = int(op.options.get("axis", 0))
+        axis = axis + len(y.shape) if axis < 0 else axis
+        outer = _numel(y.shape[:axis])
+        sizes = [_numel(t.shape[axis:]) for t in ins]
+        self.comment(k, op, f"axis {axis}: {outer} rows of {' + '.join(map(str, sizes))} bytes")
+        p = f"L{k}"
+        ptrs = []
+        for j, t in enumerate(ins):
+            ptrs.append(self.ptr(t, f"in{j}"))
+        self.body.append(f"        static const int8_t *const {p}_in[{len(ins)}] = {{{', '.join(ptrs)}}};")
+        self.array("int32_t", f"{p}_sizes", sizes)
+        self.body.append(f"        dk_concat_s8({outer}, {len(ins)}, {p}_in, {p}_sizes, {self.ptr(y)});")
 
     def _alias(self, k, op):
         self.comment(k, op, "shape only: shares its input's memory")
@@ -1108,6 +1261,44 @@ def layer_macs(op: Operator) -> int:
         return _numel(op.outputs[0].shape) * op.inputs[1].shape[1]
     return 0
 SUPPORTED = {name[3:].upper() for name in dir(Emitter) if name.startswith("op_")}
+
+
+def check(model_bytes: bytes, where: str = "the model") -> None:
+    """Can the compiled runtime generate C for this model? Raises a one-line UserError naming
+    the first operator it cannot take (index and op) and what to do instead; writes nothing.
+    Runs the whole generation in memory, so limits found while emitting (a quantization
+    TFLM would also refuse, a shape a kernel does not take) are caught here too."""
+    ops = read_operators(model_bytes)
+    tflm_hint = ("deploy it with the TFLM back end instead (--set firmware.backend=\"tflm\", "
+                 "with TFLM_LIB and TFLM_INCLUDE)")
+    for op in ops:
+        if op.opcode not in SUPPORTED:
+            raise UserError(f"{where}: op {op.index} {op.opcode} ({_layer_name(op.outputs[0])}) has no kernel "
+                            f"in the compiled runtime (it has: {', '.join(sorted(SUPPORTED))}); {tflm_hint}")
+        if len(op.outputs) != 1:
+            raise UserError(f"{where}: op {op.index} {op.opcode} has {len(op.outputs)} outputs; the compiled "
+                            f"runtime takes single-output ops; {tflm_hint}")
+    graph_out = _graph_outputs(model_bytes)
+    if ops and graph_out != [ops[-1].outputs[0].index]:
+        raise UserError(f"{where}: the model's output is not the last op's output (outputs {graph_out}); "
+                        f"the compiled runtime takes one output written by the last op; {tflm_hint}")
+    em = None
+    try:
+        em = Emitter(model_bytes, "check")
+        em.emit()
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    except (quant.QuantError, ValueError, KeyError, IndexError, TypeError) as exc:
+        at = getattr(em, "k", None)
+        op = ops[at] if at is not None and at < len(ops) else None
+        what = f"op {op.index} {op.opcode} ({_layer_name(op.outputs[0])})" if op else "the model"
+        raise UserError(f"{where}: {what} cannot be compiled ({type(exc).__name__}: {exc}); "
+                        f"{tflm_hint}") from None
+
+
+def _graph_outputs(model_bytes: bytes) -> list[int]:
+    from firmware_gen.tflm_oracle import _model
+    return [int(j) for j in _model(model_bytes).subgraphs[0].outputs]
 
 
 def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model") -> dict:

@@ -645,3 +645,112 @@ def abs_table(p: AbsParams) -> list[int]:
              if p.needs_rescale else magnitude)
         table.append(max(INT8_MIN, min(INT8_MAX, y + p.output_zero_point)))
     return table
+
+
+def leaky_relu_table(input_scale: float, input_zero_point: int, alpha: float,
+                     output_scale: float, output_zero_point: int) -> list[int]:
+    """LEAKY_RELU as a 256-entry table indexed by (uint8)x. TFLM's Prepare: two multipliers
+    from doubles, input_scale * alpha / output_scale (alpha as the float32 the model holds)
+    and input_scale / output_scale; Eval: the identity one for x - zp_in >= 0, the alpha one
+    below, plus the output zero point, clamped to int8."""
+    si, so = _d(_f32(input_scale)), _d(_f32(output_scale))
+    q_alpha = quantize_multiplier(si * _d(np.float32(alpha)) / so)
+    q_id = quantize_multiplier(si / so)
+    table = []
+    for byte in range(256):
+        v = (byte - 256 if byte >= 128 else byte) - int(input_zero_point)
+        q = q_id if v >= 0 else q_alpha
+        y = int(output_zero_point) + multiply_by_quantized_multiplier(v, q.multiplier, q.shift)
+        table.append(max(INT8_MIN, min(INT8_MAX, y)))
+    return table
+
+
+def relu6_table(input_scale: float, input_zero_point: int) -> list[int]:
+    """Standalone RELU6 (int8) as TFLM computes it: the raw input clamped between the input
+    zero point and 6.0 quantized with the input's scale (round(6 / scale) in single precision
+    + zp). TFLM does not rescale to the output's quantization, even where the converter gave
+    the output another one; the device must match TFLM, so neither does this."""
+    six = max(INT8_MIN, min(INT8_MAX, _quantize_float(input_scale, input_zero_point, 6.0)))
+    zero = int(input_zero_point)
+    return [min(six, max(zero, byte - 256 if byte >= 128 else byte)) for byte in range(256)]
+
+
+TANH_OUTPUT_SCALE = 1.0 / 128.0
+
+
+def prepare_tanh(input_scale: float, input_zero_point: int, output_scale: float,
+                 output_zero_point: int) -> LogisticParams:
+    """TANH: TFLM fixes the int8 output at scale 1/128, zero point 0, and rescales the input
+    to Q4.27 exactly as for LOGISTIC."""
+    if int(output_zero_point) != 0 or _f32(output_scale) != _f32(TANH_OUTPUT_SCALE):
+        raise QuantError("TANH int8 output must have scale 1/128 and zero point 0")
+    return prepare_logistic(input_scale, input_zero_point)
+
+
+def _i16_srdhm(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16."""
+    if a == b == -32768:
+        return 32767
+    ab = a * b
+    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
+    q = ab + nudge
+    return abs(q) // (1 << 15) * (1 if q >= 0 else -1)     # C division truncates
+
+
+def _i16_sdhm(a: int, b: int) -> int:
+    """TFLite's SaturatingDoublingHighMul on int16: no rounding nudge."""
+    if a == b == -32768:
+        return 32767
+    ab = a * b
+    return abs(ab) // (1 << 15) * (1 if ab >= 0 else -1)
+
+
+def _i16_sat_shl(x: int, amount: int) -> int:
+    return max(-32768, min(32767, x * (1 << amount)))
+
+
+def _rdbpot(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _int16_multiplier(m32: int) -> int:
+    """TFLite's DownScaleInt32ToInt16Multiplier."""
+    if m32 >= INT32_MAX - (1 << 15):
+        return 32767
+    return (m32 + (1 << 15)) >> 16
+
+
+def hard_swish_table(input_scale: float, input_zero_point: int,
+                     output_scale: float, output_zero_point: int) -> list[int]:
+    """HARD_SWISH (int8) as a 256-entry table indexed by (uint8)x, with TFLite's int16
+    fixed-point arithmetic: the input on a 2^7 finer scale, a "relu-ish" factor in [0, 1]
+    (x rescaled so that 3.0 is 2^15, saturated, shifted to [0, 1]) times the input on the
+    output scale, then the output shift and zero point. Multipliers from single-precision
+    scale ratios, as Prepare computes them."""
+    si, so = _f32(input_scale), _f32(output_scale)
+    hires = np.float32(1.0 / 128.0) * si
+    out_q = quantize_multiplier(_d(np.float32(hires / so)))
+    relu_q = quantize_multiplier(_d(np.float32(hires / np.float32(3.0 / 32768.0))))
+    if out_q.shift > 0:
+        raise QuantError("HARD_SWISH output multiplier above 1 (TFLM refuses it)")
+    out_m16, relu_m16 = _int16_multiplier(out_q.multiplier), _int16_multiplier(relu_q.multiplier)
+    table = []
+    for byte in range(256):
+        v = (byte - 256 if byte >= 128 else byte) - int(input_zero_point)
+        hi = v * (1 << 7)
+        pre_out = _i16_srdhm(hi, out_m16)
+        r = hi
+        if relu_q.shift > 0:
+            r = _i16_sat_shl(r, relu_q.shift - 1)
+        r = _i16_srdhm(r, relu_m16)
+        if relu_q.shift > 0:
+            r = _i16_sat_shl(r, 1)
+        if relu_q.shift < 0:
+            r = _rdbpot(r, -relu_q.shift)
+        r = (r + (1 << 15)) >> 1
+        y = _rdbpot(_i16_sdhm(r, pre_out), -out_q.shift) + int(output_zero_point)
+        table.append(max(INT8_MIN, min(INT8_MAX, y)))
+    return table

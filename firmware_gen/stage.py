@@ -34,10 +34,20 @@ _BANNER = re.compile(r"self-test (?P<verdict>PASS|FAIL|SKIP)(?P<detail>.*?)"
 
 def read_model(cfg: dict) -> tuple[Path, bytes]:
     """The deployed model's path and bytes, checked once (quantize/audit.py read_model):
-    every stage that takes the .tflite goes through here."""
+    every stage that takes the .tflite goes through here. The project's model must take one
+    data window; a model of the user's own (firmware.model_path, --model) keeps its shape."""
     from quantize.audit import read_model as read_checked
+    user = user_model(cfg)
+    if user is not None:
+        return user, read_checked(user, user=True)
     path = model_path(cfg)
     return path, read_checked(path, int(cfg["data"]["window"]))
+
+
+def user_model(cfg: dict) -> Path | None:
+    """The user's own .tflite (firmware.model_path, `--model`), or None for the project's."""
+    given = str((cfg.get("firmware") or {}).get("model_path") or "")
+    return Path(given) if given else None
 
 
 def model_path(cfg: dict) -> Path:
@@ -55,7 +65,10 @@ def firmware_dir(board: str) -> Path:
 
 def model_name(cfg: dict) -> str:
     """The architecture of the model in build/model, as `train` recorded it (the config at hand
-    may name another one), else the config's."""
+    may name another one), else the config's; for a model of the user's own, its file name."""
+    user = user_model(cfg)
+    if user is not None:
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", user.stem)[:31] or "model"
     try:
         return str(json.loads((paths()["reports"] / "train.json").read_text())["model"]["arch"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -70,14 +83,25 @@ def run(cfg: dict, boot: bool = True) -> dict:
     model_file, model_bytes = read_model(cfg)
     name = model_name(cfg)
     out = firmware_dir(board.name)
+    user = user_model(cfg) is not None
+    if fw["backend"] == "compiled":
+        # Before anything is written: an op or a shape the compiled runtime cannot take is
+        # one line naming it (and the TFLM back end), not a half-built firmware directory.
+        from firmware_gen import codegen
+        codegen.check(model_bytes, str(model_file))
 
-    vector = selftest_vector(model_bytes, int(fw["selftest_vector"]))
+    vector = (random_selftest_vector(model_bytes, int(cfg.get("seed", 0))) if user
+              else selftest_vector(model_bytes, int(fw["selftest_vector"])))
     selftest_c = out / "src" / "selftest.c"
     write_text(selftest_c, selftest_source(name, vector))
 
     extra, defines = [selftest_c], []
     standalone = None
     if fw["standalone"]:
+        if user:
+            raise UserError(f"firmware.standalone = true plays a vibration recording through this "
+                            f"project's window preprocessing; {model_file} is your own model "
+                            f"(--model): build it without --standalone")
         if fw["backend"] != "compiled":
             raise UserError("firmware.standalone = true needs firmware.backend = \"compiled\" "
                             "(the TFLM back end has no standalone image); set one of them")
@@ -96,8 +120,9 @@ def run(cfg: dict, boot: bool = True) -> dict:
     report["standalone"] = None if standalone is None else {
         k: standalone[k] for k in ("source", "first_sample", "samples", "hop", "smooth",
                                    "smooth_windows")}
+    report["model"].update(model_card(model_bytes, user))
     report["selftest"] = {"vector": vector["index"], "label": vector["label"],
-                          "expected": vector["expected"].tolist()}
+                          "input_kind": vector["kind"], "expected": vector["expected"].tolist()}
     if boot:
         line = boot_selftest(board.name, built["elf"])
         report["selftest"].update(parse_banner(line))
@@ -205,8 +230,35 @@ def selftest_vector(model_bytes: bytes, index: int) -> dict:
                         f"have {x[index].size} samples; train and quantize with the same config")
     q = quantize_input(x[index], inp.scale, inp.zero_point)
     expected = tflm_oracle.run(model_bytes, q).reshape(-1)
-    return {"index": index, "label": int(y[index]), "input": q.reshape(-1),
+    return {"index": index, "label": int(y[index]), "input": q.reshape(-1), "kind": "test window",
             "expected": expected, "scale": float(inp.scale), "zero_point": int(inp.zero_point)}
+
+
+SELFTEST_STREAM = 15   # the random self-test input: numpy stream [seed, 15]
+
+
+def random_selftest_vector(model_bytes: bytes, seed: int) -> dict:
+    """For a model with no test set here (a user's --model): a seeded random int8 input of
+    the model's shape, and TFLM's output for it."""
+    from firmware_gen import tflm_oracle
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    rng = np.random.default_rng([seed, SELFTEST_STREAM])
+    q = rng.integers(-128, 128, size=tuple(inp.shape), dtype=np.int16).astype(np.int8)
+    expected = tflm_oracle.run(model_bytes, q).reshape(-1)
+    return {"index": None, "label": None, "input": q.reshape(-1), "kind": "random", "seed": seed,
+            "expected": expected, "scale": float(inp.scale), "zero_point": int(inp.zero_point)}
+
+
+def model_card(model_bytes: bytes, user: bool) -> dict:
+    """What firmware.json records of the deployed model: whose it is, its input and output
+    shapes and quantization, and its ops."""
+    from quantize.audit import inspect
+    rep = inspect(model_bytes, verify=False)
+
+    def io(t):
+        return {"shape": t["shape"], "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
+    return {"source": "user" if user else "project", "input": io(rep["input"]),
+            "output": io(rep["output"]), "op_counts": rep["op_counts"]}
 
 
 def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
@@ -217,12 +269,17 @@ def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
 
 def selftest_source(name: str, vector: dict) -> str:
     n_in, n_out = len(vector["input"]), len(vector["expected"])
+    if vector.get("kind") == "random":
+        what = (f" * Input: seeded random int8 values (seed {vector['seed']}; no test set for this\n"
+                f" * model), for input scale {vector['scale']:.9g} and zero point {vector['zero_point']}.\n")
+    else:
+        what = (f" * Input: clean test window {vector['index']} (class {vector['label']}), quantized\n"
+                f" * with the model's input scale {vector['scale']:.9g} and zero point "
+                f"{vector['zero_point']}.\n")
     return (
         f"/*\n"
         f" * Boot self-test of {name}, generated by drsn-edge firmware; do not edit.\n"
-        f" * Input: clean test window {vector['index']} (class {vector['label']}), quantized\n"
-        f" * with the model's input scale {vector['scale']:.9g} and zero point "
-        f"{vector['zero_point']}.\n"
+        + what +
         f" * Expected: what the TFLM host runtime outputs for it; main.c compares at boot.\n"
         f" */\n"
         f"#include <stdint.h>\n\n"
@@ -350,6 +407,15 @@ def markdown(r: dict) -> str:
         f"Model `{r['model']['path']}` (sha256 `{r['model']['sha256'][:16]}…`, "
         f"{r['model']['bytes']:,} bytes, {r['model']['ops']} ops) → `{r['elf']}`.",
         "",
+    ]
+    if r["model"].get("input"):
+        i, o = r["model"]["input"], r["model"]["output"]
+        lines += [f"{'Your model' if r['model'].get('source') == 'user' else 'Model'}: input "
+                  f"{i['shape']} {i['dtype']} (scale {i['scale']:.6g}, zero point {i['zero_point']}) → "
+                  f"output {o['shape']} {o['dtype']} (scale {o['scale']:.6g}, zero point "
+                  f"{o['zero_point']}); ops " + ", ".join(f"{k} ×{v}" for k, v in r["model"]["op_counts"].items())
+                  + ".", ""]
+    lines += [
         "| | bytes | |",
         "|---|---:|---|",
         f"| .text (code) | {s['text']:,} | flash |",
@@ -369,8 +435,9 @@ def markdown(r: dict) -> str:
         "",
         f"Fits {r['board']}: **{'yes' if r['fits'] else 'NO'}**.",
         "",
-        f"Boot self-test (test window {st.get('vector')}, class {st.get('label')}): "
-        f"**{st.get('verdict', 'not run')}**" + (f" — `{st['line']}`" if st.get("line") else ""),
+        ("Boot self-test (seeded random input): " if st.get("input_kind") == "random" else
+         f"Boot self-test (test window {st.get('vector')}, class {st.get('label')}): ")
+        + f"**{st.get('verdict', 'not run')}**" + (f" — `{st['line']}`" if st.get("line") else ""),
         "",
         "## Other boards",
         "",

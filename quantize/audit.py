@@ -36,6 +36,10 @@ TFLM_INT8_OPS = frozenset({
     "EXPAND_DIMS", "FULLY_CONNECTED", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "MAXIMUM",
     "MAX_POOL_2D", "MEAN", "MINIMUM", "MUL", "PAD", "RELU", "RELU6", "RESHAPE", "SOFTMAX",
     "SQUEEZE", "SUB", "SUM", "TANH", "TRANSPOSE",
+    # more that users' models bring (image and audio CNNs): TFLM has int8 kernels for them
+    "PADV2", "PRELU", "ELU", "LOG_SOFTMAX", "L2_NORMALIZATION", "SQUARED_DIFFERENCE",
+    "RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND",
+    "SPACE_TO_BATCH_ND", "TRANSPOSE_CONV",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({
@@ -72,7 +76,14 @@ def layer_of(tensor_name: str, known: list[str] | tuple[str, ...] = ()) -> str:
     return re.sub(r"_\d+$", "", seg)
 
 
-def _parse(model_bytes: bytes, where: str, verify: bool = True):
+REGENERATE = "regenerate it with `make quantize`"
+# What to do with a model of one's own that is damaged or not fully int8.
+USER_FIX = ("convert it with full-integer quantization: tf.lite.TFLiteConverter with "
+            "optimizations = [tf.lite.Optimize.DEFAULT], a representative_dataset, "
+            "supported_ops = [TFLITE_BUILTINS_INT8] and int8 inference_input_type/output_type")
+
+
+def _parse(model_bytes: bytes, where: str, verify: bool = True, fix: str = REGENERATE):
     """The model as flatbuffer objects. A truncated or garbage file makes the generated
     reader fail with struct.error, IndexError, ValueError...; every one of them is a
     UserError naming the file. verify=False skips TensorFlow's verifier (importing
@@ -80,7 +91,7 @@ def _parse(model_bytes: bytes, where: str, verify: bool = True):
     schema = _schema()
     if len(model_bytes) < 16 or bytes(model_bytes[4:8]) != b"TFL3":
         raise UserError(f"{where} is not a TFLite flatbuffer (no 'TFL3' identifier, {len(model_bytes)} "
-                        f"bytes); regenerate it with `make quantize`")
+                        f"bytes); {fix}")
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
         _check_structure(model, len(model_bytes))
@@ -88,8 +99,7 @@ def _parse(model_bytes: bytes, where: str, verify: bool = True):
         raise
     except Exception as exc:
         kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
-        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); regenerate "
-                        f"it with `make quantize`") from None
+        raise UserError(f"{where} is corrupted or truncated ({kind}: {exc}); {fix}") from None
     if verify:
         _verify(model_bytes, where)
     return model
@@ -180,11 +190,11 @@ def _nbytes(info: dict) -> int:
 
 
 def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
-            verify: bool = True) -> dict:
+            verify: bool = True, fix: str = REGENERATE) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
     and the list of problems (empty when the model is fully int8 for TFLM)."""
     schema = _schema()
-    model = _parse(model_bytes, where, verify)
+    model = _parse(model_bytes, where, verify, fix)
     op_names = _names(schema.BuiltinOperator)
     type_names = _names(schema.TensorType)
     g = model.subgraphs[0]
@@ -211,7 +221,11 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
         where_op = f"op {i} {name} (layer {layer!r})" if layer else f"op {i} {name}"
         variable = [t for t in ins if not t["const"]] + outs
-        float_t = [t for t in variable if t["dtype"] != "int8"] + \
+        # An int32 activation is a shape computed at run time (a model converted with a
+        # dynamic batch dimension computes Flatten's shape with SHAPE/STRIDED_SLICE/PACK),
+        # not a float fallback.
+        shapes_t = [t for t in variable if t["dtype"] == "int32"]
+        float_t = [t for t in variable if t["dtype"] not in ("int8", "int32")] + \
                   [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
         if name in BOUNDARY_OPS:
             requant = name == "QUANTIZE" and all(t["dtype"] == "int8" for t in variable)
@@ -223,6 +237,9 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
         elif name not in TFLM_INT8_OPS:
             problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
+        if shapes_t and name not in DYNAMIC_SHAPE_OPS and name not in BOUNDARY_OPS:
+            problems.append((2, f"{where_op} takes a shape computed at run time "
+                                f"({shapes_t[0]['name']!r}); use static shapes"))
         if float_t and name not in BOUNDARY_OPS:
             t = float_t[0]
             problems.append((0, f"{where_op} has a {t['dtype']} tensor {t['name']!r}; it fell back to float"))
@@ -260,24 +277,46 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
 
 def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
-          verify: bool = True) -> dict:
-    """inspect(), raising a one-line UserError naming the first problems' ops and layers."""
-    report = inspect(model_bytes, where, known_layers, allow_requantize, verify)
+          verify: bool = True, user: bool = False) -> dict:
+    """inspect(), raising a one-line UserError naming the first problems' ops and layers.
+    user: the model is one of the user's own (--model), so the advice is how to convert
+    it, not `make quantize`."""
+    report = inspect(model_bytes, where, known_layers, allow_requantize, verify,
+                     USER_FIX if user else REGENERATE)
     if report["problems"]:
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
-        raise UserError(f"{where} is not fully int8 for TFLite Micro: {'; '.join(p[:3])}{more}; "
-                        f"quantize with the QAT pipeline (`make quantize`)")
+        fix = USER_FIX if user else "quantize with the QAT pipeline (`make quantize`)"
+        if user and p[0].endswith("is not an int8 builtin TFLite Micro implements"):
+            fix = ("neither back end can run it: build that layer from ops TFLite Micro has "
+                   "(README, Bring your own model) and convert again")
+        elif user and any("dynamic shape" in q for q in p):
+            fix = ("give the model a fixed batch size of 1 before converting (keras.Input(shape, "
+                   "batch_size=1)), so every shape is static")
+        elif user and any("at run time" in q for q in p):
+            fix = ("build that layer from ops TFLite Micro runs with static shapes (README, Bring "
+                   "your own model) and convert again")
+        raise UserError(f"{where} {'cannot be deployed' if user else 'is not fully int8 for TFLite Micro'}: "
+                        f"{'; '.join(p[:3])}{more}; {fix}")
     return report
 
 
-def read_model(path: str | Path, window: int | None = None) -> bytes:
+def read_model(path: str | Path, window: int | None = None, user: bool = False) -> bytes:
     """The bytes of the int8 .tflite at `path`, once it is known to be one the firmware,
     the code generator and the HIL runner can use: present, readable, a whole flatbuffer,
     fully int8 with TFLM kernels, one input of shape [1, window, 1] (when `window` is
-    given). Anything else is a UserError naming the file and what to do."""
+    given). Anything else is a UserError naming the file and what to do.
+
+    user: a model of the user's own (--model): no window check (it keeps its own input
+    shape, any rank), but one input and one output, a batch of 1, and advice on how to
+    convert it rather than `make quantize`."""
     path = Path(path)
+    if user and path.is_dir():
+        raise UserError(f"--model {path} is a directory; give the path of a fully-int8 .tflite file")
     if not path.is_file():
+        if user:
+            raise UserError(f"--model {path} does not exist; give the path of a fully-int8 "
+                            f".tflite file (firmware.model_path)")
         raise UserError(f"{path} does not exist; run `make quantize` first (firmware.model picks "
                         f"model_int8.tflite or model_ptq_int8.tflite under --build-dir/model)")
     try:
@@ -286,13 +325,35 @@ def read_model(path: str | Path, window: int | None = None) -> bytes:
         raise UserError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
     # TensorFlow's verifier is skipped: it costs seconds to import, and _parse's own
     # structural checks cover what the later stages index.
-    report = audit(data, str(path), verify=False)
+    report = audit(data, str(path), verify=False, user=user)
     shape = report["input"]["shape"]
+    if user:
+        _check_user_io(data, path)
     if window is not None and shape != [1, window, 1]:
         raise UserError(f"{path} takes input {shape}, but data.window = {window} needs "
                         f"[1, {window}, 1]; train and quantize with this config (`make train "
                         f"quantize`) or set data.window to the model's")
     return data
+
+
+def _check_user_io(data: bytes, path: Path) -> None:
+    """One input and one output tensor, each int8 with a batch of 1: what the firmware's
+    model API and the serial protocol carry."""
+    g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
+    for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
+        if len(idx) != 1:
+            raise UserError(f"{path} has {len(idx)} {label}; the firmware deploys models with one "
+                            f"input and one output tensor")
+        t = g.tensors[idx[0]]
+        shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        q = t.quantization
+        if q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None:
+            raise UserError(f"{path}: the model's {label[:-1]} has no per-tensor int8 quantization "
+                            f"(scale and zero point); {USER_FIX}")
+        if not shape or shape[0] != 1 or int(np.prod(shape)) < 1:
+            raise UserError(f"{path}: the model's {label[:-1]} has shape {shape}; the firmware runs "
+                            f"one example at a time, so convert it with a batch dimension of 1 "
+                            f"(e.g. [1, ...])")
 
 
 def describe(report: dict) -> str:

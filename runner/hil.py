@@ -89,6 +89,7 @@ class Vectors:
     source: str
     classes: list[str] | None = None
     raw: np.ndarray | None = None               # int16 [n, input size] sensor windows (raw mode)
+    kind: str = "test set"                      # "test set", "file" or "random"
     digest: str = field(default="", init=False)
 
     def __post_init__(self):
@@ -101,7 +102,9 @@ class Vectors:
 
     @property
     def input_kind(self) -> str:
-        return "int8" if self.raw is None else "raw"
+        """hil.json input_kind: "raw" (int16 windows the board preprocesses), else where the
+        int8 inputs came from: "test set", "file" or "random"."""
+        return "raw" if self.raw is not None else self.kind
 
     def __len__(self) -> int:
         return len(self.x)
@@ -120,9 +123,20 @@ def condition_label(cond: tuple[str, float | None]) -> str:
 def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     h = _settings(cfg)
     from firmware_gen import stage
-    model_file, model = stage.read_model(cfg)
+    try:
+        model_file, model = stage.read_model(cfg)
+    except UserError as exc:
+        hint = _flashed_user_model(cfg)
+        if hint:
+            raise UserError(f"{exc}; {hint}") from None
+        raise
+    user = stage.user_model(cfg) is not None
     targets = resolve_targets(h)
     raw = h["input"] == "raw"
+    if raw and user:
+        raise UserError("hil.input = \"raw\" sends vibration windows through this project's "
+                        "preprocessing; a model of your own (--model) takes int8 inputs: use "
+                        "hil.input = \"int8\"")
     if debug is not None:
         target = resolve_target(h)
         with connect(target, h) as dev:
@@ -130,7 +144,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
             if raw:
                 from runner.link import check_raw_fits
                 check_raw_fits(info, target.url)
-            vs = load_vectors(cfg, vectors, _model_input(model), 0, raw)
+            vs = load_vectors(cfg, vectors, _model_input(model), 0, raw, user=user)
             from runner import debug as layer_debug
             return layer_debug.run(dev, model, vs, debug, info)
     from runner import farm
@@ -143,7 +157,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
         if raw:
             from runner.link import check_raw_fits
             check_raw_fits(info, ready[0].url)
-        vs = load_vectors(cfg, vectors, _model_input(model), h["limit"], raw)
+        vs = load_vectors(cfg, vectors, _model_input(model), h["limit"], raw, user=user)
         where = (f"the {info.board} at {ready[0].url}" if len(boards) == 1 else
                  f"{len(ready)} boards ({', '.join(b.url for b in ready)})")
         print(f"hil: {len(vs)} vectors from {vs.source} to {where}")
@@ -174,6 +188,27 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
     _resume_path().unlink(missing_ok=True)
     print(report.summary_line(rep, written))
     return 0 if rep["bit_exact"] and rep.get("preprocessing_bit_exact", True) else 1
+
+
+def _flashed_user_model(cfg: dict) -> str:
+    """When no --model was given but `drsn-edge flash` deployed a model of the user's own:
+    how to name it."""
+    from firmware_gen import stage
+    if stage.user_model(cfg) is not None or h_port(cfg):
+        return ""
+    from boards import flash
+    try:
+        state = flash.read_state() or {}
+    except UserError:
+        return ""
+    if state.get("model_source") == "user" and state.get("model"):
+        return (f"the board `drsn-edge flash` started runs {state['model']}: pass "
+                f"--model {state['model']} (make hil MODEL=...)")
+    return ""
+
+
+def h_port(cfg: dict) -> str:
+    return str(section(cfg, "hil").get("port") or "")
 
 
 def _settings(cfg: dict) -> dict:
@@ -247,6 +282,12 @@ def check_board(dev: Device, model: bytes, model_file: Path, target: Target):
                         f"{info.model_name!r} with hash {info.model_hash.hex()[:12]}…, but "
                         f"the current model {model_file} has hash {digest[:12]}…."
                         f"{target.reflash_hint(info.board)}")
+    if info.max_batch == 0:
+        raise UserError(f"the {info.board} at {target.url} cannot take one input of "
+                        f"{info.input.size} bytes with its {info.output.size}-byte output over "
+                        f"the serial protocol ({info.max_payload}-byte frames); HIL streams models "
+                        f"whose input fits one frame (PROTO_MAX_PAYLOAD in "
+                        f"firmware_gen/harness/protocol.h)")
     if info.model_status != 0:
         raise UserError(f"the model on the {info.board} at {target.url} failed to initialise "
                         f"(status {info.model_status}); check the arena size in the firmware "
@@ -270,16 +311,35 @@ def _model_input(model: bytes) -> ModelInput:
 
 
 def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
-                 raw: bool = False) -> Vectors:
+                 raw: bool = False, user: bool = False) -> Vectors:
+    """The user's file; else for the project's model the test sweep, for a model of the
+    user's own (no test set of ours fits it) hil.random_vectors seeded random inputs."""
     full_scale = float(cfg["data"]["sensor_full_scale"]) if raw else None
-    vs = file_vectors(path, inp, full_scale) if path else sweep_vectors(cfg, inp, full_scale)
+    if path:
+        vs = file_vectors(path, inp, full_scale)
+    elif user:
+        vs = random_vectors(inp, limit or int(cfg["hil"]["random_vectors"]), int(cfg.get("seed", 0)))
+    else:
+        vs = sweep_vectors(cfg, inp, full_scale)
     if limit and limit < len(vs):
         vs = Vectors(vs.x[:limit], None if vs.y is None else vs.y[:limit], vs.cond[:limit],
                      None if vs.window is None else vs.window[:limit], vs.conditions,
-                     vs.source, vs.classes, None if vs.raw is None else vs.raw[:limit])
+                     vs.source, vs.classes, None if vs.raw is None else vs.raw[:limit], vs.kind)
     if not len(vs):
         raise UserError(f"no vectors to stream from {vs.source}")
     return vs
+
+
+RANDOM_STREAM = 16    # numpy stream [seed, 16]: the random HIL inputs
+
+
+def random_vectors(inp: ModelInput, n: int, seed: int) -> Vectors:
+    """n seeded random int8 inputs over the whole int8 range (no labels): bit-exactness
+    needs no data set. The same seed and n give the same vectors (so a run resumes)."""
+    rng = np.random.default_rng([seed, RANDOM_STREAM])
+    x = rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
+    return Vectors(x, None, np.zeros(n, np.int64), None, [("random", None)],
+                   f"seeded random int8 inputs (seed {seed})", None, None, "random")
 
 
 def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -> Vectors:
@@ -400,7 +460,7 @@ def file_vectors(path: str, inp: ModelInput, full_scale: float | None = None) ->
     else:
         cond, conditions = np.zeros(n, np.int64), [("all", None)]
     classes = [str(c) for c in data["classes"]] if "classes" in data else None
-    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes, raw)
+    return Vectors(np.ascontiguousarray(q), y, cond, None, conditions, str(p), classes, raw, "file")
 
 
 def _check_window_shape(shape, inp: ModelInput, where: str) -> None:
@@ -426,6 +486,9 @@ def host_models(vs: Vectors, tflm: np.ndarray) -> dict:
     must equal ours on the shared vectors."""
     none = {"float": None, "qat": None, "available": np.zeros(len(vs), bool)}
     path = artifacts.paths()["reports"] / "quantize_outputs.npz"
+    if vs.kind == "random":
+        return {**none, "note": "seeded random inputs: no labels, so no accuracy; every output "
+                                "is compared with TFLM bit for bit"}
     if vs.window is None:
         return {**none, "note": "vectors from a file: no float/QAT host outputs"}
     if vs.raw is not None:

@@ -1,7 +1,7 @@
 """What `drsn-edge hil` found, for machines and for people.
 
 build/reports/
-    hil.json    board, model_hash, input_kind ("int8" | "raw"), n_vectors, bit_exact,
+    hil.json    board, model_hash, input_kind ("test set" | "file" | "random" | "raw"), n_vectors, bit_exact,
                 mismatches (count, first few), raw: preprocessing_bit_exact and preprocessing
                 (mismatch counts, first few, work per window and its share of an inference),
                 accuracy {device, tflm, qat, float} per noise type and SNR, vectors per
@@ -383,7 +383,8 @@ def markdown(rep: dict, plots: list[Path]) -> str:
         f"- board: `{rep['board']}` ({rep['board_kind']}) at `{rep['url']}`, firmware "
         f"{rep['firmware_version']}",
         f"- model: `{rep['model']}` ({rep['model_name']}), sha256 `{rep['model_hash']}`",
-        f"- vectors: {rep['n_vectors']} from {rep['source']}, {rep['n_conditions']} conditions",
+        f"- vectors: {rep['n_vectors']} from {rep['source']} (input kind: {rep.get('input_kind', 'test set')}), "
+        f"{rep['n_conditions']} conditions",
         f"- result: {verdict}",
         *([_preprocessing_line(rep)] if rep.get("input_kind") == "raw" else []),
         f"- speed: {rep['streamed_vectors']} vectors in {rep['seconds']} s = "

@@ -214,6 +214,10 @@ typedef struct {
 void dk_logistic_s8(const dk_logistic_params *params, const int8_t *input,
                     int8_t *output, int32_t size);
 
+/* TANH; output scale 1/128, zero point 0 (fixed by TFLM); parameters as LOGISTIC's. */
+void dk_tanh_s8(const dk_logistic_params *params, const int8_t *input,
+                int8_t *output, int32_t size);
+
 /* Table lookup: output[i] = table[(uint8_t)input[i]]. Any int8 -> int8
  * unary operator can be tabulated at generation time (see hostlib). */
 void dk_lut_s8(const int8_t table[256], const int8_t *input, int8_t *output,
@@ -255,6 +259,42 @@ int32_t dk_avgpool_s8(const dk_pool_params *params,
 void dk_maxpool_s8(const dk_pool_params *params,
                    const dk_dims *input_dims, const int8_t *input,
                    const dk_dims *output_dims, int8_t *output);
+
+typedef struct {
+    int32_t input_offset;   /* -input zero point */
+    int32_t alpha_offset;   /* -alpha zero point */
+    int32_t output_offset;  /* output zero point */
+    dk_requant positive;    /* input_scale / output_scale */
+    dk_requant negative;    /* input_scale * alpha_scale / output_scale */
+} dk_prelu_params;
+
+/* PRELU: alpha broadcast against the input (plan as for the binary ops). */
+void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
+                 const int8_t *input, const int8_t *alpha, int8_t *output);
+
+/* ---- padding and concatenation ---------------------------------------- */
+
+typedef struct {
+    int32_t input_dims[4];  /* the input as four dimensions (leading 1s added) */
+    int32_t before[4];      /* elements of padding before, per dimension */
+    int32_t after[4];       /* and after */
+    int32_t value;          /* the padding value (output zero point or PADV2's) */
+} dk_pad_params;
+
+/* PAD / PADV2: input and output share quantization. */
+void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t input_dims[4];  /* the input as four dimensions (leading 1s added) */
+    int32_t perm[4];        /* output dimension d is input dimension perm[d] */
+} dk_transpose_params;
+
+/* TRANSPOSE: a permutation of up to four dimensions. */
+void dk_transpose_s8(const dk_transpose_params *params, const int8_t *input, int8_t *output);
+
+/* CONCATENATION of `count` inputs as [outer, sizes[i]] blocks (same quantization). */
+void dk_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs,
+                  const int32_t *sizes, int8_t *output);
 
 /* ---- softmax ----------------------------------------------------------- */
 

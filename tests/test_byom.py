@@ -1,0 +1,330 @@
+"""Bring your own model (`--model PATH.tflite`): int8 models that are not this project's,
+built here with Keras (random weights, int8 post-training quantization with a
+representative dataset), through the compiled runtime bit for bit against the TFLM host
+runtime: on the host for a set of 1D/2D shapes (strides, SAME/VALID padding, dilation,
+depth multipliers, pooling, a keyword-spotting DS-CNN, an FC autoencoder), and on the
+default emulated board with `drsn-edge firmware --model` and `drsn-edge hil --model` on
+seeded random inputs. An op the compiled runtime lacks is one line naming it and the TFLM
+back end."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import boards  # noqa: E402
+from drsn_edge.cli import main  # noqa: E402
+from drsn_edge.errors import UserError  # noqa: E402
+from firmware_gen import codegen, stage, tflm_oracle  # noqa: E402
+from quantize.audit import read_model  # noqa: E402
+from runner import hil  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+SMOKE = str(ROOT / "configs" / "smoke.toml")
+SEED = 7            # the smoke config's seed: the random self-test and HIL inputs use it
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def to_int8(model, shape, seed: int = 0, samples: int = 24) -> bytes:
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(samples):
+            yield [rng.normal(0, 1, size=(1, *shape)).astype(np.float32)]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def keras_model(shape, body, seed: int = 3) -> bytes:
+    import keras
+    keras.utils.set_random_seed(seed)
+    x = keras.Input(shape, batch_size=1)
+    return to_int8(keras.Model(x, body(x)), shape, seed)
+
+
+def cnn1d(L):
+    """A small 1D CNN that is not ours: 2-channel window, strided SAME conv, pooling."""
+    def body(x):
+        h = L.Conv1D(8, 5, strides=2, padding="same", activation="relu")(x)
+        h = L.MaxPooling1D(2)(h)
+        h = L.Conv1D(12, 3, padding="valid", activation="relu")(h)
+        h = L.AveragePooling1D(2)(h)
+        h = L.GlobalAveragePooling1D()(h)
+        return L.Dense(4, activation="softmax")(h)
+    return (128, 2), body
+
+
+def cnn2d(L):
+    """16x16x1 -> conv (stride 2, SAME) -> depthwise (VALID) -> max pool -> conv 1x3 ->
+    average pool -> FC -> softmax."""
+    def body(x):
+        h = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        h = L.DepthwiseConv2D(3, padding="valid", activation="relu")(h)
+        h = L.MaxPooling2D(2, padding="same")(h)
+        h = L.Conv2D(8, (1, 3), padding="same")(h)
+        h = L.AveragePooling2D((2, 1))(h)
+        return L.Dense(5, activation="softmax")(L.Flatten()(h))
+    return (16, 16, 1), body
+
+
+def keras_init():
+    import keras
+    return keras.initializers
+
+
+def _layers():
+    from keras import layers
+    return layers
+
+
+# Shapes the compiled runtime must get right (each a separate model, checked on the host).
+HOST_CASES = {
+    "conv-5x5-stride2-valid": lambda L: ((20, 20, 3), lambda x: L.Flatten()(
+        L.Conv2D(4, 5, strides=2, padding="valid")(x))),
+    "conv-3x2-stride2x1-same-relu6": lambda L: ((12, 9, 2), lambda x: L.Flatten()(
+        L.Conv2D(4, (3, 2), strides=(2, 1), padding="same", activation="relu6")(x))),
+    "conv-dilation2": lambda L: ((12, 12, 2), lambda x: L.Flatten()(
+        L.Conv2D(4, 3, dilation_rate=2, padding="same")(x))),
+    "depthwise-mult2-stride2": lambda L: ((10, 10, 3), lambda x: L.Flatten()(
+        L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same")(x))),
+    "pools-same-and-valid": lambda L: ((9, 9, 4), lambda x: L.Flatten()(
+        L.MaxPooling2D(2, strides=1)(L.AveragePooling2D(3, strides=2, padding="same")(x)))),
+    "kws-dscnn-49x10": lambda L: ((49, 10, 1), lambda x: L.Dense(12, activation="softmax")(
+        L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same", activation="relu")(
+            L.Conv2D(16, (10, 4), strides=(2, 2), padding="same", activation="relu")(x))))),
+    "fc-autoencoder": lambda L: ((64,), lambda x: L.Dense(64)(
+        L.Dense(8, activation="relu")(L.Dense(32, activation="relu")(x)))),
+    "pad-1d-and-2d": lambda L: ((20, 3), lambda x: L.Flatten()(L.ZeroPadding2D(((1, 0), (2, 1)))(
+        L.Reshape((23, 3, 1))(L.ZeroPadding1D((2, 1))(x))))),
+    "causal-dilated-conv1d": lambda L: ((64, 3), lambda x: L.Flatten()(
+        L.Conv1D(4, 3, dilation_rate=2, padding="causal")(x))),
+    "concat-channels-and-rows": lambda L: ((8, 6, 2), lambda x: L.Flatten()(L.Concatenate(axis=1)([
+        L.Concatenate(axis=-1)([L.Conv2D(2, 1)(x), L.MaxPooling2D(1)(x)]), L.Conv2D(4, 1)(x)]))),
+    "leaky-relu": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.LeakyReLU(0.3)(L.Conv2D(4, 3)(x)))),
+    "relu6-standalone": lambda L: ((8, 8, 2), lambda x: L.ReLU(6.0)(L.Reshape((64, 2))(x))),
+    "tanh-on-the-input": lambda L: ((256,), lambda x: L.Activation("tanh")(x)),
+    "tanh-after-dense": lambda L: ((32,), lambda x: L.Activation("tanh")(L.Dense(64)(x))),
+    "hard_swish-on-the-input": lambda L: ((256,), lambda x: L.Activation("hard_swish")(x)),
+    "hard_swish-after-dense": lambda L: ((32,), lambda x: L.Activation("hard_swish")(L.Dense(64)(x))),
+    "transpose-2d-and-3d": lambda L: ((3, 5, 6), lambda x: L.Concatenate()([
+        L.Flatten()(L.Permute((3, 1, 2))(x)), L.Flatten()(L.Permute((2, 1))(L.Reshape((15, 6))(x)))])),
+    "prelu-per-channel": lambda L: ((16,), lambda x: L.PReLU(
+        alpha_initializer=keras_init().RandomUniform(-0.5, 1.5))(L.Dense(16)(x))),
+    "prelu-shared-axes": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.PReLU(
+        alpha_initializer=keras_init().RandomUniform(-2, 2), shared_axes=[1, 2])(L.Conv2D(4, 3)(x)))),
+    "cnn1d": cnn1d,
+    "cnn2d": cnn2d,
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Every HOST_CASES model, converted once per module, as {name: bytes}."""
+    L = _layers()
+    return {name: keras_model(*make(L)) for name, make in HOST_CASES.items()}
+
+
+def host_library(model: bytes, out: Path) -> tuple[ctypes.CDLL, dict]:
+    info = codegen.generate(model, out, name="byom")
+    lib = out / "libmodel.so"
+    srcs = [out / "model.c", out / "model_data.c", *codegen.runtime_sources()]
+    proc = subprocess.run(["gcc", "-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+                           "-o", str(lib), *[f"-I{p}" for p in codegen.include_dirs()], *map(str, srcs)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return ctypes.CDLL(str(lib)), info
+
+
+@pytest.mark.parametrize("name", list(HOST_CASES))
+def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_path):
+    model = models[name]
+    codegen.check(model, name)          # supported: no error
+    lib, info = host_library(model, tmp_path)
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng(1)
+    n = 24
+    q = rng.integers(-128, 128, size=(n, *inp.shape[1:]), dtype=np.int16).astype(np.int8)
+    q[0], q[1] = -128, 127            # saturation at both ends
+    ref = tflm_oracle.run(model, q).reshape(n, -1)
+    got = np.zeros_like(ref)
+    for i in range(n):
+        x = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    np.testing.assert_array_equal(got, ref)
+    assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
+    wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
+              "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
+              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"}}
+    assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
+
+
+# --- end to end on the emulated board -------------------------------------------------------------
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", ["cnn1d", "cnn2d"])
+def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, models, tmp_path, capsys,
+                                                                 monkeypatch):
+    model_file = tmp_path / f"{name}.tflite"
+    model_file.write_bytes(models[name])
+    build = tmp_path / "build"          # no data, no trained model: nothing of ours
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    inp = tflm_oracle.model_inputs(models[name])[0]
+    assert rep["model"]["path"] == str(model_file) and rep["model"]["source"] == "user"
+    assert rep["model"]["input"]["shape"] == list(inp.shape)
+    assert rep["model"]["input"]["scale"] == pytest.approx(float(inp.scale))
+    assert rep["model"]["input"]["zero_point"] == inp.zero_point
+    n_out = int(np.prod(rep["model"]["output"]["shape"]))
+    st = rep["selftest"]
+    assert st["passed"] and st["input_kind"] == "random" and st["label"] is None
+    # the self-test input is the seeded random vector, and the board's answer TFLM's
+    rng = np.random.default_rng([SEED, stage.SELFTEST_STREAM])
+    expected_in = rng.integers(-128, 128, size=tuple(inp.shape), dtype=np.int16).astype(np.int8)
+    assert st["expected"] == tflm_oracle.run(models[name], expected_in).reshape(-1).tolist()
+    assert len(st["expected"]) == n_out
+    assert f"{n_out} outputs equal TFLM" in st["line"] and name in st["line"]
+
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "64")
+    assert code == 0, err
+    assert "64/64 vectors bit-exact on mps2-an386" in out
+    h = json.loads((build / "reports" / "hil.json").read_text())
+    assert h["input_kind"] == "random" and h["n_vectors"] == 64 and h["bit_exact"] is True
+    assert h["accuracy"] is None and h["confusion_device"] is None and h["classes"] is None
+    md = (build / "reports" / "hil.md").read_text()
+    assert "input kind: random" in md
+    assert "| condition | vectors | bit-exact |\n" in md      # no accuracy columns: no labels
+
+
+def test_random_hil_vectors_are_seeded_and_cover_int8():
+    inp = hil.ModelInput((49, 10, 1), 0.1, 0)
+    a = hil.random_vectors(inp, 300, SEED)
+    b = hil.random_vectors(inp, 300, SEED)
+    c = hil.random_vectors(inp, 300, SEED + 1)
+    assert a.x.shape == (300, 49, 10, 1) and a.x.dtype == np.int8 and a.kind == "random"
+    assert np.array_equal(a.x, b.x) and a.digest == b.digest and not np.array_equal(a.x, c.x)
+    assert a.x.min() == -128 and a.x.max() == 127 and a.y is None
+
+
+def test_hil_vector_count_comes_from_the_config_for_a_user_model():
+    from drsn_edge import config
+    cfg = config.load(SMOKE, ["hil.random_vectors=37"])
+    inp = hil.ModelInput((8,), 0.1, 0)
+    assert len(hil.load_vectors(cfg, None, inp, 0, user=True)) == 37
+    assert len(hil.load_vectors(cfg, None, inp, 5, user=True)) == 5       # hil.limit caps
+
+
+# --- what cannot be deployed ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def log_softmax_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (LOG_SOFTMAX)."""
+    L = _layers()
+    return keras_model((8,), lambda x: L.Activation("log_softmax")(L.Dense(4)(x)))
+
+
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_softmax_model, tmp_path):
+    path = tmp_path / "log_softmax.tflite"
+    path.write_bytes(log_softmax_model)
+    build = tmp_path / "build"
+    proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
+                           "--build-dir", str(build), "--model", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("drsn-edge firmware: error: ")
+    assert "op 1 LOG_SOFTMAX" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
+
+
+def test_the_audit_keeps_the_window_check_for_our_model_only(tmp_path):
+    from tests.test_bad_input import tiny_tflite
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tiny_tflite(window=256))
+    assert read_model(path, user=True) == path.read_bytes()         # its own shape is fine
+    with pytest.raises(UserError, match="data.window = 512"):
+        read_model(path, 512)
+    path.write_bytes(tiny_tflite(dtype="float"))
+    with pytest.raises(UserError, match=r"cannot be deployed: .*float32.*TFLiteConverter"):
+        read_model(path, user=True)
+
+
+def test_a_model_converted_with_a_dynamic_batch_is_told_to_fix_the_batch(tmp_path):
+    """Keras without batch_size=1 gives Flatten run-time shape ops (SHAPE, PACK...): the
+    audit says so and how to convert, instead of calling the int32 shapes a float fallback."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((16, 16, 1))                      # batch dimension left dynamic
+    y = L.Dense(3)(L.Flatten()(L.Conv2D(4, 3, strides=2)(x)))
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(to_int8(keras.Model(x, y), (16, 16, 1)))
+    with pytest.raises(UserError) as err:
+        read_model(path, user=True)
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot be deployed" in msg
+    assert "SHAPE" in msg and "batch_size=1" in msg and "fell back to float" not in msg
+
+
+def test_benchmark_with_model_measures_it_on_random_inputs(models, tmp_path_factory, capsys, monkeypatch):
+    build = tmp_path_factory.mktemp("bm")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "cnn2d.tflite"
+    model_file.write_bytes(models["cnn2d"])
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["model"]["path"] == str(model_file) and rep["bit_exact"] is True
+    assert {layer["op"] for layer in rep["layers"]} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D"}
+    assert rep["instructions_per_inference"] > 0 and rep["macs"] > 0
+
+
+def test_hil_refuses_a_model_whose_input_does_not_fit_a_frame(tmp_path, capsys, monkeypatch):
+    """72x72x1 = 5184 input bytes: the firmware runs it (self-test), the serial protocol cannot
+    carry it (4096-byte frames); hil says so in one line instead of failing on the link."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((72, 72, 1), batch_size=1)
+    model = to_int8(keras.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(2, 3, strides=8)(x)))),
+                    (72, 72, 1), samples=4)
+    model_file = tmp_path / "big.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot take one input of 5184 bytes" in err and "PROTO_MAX_PAYLOAD" in err
