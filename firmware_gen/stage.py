@@ -84,11 +84,20 @@ def run(cfg: dict, boot: bool = True) -> dict:
     name = model_name(cfg)
     out = firmware_dir(board.name)
     user = user_model(cfg) is not None
+    if user and fw["standalone"]:
+        raise UserError(f"firmware.standalone = true plays a vibration recording through this "
+                        f"project's window preprocessing; {model_file} is your own model "
+                        f"(--model): build it without --standalone")
+    if fw["standalone"] and fw["backend"] != "compiled":
+        raise UserError("firmware.standalone = true needs firmware.backend = \"compiled\" "
+                        "(the TFLM back end has no standalone image); set one of them")
     if fw["backend"] == "compiled":
         # Before anything is written: an op or a shape the compiled runtime cannot take is
         # one line naming it (and the TFLM back end), not a half-built firmware directory.
         from firmware_gen import codegen
         codegen.check(model_bytes, str(model_file))
+    # The recording too is read (and refused, if it must be) before anything is written.
+    standalone = standalone_recording(cfg, model_bytes) if fw["standalone"] else None
 
     vector = (random_selftest_vector(model_bytes, int(cfg.get("seed", 0))) if user
               else selftest_vector(model_bytes, int(fw["selftest_vector"])))
@@ -96,16 +105,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
     write_text(selftest_c, selftest_source(name, vector))
 
     extra, defines = [selftest_c], []
-    standalone = None
-    if fw["standalone"]:
-        if user:
-            raise UserError(f"firmware.standalone = true plays a vibration recording through this "
-                            f"project's window preprocessing; {model_file} is your own model "
-                            f"(--model): build it without --standalone")
-        if fw["backend"] != "compiled":
-            raise UserError("firmware.standalone = true needs firmware.backend = \"compiled\" "
-                            "(the TFLM back end has no standalone image); set one of them")
-        standalone = standalone_recording(cfg, model_bytes)
+    if standalone is not None:
         data_c = out / "src" / "standalone_data.c"
         write_text(data_c, standalone_source(standalone))
         from firmware_gen.build import STANDALONE_SOURCE

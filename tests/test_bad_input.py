@@ -237,6 +237,11 @@ CASES = [
     ("byom-benchmark-float", "benchmark", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(dtype="float"))], "mine.tflite cannot be deployed"),
     ("byom-random-vectors", "hil", ["hil.random_vectors=0"], [], "hil.random_vectors"),
+    ("byom-raw-input", "hil", ["--model", "{build}/mine.tflite", "--input", "raw", "--port",
+                               "socket://127.0.0.1:1"],
+     [put("mine.tflite", lambda m: m)], 'hil.input = "raw"'),
+    ("byom-standalone", "firmware", ["--model", "{build}/mine.tflite", "--standalone"],
+     [put("mine.tflite", lambda m: m)], "firmware.standalone = true"),
     # data files (data.source = "files")
     ("rec-empty-npz", "data", files(), [put("rec/normal_1.npz", signal=np.zeros(0))], "normal_1.npz"),
     ("rec-nan", "data", files(), [put("rec/normal_1.npz", signal=np.r_[SIG, np.nan])], "NaN"),
