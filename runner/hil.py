@@ -194,7 +194,7 @@ def _flashed_user_model(cfg: dict) -> str:
     """When no --model was given but `drsn-edge flash` deployed a model of the user's own:
     how to name it."""
     from firmware_gen import stage
-    if stage.user_model(cfg) is not None or h_port(cfg):
+    if stage.user_model(cfg) is not None or h_port(cfg) or section(cfg, "hil").get("ports"):
         return ""
     from boards import flash
     try:
