@@ -138,7 +138,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
                         "preprocessing; a model of your own (--model) takes int8 inputs: use "
                         "hil.input = \"int8\"")
     if debug is not None:
-        target = resolve_target(h)
+        target = first_up(targets)
         with connect(target, h) as dev:
             info = check_board(dev, model, model_file, target)
             if raw:
@@ -246,7 +246,10 @@ def resolve_targets(h: dict) -> list[Target]:
 def resolve_target(h: dict) -> Target:
     """The one board of a single-board command (`monitor`, `hil --debug`): the first given
     or started that is still up."""
-    targets = resolve_targets(h)
+    return first_up(resolve_targets(h))
+
+
+def first_up(targets: list[Target]) -> Target:
     for t in targets:
         if not t.problem:
             return t

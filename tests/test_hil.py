@@ -260,19 +260,22 @@ def test_vectors_from_a_file(hil_build, board, run_hil, tmp_path):
 
 # --- a run that stops, and a lossy link ----------------------------------------------------
 
+def _cut_after(n_answers: int, original):
+    """A Streamer.run that loses the link after n answers."""
+    def run(self, batches):
+        for n, item in enumerate(original(self, batches)):
+            if n == n_answers:
+                raise DeviceError("DISCONNECTED", "lost the link (cut by the test)")
+            yield item
+    return run
+
+
 def test_a_stopped_run_resumes_without_losing_or_repeating_vectors(hil_build, board,
                                                                    run_hil, tmp_path,
                                                                    monkeypatch):
     build = fresh_build(hil_build, tmp_path)
     original = Streamer.run
-
-    def cut_after_three(self, batches):
-        for n, item in enumerate(original(self, batches)):
-            if n == 3:
-                raise DeviceError("DISCONNECTED", "lost the link (cut by the test)")
-            yield item
-
-    monkeypatch.setattr(Streamer, "run", cut_after_three)
+    monkeypatch.setattr(Streamer, "run", _cut_after(3, original))
     code, _, err = run_hil(build, "--port", board.url, "--limit", str(LIMIT))
     assert code == 2 and "cut by the test" in err and "resumes" in err
     with np.load(build / "reports" / hil.RESUME_FILE) as z:
@@ -296,14 +299,7 @@ def test_a_stopped_raw_run_resumes_with_the_board_inputs_it_kept(hil_build, boar
     mismatches)."""
     build = fresh_build(hil_build, tmp_path)
     original = Streamer.run
-
-    def cut_after_three(self, batches):
-        for n, item in enumerate(original(self, batches)):
-            if n == 3:
-                raise DeviceError("DISCONNECTED", "lost the link (cut by the test)")
-            yield item
-
-    monkeypatch.setattr(Streamer, "run", cut_after_three)
+    monkeypatch.setattr(Streamer, "run", _cut_after(3, original))
     code, _, err = run_hil(build, "--port", board.url, "--input", "raw", "--limit", "35")
     assert code == 2 and "resumes" in err
     with np.load(build / "reports" / hil.RESUME_FILE) as z:

@@ -79,6 +79,8 @@ int32_t dk_fx_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
 /* exp(a) for a <= 0, a in Q(integer_bits).(31 - integer_bits); result Q0.31. */
 int32_t dk_fx_exp_on_negative_values(int32_t a, int32_t integer_bits);
 /* 1 / (1 + a) for a in [0, 1), Q0.31 in and out. */
+/* 2 / (1 + a) for a in [0, 1] (Q0.31), as Q2.29: Newton-Raphson, TFLM's rounding. */
+int32_t dk_fx_two_over_one_plus_x(int32_t a);
 int32_t dk_fx_one_over_one_plus_x(int32_t a);
 /* logistic(a), a in Q(integer_bits).(31 - integer_bits); result Q0.31. */
 int32_t dk_fx_logistic(int32_t a, int32_t integer_bits);

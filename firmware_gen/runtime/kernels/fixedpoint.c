@@ -103,7 +103,7 @@ int32_t dk_fx_exp_on_negative_values(int32_t a, int32_t integer_bits)
     return result;
 }
 
-int32_t dk_fx_one_over_one_plus_x(int32_t a)
+int32_t dk_fx_two_over_one_plus_x(int32_t a)
 {
     /* d = (1 + a) / 2, rounded half away from zero, in Q0.31. */
     const int64_t sum = (int64_t)a + (int64_t)DK_INT32_MAX;
@@ -120,8 +120,13 @@ int32_t dk_fx_one_over_one_plus_x(int32_t a)
         /* x * (1 - d x) is in Q4.27; bring it back to Q2.29. */
         x = dk_wrap_add(x, dk_sat_shl(dk_srdhm(x, one_minus_d_times_x), 2));
     }
+    return x;
+}
+
+int32_t dk_fx_one_over_one_plus_x(int32_t a)
+{
     /* 1/(1+a) = (1/d) / 2: reinterpret Q2.29 as Q1.30, then to Q0.31. */
-    return dk_sat_shl(x, 1);
+    return dk_sat_shl(dk_fx_two_over_one_plus_x(a), 1);
 }
 
 int32_t dk_fx_logistic(int32_t a, int32_t integer_bits)

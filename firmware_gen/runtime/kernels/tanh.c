@@ -11,29 +11,13 @@
 #include "fixedpoint.h"
 
 #define DK_TANH_INPUT_INTEGER_BITS 4
-/* 48/17 and -32/17 in Q2.29: the Newton-Raphson start for 1/d, d in [1/2, 1]. */
-#define DK_TANH_Q29_48_OVER_17 1515870810
-#define DK_TANH_Q29_MINUS_32_OVER_17 (-1010580540)
 /* Q0.31 -> units of 1/128: divide by 2^(31 - 7). */
 #define DK_TANH_OUTPUT_SHIFT 24
 
-/* (1 - a) / (1 + a) for a in [0, 1] (Q0.31), result Q0.31. */
+/* (1 - a) / (1 + a) = 2 / (1 + a) - 1 for a in [0, 1] (Q0.31), result Q0.31. */
 static int32_t dk_fx_one_minus_x_over_one_plus_x(int32_t a)
 {
-    const int64_t sum = (int64_t)a + (int64_t)DK_INT32_MAX;
-    const int32_t half_denominator =
-        (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    int32_t x = dk_wrap_add(DK_TANH_Q29_48_OVER_17,
-                            dk_srdhm(half_denominator, DK_TANH_Q29_MINUS_32_OVER_17));
-    int i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t d_times_x = dk_srdhm(half_denominator, x);
-        const int32_t one_minus_d_times_x =
-            dk_wrap_sub((int32_t)1 << 29, d_times_x);
-        x = dk_wrap_add(x, dk_sat_shl(dk_srdhm(x, one_minus_d_times_x), 2));
-    }
-    /* 1/d - 1 in Q2.29 is (1 - a)/(1 + a); to Q0.31. */
-    return dk_sat_shl(dk_wrap_sub(x, (int32_t)1 << 29), 2);
+    return dk_sat_shl(dk_wrap_sub(dk_fx_two_over_one_plus_x(a), (int32_t)1 << 29), 2);
 }
 
 static int32_t dk_fx_tanh(int32_t a, int32_t integer_bits)
