@@ -217,6 +217,7 @@ def _state(board: str, kind: str, url: str, built: dict, pid, tcp_port) -> dict:
         "elf": str(built["elf"]), "model": built["report"]["model"]["path"],
         "model_source": built["report"]["model"].get("source", "project"),
         "model_hash": built["model"]["sha256"],
+        "baud": built["report"]["uart"]["baud"],
         "selftest": built["report"].get("selftest"),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

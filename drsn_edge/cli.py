@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     _board(p)
     _standalone(p)
     _model(p)
+    p.add_argument("--baud", type=int, default=None,
+                   help="the image's UART baud rate (firmware.baud; default: the board's, 115200)")
 
     p = sub.add_parser("flash", help="build, then start the firmware on the emulated board "
                                      "(or write it to a real one with --real)")
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _board(p)
     _standalone(p)
     _model(p)
+    p.add_argument("--baud", type=int, default=None,
+                   help="the image's UART baud rate (firmware.baud; default: the board's, 115200)")
     p.add_argument("--real", action="store_true",
                    help="flash a real board with the board's tool instead of starting QEMU")
     p.add_argument("--port", default=None,
@@ -146,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             value = getattr(args, flag, None)
             if value is None or (flag == "port" and args.stage == "flash"):
                 continue
+            if flag == "baud" and args.stage in ("firmware", "flash"):
+                key = "firmware.baud"
             if flag == "port":
                 # One --port is hil.port; several are a farm (hil.ports). Either replaces
                 # the ports of the config file. (`monitor` takes one --port.)

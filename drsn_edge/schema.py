@@ -251,11 +251,12 @@ SCHEMA: dict[str, Rule] = {
     "firmware.tflm_include": text(),
     "firmware.arena_margin": integer(0),
     "firmware.standalone": boolean(),
+    "firmware.baud": integer(0, 20_000_000),
     "firmware.standalone_seconds": number(0, 60, lo_open=True),
 
     "hil.port": serial_port(),
     "hil.ports": serial_ports(),
-    "hil.baud": integer(50, 20_000_000),
+    "hil.baud": integer(0, 20_000_000),
     "hil.limit": integer(0),
     "hil.random_vectors": integer(1, 1_000_000),
     "hil.batch": integer(1, 65535),

@@ -9,6 +9,7 @@ instruction count and, where the board layer measures it, the stack high-water m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -79,7 +80,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
     """Build the firmware for firmware.board, boot it once to read the self-test, report."""
     started = time.monotonic()
     fw = section(cfg, "firmware")
-    board = boards.load(fw["board"])
+    board = firmware_board(fw)
     model_file, model_bytes = read_model(cfg)
     name = model_name(cfg)
     out = firmware_dir(board.name)
@@ -114,7 +115,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
 
     print(f"firmware: {model_file} -> {board.name} ({fw['backend']} backend"
           f"{', standalone' if standalone else ''})")
-    built = _build(fw, model_bytes, board.name, out, name, extra, defines)
+    built = _build(fw, model_bytes, board, out, name, extra, defines)
     report = memory_report(board, built, model_file)
     report["backend"] = fw["backend"]
     report["standalone"] = None if standalone is None else {
@@ -140,7 +141,18 @@ def run(cfg: dict, boot: bool = True) -> dict:
     return {**built, "report": report}
 
 
-def _build(fw: dict, model_bytes: bytes, board: str, out: Path, name: str, extra,
+def firmware_board(fw: dict) -> boards.Board:
+    """firmware.board with its UART at firmware.baud (0: the board's own rate), checked to
+    be reachable before anything is built."""
+    board = boards.load(fw["board"])
+    if fw["baud"]:
+        board = dataclasses.replace(board, uart_baud=int(fw["baud"]))
+    from boards.build import uart_divisor
+    uart_divisor(board)
+    return board
+
+
+def _build(fw: dict, model_bytes: bytes, board: boards.Board, out: Path, name: str, extra,
            defines=()) -> dict:
     if fw["backend"] == "tflm":
         from firmware_gen import tflm_backend
@@ -336,6 +348,7 @@ def parse_banner(line: str) -> dict:
 # --- memory report ------------------------------------------------------------------------
 
 def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
+    from boards.build import uart_divisor
     size = built["size"]
     info = built["model"]
     fits = size["flash_bytes"] <= board.flash_size and size["ram_bytes"] <= board.ram_size
@@ -365,6 +378,7 @@ def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
         "flash_used_pct": round(100 * size["flash_bytes"] / board.flash_size, 2),
         "ram_used_pct": round(100 * size["ram_bytes"] / board.ram_size, 2),
         "stack": {"reserved_bytes": board.stack_size, "measured_bytes": None},
+        "uart": uart_divisor(board).describe(),
         "fits": fits,
         "monitor": monitor_memory(built["elf"]),
         "boards": others,
@@ -434,6 +448,10 @@ def markdown(r: dict) -> str:
         f"{r['board_memory']['ram_bytes']:,} |",
         "",
         f"Fits {r['board']}: **{'yes' if r['fits'] else 'NO'}**.",
+        "",
+        f"Serial port: {r['uart']['baud']:,} baud 8N1 (the divisor gives "
+        f"{r['uart']['actual_baud']:,.0f}, {r['uart']['error_percent']:+.2f} %, from a "
+        f"{r['uart']['uart_clock_hz'] / 1e6:g} MHz UART clock; firmware.baud sets it).",
         "",
         ("Boot self-test (seeded random input): " if st.get("input_kind") == "random" else
          f"Boot self-test (test window {st.get('vector')}, class {st.get('label')}): ")

@@ -121,7 +121,7 @@ def condition_label(cond: tuple[str, float | None]) -> str:
 # --- the stage --------------------------------------------------------------------------------
 
 def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
-    h = _settings(cfg)
+    h = settings(cfg)
     from firmware_gen import stage
     try:
         model_file, model = stage.read_model(cfg)
@@ -211,9 +211,30 @@ def h_port(cfg: dict) -> str:
     return str(section(cfg, "hil").get("port") or "")
 
 
-def _settings(cfg: dict) -> dict:
-    # Types and ranges are checked by config.load (drsn_edge/schema.py).
-    return section(cfg, "hil")
+def settings(cfg: dict) -> dict:
+    """[hil] with hil.baud resolved. Types and ranges are checked by config.load
+    (drsn_edge/schema.py)."""
+    h = dict(section(cfg, "hil"))
+    if not h["baud"]:
+        h["baud"] = image_baud(cfg)
+    return h
+
+
+def image_baud(cfg: dict) -> int:
+    """The baud rate the board's image was built for (hil.baud = 0): the one `drsn-edge flash`
+    recorded, else firmware.baud, else the board's own (uart.baud in its board.toml)."""
+    from boards import flash
+    try:
+        state = flash.read_state() or {}
+    except UserError:
+        state = {}
+    if state.get("baud"):
+        return int(state["baud"])
+    fw = section(cfg, "firmware")
+    if fw.get("baud"):
+        return int(fw["baud"])
+    import boards
+    return boards.load(fw["board"]).uart_baud
 
 
 def resolve_targets(h: dict) -> list[Target]:

@@ -68,6 +68,8 @@ class LinkStats:
     stale_frames: int = 0      # answers to earlier requests (repeats), ignored
     reconnects: int = 0
     busy: int = 0
+    bytes_sent: int = 0        # on the wire, framing included: what a baud rate must carry
+    bytes_received: int = 0
 
 
 @dataclass
@@ -290,7 +292,7 @@ class Device:
             if attempt:
                 self.stats.retries += 1
             try:
-                self._port.write(wire)
+                self.write(wire)
                 return self._await(seq, cmd, collected)
             except _Retry as exc:
                 why, code = str(exc), exc.code
@@ -315,7 +317,11 @@ class Device:
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are, framed or not (diagnostics, fuzzing)."""
-        self._port.write(bytes(data))
+        self.write(bytes(data))
+
+    def write(self, wire: bytes) -> None:
+        self._port.write(wire)
+        self.stats.bytes_sent += len(wire)
 
     def receive(self, timeout: float) -> list[Frame | FrameError]:
         """Whatever frames arrive within `timeout` s, damaged ones as FrameError items;
@@ -365,12 +371,13 @@ class Device:
             data = self._port.read(1)
             if data:
                 data += self._port.read(self._port.in_waiting)
-            return data
-        self._port.timeout = remaining
-        data = self._port.read(1)
-        if data:
-            self._port.timeout = 0
-            data += self._port.read(1 << 16)
+        else:
+            self._port.timeout = remaining
+            data = self._port.read(1)
+            if data:
+                self._port.timeout = 0
+                data += self._port.read(1 << 16)
+        self.stats.bytes_received += len(data)
         return data
 
     def _reconnect(self) -> None:

@@ -189,7 +189,7 @@ def run(cfg: dict, recording: str | None = None, realtime: bool | None = None) -
     if len(samples) < window:
         raise UserError(f"{source} holds {len(samples)} samples, fewer than one window of "
                         f"{window}; give a longer recording")
-    h = section(cfg, "hil")
+    h = hil.settings(cfg)
     target = hil.resolve_target(h)
     fs = float(cfg["data"]["fs_hz"])
     with hil.connect(target, h) as dev:

@@ -153,7 +153,33 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
         "n_boards": len(boards),
         "n_boards_failed": sum(1 for b in boards if b["failed"]),
         "link": {"depth": run["depth"], "batch": run["batch"], **run["link"]},
+        "serial": serial_bound(target.baud, run["link"], streamed),
         "board_counters": run["board_counters"],
+    }
+
+
+# Rates a real board's serial link could run at (boards/uart.py says which a UART reaches).
+SERIAL_RATES = (115200, 460800, 921600, 1000000, 2000000)
+
+
+def serial_bound(baud: int, link: dict, vectors: int) -> dict | None:
+    """The most vectors per second a serial line could carry for this run's traffic: 8N1 is
+    10 bits per byte, and the line is full duplex, so the busier direction sets the pace.
+    An emulated board's socket has no baud rate; the figures say what a real one would do."""
+    sent, received = link.get("bytes_sent", 0), link.get("bytes_received", 0)
+    if vectors <= 0 or not sent:
+        return None
+    per_vector = max(sent, received) / vectors
+    return {
+        "baud": baud,
+        "bytes_sent_per_vector": round(sent / vectors, 1),
+        "bytes_received_per_vector": round(received / vectors, 1),
+        "vectors_per_second_at_baud": round(baud / 10 / per_vector, 1),
+        "vectors_per_second_by_baud": {str(r): round(r / 10 / per_vector, 1)
+                                       for r in SERIAL_RATES},
+        "note": "upper bound from the bytes on the wire (framing and retries included); "
+                "a real board's compute time per vector adds to it unless it overlaps the "
+                "next transfer",
     }
 
 
@@ -433,6 +459,13 @@ def markdown(rep: dict, plots: list[Path]) -> str:
               f"{link['link_errors']}, repeats dropped {link['stale_frames']}, reconnects "
               f"{link['reconnects']}; board: " +
               ", ".join(f"{k} {v}" for k, v in rep["board_counters"].items()), ""]
+    ser = rep.get("serial")
+    if ser:
+        lines += [f"On a serial line (8N1) this traffic, {ser['bytes_sent_per_vector']:g} bytes "
+                  f"sent and {ser['bytes_received_per_vector']:g} received per vector, allows at "
+                  f"most: " + ", ".join(f"{int(b):,} baud {v:g} vectors/s" for b, v in
+                                        ser["vectors_per_second_by_baud"].items()) +
+                  " (the board's compute time comes on top).", ""]
     reports = artifacts.paths()["reports"]
     for plot in plots:
         rel = plot.relative_to(reports) if plot.is_relative_to(reports) else plot

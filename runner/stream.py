@@ -173,7 +173,7 @@ class Streamer:
         req.sent = self._sends
         req.sent_at = time.monotonic()
         try:
-            self.dev._port.write(req.wire)
+            self.dev.write(req.wire)
         except serial.SerialException as exc:
             self._on_disconnect(exc)
 

@@ -263,3 +263,67 @@ def test_qemu_cpu_choice_can_be_set_or_turned_off(monkeypatch):
         emulator.pick_cpu()
     monkeypatch.delenv("DRSN_EDGE_QEMU_CPU")
     assert emulator.pick_cpu() in allowed
+
+
+# --- baud rates --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("driver, clock, baud, registers, actual", [
+    # STM32 USART at the 16 MHz HSI: 16x oversampling, BRR = clock / baud in 1/16 steps
+    ("stm32", 16_000_000, 115200, {"BOARD_UART_BRR": 139, "BOARD_UART_OVER8": 0}, 16e6 / 139),
+    ("stm32", 16_000_000, 921600, {"BOARD_UART_BRR": 17, "BOARD_UART_OVER8": 0}, 16e6 / 17),
+    ("stm32", 16_000_000, 1_000_000, {"BOARD_UART_BRR": 16, "BOARD_UART_OVER8": 0}, 1e6),
+    # too fast for 16x: 8x oversampling, 1.0 in 1/8 steps is mantissa 1, fraction 0
+    ("stm32", 16_000_000, 2_000_000, {"BOARD_UART_BRR": 0x10, "BOARD_UART_OVER8": 1}, 2e6),
+    ("stm32", 84_000_000, 921600, {"BOARD_UART_BRR": 91, "BOARD_UART_OVER8": 0}, 84e6 / 91),
+    # PL011: clock / (16 baud) in 1/64 steps, 434/64 = 6 + 50/64
+    ("pl011", 12_500_000, 115200, {"BOARD_UART_IBRD": 6, "BOARD_UART_FBRD": 50}, 50e6 / 434),
+    ("pl011", 12_500_000, 500_000, {"BOARD_UART_IBRD": 1, "BOARD_UART_FBRD": 36}, 50e6 / 100),
+    ("cmsdk", 25_000_000, 115200, {"BOARD_UART_BAUDDIV": 217}, 25e6 / 217),
+    ("cmsdk", 25_000_000, 921600, {"BOARD_UART_BAUDDIV": 27}, 25e6 / 27),
+    ("cmsdk", 25_000_000, 1_000_000, {"BOARD_UART_BAUDDIV": 25}, 1e6),
+])
+def test_uart_divisor_registers_and_actual_rate(driver, clock, baud, registers, actual):
+    from boards import uart
+    d = uart.divisor(driver, clock, baud)
+    assert d.macros == registers
+    assert d.actual_baud == pytest.approx(actual, rel=1e-12)
+    assert abs(d.error) <= uart.TOLERANCE
+
+
+@pytest.mark.parametrize("driver, clock, baud, why", [
+    ("stm32", 16_000_000, 1_200_000, "2.6 % off"),             # 16e6 / 13 = 1,230,769
+    ("stm32", 16_000_000, 3_000_000, "out of the divider's range"),
+    ("pl011", 12_500_000, 921600, "out of the divider's range"),  # at most clock / 16
+    ("cmsdk", 25_000_000, 2_000_000, "out of the divider's range"),
+    ("cmsdk", 25_000_000, 10, "out of the divider's range"),     # BAUDDIV is 20 bits
+])
+def test_unreachable_baud_names_the_rates_the_uart_can_take(driver, clock, baud, why):
+    from boards import uart
+    with pytest.raises(ValueError) as err:
+        uart.divisor(driver, clock, baud, "the test board")
+    text = str(err.value)
+    assert f"{baud:,} baud cannot be set on the test board: {why}" in text
+    rates = uart.reachable(driver, clock)
+    assert text.endswith(", ".join(f"{r:,}" for r in rates))
+    assert baud not in rates and 115200 in rates
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_image_at_its_fastest_common_rate_boots_and_echoes(name, tmp_path):
+    """The divisor macros reach the driver (board_config.h) and an image built for the
+    fastest usual rate the board's UART clock allows still runs (QEMU ignores the rate)."""
+    import dataclasses
+    from boards import uart
+    board = boards.load(name)
+    fastest = max(uart.reachable(board.uart_driver, board.uart_clock_hz))
+    assert fastest >= 500_000
+    fast = dataclasses.replace(board, uart_baud=fastest)
+    elf = boards.compile_firmware(fast, [ECHO], [], tmp_path / "echo.elf")
+    header = (tmp_path / "echo.build" / "board_config.h").read_text()
+    d = uart.divisor(board.uart_driver, board.uart_clock_hz, fastest)
+    for macro, value in d.macros.items():
+        assert f"#define {macro} {value}u\n" in header
+    with booted(fast, elf) as (emu, link):
+        link.write(b"e\x00e\xffx")
+        assert link.read(2) == b"\x00\xff"
+        assert emu.wait(timeout=10) == EXIT_ON_REQUEST

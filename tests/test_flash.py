@@ -3,6 +3,7 @@ memory report, an emulated board left running for the runner, real-board flashin
 
 import hashlib
 import json
+import os
 import shutil
 import time
 
@@ -213,3 +214,35 @@ def test_a_boot_line_sent_the_moment_the_host_connects_is_not_lost(monkeypatch):
         with Device(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=5) as dev:
             assert dev.console(5) == [line[:-3].decode()]
         thread.join(5)
+
+
+def test_real_flash_at_a_high_baud_builds_the_divisor_and_hil_follows_it(build_dir, capsys,
+                                                                       monkeypatch, tmp_path):
+    """make flash REAL=1 BAUD=1000000: the image's USART gets BRR = 16 MHz / 1 Mbaud = 16,
+    flash.json records the rate, and `hil` (hil.baud = 0) opens the port at it."""
+    tool = tmp_path / "bin" / "st-flash"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/called\"\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:{os.environ['PATH']}")
+    assert cli(build_dir, "flash", "--real", "--board", "netduinoplus2", "--port",
+               "socket://127.0.0.1:9", "--baud", "1000000") == 0
+    assert "write" in (tool.parent / "called").read_text()
+    fw = json.loads((build_dir / "reports/firmware.json").read_text())
+    assert fw["uart"]["baud"] == 1_000_000 and fw["uart"]["actual_baud"] == 1_000_000
+    assert fw["uart"]["registers"] == {"BOARD_UART_BRR": 16, "BOARD_UART_OVER8": 0}
+    header = (build_dir / "firmware/netduinoplus2/firmware.build/board_config.h").read_text()
+    assert "#define BOARD_UART_BRR 16u\n" in header
+    assert "Serial port: 1,000,000 baud 8N1" in (build_dir / "reports/firmware.md").read_text()
+    state = json.loads((build_dir / "flash.json").read_text())
+    assert state["kind"] == "real" and state["baud"] == 1_000_000
+
+    from drsn_edge import config
+    from runner import hil
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build_dir))
+    cfg = config.load("configs/smoke.toml", [])
+    assert hil.settings(cfg)["baud"] == 1_000_000
+    assert hil.settings(config.load("configs/smoke.toml", ["hil.baud=921600"]))["baud"] == 921600
+    (build_dir / "flash.json").unlink()
+    assert hil.settings(cfg)["baud"] == 115200          # nothing flashed: the board's own rate
+    capsys.readouterr()

@@ -135,6 +135,16 @@ def test_hil_streams_the_sweep_bit_exact_and_writes_every_report(hil_build, boar
     assert rep["instructions_per_inference"] == int(np.median(work))
     assert rep["work"]["min"] <= rep["instructions_per_inference"] <= rep["work"]["max"]
 
+    # What a serial line would carry: each vector's int8 input goes up once (COBS adds a
+    # byte in 254, frame headers are shared by the batch); the answers are much smaller.
+    ser, in_size = rep["serial"], vs.x[0].size
+    assert ser["baud"] == 115200     # hil.baud = 0: the rate the image is built for
+    assert in_size < ser["bytes_sent_per_vector"] < in_size * 1.01 + 16
+    assert 0 < ser["bytes_received_per_vector"] < in_size / 4
+    assert ser["vectors_per_second_at_baud"] < 11520 / in_size
+    assert ser["vectors_per_second_by_baud"]["921600"] == pytest.approx(
+        8 * ser["vectors_per_second_at_baud"], rel=0.01)
+
     suite = ET.parse(build / "reports" / "hil.xml").getroot().find("testsuite")
     cases = suite.findall("testcase")
     assert int(suite.get("tests")) == len(cases) == 7 + 7 + 1

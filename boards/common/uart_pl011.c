@@ -31,15 +31,13 @@ const int16_t uart_irq_lines[UART_IRQ_LINES_MAX] = {5, -1};
 #error "interrupt line of this PL011 UART unknown: define BOARD_UART_IRQ_LINES, e.g. {5, -1}"
 #endif
 
-/* Divisor clock / (16 * baud) in 1/64 steps: integer part in IBRD, fraction in FBRD. */
-#define BAUD_DIVISOR_64THS ((4u * BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
-
 void uart_init(void)
 {
     REG32(UART_CR) = 0;
     REG32(UART_IMSC) = 0;
-    REG32(UART_IBRD) = BAUD_DIVISOR_64THS >> 6;
-    REG32(UART_FBRD) = BAUD_DIVISOR_64THS & 63u;
+    /* clock / (16 * baud) in 1/64 steps, from boards/uart.py (board_config.h). */
+    REG32(UART_IBRD) = BOARD_UART_IBRD;
+    REG32(UART_FBRD) = BOARD_UART_FBRD;
     REG32(UART_LCRH) = LCRH_8_BITS; /* also latches IBRD/FBRD */
     REG32(UART_CR) = CR_UART_ENABLE | CR_TX_ENABLE | CR_RX_ENABLE;
 }

@@ -16,8 +16,7 @@
 #define CR1_RXNEIE (1u << 5)
 #define CR1_UE (1u << 13)
 
-/* With 16x oversampling BRR holds clock / baud directly (mantissa and 4-bit fraction). */
-#define BAUD_DIVISOR ((BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
+#define CR1_OVER8 (1u << 15)
 
 /* USART1's interrupt line (RM0090, vector table: position 37). */
 #ifdef BOARD_UART_IRQ_LINES
@@ -30,10 +29,12 @@ const int16_t uart_irq_lines[UART_IRQ_LINES_MAX] = {37, -1};
 
 void uart_init(void)
 {
-    REG32(USART_CR1) = 0;
-    REG32(USART_BRR) = BAUD_DIVISOR;
+    /* BRR and OVER8 for BOARD_UART_BAUD come from boards/uart.py (board_config.h). */
+    const uint32_t over8 = BOARD_UART_OVER8 ? CR1_OVER8 : 0u;
+    REG32(USART_CR1) = over8;
+    REG32(USART_BRR) = BOARD_UART_BRR;
     /* Bytes written before UE and TE are set are dropped (also by QEMU), so enable first. */
-    REG32(USART_CR1) = CR1_UE | CR1_TE | CR1_RE;
+    REG32(USART_CR1) = over8 | CR1_UE | CR1_TE | CR1_RE;
 }
 
 void uart_tx(uint8_t byte)
