@@ -20,17 +20,41 @@ STANDALONE_SOURCE = codegen.HARNESS_DIR / "standalone.c"
 HARNESS_INCLUDE_DIRS = [codegen.HARNESS_DIR, codegen.RUNTIME_DIR / "include"]
 
 
-def monitor_defines(model_bytes: bytes) -> list[str]:
-    """Size the streaming monitor's ring and scratch (harness/monitor.h) for this model."""
+# The serial frames' default payload (PROTO_MAX_PAYLOAD in harness/protocol.h) and the
+# largest one INFO can announce (a u16).
+FRAME_PAYLOAD = 4096
+FRAME_PAYLOAD_MAX = 65535
+
+
+def harness_defines(model_bytes: bytes, monitor: bool = True) -> list[str]:
+    """Size the harness for this model: the streaming monitor's ring and scratch
+    (harness/monitor.h), and frames that carry at least one input (an image model's input
+    is often larger than the default 4 KB payload). monitor=False (a user's model, which
+    has no window preprocessing to stream through) leaves the monitor a token size: its
+    MONITOR command then answers BAD_SHAPE, and the RAM goes to the model."""
     from firmware_gen import tflm_oracle
     inp = tflm_oracle.model_inputs(model_bytes)[0]
     out = tflm_oracle.model_outputs(model_bytes)[0]
-    return [f"MONITOR_MAX_WINDOW={int(np.prod(inp.shape))}u",
-            f"MONITOR_MAX_OUTPUT={max(1, int(np.prod(out.shape)))}u"]
+    in_size, out_size = int(np.prod(inp.shape)), max(1, int(np.prod(out.shape)))
+    defines = ([f"MONITOR_MAX_WINDOW={in_size}u", f"MONITOR_MAX_OUTPUT={out_size}u"] if monitor
+               else ["MONITOR_MAX_WINDOW=1u", "MONITOR_MAX_OUTPUT=1u"])
+    payload = frame_payload(len(inp.shape), in_size)
+    if FRAME_PAYLOAD < payload <= FRAME_PAYLOAD_MAX:
+        # One input per request; the stored answer holds one output (+ its count and work).
+        defines += [f"PROTO_MAX_PAYLOAD={payload}u",
+                    f"PROTO_RESPONSE_BYTES={max(16384, -(-(out_size + 10) // 256) * 256)}u"]
+    return defines
+
+
+def frame_payload(ndim: int, in_size: int) -> int:
+    """The frame payload for an INFER of one input (count u16, rank u8, dims u32 each, the
+    bytes), rounded up to 256 bytes; at least the default."""
+    need = 2 + 1 + 4 * ndim + in_size
+    return max(FRAME_PAYLOAD, -(-need // 256) * 256)
 
 
 def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
-          extra_sources=(), defines=()) -> dict:
+          extra_sources=(), defines=(), monitor: bool = True) -> dict:
     """Generate, compile and size the firmware; returns what was built.
 
     extra_sources: more C files to link in, e.g. the boot self-test vector (selftest.c).
@@ -44,5 +68,5 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
                *HARNESS_SOURCES, *codegen.runtime_sources()]
     sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
-                                  defines=[*monitor_defines(model_bytes), *defines])
+                                  defines=[*harness_defines(model_bytes, monitor), *defines])
     return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}

@@ -115,7 +115,7 @@ def run(cfg: dict, boot: bool = True) -> dict:
 
     print(f"firmware: {model_file} -> {board.name} ({fw['backend']} backend"
           f"{', standalone' if standalone else ''})")
-    built = _build(fw, model_bytes, board, out, name, extra, defines)
+    built = _build(fw, model_bytes, board, out, name, extra, defines, monitor=not user)
     report = memory_report(board, built, model_file)
     report["backend"] = fw["backend"]
     report["standalone"] = None if standalone is None else {
@@ -153,14 +153,15 @@ def firmware_board(fw: dict) -> boards.Board:
 
 
 def _build(fw: dict, model_bytes: bytes, board: boards.Board, out: Path, name: str, extra,
-           defines=()) -> dict:
+           defines=(), monitor: bool = True) -> dict:
     if fw["backend"] == "tflm":
         from firmware_gen import tflm_backend
         return tflm_backend.build(model_bytes, board, out, name=name,
                                   tflm_lib=fw["tflm_lib"], tflm_include=fw["tflm_include"],
                                   arena_margin=int(fw["arena_margin"]), extra_sources=extra)
     from firmware_gen import build
-    return build.build(model_bytes, board, out, name=name, extra_sources=extra, defines=defines)
+    return build.build(model_bytes, board, out, name=name, extra_sources=extra, defines=defines,
+                       monitor=monitor)
 
 
 # --- the standalone image ------------------------------------------------------------------

@@ -47,6 +47,7 @@ import numpy as np
 from drsn_edge import artifacts
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
+from firmware_gen.build import FRAME_PAYLOAD_MAX
 from runner.link import Device, DeviceError
 
 RESUME_FILE = "hil_resume.npz"
@@ -310,8 +311,9 @@ def check_board(dev: Device, model: bytes, model_file: Path, target: Target):
         raise UserError(f"the {info.board} at {target.url} cannot take one input of "
                         f"{info.input.size} bytes with its {info.output.size}-byte output over "
                         f"the serial protocol ({info.max_payload}-byte frames); HIL streams models "
-                        f"whose input fits one frame (PROTO_MAX_PAYLOAD in "
-                        f"firmware_gen/harness/protocol.h)")
+                        f"whose input fits one frame: `drsn-edge firmware` sizes the frames for "
+                        f"inputs up to {FRAME_PAYLOAD_MAX - 64:,} bytes, so rebuild the firmware "
+                        f"with this project's harness, or use a smaller input")
     if info.model_status != 0:
         raise UserError(f"the model on the {info.board} at {target.url} failed to initialise "
                         f"(status {info.model_status}); check the arena size in the firmware "

@@ -24,7 +24,7 @@ import boards  # noqa: E402
 from drsn_edge.cli import main  # noqa: E402
 from drsn_edge.errors import UserError  # noqa: E402
 from firmware_gen import codegen, stage, tflm_oracle  # noqa: E402
-from quantize.audit import read_model  # noqa: E402
+from quantize.audit import inspect, read_model  # noqa: E402
 from runner import hil  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
@@ -81,6 +81,94 @@ def cnn2d(L):
         h = L.AveragePooling2D((2, 1))(h)
         return L.Dense(5, activation="softmax")(L.Flatten()(h))
     return (16, 16, 1), body
+
+
+# --- the model families users bring (MLPerf Tiny-like shapes; random weights) -----------------
+
+def head(L, classes: int):
+    """The classifier: random weights large enough that the softmax is not flat (with the
+    default initialisation a deep random model answers every input alike)."""
+    return L.Dense(classes, activation="softmax",
+                   kernel_initializer=keras_init().RandomNormal(0.0, 4.0, seed=5))
+
+
+def he_depthwise():
+    """He initialisation for a 3x3 depthwise kernel, so that a random network's signal
+    survives its depth (Keras's "he_normal" counts the fan-in over every channel)."""
+    return keras_init().RandomNormal(0.0, (2 / 9) ** 0.5)
+
+
+def dscnn(L):
+    """Keyword spotting DS-CNN on 49x10 MFCC-like input: a strided 10x4 conv, four
+    depthwise-separable blocks (batch norm folded by the converter), average pool, FC."""
+    def body(x):
+        h = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, (10, 4), strides=2, padding="same",
+                                                     kernel_initializer="he_normal")(x)))
+        for _ in range(4):
+            h = L.ReLU()(L.BatchNormalization()(L.DepthwiseConv2D(
+                3, padding="same", depthwise_initializer=he_depthwise())(h)))
+            h = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, 1, kernel_initializer="he_normal")(h)))
+        h = L.AveragePooling2D(pool_size=(25, 5))(h)
+        return head(L, 12)(L.Flatten()(h))
+    return (49, 10, 1), body
+
+
+def resnet8(L):
+    """ResNet-8 for 32x32x3 images: three residual stacks (16, 32, 64 channels; 1x1
+    strided projections), average pool, FC."""
+    def block(h, ch, stride):
+        y = L.ReLU()(L.BatchNormalization()(L.Conv2D(ch, 3, strides=stride, padding="same")(h)))
+        y = L.BatchNormalization()(L.Conv2D(ch, 3, padding="same")(y))
+        if stride != 1:
+            h = L.Conv2D(ch, 1, strides=stride)(h)
+        return L.ReLU()(L.Add()([h, y]))
+
+    def body(x):
+        h = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same")(x)))
+        h = block(block(block(h, 16, 1), 32, 2), 64, 2)
+        h = L.AveragePooling2D(pool_size=8)(h)
+        return head(L, 10)(L.Flatten()(h))
+    return (32, 32, 3), body
+
+
+def mobilenet(L):
+    """MobileNet-v1 with width 0.25 on 96x96 RGB (the visual wake words shape): a strided
+    3x3 conv, 13 depthwise-separable blocks (8 -> 256 channels, ReLU6), global average pool,
+    a 2-class head, He-initialised."""
+    he, he_dw = "he_normal", he_depthwise()
+    blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1),
+              (128, 1), (128, 1), (128, 1), (256, 2), (256, 1)]
+
+    def body(x):
+        h = L.ReLU(6.0)(L.Conv2D(8, 3, strides=2, padding="same", kernel_initializer=he)(x))
+        for ch, stride in blocks:
+            h = L.ReLU(6.0)(L.DepthwiseConv2D(3, strides=stride, padding="same",
+                                              depthwise_initializer=he_dw)(h))
+            h = L.ReLU(6.0)(L.Conv2D(ch, 1, kernel_initializer=he)(h))
+        return head(L, 2)(L.GlobalAveragePooling2D()(h))
+    return (96, 96, 3), body
+
+
+def autoencoder(L):
+    """The anomaly-detection FC autoencoder: 640 -> 4x128 -> 8 -> 4x128 -> 640, each hidden
+    layer Dense + batch norm + ReLU."""
+    def body(x):
+        h = x
+        for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+            h = L.ReLU()(L.BatchNormalization()(L.Dense(units)(h)))
+        return L.Dense(640)(h)
+    return (640,), body
+
+
+# Board runs: (builder, HIL vectors, ops the converted model must contain).
+BOARD_MODELS = {
+    "cnn1d": (cnn1d, 64, {"CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
+    "cnn2d": (cnn2d, 64, {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D"}),
+    "dscnn": (dscnn, 32, {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED"}),
+    "resnet8": (resnet8, 24, {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED"}),
+    "mobilenet": (mobilenet, 6, {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "SOFTMAX"}),
+    "autoencoder": (autoencoder, 48, {"FULLY_CONNECTED"}),
+}
 
 
 def keras_init():
@@ -184,9 +272,14 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize("name", ["cnn1d", "cnn2d"])
-def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, models, tmp_path, capsys,
+@pytest.mark.parametrize("name", list(BOARD_MODELS))
+def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, tmp_path, capsys,
                                                                  monkeypatch):
+    make, limit, ops = BOARD_MODELS[name]
+    model = keras_model(*make(_layers()))
+    counts = inspect(model, name)["op_counts"]
+    assert ops <= set(counts), counts
+    models = {name: model}
     model_file = tmp_path / f"{name}.tflite"
     model_file.write_bytes(models[name])
     build = tmp_path / "build"          # no data, no trained model: nothing of ours
@@ -213,11 +306,15 @@ def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, models, tm
 
     elf = build / "firmware" / "mps2-an386" / "firmware.elf"
     with boards.Emulator("mps2-an386", elf) as emu:
-        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "64")
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", str(limit))
     assert code == 0, err
-    assert "64/64 vectors bit-exact on mps2-an386" in out
+    assert f"{limit}/{limit} vectors bit-exact on mps2-an386" in out
     h = json.loads((build / "reports" / "hil.json").read_text())
-    assert h["input_kind"] == "random" and h["n_vectors"] == 64 and h["bit_exact"] is True
+    assert h["input_kind"] == "random" and h["n_vectors"] == limit and h["bit_exact"] is True
+    # the outputs depend on the input (a model stuck on one answer proves little)
+    outs = tflm_oracle.run(model, hil.random_vectors(
+        hil.ModelInput(tuple(inp.shape), float(inp.scale), int(inp.zero_point)), 4, SEED).x)
+    assert len(np.unique(outs.reshape(4, -1), axis=0)) > 1
     assert h["accuracy"] is None and h["confusion_device"] is None and h["classes"] is None
     md = (build / "reports" / "hil.md").read_text()
     assert "input kind: random" in md
@@ -308,9 +405,10 @@ def test_benchmark_with_model_measures_it_on_random_inputs(models, tmp_path_fact
     assert rep["instructions_per_inference"] > 0 and rep["macs"] > 0
 
 
-def test_hil_refuses_a_model_whose_input_does_not_fit_a_frame(tmp_path, capsys, monkeypatch):
-    """72x72x1 = 5184 input bytes: the firmware runs it (self-test), the serial protocol cannot
-    carry it (4096-byte frames); hil says so in one line instead of failing on the link."""
+def test_an_input_larger_than_the_default_frame_goes_through_bit_exact(tmp_path, capsys,
+                                                                       monkeypatch):
+    """72x72x1 = 5184 input bytes, more than the harness's default 4096-byte frames:
+    `drsn-edge firmware` sizes the frames for the model, and HIL streams it bit-exact."""
     import keras
     L = _layers()
     keras.utils.set_random_seed(1)
@@ -325,6 +423,19 @@ def test_hil_refuses_a_model_whose_input_does_not_fit_a_frame(tmp_path, capsys, 
     code, out, err = run_cli(capsys, "firmware", *common)
     assert code == 0, err
     with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
-        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url)
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "cannot take one input of 5184 bytes" in err and "PROTO_MAX_PAYLOAD" in err
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+        # one input per frame: count, rank, four dims and 5184 bytes, rounded up to 256
+        assert info.max_payload == 5376 and info.max_batch == 1
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "12")
+    assert code == 0, err
+    assert "12/12 vectors bit-exact on mps2-an386" in out
+
+
+def test_frames_grow_with_the_input_up_to_what_info_can_announce():
+    from firmware_gen import build as fw_build
+    assert fw_build.frame_payload(4, 1024) == 4096               # the default holds it
+    assert fw_build.frame_payload(4, 96 * 96 * 3) == 27904       # 27,667 rounded up
+    assert fw_build.frame_payload(2, 4096 - 10) == 4096 + 256    # header pushes it over
+    assert fw_build.frame_payload(4, 70000) > fw_build.FRAME_PAYLOAD_MAX   # left at 4096
