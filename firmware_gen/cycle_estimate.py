@@ -30,7 +30,7 @@ MODEL_SOURCES = [SOURCE_DIR / "cycle_model.c"]
 HEADERS = [SOURCE_DIR / "cycle_model.h"]
 
 # Mark ids (boards/common/board.h); layer ids are the layer indices.
-MARK_BEGIN, MARK_READ, MARK_TOTAL, MARK_INFER = 4095, 4094, 4093, 4092
+MARK_BEGIN, MARK_READ, MARK_TOTAL, MARK_INFER, MARK_PROBE = 4095, 4094, 4093, 4092, 4091
 
 CORES = {"cortex-m3": "m3", "cortex-m4": "m4", "cortex-m55": "m55"}
 

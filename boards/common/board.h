@@ -60,6 +60,7 @@ const char *board_counter_unit(void); /* "instructions" or "cycles" */
 #define BOARD_MARK_READ 4094u      /* after one counter read: the cost of a read + a mark */
 #define BOARD_MARK_TOTAL 4093u     /* after one inference of the benchmark firmware */
 #define BOARD_MARK_INFER 4092u     /* after one inference of the protocol firmware (INFER) */
+#define BOARD_MARK_PROBE 4091u     /* one profiling step with nothing in it (model.c, DK_PROFILE) */
 void board_cycle_mark(uint32_t id);
 
 /* Stack use. The reset handler fills the main stack with a pattern; board_stack_peak()
