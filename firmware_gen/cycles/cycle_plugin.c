@@ -2,8 +2,8 @@
  * cycle_plugin.c - a QEMU TCG plugin (qemu-system-arm 7.2, plugin API version 1) that
  * estimates Cortex-M cycles while the guest runs: each translated instruction is decoded
  * from its bytes (cycle_model.c) and an inline add of its cost is attached to it; a
- * conditional branch's taken penalty is added when the next block executed does not start
- * at the branch's fall-through address.
+ * conditional branch that closes a block records itself when it is reached, and its taken
+ * penalty is added when the next block executed does not start at its fall-through address.
  *
  * The guest marks points of interest by loading one byte at markbase + id from the function
  * [marklo, markhi) (board_cycle_mark in boards/common/board.c): each such load writes
@@ -42,6 +42,8 @@ typedef void (*udata_cb)(qemu_plugin_id_t id, void *userdata);
 extern void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, tb_trans_cb cb);
 extern void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, vcpu_udata_cb cb,
                                                  enum qemu_plugin_cb_flags flags, void *userdata);
+extern void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, vcpu_udata_cb cb,
+                                                   enum qemu_plugin_cb_flags flags, void *userdata);
 extern void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn,
                                                        enum qemu_plugin_op op, void *ptr,
                                                        uint64_t imm);
@@ -99,9 +101,14 @@ static void block_exec_check(unsigned int vcpu, void *userdata)
         }
         pending = NULL;
     }
-    if (s->end.taken_extra) {
-        pending = &s->end;
-    }
+}
+
+/* Runs when a block's closing conditional branch is reached (not when a device access or an
+ * exception left the block before it): the next block decides whether it was taken. */
+static void branch_reached(unsigned int vcpu, void *userdata)
+{
+    (void)vcpu;
+    pending = userdata;
 }
 
 static uint32_t halfword(const uint8_t *p)
@@ -143,6 +150,10 @@ static void block_translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (i == n - 1) {
             s->end.fall_through = vaddr + size;
             s->end.taken_extra = c.cls == CM_COND_BRANCH ? c.taken_extra : 0u;
+            if (s->end.taken_extra) {
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, branch_reached, QEMU_PLUGIN_CB_NO_REGS,
+                                                       &s->end);
+            }
         }
     }
     qemu_plugin_register_vcpu_tb_exec_cb(tb, block_exec_check, QEMU_PLUGIN_CB_NO_REGS, s);
