@@ -798,6 +798,9 @@ def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path:
     plugin = None
     if cycles:
         cycle_estimate.core_option(board)
+        if "," in str(Path(out_dir).resolve()):
+            raise UserError(f"the build directory {Path(out_dir).resolve()} holds a comma, which "
+                            f"QEMU's -plugin options cannot carry; use another --build-dir")
         plugin = cycle_estimate.build_plugin(Path(out_dir) / "cycle_plugin")
     inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir, test_set)
     # The raw-input preprocessing is this project's window contract: our model only.

@@ -136,6 +136,10 @@ def test_plugin_options_are_checked(plugin, tmp_path):
                     "-x", "c", "-"], input="void _start(void) { for (;;); }\n", text=True, check=True)
     with pytest.raises(UserError, match="no board_cycle_mark"):
         ce.plugin_args(plugin, board, elf, tmp_path / "log.txt")
+    good = boards.compile_firmware(board, [FIRMWARE / "cycle_main.c", FIRMWARE / "cycle_sequence.S"],
+                                   [], tmp_path / "cycles.elf")
+    with pytest.raises(UserError, match="cannot hold a comma"):
+        ce.plugin_args(plugin, board, good, tmp_path / "a,b.txt")
     odd = board.__class__.__new__(board.__class__)
     odd.__dict__.update(board.__dict__)
     object.__setattr__(odd, "core", "cortex-m7")
