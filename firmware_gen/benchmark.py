@@ -142,6 +142,9 @@ def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, exp
     out_dir = Path(out_dir)
     gen = out_dir / "src"
     info = codegen.generate(model_bytes, gen, name=name)
+    if len(info["layers"]) >= cycle_estimate.MARK_PROBE:   # layer ids share the cycle marks' range
+        raise UserError(f"the model has {len(info['layers'])} operators; the benchmark's profiling "
+                        f"build handles at most {cycle_estimate.MARK_PROBE - 1}")
     data = write_bench_data(gen / "bench_data.c", inputs, expected)
     sources = [gen / "model.c", gen / "model_data.c", data, BENCH_MAIN, *codegen.runtime_sources()]
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "profile.elf",

@@ -65,7 +65,7 @@ int main(void)
         board_exit(1);
     }
 
-    /* What one counter read costs: the difference between two back-to-back reads. */
+    /* What one counter read (and the cycle mark every profiled layer also has) costs. */
     board_counter_start();
     board_cycle_mark(BOARD_MARK_BEGIN);
     const uint64_t r0 = board_counter_read();

@@ -68,7 +68,7 @@ struct block_end {
 };
 
 static uint64_t cycles;
-static const struct block_end *pending;   /* last block executed, if it ended conditionally */
+static const struct block_end *pending;   /* a block-closing conditional branch just reached */
 
 static int core = CM_CORE_M4;
 static uint64_t mark_lo, mark_hi, mark_base;
