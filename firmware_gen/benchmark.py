@@ -777,11 +777,18 @@ def plot_layers(rep: dict, dest: Path) -> Path:
                "LOGISTIC": "#e377c2", "SOFTMAX": "#7f7f7f"}
     colors = [palette.get(l["op"], "#999999") for l in layers]
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.2 * len(layers) + 1)))
-    ax.barh(range(len(values)), values, color=colors)
+    ax.barh(range(len(values)), values, color=colors, label=rep["unit"])
+    ax.set_xlabel(f"{rep['unit']} (QEMU -icount)" if rep["unit"] == "instructions" else rep["unit"])
+    cycles = [l.get("estimated_cycles") for l in layers]
+    if rep.get("cycle_model") and None not in cycles:
+        # the estimate as an outline around the instruction bar: what the count leaves out
+        ax.barh(range(len(cycles)), cycles, fill=False, edgecolor="#333333", linewidth=0.6,
+                label="estimated cycles")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel("instructions (QEMU -icount) and estimated cycles (timing table, outline)")
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(names, fontsize=6)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{rep['unit']} (QEMU -icount)" if rep["unit"] == "instructions" else rep["unit"])
     ax.set_title(f"{rep['board']}: {rep['instructions_per_inference']:,} {rep['unit']} per inference")
     fig.tight_layout()
     with artifacts.atomic_path(dest) as tmp:
