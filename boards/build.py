@@ -119,6 +119,7 @@ def board_config_header(board: Board) -> str:
         f"#define BOARD_HAS_FPU {int(board.fpu)}",
         f"#define BOARD_CORE_CLOCK_HZ {board.core_clock_hz}u",
         f"#define BOARD_IRQ_COUNT {board.irq_count}",
+        f"#define BOARD_FLASH_ORIGIN 0x{board.flash_origin:08X}u",
         "",
         f"#define BOARD_UART_BASE 0x{board.uart_base:08X}u",
         f"#define BOARD_UART_CLOCK_HZ {board.uart_clock_hz}u",

@@ -41,12 +41,13 @@ _LISTENING = "waiting for connection"
 
 
 def qemu_command(board: str | Board, elf: str | Path, serial: str = "tcp",
-                 port: int | None = None) -> list[str]:
+                 port: int | None = None, extra_args=()) -> list[str]:
     """The qemu-system-arm command line that boots `elf` on `board`.
 
     serial: "tcp" (needs `port`; QEMU listens on 127.0.0.1:port and waits for one client
     before starting the guest, so no output is lost), "stdio", "null", or any other QEMU
-    character device spec such as "file:uart.log".
+    character device spec such as "file:uart.log". extra_args: appended as they are (e.g.
+    the benchmark's -plugin for its cycle estimate).
     """
     board = load(board)
     if serial == "tcp":
@@ -59,7 +60,7 @@ def qemu_command(board: str | Board, elf: str | Path, serial: str = "tcp",
             "-icount", "shift=0",
             "-semihosting-config", "enable=on,target=native",
             "-kernel", str(elf),
-            "-serial", serial]
+            "-serial", serial, *extra_args]
 
 
 class Emulator:
@@ -68,8 +69,10 @@ class Emulator:
     A context manager: leaving the block always ends the QEMU process.
     """
 
-    def __init__(self, board: str | Board, elf: str | Path, start_timeout: float = 10.0):
+    def __init__(self, board: str | Board, elf: str | Path, start_timeout: float = 10.0,
+                 extra_args=()):
         self.board = load(board)
+        self.extra_args = list(extra_args)
         self.elf = Path(elf)
         self.start_timeout = start_timeout
         self.port: int | None = None
@@ -97,7 +100,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         _check_runnable(self.elf)
-        port = _listen(lambda p: self._launch(qemu_command(self.board, self.elf, port=p)),
+        port = _listen(lambda p: self._launch(qemu_command(self.board, self.elf, port=p,
+                                                            extra_args=self.extra_args)),
                        lambda: self.stderr, self.stop, self.start_timeout)
         if port is None:
             output = self.stderr.strip() or "(no output)"

@@ -2,7 +2,8 @@
 
 A package can be installed and still not work (a compiler without its C++ library, a QEMU
 without the Arm machine models), so each check runs the tool on something small: a C and a
-C++ program are compiled and linked for a Cortex-M4, QEMU lists its machines, ser2net (a
+C++ program are compiled and linked for a Cortex-M4, the host C compiler builds a shared
+object (the benchmark's QEMU cycle plugin), QEMU lists its machines, ser2net (a
 board's serial port on the network, RFC 2217) is on the PATH. Each failure is
 one line naming the tool and the Debian package that brings it. `scripts/setup.sh` runs this
 after installing, and the test suite runs it before any test, so a missing piece shows up
@@ -25,6 +26,7 @@ PACKAGES = {
     "c++": "libstdc++-arm-none-eabi-newlib",
     "qemu": "qemu-system-arm",
     "ser2net": "ser2net",
+    "host-c": "gcc",   # the host C compiler: builds the benchmark's QEMU cycle plugin
 }
 BOARD_MACHINES = ("mps2-an386", "mps3-an547", "netduinoplus2", "lm3s6965evb")
 PYTHON_MODULES = ("numpy", "tensorflow", "keras", "tflite_micro", "serial", "scipy", "matplotlib")
@@ -43,6 +45,19 @@ def _compile(compiler: str, source: str, suffix: str, extra=()) -> str | None:
         src = Path(tmp) / f"probe{suffix}"
         src.write_text(source)
         run = subprocess.run([compiler, *_LINK, *extra, str(src), "-o", str(Path(tmp) / "probe.elf")],
+                             capture_output=True, text=True)
+        if run.returncode == 0:
+            return None
+        lines = [ln for ln in run.stderr.strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit status {run.returncode}"
+
+
+def _host_shared_object(compiler: str) -> str | None:
+    """None when the host compiler builds a shared object (what the QEMU plugin is)."""
+    with tempfile.TemporaryDirectory(prefix="drsn-doctor-") as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text("int probe(int x) { return x + 1; }\n")
+        run = subprocess.run([compiler, "-shared", "-fPIC", str(src), "-o", str(Path(tmp) / "probe.so")],
                              capture_output=True, text=True)
         if run.returncode == 0:
             return None
@@ -79,6 +94,15 @@ def problems() -> list[str]:
         if lacking:
             found.append(f"qemu-system-arm has no machine {', '.join(lacking)} (QEMU 7.2 or "
                          f"newer has them); {apt.format(PACKAGES['qemu'])}")
+    host_cc = shutil.which("cc") or shutil.which("gcc")
+    if host_cc is None:
+        found.append(f"no host C compiler (cc or gcc) is on PATH (it builds the benchmark's QEMU "
+                     f"cycle plugin); {apt.format(PACKAGES['host-c'])}")
+    else:
+        err = _host_shared_object(host_cc)
+        if err:
+            found.append(f"{host_cc} cannot build a host shared object ({err}); "
+                         f"{apt.format(PACKAGES['host-c'])}")
     if shutil.which("ser2net") is None:
         found.append(f"ser2net is not on PATH (it puts a board's serial port on the network "
                      f"for `drsn-edge hil --port rfc2217://...`); {apt.format(PACKAGES['ser2net'])}")
@@ -95,5 +119,6 @@ def run(quiet: bool = False) -> None:
         raise UserError("; ".join(found) if len(found) == 1 else
                         f"{len(found)} tools missing or broken: " + " | ".join(found))
     if not quiet:
-        print("drsn-edge doctor: arm-none-eabi-gcc/g++ (C and C++ for Cortex-M), "
+        print("drsn-edge doctor: arm-none-eabi-gcc/g++ (C and C++ for Cortex-M), the host C "
+              "compiler (the QEMU cycle plugin), "
               f"qemu-system-arm ({', '.join(BOARD_MACHINES)}) and the Python packages work")

@@ -56,7 +56,7 @@ from drsn_edge.artifacts import paths
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
 from drsn_edge.int8 import quantize_input
-from firmware_gen import codegen, stage, tflm_oracle
+from firmware_gen import codegen, cycle_estimate, stage, tflm_oracle
 
 BENCH_DIR = Path(__file__).resolve().parent / "bench"
 BENCH_MAIN = BENCH_DIR / "bench_main.c"
@@ -66,7 +66,8 @@ QEMU_TIMEOUT_S = 120.0
 # Targets of issue 6 for the default DRSN on mps2-an386 (reported, never asserted).
 TARGETS = {
     "conv_macs_per_instruction_min": 1.0,
-    "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6},
+    "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6,
+                         "estimated_cycles": 0.3},
     "vs_tflm_reference": {"instructions": 0.2},
 }
 # Raw-input preprocessing (issue 14), as a share of one inference's instructions.
@@ -141,6 +142,9 @@ def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, exp
     out_dir = Path(out_dir)
     gen = out_dir / "src"
     info = codegen.generate(model_bytes, gen, name=name)
+    if len(info["layers"]) >= cycle_estimate.MARK_PROBE:   # layer ids share the cycle marks' range
+        raise UserError(f"the model has {len(info['layers'])} operators; the benchmark's profiling "
+                        f"build handles at most {cycle_estimate.MARK_PROBE - 1}")
     data = write_bench_data(gen / "bench_data.c", inputs, expected)
     sources = [gen / "model.c", gen / "model_data.c", data, BENCH_MAIN, *codegen.runtime_sources()]
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "profile.elf",
@@ -148,13 +152,20 @@ def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, exp
     return {"elf": elf, "model": info}
 
 
-def run_profile_firmware(board, elf: Path, timeout: float = QEMU_TIMEOUT_S) -> dict:
-    """Boot the profiling image in QEMU and parse its report."""
+def run_profile_firmware(board, elf: Path, timeout: float = QEMU_TIMEOUT_S,
+                         plugin: Path | None = None) -> dict:
+    """Boot the profiling image in QEMU and parse its report. With `plugin` (the cycle
+    estimate's QEMU plugin) also the estimated cycles of the same stretches: "cycles" holds
+    the cost of one counter read + mark, the totals and the per-layer figures."""
     board = boards.load(board)
     log = Path(elf).with_suffix(".uart.txt")
     if log.exists():
         log.unlink()
-    cmd = boards.qemu_command(board, elf, serial=f"file:{log}")
+    cycle_log = Path(elf).with_suffix(".cycles.txt")
+    if cycle_log.exists():
+        cycle_log.unlink()
+    extra = cycle_estimate.plugin_args(plugin, board, elf, cycle_log) if plugin else []
+    cmd = boards.qemu_command(board, elf, serial=f"file:{log}", extra_args=extra)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -166,7 +177,22 @@ def run_profile_firmware(board, elf: Path, timeout: float = QEMU_TIMEOUT_S) -> d
         raise UserError(f"the benchmark firmware on {board.name} stopped early (exit code "
                         f"{proc.returncode}); its output:\n{text[-2000:]}\n{proc.stderr[-1000:]}")
     report["exit_code"] = proc.returncode
+    if plugin:
+        report["cycles"] = profile_cycles(cycle_estimate.read_segments(cycle_log))
     return report
+
+
+def profile_cycles(segs: list[tuple[int, int]]) -> dict:
+    """The benchmark firmware's cycle marks: what one profiling step costs (the second PROBE
+    stretch: counter read, mark and bookkeeping with nothing between), one inference per
+    vector (TOTAL), and per layer id the sum of its stretches in the profiled inference."""
+    probe = [c for i, c in segs if i == cycle_estimate.MARK_PROBE]
+    layers: dict[int, int] = {}
+    for i, c in segs:
+        if i < cycle_estimate.MARK_PROBE:
+            layers[i] = layers.get(i, 0) + c
+    return {"read_cost": probe[-1] if probe else 0,
+            "totals": [c for i, c in segs if i == cycle_estimate.MARK_TOTAL], "layers": layers}
 
 
 def parse_profile(text: str) -> dict:
@@ -200,8 +226,8 @@ class _MonitoredEmulator(boards.Emulator):
     can read guest memory after a run: how any firmware on the board layer used its stack
     (boards/common/startup.c paints it at reset), TFLM's included, without its cooperation."""
 
-    def __init__(self, board, elf, monitor: Path):
-        super().__init__(board, elf)
+    def __init__(self, board, elf, monitor: Path, extra_args=()):
+        super().__init__(board, elf, extra_args=extra_args)
         self.monitor = Path(monitor)
 
     def _launch(self, cmd: list[str]):
@@ -256,7 +282,8 @@ def stack_peak_from_memory(words: list[int], top: int, limit: int) -> int:
     return 0
 
 
-def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=None) -> dict:
+def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=None,
+                              plugin: Path | None = None) -> dict:
     """Instructions per inference through the serial protocol (what `make hil` sees), whether
     the outputs equal the TFLM host runtime's, and the deepest stack use of the whole run
     (boot, protocol, inferences), read from the painted stack through the QEMU monitor.
@@ -269,7 +296,11 @@ def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=No
     if monitor.exists():
         monitor.unlink()
     stack = None
-    with _MonitoredEmulator(board, elf, monitor) as emu:
+    cycle_log = Path(elf).with_suffix(".cycles.txt")
+    if cycle_log.exists():
+        cycle_log.unlink()
+    extra = cycle_estimate.plugin_args(plugin, board, elf, cycle_log) if plugin else []
+    with _MonitoredEmulator(board, elf, monitor, extra) as emu:
         with Device(emu.url, timeout=10.0) as dev:
             info = dev.info()
             outputs, work = dev.infer(inputs)
@@ -290,7 +321,10 @@ def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=No
         want = preprocess(np.asarray(raw_windows), info.input.scale, info.input.zero_point)
         pre = {"instructions": [int(r.preprocess_work) for r in raws],
                "bit_exact": all(np.array_equal(r.input, w) for r, w in zip(raws, want))}
+    cycles = ([c for i, c in cycle_estimate.read_segments(cycle_log) if i == cycle_estimate.MARK_INFER]
+              if plugin else None)
     return {"instructions": [int(w) for w in work], "bit_exact": bool(np.array_equal(outputs, expected)),
+            "estimated_cycles": cycles,
             "unit": info.work_unit, "arena_bytes": int(info.arena_bytes), "stack_peak_bytes": stack,
             "preprocessing": pre}
 
@@ -376,23 +410,27 @@ def size_summary(elf: Path, stack_peak: int | None, arena: int, scratch: int = 0
 
 
 def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
-                     name: str = "model", raw_windows=None) -> dict:
+                     name: str = "model", raw_windows=None, plugin: Path | None = None) -> dict:
     """Everything the report says about the compiled runtime."""
     from firmware_gen import build as fw_build
     out_dir = Path(out_dir)
     prof = build_profile_firmware(model_bytes, board, out_dir / "profile", inputs, expected, name)
-    rep = run_profile_firmware(board, prof["elf"])
+    rep = run_profile_firmware(board, prof["elf"], plugin=plugin)
     info = prof["model"]
     deployed = fw_build.build(model_bytes, board.name, out_dir / "firmware", name=name)
-    proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected, raw_windows)
+    proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected, raw_windows,
+                                      plugin=plugin)
+    cyc = rep.get("cycles")
     n = len(info["layers"])
     read = rep.get("read_cost", 0)
     layers = []
     for i, layer in enumerate(info["layers"]):
         raw = rep["layers"].get(i, 0)
         instr = max(raw - read, 0)
+        est = max(cyc["layers"].get(i, 0) - cyc["read_cost"], 0) if cyc else None
         layers.append({"index": i, "name": layer["name"], "op": layer["op"],
-                       "shape": layer["shape"], "instructions": instr, "macs": layer.get("macs", 0),
+                       "shape": layer["shape"], "instructions": instr, "estimated_cycles": est,
+                       "macs": layer.get("macs", 0),
                        "macs_per_instruction": (layer.get("macs", 0) / instr) if instr and layer.get("macs") else None,
                        "fused_into": layer.get("fused_into"), "kernel": layer.get("kernel")})
     io = max(rep["layers"].get(n, 0) - 2 * read, 0)
@@ -400,8 +438,16 @@ def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
     size = size_summary(deployed["elf"], rep.get("stack_bytes"), info["arena_bytes"], scratch)
     size["firmware_stack_peak_bytes"] = proto["stack_peak_bytes"]
     instr = proto["instructions"]
+    est = proto["estimated_cycles"]
     return {
         "runtime": "compiled",
+        "estimated_cycles_per_inference": int(np.median(est)) if est else None,
+        "cycle_model": cycle_estimate.cycle_model(board) if plugin else None,
+        "estimated_cycles_per_vector": est,
+        "profile_estimated_cycles_total": cyc["totals"][0] if cyc and cyc["totals"] else None,
+        "cycle_mark_read_cost": cyc["read_cost"] if cyc else None,
+        "io_copy_estimated_cycles": (max(cyc["layers"].get(n, 0) - 2 * cyc["read_cost"], 0)
+                                     if cyc else None),
         "unit": rep.get("unit", "instructions"),
         "instructions_per_inference": int(np.median(instr)),
         "instructions_per_vector": instr,
@@ -448,11 +494,11 @@ def tflm_libraries(cfg: dict) -> tuple[list[tuple[str, str, str]], str | None]:
 
 
 def measure_tflm(model_bytes: bytes, board, out_dir: Path, inputs, expected, variant: str,
-                 lib: str, include: str, arena_margin: int) -> dict:
+                 lib: str, include: str, arena_margin: int, plugin: Path | None = None) -> dict:
     from firmware_gen import tflm_backend   # only when TFLM is given
     built = tflm_backend.build(model_bytes, board.name, Path(out_dir) / variant, "model", lib,
                                include, arena_margin)
-    proto = measure_protocol_firmware(board, built["elf"], inputs, expected)
+    proto = measure_protocol_firmware(board, built["elf"], inputs, expected, plugin=plugin)
     model = built.get("model") or {}
     # what the interpreter used (measured on the board), not what was reserved with a margin
     arena = int(model.get("arena_used") or model.get("arena_bytes") or built.get("arena_bytes") or 0)
@@ -462,6 +508,9 @@ def measure_tflm(model_bytes: bytes, board, out_dir: Path, inputs, expected, var
     instr = proto["instructions"]
     return {"runtime": f"tflm_{variant}", "library": lib,
             "instructions_per_inference": int(np.median(instr)), "instructions_per_vector": instr,
+            "estimated_cycles_per_inference": (int(np.median(proto["estimated_cycles"]))
+                                               if proto["estimated_cycles"] else None),
+            "estimated_cycles_per_vector": proto["estimated_cycles"],
             "bit_exact_protocol": proto["bit_exact"], "size": size, "arena_bytes": arena,
             "layers": built.get("layers"), "elf": str(built["elf"])}
 
@@ -483,9 +532,14 @@ def by_op(layers: list[dict]) -> dict[str, dict]:
     for layer in layers:
         if layer.get("fused_into") is not None:
             continue
-        e = out.setdefault(layer_group(layer), {"layers": 0, "instructions": 0, "macs": 0})
+        e = out.setdefault(layer_group(layer), {"layers": 0, "instructions": 0,
+                                                "estimated_cycles": 0, "macs": 0})
         e["layers"] += 1
         e["instructions"] += layer["instructions"]
+        if layer.get("estimated_cycles") is None:
+            e["estimated_cycles"] = None
+        elif e["estimated_cycles"] is not None:
+            e["estimated_cycles"] += layer["estimated_cycles"]
         e["macs"] += layer["macs"]
     total = sum(e["instructions"] for e in out.values()) or 1
     for e in out.values():
@@ -517,6 +571,10 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
                   "sha256": __import__("hashlib").sha256(model_bytes).hexdigest()},
         "runtime": "compiled",
         "instructions_per_inference": total,
+        "estimated_cycles_per_inference": compiled.get("estimated_cycles_per_inference"),
+        "estimated_cycles_per_instruction": _ratio(compiled.get("estimated_cycles_per_inference"), total),
+        "estimated_latency_ms": None,
+        "cycle_model": compiled.get("cycle_model"),
         "macs": macs,
         "macs_per_instruction": macs / total if total else None,
         "conv_macs": conv_macs,
@@ -532,7 +590,7 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         "bit_exact": compiled["bit_exact_protocol"] and compiled["bit_exact_profile"],
         "layers": layers,
         "by_op": by_op(layers),
-        "compiled": {k: v for k, v in compiled.items() if k not in ("layers", "size")},
+        "compiled": {k: v for k, v in compiled.items() if k not in ("layers", "size", "cycle_model")},
         "tflm": tflm,
         "tflm_note": tflm_reason,
         "targets": TARGETS,
@@ -548,8 +606,16 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
                                t["arena_bytes"] + (t["size"].get("firmware_stack_peak_bytes") or 0))
             if t["size"].get("firmware_stack_peak_bytes") and size.get("firmware_stack_peak_bytes") else None,
             "arena": _ratio(compiled["arena_bytes"], t["arena_bytes"]),
+            "estimated_cycles": _ratio(compiled.get("estimated_cycles_per_inference"),
+                                       t.get("estimated_cycles_per_inference")),
         }
     report["ratios"] = ratios
+    cm = report["cycle_model"]
+    if cm and report["estimated_cycles_per_inference"]:
+        report["estimated_latency_ms"] = 1000.0 * report["estimated_cycles_per_inference"] / cm["clock_hz"]
+        for t in tflm.values():
+            t["estimated_latency_ms"] = (1000.0 * t["estimated_cycles_per_inference"] / cm["clock_hz"]
+                                         if t.get("estimated_cycles_per_inference") else None)
     report["target_checks"] = check_targets(report)
     pre = compiled.get("preprocessing")
     if pre:
@@ -604,7 +670,10 @@ def render_markdown(rep: dict, chart: str | None) -> str:
     s = rep["size"]
     lines = [f"# Benchmark: compiled runtime on {rep['board']} ({rep['core']})", "",
              f"Model `{rep['model']['path']}` ({rep['model']['bytes']:,} bytes). "
-             f"Counts are **{u}** — {rep['note']}.", "",
+             f"Counts are **{u}** — {rep['note']}."
+             + (" Cycles are **estimates** (Cortex-M timing table applied to every executed "
+                "instruction by the project's QEMU plugin; see *How cycles are estimated*), "
+                "not measurements." if rep.get("cycle_model") else ""), "",
              "| | compiled runtime |" + "".join(f" TFLM {v} |" for v in rep["tflm"]) + "",
              "|---|---|" + "---|" * len(rep["tflm"])]
 
@@ -614,6 +683,14 @@ def render_markdown(rep: dict, chart: str | None) -> str:
             cells.append(_fmt(key(t)) if key else "—")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     row(f"{u} per inference", rep["instructions_per_inference"], lambda t: t["instructions_per_inference"])
+    cm = rep.get("cycle_model")
+    if cm:
+        row("estimated cycles per inference", rep["estimated_cycles_per_inference"],
+            lambda t: t.get("estimated_cycles_per_inference"))
+        row("estimated cycles per instruction", rep["estimated_cycles_per_instruction"],
+            lambda t: _ratio(t.get("estimated_cycles_per_inference"), t["instructions_per_inference"]))
+        row(f"estimated latency at {cm['clock_hz'] / 1e6:g} MHz (ms)", rep["estimated_latency_ms"],
+            lambda t: t.get("estimated_latency_ms"))
     row("MACs", rep["macs"])
     row(f"MACs per {u[:-1]} (whole model)", rep["macs_per_instruction"])
     row(f"MACs per {u[:-1]} (convolutions)", rep["conv_macs_per_instruction"])
@@ -642,30 +719,43 @@ def render_markdown(rep: dict, chart: str | None) -> str:
                      f"{'met' if pre['met'] else '**missed**'} |")
     lines.append("")
     if rep["ratios"]:
-        lines += ["## Ratios (compiled / TFLM)", "", "| TFLM build | instructions | flash | RAM | peak RAM | arena |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["## Ratios (compiled / TFLM)", "",
+                  "| TFLM build | instructions | estimated cycles | flash | RAM | peak RAM | arena |",
+                  "|---|---|---|---|---|---|---|"]
         for v, r in rep["ratios"].items():
-            lines.append(f"| {v} | " + " | ".join(_fmt(r[k]) for k in ("instructions", "flash", "ram", "peak_ram", "arena")) + " |")
+            lines.append(f"| {v} | " + " | ".join(_fmt(r.get(k)) for k in (
+                "instructions", "estimated_cycles", "flash", "ram", "peak_ram", "arena")) + " |")
         lines.append("")
     else:
         # Only TFLM measured in this run, on this model and board, is compared with.
         lines += [f"TFLM: {rep['tflm_note']}; no comparison is made.", ""]
     lines += ["## Where the instructions go, by operator", "",
-              f"| operator | layers | {u} | share | MACs | MACs/{u[:-1]} |", "|---|---|---|---|---|---|"]
+              f"| operator | layers | {u} | est. cycles | share | MACs | MACs/{u[:-1]} |",
+              "|---|---|---|---|---|---|---|"]
     for op, e in rep["by_op"].items():
-        lines.append(f"| {op} | {e['layers']} | {e['instructions']:,} | {100 * e['share']:.1f} % | "
-                     f"{e['macs']:,} | {_fmt(e['macs_per_instruction'])} |")
+        lines.append(f"| {op} | {e['layers']} | {e['instructions']:,} | {_fmt(e.get('estimated_cycles'))} | "
+                     f"{100 * e['share']:.1f} % | {e['macs']:,} | {_fmt(e['macs_per_instruction'])} |")
     lines.append(f"\nInput/output copies: {rep['compiled']['io_copy_instructions']:,} {u}; one counter "
                  f"read ({rep['compiled']['counter_read_instructions']} {u}) is subtracted per layer.\n")
     if chart:
         lines += [f"![{u} per layer]({chart})", ""]
-    lines += ["## Per layer", "", f"| # | layer | op | output shape | {u} | MACs | MACs/{u[:-1]} | kernel |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Per layer", "", f"| # | layer | op | output shape | {u} | est. cycles | MACs | "
+              f"MACs/{u[:-1]} | kernel |", "|---|---|---|---|---|---|---|---|---|"]
     for l in rep["layers"]:
         note = f"fused into #{l['fused_into']}" if l.get("fused_into") is not None else (l.get("kernel") or "")
         lines.append(f"| {l['index']} | {l['name'].split(':', 2)[-1]} | {l['op']} | {l['shape']} | "
-                     f"{l['instructions']:,} | {l['macs']:,} | {_fmt(l['macs_per_instruction'])} | {note} |")
+                     f"{l['instructions']:,} | {_fmt(l.get('estimated_cycles'))} | {l['macs']:,} | "
+                     f"{_fmt(l['macs_per_instruction'])} | {note} |")
     lines.append("")
+    if cm:
+        lines += ["## How cycles are estimated", "",
+                  f"Estimates, not measurements: {cm['method']}, with the {cm['core']} table "
+                  f"({cm['table']}). Assumed: " + "; ".join(cm["assumptions"]) + ". "
+                  "The firmware marks the stretches it measures (board_cycle_mark); a layer's "
+                  "figure has the cost of one profiling step (counter read, mark and bookkeeping, "
+                  f"{_fmt(rep['compiled'].get('cycle_mark_read_cost'))} cycles) subtracted, like its "
+                  f"instruction count; an inference's figure includes a counter restart and read. Latency: estimated cycles at {cm['clock_hz'] / 1e6:g} MHz "
+                  f"({cm['clock_note']}).", ""]
     if s.get("by_kind"):
         lines += ["## Memory by kind of object (linker map)", "", "| object | .text | .rodata | .data | .bss |",
                   "|---|---|---|---|---|"]
@@ -687,11 +777,18 @@ def plot_layers(rep: dict, dest: Path) -> Path:
                "LOGISTIC": "#e377c2", "SOFTMAX": "#7f7f7f"}
     colors = [palette.get(l["op"], "#999999") for l in layers]
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.2 * len(layers) + 1)))
-    ax.barh(range(len(values)), values, color=colors)
+    ax.barh(range(len(values)), values, color=colors, label=rep["unit"])
+    ax.set_xlabel(f"{rep['unit']} (QEMU -icount)" if rep["unit"] == "instructions" else rep["unit"])
+    cycles = [l.get("estimated_cycles") for l in layers]
+    if rep.get("cycle_model") and None not in cycles:
+        # the estimate as an outline around the instruction bar: what the count leaves out
+        ax.barh(range(len(cycles)), cycles, fill=False, edgecolor="#333333", linewidth=0.6,
+                label="estimated cycles")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel("instructions (QEMU -icount) and estimated cycles (timing table, outline)")
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(names, fontsize=6)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{rep['unit']} (QEMU -icount)" if rep["unit"] == "instructions" else rep["unit"])
     ax.set_title(f"{rep['board']}: {rep['instructions_per_inference']:,} {rep['unit']} per inference")
     fig.tight_layout()
     with artifacts.atomic_path(dest) as tmp:
@@ -703,18 +800,28 @@ def plot_layers(rep: dict, dest: Path) -> Path:
 def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path: Path | None = None,
               tflm_libs=(), tflm_reason: str | None = None, arena_margin: int = 1024,
               n_vectors: int = N_VECTORS, data_dir: Path | None = None,
-              sensor_full_scale: float | None = None, test_set: bool = True) -> dict:
+              sensor_full_scale: float | None = None, test_set: bool = True,
+              cycles: bool = True) -> dict:
+    """cycles: also estimate cycles with the project's QEMU plugin (built here with the host
+    C compiler; firmware_gen/cycle_estimate.py)."""
     board = boards.load(board_name)
+    plugin = None
+    if cycles:
+        cycle_estimate.core_option(board)
+        if "," in str(Path(out_dir).resolve()):
+            raise UserError(f"the build directory {Path(out_dir).resolve()} holds a comma, which "
+                            f"QEMU's -plugin options cannot carry; use another --build-dir")
+        plugin = cycle_estimate.build_plugin(Path(out_dir) / "cycle_plugin")
     inputs, expected = bench_vectors(model_bytes, n_vectors, data_dir, test_set)
     # The raw-input preprocessing is this project's window contract: our model only.
     raw = (bench_raw_windows(model_bytes, sensor_full_scale, n_vectors, data_dir)
            if sensor_full_scale and test_set else None)
     compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected,
-                                raw_windows=raw)
+                                raw_windows=raw, plugin=plugin)
     tflm = {}
     for variant, lib, inc in tflm_libs:
         tflm[variant] = measure_tflm(model_bytes, board, Path(out_dir) / "tflm", inputs, expected,
-                                     variant, lib, inc, arena_margin)
+                                     variant, lib, inc, arena_margin, plugin)
     return make_report(board, Path(model_path or "model.tflite"), model_bytes, compiled, tflm, tflm_reason)
 
 
@@ -742,8 +849,14 @@ def run(cfg: dict) -> dict:
           f"{rep['macs']:,} MACs, conv {_fmt(rep['conv_macs_per_instruction'])} MACs/{u[:-1]}, "
           f"flash {rep['flash_bytes']:,} B, RAM {rep['ram_bytes']:,} B (arena {rep['arena_bytes']:,}, "
           f"stack {rep['stack_bytes']}), bit-exact {'yes' if rep['bit_exact'] else 'NO'}")
+    if rep.get("cycle_model"):
+        print(f"benchmark: estimated {_fmt(rep['estimated_cycles_per_inference'])} cycles/inference "
+              f"({_fmt(rep['estimated_cycles_per_instruction'])} per instruction), "
+              f"{_fmt(rep['estimated_latency_ms'])} ms at {rep['cycle_model']['clock_hz'] / 1e6:g} MHz "
+              f"(an estimate: {rep['cycle_model']['core']} timing table, zero-wait-state memory)")
     for variant, r in rep["ratios"].items():
-        print(f"benchmark: vs TFLM {variant}: instructions x{_fmt(r['instructions'])}, flash x{_fmt(r['flash'])}, "
+        print(f"benchmark: vs TFLM {variant}: instructions x{_fmt(r['instructions'])}, "
+              f"estimated cycles x{_fmt(r['estimated_cycles'])}, flash x{_fmt(r['flash'])}, "
               f"RAM x{_fmt(r['ram'])}")
     pre = rep.get("preprocessing")
     if pre:

@@ -1205,10 +1205,26 @@ const model_tensor_info *model_layer(int i)
 #include "board.h"
 uint32_t model_profile[{len(self.layers) + 1}];
 volatile int model_profile_enabled;
-#define PROF_START() uint64_t prof_last = model_profile_enabled ? board_counter_read() : 0
-#define PROF(i) do {{ if (model_profile_enabled) {{ const uint64_t now_ = board_counter_read(); \
-        model_profile[i] += (uint32_t)(now_ - prof_last); prof_last = now_; }} }} while (0)
+/* Each read is followed by a cycle mark (board_cycle_mark: the QEMU cycle plugin's per-layer
+ * figures; the mark id is the layer), so a layer's figure includes one read and one mark. */
+#define PROF_START() uint64_t prof_last = 0; \
+    if (model_profile_enabled) {{ prof_last = board_counter_read(); board_cycle_mark(BOARD_MARK_BEGIN); }}
+#define PROF_AT(i, mark) do {{ if (model_profile_enabled) {{ const uint64_t now_ = board_counter_read(); \
+        board_cycle_mark(mark); model_profile[i] += (uint32_t)(now_ - prof_last); prof_last = now_; }} }} while (0)
+#define PROF(i) PROF_AT(i, i)
 #define PROF_CLEAR() do {{ if (model_profile_enabled) memset(model_profile, 0, sizeof model_profile); }} while (0)
+/* Two profiling steps with nothing between them (cycle mark BOARD_MARK_PROBE): the second
+ * stretch is what one PROF costs, which the benchmark subtracts from every layer's cycles. */
+void model_profile_probe(void)
+{{
+    const int enabled = model_profile_enabled;
+    model_profile_enabled = 1;
+    PROF_START();
+    PROF_AT({len(self.layers)}, BOARD_MARK_PROBE);
+    PROF_AT({len(self.layers)}, BOARD_MARK_PROBE);
+    model_profile[{len(self.layers)}] = 0;
+    model_profile_enabled = enabled;
+}}
 #else
 #define PROF_START() do {{ }} while (0)
 #define PROF(i) do {{ }} while (0)

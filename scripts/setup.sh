@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 #   libstdc++-arm-none-eabi-newlib               C++ firmware (TFLM back end, C++ harness test)
 #   qemu-system-arm                              the emulated boards
 #   ser2net                                      a board's serial port on the network (RFC 2217)
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm ser2net)
+APT_PACKAGES=(gcc gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm ser2net)
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 

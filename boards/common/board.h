@@ -52,6 +52,17 @@ void board_counter_start(void);
 uint64_t board_counter_read(void);
 const char *board_counter_unit(void); /* "instructions" or "cycles" */
 
+/* Cycle marks for the benchmark's cycle estimate (firmware_gen/cycles/cycle_plugin.c, a QEMU
+ * plugin): board_cycle_mark(id) loads the byte at BOARD_FLASH_ORIGIN + id, which the plugin
+ * sees and logs with its cycle count so far. Harmless without the plugin (one flash read).
+ * Ids: layers and the ones below; all < 4096. */
+#define BOARD_MARK_BEGIN 4095u     /* start a measured stretch */
+#define BOARD_MARK_READ 4094u      /* after one counter read: the cost of a read + a mark */
+#define BOARD_MARK_TOTAL 4093u     /* after one inference of the benchmark firmware */
+#define BOARD_MARK_INFER 4092u     /* after one inference of the protocol firmware (INFER) */
+#define BOARD_MARK_PROBE 4091u     /* one profiling step with nothing in it (model.c, DK_PROFILE) */
+void board_cycle_mark(uint32_t id);
+
 /* Stack use. The reset handler fills the main stack with a pattern; board_stack_peak()
  * returns the most bytes of it used since (measured from the top of the stack), and
  * board_stack_paint() refills everything below the caller's stack pointer, so a later

@@ -4,10 +4,14 @@
  * board's work counter, prints a plain-text report on the UART and exits through
  * semihosting (QEMU's exit status is board_exit's code: 0 = all outputs as expected).
  *
+ * Cycle marks (board_cycle_mark) around the same stretches let the QEMU cycle plugin
+ * (firmware_gen/cycles/) estimate cycles for them; without the plugin they cost a load each.
+ *
  * Built with -DDK_PROFILE, so the generated model.c keeps a per-layer table
  * (model_profile). Report lines, one per fact:
  *   BENCH <board> <unit>          unit: "instructions" (QEMU -icount) or "cycles"
- *   READ <n>                      cost of one work-counter read, included in every layer
+ *   READ <n>                      cost of one work-counter read and one cycle mark
+ *                                 (board_cycle_mark), both included in every layer
  *   TOTAL <vector> <n>            one inference with profiling switched off
  *   LAYER <i> <n>                 per-layer figures of the first vector (i = layer count:
  *                                 input/output copies)
@@ -23,6 +27,7 @@
 
 extern uint32_t model_profile[];
 extern volatile int model_profile_enabled;
+extern void model_profile_probe(void);
 
 /* bench_data.c */
 extern const uint32_t bench_vectors;
@@ -60,9 +65,11 @@ int main(void)
         board_exit(1);
     }
 
-    /* What one counter read costs: the difference between two back-to-back reads. */
+    /* What one counter read (and the cycle mark every profiled layer also has) costs. */
     board_counter_start();
+    board_cycle_mark(BOARD_MARK_BEGIN);
     const uint64_t r0 = board_counter_read();
+    board_cycle_mark(BOARD_MARK_READ);
     const uint64_t r1 = board_counter_read();
     line("READ", r1 - r0, 0, 0);
 
@@ -70,9 +77,11 @@ int main(void)
         const int8_t *x = bench_inputs + v * n_in;
         model_profile_enabled = 0;
         board_stack_paint();
+        board_cycle_mark(BOARD_MARK_BEGIN);
         board_counter_start();
         status = model_invoke(x, bench_output);
         const uint64_t total = board_counter_read();
+        board_cycle_mark(BOARD_MARK_TOTAL);
         if (v == 0) {
             line("STACK", board_stack_peak(), 0, 0);
         }
@@ -84,6 +93,7 @@ int main(void)
         board_puts(ok ? "CHECK ok\n" : "CHECK FAIL\n");
         failures += !ok;
         if (v == 0) {
+            model_profile_probe();
             model_profile_enabled = 1;
             board_counter_start();
             (void)model_invoke(x, bench_output);
