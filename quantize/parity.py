@@ -91,6 +91,17 @@ def run_tflm(model_bytes: bytes, x: np.ndarray, desc: str = "TFLM") -> np.ndarra
     return tflm_oracle.run(model_bytes, quantize_input(x, inp.scale, inp.zero_point), progress=desc)
 
 
+def run_interpreters(jobs: dict, x: np.ndarray) -> dict[str, np.ndarray]:
+    """{name: (run_tflite or run_tflm, model bytes, progress label)} -> {name: int8 outputs},
+    side by side on the machine's cores: both interpreters release the GIL while they run,
+    and each pass over the sweep is independent of the others."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        futures = {name: pool.submit(fn, model, x, desc) for name, (fn, model, desc) in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
 def output_params(model_bytes: bytes) -> tuple[float, int]:
     from tflite_micro.python.tflite_micro import runtime
     return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_output_details(0))

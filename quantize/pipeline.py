@@ -163,12 +163,13 @@ def run(cfg: dict) -> dict:
     outs = {"float": _probs(main["float"], x), "qat": _probs(main["qat"], x)}
     seconds["keras_inference"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    int8 = {"tflite": parity.run_tflite(main["tflite"], x, "TFLite int8"),
-            "ptq": parity.run_tflite(ptq, x, "TFLite PTQ")}
-    seconds["tflite_inference"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    int8["tflm"] = parity.run_tflm(main["tflite"], x, "TFLM int8")
-    seconds["tflm_inference"] = time.perf_counter() - t0
+    jobs = {"tflite": (parity.run_tflite, main["tflite"], "TFLite int8"),
+            "ptq": (parity.run_tflite, ptq, "TFLite PTQ"),
+            "tflm": (parity.run_tflm, main["tflite"], "TFLM int8")}
+    if base:
+        jobs["baseline_tflite"] = (parity.run_tflite, base["tflite"], "TFLite baseline")
+    int8 = parity.run_interpreters(jobs, x)
+    seconds["interpreters"] = time.perf_counter() - t0
     ptq_scale, ptq_zp = audits["model_ptq_int8"]["output"]["scale"], audits["model_ptq_int8"]["output"]["zero_point"]
     outs["tflite"] = parity.dequantize(int8["tflite"], out_scale, out_zp)
     outs["tflm"] = parity.dequantize(int8["tflm"], out_scale, out_zp)
@@ -197,7 +198,7 @@ def run(cfg: dict) -> dict:
         t0 = time.perf_counter()
         b_audit = audits["baseline_int8"]
         b_float = _probs(base["float"], x)
-        b_int8 = parity.run_tflite(base["tflite"], x, "TFLite baseline")
+        b_int8 = int8.pop("baseline_tflite")
         b_deq = parity.dequantize(b_int8, b_audit["output"]["scale"], b_audit["output"]["zero_point"])
         b_qat = _probs(base["qat"], x)
         baseline = {
