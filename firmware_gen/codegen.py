@@ -537,17 +537,12 @@ int model_invoke_debug(const int8_t *in, int8_t *out, model_emit_fn emit, void *
 
 
 def layer_macs(op: Operator) -> int:
-    """Multiply-accumulates of one operator (convolutions and fully connected layers;
-    element-wise operators count 0)."""
-    if op.opcode == "CONV_2D":
-        w = op.inputs[1].shape            # [out_c, kh, kw, in_c per group]
-        return _numel(op.outputs[0].shape) * w[1] * w[2] * w[3]
-    if op.opcode == "DEPTHWISE_CONV_2D":
-        w = op.inputs[1].shape            # [1, kh, kw, out_c]
-        return _numel(op.outputs[0].shape) * w[1] * w[2]
-    if op.opcode == "FULLY_CONNECTED":
-        return _numel(op.outputs[0].shape) * op.inputs[1].shape[1]
-    return 0
+    """Multiply-accumulates of one operator (its op unit's count: convolutions and fully
+    connected layers; element-wise operators count 0)."""
+    unit = REGISTRY.get(op.opcode)
+    return int(unit.macs(op)) if unit is not None and unit.macs is not None else 0
+
+
 SUPPORTED = set(REGISTRY)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -86,76 +87,39 @@ def build(cache_dir: Path | None = None, variant: str = "portable") -> Path:
 # ------------------------------------------------------------ C structs ----
 
 
-# The ctypes mirrors come from the one description of each struct (firmware_gen/params.py and
-# the op units of firmware_gen/ops); tests/test_params.py checks their layout against gcc's.
-_Requant = desc.REQUANT.ctype
-_ChannelRequant = desc.CHANNEL_REQUANT.ctype
-_Activation = desc.ACTIVATION.ctype
-_Dims = desc.DIMS.ctype
-_Broadcast = desc.BROADCAST.ctype
-_PreprocessInfo = desc.PREPROCESS_INFO.ctype
-_ConvParams = ops.conv.CONV_PARAMS.ctype
-_FcParams = ops.fully_connected.FC_PARAMS.ctype
-_AddParams = ops.add.ADD_PARAMS.ctype
-_MulParams = ops.mul.MUL_PARAMS.ctype
-_AbsParams = ops.abs.ABS_PARAMS.ctype
-_ReluParams = ops.relu.RELU_PARAMS.ctype
-_RequantizeParams = ops.requantize.REQUANTIZE_PARAMS.ctype
-_LogisticParams = ops.logistic.LOGISTIC_PARAMS.ctype
-_MeanParams = ops.mean.MEAN_PARAMS.ctype
-_PoolParams = ops.pool.POOL_PARAMS.ctype
-_SoftmaxParams = ops.softmax.SOFTMAX_PARAMS.ctype
-_ShrinkParams = ops.shrink.SHRINK_PARAMS.ctype
-_ChannelAffineParams = ops.channel_affine.CHANNEL_AFFINE_PARAMS.ctype
-_Conv1dParams = ops.conv1d.CONV1D_PARAMS.ctype
-
-
 _I8P = POINTER(c_int8)
 _I32P = POINTER(c_int32)
-_P = ctypes.POINTER
 
-_SIGNATURES = {
-    "dk_fx_sat_rounding_doubling_high_mul": (c_int32, [c_int32, c_int32]),
-    "dk_fx_rounding_divide_by_pot": (c_int32, [c_int32, c_int32]),
-    "dk_fx_multiply_by_quantized_multiplier": (c_int32, [c_int32, c_int32, c_int32]),
-    "dk_fx_exp_on_negative_values": (c_int32, [c_int32, c_int32]),
-    "dk_fx_one_over_one_plus_x": (c_int32, [c_int32]),
-    "dk_fx_logistic": (c_int32, [c_int32, c_int32]),
-    "dk_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), _P(_Dims), _I8P,
-                          _P(_Dims), _I8P, _I32P, _P(_Dims), _I8P]),
-    "dk_depthwise_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), c_int32,
-                                    _P(_Dims), _I8P, _P(_Dims), _I8P, _I32P,
-                                    _P(_Dims), _I8P]),
-    "dk_fully_connected_s8": (None, [_P(_FcParams), _P(_ChannelRequant), c_int32,
-                                     c_int32, c_int32, _I8P, _I8P, _I32P, _I8P]),
-    "dk_add_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_sub_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_mul_s8": (None, [_P(_MulParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_minimum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_maximum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_abs_s8": (None, [_P(_AbsParams), _I8P, _I8P, c_int32]),
-    "dk_relu_s8": (None, [_P(_ReluParams), _I8P, _I8P, c_int32]),
-    "dk_requantize_s8": (None, [_P(_RequantizeParams), _I8P, _I8P, c_int32]),
-    "dk_logistic_s8": (None, [_P(_LogisticParams), _I8P, _I8P, c_int32]),
-    "dk_lut_s8": (None, [_I8P, _I8P, _I8P, c_int32]),
-    "dk_copy_s8": (None, [_I8P, _I8P, c_int32]),
-    "dk_mean_s8": (None, [_P(_MeanParams), c_int32, c_int32, c_int32, _I8P, _I8P]),
-    "dk_avgpool_s8": (c_int32, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
-    "dk_maxpool_s8": (None, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
-    "dk_softmax_s8": (None, [_P(_SoftmaxParams), c_int32, c_int32, _I8P, _I8P]),
-    "dk_shrink_s8": (None, [_P(_ShrinkParams), c_int32, c_int32, _I8P, _I8P, _I8P, _I8P, c_int32]),
-    "dk_channel_affine_s8": (None, [_P(_ChannelAffineParams), c_int32, c_int32, _I8P, _I8P, _I8P,
-                                    _I8P, c_int32]),
-    "dk_abs_mean_s8": (None, [_I8P, _P(_MeanParams), c_int32, c_int32, _I8P, _I8P, _I8P]),
-    "dk_add_same_s8": (None, [_P(_AddParams), c_int32, _I8P, _I8P, _I8P, c_int32]),
-    "dk_conv1d_scratch_bytes": (c_int32, [_P(_Conv1dParams)]),
-    "dk_conv1d_s8_fast": (None, [_P(_Conv1dParams), _I8P, POINTER(ctypes.c_int16),
-                                 POINTER(ctypes.c_int16), _I8P]),
-    "dk_conv1d_s8": (None, [_P(_Conv1dParams), _P(_ChannelRequant), _I8P, _I8P, _I32P,
-                            POINTER(ctypes.c_int16), _I8P]),
-    "dk_preprocess_s16": (c_int32, [POINTER(ctypes.c_int16), ctypes.c_uint32, ctypes.c_float,
-                                    c_int32, _I8P, _P(_PreprocessInfo)]),
-}
+# The ctypes mirrors of the parameter structs come from their one description
+# (firmware_gen/params.py and the op units of firmware_gen/ops), and the functions'
+# argument types from their prototypes in dk.h (signatures()); tests/test_params.py checks
+# the structs' layout against gcc's.
+_SCALAR_ARGS = {"int32_t": c_int32, "uint32_t": ctypes.c_uint32, "float": ctypes.c_float,
+                "int8_t": c_int8, "int16_t": ctypes.c_int16}
+_PROTOTYPE = re.compile(r"^(void|int32_t)\s+(dk_\w+)\s*\(([^)]*)\)\s*;", re.M)
+
+
+def _arg_type(decl: str):
+    """The ctypes type of one C parameter declaration of dk.h, e.g. `const dk_dims *input_dims`,
+    `const int8_t table[256]`, `const int8_t *const *inputs`."""
+    text = re.sub(r"\bconst\b", " ", decl)
+    pointers = text.count("*") + text.count("[")
+    words = re.sub(r"\[\w*\]|\*", " ", text).split()
+    base = words[0]
+    t = _SCALAR_ARGS[base] if base in _SCALAR_ARGS else desc.by_name(base).ctype
+    for _ in range(pointers):
+        t = POINTER(t)
+    return t
+
+
+def signatures(header: Path = INCLUDE_DIR / "dk.h") -> dict[str, tuple]:
+    """name -> (restype, argtypes) of every kernel dk.h declares."""
+    text = re.sub(r"/\*.*?\*/", " ", header.read_text(), flags=re.S)
+    out = {}
+    for ret, name, args in _PROTOTYPE.findall(text):
+        decls = [d.strip() for d in args.split(",") if d.strip() not in ("", "void")]
+        out[name] = (None if ret == "void" else c_int32, [_arg_type(d) for d in decls])
+    return out
 
 
 def load(variant: str | None = None) -> ctypes.CDLL:
@@ -165,7 +129,7 @@ def load(variant: str | None = None) -> ctypes.CDLL:
     with _lock:
         if variant not in _libs:
             lib = ctypes.CDLL(str(build(variant=variant)))
-            for name, (restype, argtypes) in _SIGNATURES.items():
+            for name, (restype, argtypes) in signatures().items():
                 fn = getattr(lib, name)
                 fn.restype = restype
                 fn.argtypes = argtypes
@@ -204,7 +168,7 @@ def _ptr32(a: np.ndarray | None):
     return None if a is None else a.ctypes.data_as(_I32P)
 
 
-def _dims(shape: Sequence[int]) -> _Dims:
+def _dims(shape: Sequence[int]) -> ctypes.Structure:
     return desc.DIMS.make(desc.dims(shape))
 
 
@@ -329,7 +293,7 @@ def _binary(name: str, params, a, b) -> np.ndarray:
     return out
 
 
-def _add_struct(p: quant.AddParams) -> _AddParams:
+def _add_struct(p: quant.AddParams) -> ctypes.Structure:
     return ops.add.ADD_PARAMS.make(p)
 
 
@@ -558,7 +522,7 @@ def preprocess(samples, scale: float, zero_point: int, n: int | None = None) -> 
     x = np.ascontiguousarray(samples, np.int16).reshape(-1)
     length = len(x) if n is None else n
     out = np.zeros(max(len(x), 1), np.int8)
-    info = _PreprocessInfo()
+    info = desc.PREPROCESS_INFO.ctype()
     status = load().dk_preprocess_s16(x.ctypes.data_as(POINTER(ctypes.c_int16)), length,
                                       float(scale), int(zero_point), _ptr8(out),
                                       ctypes.byref(info))

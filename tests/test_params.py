@@ -132,3 +132,16 @@ def test_every_kernel_file_belongs_to_an_op_unit():
     claimed = {k for unit in list(ops.REGISTRY.values()) + list(ops.FUSIONS) for k in unit.kernels}
     shared = {"fixedpoint.c", "preprocess.c"}   # primitives; the raw-input preprocessing (not an op)
     assert {p.name for p in KERNELS.glob("*.c")} == claimed | shared
+
+
+def test_host_signatures_come_from_the_prototypes_of_dk_h():
+    sigs = hostlib.signatures()
+    assert len(sigs) >= 38
+    assert sigs["dk_avgpool_s8"][0] is ctypes.c_int32 and sigs["dk_maxpool_s8"][0] is None
+    assert sigs["dk_conv_s8"][1][:2] == [ctypes.POINTER(ops.conv.CONV_PARAMS.ctype),
+                                          ctypes.POINTER(params.CHANNEL_REQUANT.ctype)]
+    assert sigs["dk_lut_s8"][1][0] == ctypes.POINTER(ctypes.c_int8)            # int8_t table[256]
+    assert sigs["dk_concat_s8"][1][2] == ctypes.POINTER(ctypes.POINTER(ctypes.c_int8))
+    lib = hostlib.load()
+    for name, (restype, argtypes) in sigs.items():
+        assert getattr(lib, name).argtypes == argtypes, name

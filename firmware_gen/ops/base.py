@@ -27,6 +27,7 @@ class OpUnit:
     module: str
     inplace: bool = False     # may write its output over a same-size input read for the last time
     kernel_name: str = ""     # reported in model_info.json (default dk_<opcode>_s8)
+    macs: Callable | None = None   # macs(op): multiply-accumulates of one layer (None: 0)
 
 
 @dataclass
@@ -45,14 +46,14 @@ FUSIONS: list[Fusion] = []
 
 
 def register(*opcodes: str, kernels: tuple[str, ...], tests: tuple[str, ...], inplace: bool = False,
-             kernel_name: str = ""):
+             kernel_name: str = "", macs: Callable | None = None):
     """Decorator: ``emit`` compiles these TFLite builtin operators."""
     def deco(fn):
         for opcode in opcodes:
             if opcode in REGISTRY:
                 raise ValueError(f"{opcode} is registered twice ({REGISTRY[opcode].module}, {fn.__module__})")
             REGISTRY[opcode] = OpUnit(opcode, fn, tuple(kernels), tuple(tests), fn.__module__, inplace,
-                                      kernel_name)
+                                      kernel_name, macs)
         return fn
     return deco
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from firmware_gen import quant
 from firmware_gen.params import ACTIVATION, CHANNEL_REQUANT, DIMS, Struct, dims, field
-from firmware_gen.ops.base import act_name, register
+from firmware_gen.ops.base import act_name, numel, register
 
 CONV_PARAMS = Struct("dk_conv_params", [
     field("input_offset", "int32_t", comment="-input zero point"),
@@ -61,13 +61,23 @@ def _emit(em, k, op, depthwise: bool):
     em.call(f"{fn}&{p}_in, {em.ptr(x)}, &{p}_w, {em.ptr(w, 'filter')}, {bias}, &{p}_out, {em.ptr(y)})")
 
 
-@register("CONV_2D", kernels=("conv.c",),
+def conv_macs(op) -> int:
+    w = op.inputs[1].shape            # [out_c, kh, kw, in_c per group]
+    return numel(op.outputs[0].shape) * w[1] * w[2] * w[3]
+
+
+def depthwise_macs(op) -> int:
+    w = op.inputs[1].shape            # [1, kh, kw, out_c]
+    return numel(op.outputs[0].shape) * w[1] * w[2]
+
+
+@register("CONV_2D", kernels=("conv.c",), macs=conv_macs,
           tests=("tests/test_kernels.py::test_conv2d_matches_tflm_on_conv1d_and_2d_kernels",))
 def emit_conv(em, k, op):
     _emit(em, k, op, depthwise=False)
 
 
-@register("DEPTHWISE_CONV_2D", kernels=("depthwise_conv.c",),
+@register("DEPTHWISE_CONV_2D", kernels=("depthwise_conv.c",), macs=depthwise_macs,
           tests=("tests/test_kernels.py::test_depthwise_conv2d_matches_tflm",))
 def emit_depthwise_conv(em, k, op):
     _emit(em, k, op, depthwise=True)

@@ -20,7 +20,11 @@ def prepare(op) -> quant.ChannelQuant:
     return quant.prepare_fully_connected(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act_name(op))
 
 
-@register("FULLY_CONNECTED", kernels=("fully_connected.c",),
+def macs(op) -> int:
+    return numel(op.outputs[0].shape) * op.inputs[1].shape[1]
+
+
+@register("FULLY_CONNECTED", kernels=("fully_connected.c",), macs=macs,
           tests=("tests/test_kernels.py::test_fully_connected_per_channel_weights_match_tflm",
                  "tests/test_kernels.py::test_fully_connected_per_tensor_weights_match_tflm"))
 def emit(em, k, op):
