@@ -18,6 +18,7 @@ keyword overrides; a nested Struct field reads its value the same way.
 from __future__ import annotations
 
 import ctypes
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -92,7 +93,14 @@ class Struct:
         width = max(len(r) for r, c in rows if c) + 1 if any(c for _, c in rows) else 0
         lines.append("typedef struct {")
         for text, comment in rows:
-            lines.append(f"{text.ljust(width)} /* {comment} */" if comment else text)
+            if not comment:
+                lines.append(text)
+                continue
+            chunks = textwrap.wrap(comment, max(40, 96 - width - 4))
+            lines.append(f"{text.ljust(width)} /* {chunks[0]}" + (" */" if len(chunks) == 1 else ""))
+            lines += [" " * (width + 4) + c for c in chunks[1:]]
+            if len(chunks) > 1:
+                lines[-1] += " */"
         lines.append(f"}} {self.name};")
         return "\n".join(lines)
 

@@ -207,8 +207,10 @@ typedef struct {
     int32_t pad;        /* zero taps before the first input column */
     int32_t taps;       /* kernel * in_c, padded up to a multiple of 4 */
     dk_activation activation;
-    int32_t small_acc;  /* 1: every |accumulator << left shift| < 2^30 (checked by the generator), so the short exact requantization applies */
-    int32_t block;      /* output columns per widened block (even, >= 2): the scratch holds (block - 1) * stride + kernel columns */
+    int32_t small_acc;  /* 1: every |accumulator << left shift| < 2^30 (checked by the
+                           generator), so the short exact requantization applies */
+    int32_t block;      /* output columns per widened block (even, >= 2): the scratch holds
+                           (block - 1) * stride + kernel columns */
 } dk_conv1d_params;
 
 /* byte offsets of dk_conv1d_params fields read by assembly (checked with offsetof) */
