@@ -230,7 +230,9 @@ def write_header(path: Path = HEADER) -> bool:
     text = header_text()
     if path.exists() and path.read_text() == text:
         return False
-    path.write_text(text)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)      # a compiler reading the header never sees half of it
     return True
 
 

@@ -15,13 +15,19 @@ LOGISTIC_PARAMS = Struct("dk_logistic_params", [
        "beyond which the output saturates.")
 
 
+def prepare(op) -> quant.LogisticParams:
+    """TFLM's Prepare of LOGISTIC / TANH: the input multiplier, left shift and radius."""
+    x, y = op.inputs[0], op.outputs[0]
+    fn = quant.prepare_tanh if op.opcode == "TANH" else quant.prepare_logistic
+    return fn(x.scale, x.zero_point, y.scale, y.zero_point)
+
+
 @register("LOGISTIC", kernels=("logistic.c", "fixedpoint.c"), inplace=True,
           tests=("tests/test_kernels.py::test_logistic_matches_tflm_including_saturated_inputs",))
 def emit_logistic(em, k, op):
     x, y = op.inputs[0], op.outputs[0]
-    q = quant.prepare_logistic(x.scale, x.zero_point, y.scale, y.zero_point)
     em.comment(k, op, "output fixed at scale 1/256, zero point -128")
-    em.params(LOGISTIC_PARAMS, f"L{k}_p", q)
+    em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))
     em.call(f"dk_logistic_s8(&L{k}_p, {em.ptr(x)}, {em.ptr(y)}, {numel(x.shape)})")
 
 
@@ -29,7 +35,6 @@ def emit_logistic(em, k, op):
           tests=("tests/test_byom.py::test_generated_c_is_bit_exact_to_tflm_for_other_models",))
 def emit_tanh(em, k, op):
     x, y = op.inputs[0], op.outputs[0]
-    q = quant.prepare_tanh(x.scale, x.zero_point, y.scale, y.zero_point)
     em.comment(k, op, "output fixed at scale 1/128, zero point 0")
-    em.params(LOGISTIC_PARAMS, f"L{k}_p", q)
+    em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))
     em.call(f"dk_tanh_s8(&L{k}_p, {em.ptr(x)}, {em.ptr(y)}, {numel(x.shape)})")

@@ -16,14 +16,21 @@ MEAN_PARAMS = Struct("dk_mean_params", [
 ])
 
 
-@register("MEAN", kernels=("mean.c",),
-          tests=("tests/test_kernels.py::test_mean_over_time_axis_matches_tflm",))
-def emit(em, k, op):
+def prepare(op) -> tuple[quant.MeanParams, list[int], tuple[int, int, int]]:
+    """The requantization (1/n folded in as TFLM does), the axes and the [outer, reduce,
+    inner] view of the input."""
     x, axes_t = op.inputs
     y = op.outputs[0]
     axes = [int(a) for a in np.atleast_1d(axes_t.data)]
-    outer, reduce, inner = quant.mean_plan(x.shape, axes)
-    q = quant.prepare_mean(x.scale, x.zero_point, y.scale, y.zero_point, reduce)
+    plan = quant.mean_plan(x.shape, axes)
+    return quant.prepare_mean(x.scale, x.zero_point, y.scale, y.zero_point, plan[1]), axes, plan
+
+
+@register("MEAN", kernels=("mean.c",),
+          tests=("tests/test_kernels.py::test_mean_over_time_axis_matches_tflm",))
+def emit(em, k, op):
+    x, y = op.inputs[0], op.outputs[0]
+    q, axes, (outer, reduce, inner) = prepare(op)
     em.comment(k, op, f"axes {axes}: [{outer}, {reduce}, {inner}] -> [{outer}, {inner}]")
     em.params(MEAN_PARAMS, f"L{k}_p", q)
     em.call(f"dk_mean_s8(&L{k}_p, {outer}, {reduce}, {inner}, {em.ptr(x)}, {em.ptr(y)})")

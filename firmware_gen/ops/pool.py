@@ -18,16 +18,25 @@ POOL_PARAMS = Struct("dk_pool_params", [
 ])
 
 
-def _emit(em, k, op, fn):
+def prepare(k, op) -> quant.PoolParams:
     x, y = op.inputs[0], op.outputs[0]
     o = op.options
-    pad = "SAME" if o.get("padding", 0) == 0 else "VALID"
-    act = act_name(op)
     if len(x.shape) != 4 or len(y.shape) != 4:
         raise UserError(f"op {k} {op.opcode} ({layer_name(y)}) has input {list(x.shape)}; "
                         f"pooling takes [n, h, w, c]")
-    q = quant.prepare_pool(x.scale, x.zero_point, y.scale, y.zero_point, tuple(x.shape[1:3]),
-                           (o["filterHeight"], o["filterWidth"]), (o["strideH"], o["strideW"]), pad, act)
+    return quant.prepare_pool(x.scale, x.zero_point, y.scale, y.zero_point, tuple(x.shape[1:3]),
+                              (o["filterHeight"], o["filterWidth"]), (o["strideH"], o["strideW"]),
+                              _padding(op), act_name(op))
+
+
+def _padding(op) -> str:
+    return "SAME" if op.options.get("padding", 0) == 0 else "VALID"
+
+
+def _emit(em, k, op, fn):
+    x, y = op.inputs[0], op.outputs[0]
+    q = prepare(k, op)
+    pad, act = _padding(op), act_name(op)
     em.comment(k, op, f"filter {q.filter_h}x{q.filter_w} stride {q.stride_h}x{q.stride_w} pad {pad} "
                       f"({q.pad_h},{q.pad_w}) act {act}; input and output share one scale")
     p = f"L{k}"

@@ -13,11 +13,16 @@ SOFTMAX_PARAMS = Struct("dk_softmax_params", [
 ])
 
 
+def prepare(op) -> quant.SoftmaxParams:
+    x, y = op.inputs[0], op.outputs[0]
+    return quant.prepare_softmax(x.scale, op.options.get("beta", 1.0), y.scale, y.zero_point)
+
+
 @register("SOFTMAX", kernels=("softmax.c", "fixedpoint.c"),
           tests=("tests/test_kernels.py::test_softmax_matches_tflm",))
 def emit(em, k, op):
     x, y = op.inputs[0], op.outputs[0]
-    q = quant.prepare_softmax(x.scale, op.options.get("beta", 1.0), y.scale, y.zero_point)
+    q = prepare(op)
     depth = x.shape[-1]
     em.comment(k, op, "output fixed at scale 1/256, zero point -128")
     em.params(SOFTMAX_PARAMS, f"L{k}_p", q)
