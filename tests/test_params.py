@@ -145,3 +145,18 @@ def test_host_signatures_come_from_the_prototypes_of_dk_h():
     lib = hostlib.load()
     for name, (restype, argtypes) in sigs.items():
         assert getattr(lib, name).argtypes == argtypes, name
+
+
+@pytest.mark.parametrize("dataclass_name,struct", [
+    ("AddParams", "dk_add_params"), ("MulParams", "dk_mul_params"), ("AbsParams", "dk_abs_params"),
+    ("ReluParams", "dk_relu_params"), ("RequantizeParams", "dk_requantize_params"),
+    ("LogisticParams", "dk_logistic_params"), ("SoftmaxParams", "dk_softmax_params"),
+    ("MeanParams", "dk_mean_params"), ("PoolParams", "dk_pool_params"), ("BroadcastPlan", "dk_broadcast"),
+    ("ChannelQuant", "dk_fc_params"), ("Requant", "dk_requant"), ("Activation", "dk_activation")])
+def test_quant_dataclasses_carry_the_field_names_of_their_struct(dataclass_name, struct):
+    """Struct.make / Struct.init read a prepare's result by field name."""
+    import dataclasses
+
+    from firmware_gen import quant
+    names = {f.name for f in dataclasses.fields(getattr(quant, dataclass_name))}
+    assert {f.name for f in params.by_name(struct).fields} <= names
