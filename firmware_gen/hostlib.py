@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -29,7 +30,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from firmware_gen import quant
+from firmware_gen import ops, quant
+from firmware_gen import params as desc
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 INCLUDE_DIR = RUNTIME_DIR / "include"
@@ -85,161 +87,39 @@ def build(cache_dir: Path | None = None, variant: str = "portable") -> Path:
 # ------------------------------------------------------------ C structs ----
 
 
-class _Requant(ctypes.Structure):
-    _fields_ = [("multiplier", c_int32), ("shift", c_int32)]
-
-
-class _ChannelRequant(ctypes.Structure):
-    _fields_ = [("multiplier", POINTER(c_int32)), ("shift", POINTER(c_int32)),
-                ("per_channel", c_int32)]
-
-
-class _Activation(ctypes.Structure):
-    _fields_ = [("min", c_int32), ("max", c_int32)]
-
-
-class _Dims(ctypes.Structure):
-    _fields_ = [("n", c_int32), ("h", c_int32), ("w", c_int32), ("c", c_int32)]
-
-
-class _Broadcast(ctypes.Structure):
-    _fields_ = [("out_dims", c_int32 * 4), ("in1_strides", c_int32 * 4),
-                ("in2_strides", c_int32 * 4)]
-
-
-class _ConvParams(ctypes.Structure):
-    _fields_ = [("input_offset", c_int32), ("output_offset", c_int32),
-                ("stride_h", c_int32), ("stride_w", c_int32),
-                ("pad_h", c_int32), ("pad_w", c_int32),
-                ("dilation_h", c_int32), ("dilation_w", c_int32),
-                ("activation", _Activation)]
-
-
-class _FcParams(ctypes.Structure):
-    _fields_ = [("input_offset", c_int32), ("filter_offset", c_int32),
-                ("output_offset", c_int32), ("activation", _Activation)]
-
-
-class _AddParams(ctypes.Structure):
-    _fields_ = [("input1_offset", c_int32), ("input2_offset", c_int32),
-                ("output_offset", c_int32), ("left_shift", c_int32),
-                ("input1", _Requant), ("input2", _Requant),
-                ("output", _Requant), ("activation", _Activation)]
-
-
-class _MulParams(ctypes.Structure):
-    _fields_ = [("input1_offset", c_int32), ("input2_offset", c_int32),
-                ("output_offset", c_int32), ("output", _Requant),
-                ("activation", _Activation)]
-
-
-class _AbsParams(ctypes.Structure):
-    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
-                ("needs_rescale", c_int32), ("output", _Requant)]
-
-
-class _ReluParams(ctypes.Structure):
-    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
-                ("output", _Requant), ("activation", _Activation)]
-
-
-class _RequantizeParams(ctypes.Structure):
-    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
-                ("output", _Requant)]
-
-
-class _LogisticParams(ctypes.Structure):
-    _fields_ = [("input_zero_point", c_int32), ("input_range_radius", c_int32),
-                ("input_multiplier", c_int32), ("input_left_shift", c_int32)]
-
-
-class _MeanParams(ctypes.Structure):
-    _fields_ = [("input_zero_point", c_int32), ("output_zero_point", c_int32),
-                ("num_elements", c_int32), ("output", _Requant)]
-
-
-class _PoolParams(ctypes.Structure):
-    _fields_ = [("stride_h", c_int32), ("stride_w", c_int32),
-                ("pad_h", c_int32), ("pad_w", c_int32),
-                ("filter_h", c_int32), ("filter_w", c_int32),
-                ("activation", _Activation)]
-
-
-class _SoftmaxParams(ctypes.Structure):
-    _fields_ = [("input_multiplier", c_int32), ("input_left_shift", c_int32),
-                ("diff_min", c_int32)]
-
-
-class _ShrinkParams(ctypes.Structure):
-    _fields_ = [("add", _AddParams), ("sub", _AddParams), ("sum", _AddParams),
-                ("res", _AddParams), ("min_value", c_int32), ("sum_s_first", c_int32),
-                ("res_y_first", c_int32)]
-
-
-class _ChannelAffineParams(ctypes.Structure):
-    _fields_ = [("mul", _MulParams), ("add", _AddParams), ("mul_x_first", c_int32),
-                ("add_u_first", c_int32)]
-
-
-class _Conv1dParams(ctypes.Structure):
-    _fields_ = [("input_offset", c_int32), ("output_offset", c_int32), ("in_w", c_int32),
-                ("in_c", c_int32), ("out_w", c_int32), ("out_c", c_int32),
-                ("kernel", c_int32), ("stride", c_int32), ("pad", c_int32),
-                ("taps", c_int32), ("activation", _Activation), ("small_acc", c_int32),
-                ("block", c_int32)]
-
-
-class _PreprocessInfo(ctypes.Structure):
-    _fields_ = [("mean", c_int32), ("energy", ctypes.c_int64), ("multiplier", c_int32),
-                ("shift", c_int32)]
-
-
 _I8P = POINTER(c_int8)
 _I32P = POINTER(c_int32)
-_P = ctypes.POINTER
 
-_SIGNATURES = {
-    "dk_fx_sat_rounding_doubling_high_mul": (c_int32, [c_int32, c_int32]),
-    "dk_fx_rounding_divide_by_pot": (c_int32, [c_int32, c_int32]),
-    "dk_fx_multiply_by_quantized_multiplier": (c_int32, [c_int32, c_int32, c_int32]),
-    "dk_fx_exp_on_negative_values": (c_int32, [c_int32, c_int32]),
-    "dk_fx_one_over_one_plus_x": (c_int32, [c_int32]),
-    "dk_fx_logistic": (c_int32, [c_int32, c_int32]),
-    "dk_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), _P(_Dims), _I8P,
-                          _P(_Dims), _I8P, _I32P, _P(_Dims), _I8P]),
-    "dk_depthwise_conv_s8": (None, [_P(_ConvParams), _P(_ChannelRequant), c_int32,
-                                    _P(_Dims), _I8P, _P(_Dims), _I8P, _I32P,
-                                    _P(_Dims), _I8P]),
-    "dk_fully_connected_s8": (None, [_P(_FcParams), _P(_ChannelRequant), c_int32,
-                                     c_int32, c_int32, _I8P, _I8P, _I32P, _I8P]),
-    "dk_add_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_sub_s8": (None, [_P(_AddParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_mul_s8": (None, [_P(_MulParams), _P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_minimum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_maximum_s8": (None, [_P(_Broadcast), _I8P, _I8P, _I8P]),
-    "dk_abs_s8": (None, [_P(_AbsParams), _I8P, _I8P, c_int32]),
-    "dk_relu_s8": (None, [_P(_ReluParams), _I8P, _I8P, c_int32]),
-    "dk_requantize_s8": (None, [_P(_RequantizeParams), _I8P, _I8P, c_int32]),
-    "dk_logistic_s8": (None, [_P(_LogisticParams), _I8P, _I8P, c_int32]),
-    "dk_lut_s8": (None, [_I8P, _I8P, _I8P, c_int32]),
-    "dk_copy_s8": (None, [_I8P, _I8P, c_int32]),
-    "dk_mean_s8": (None, [_P(_MeanParams), c_int32, c_int32, c_int32, _I8P, _I8P]),
-    "dk_avgpool_s8": (c_int32, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
-    "dk_maxpool_s8": (None, [_P(_PoolParams), _P(_Dims), _I8P, _P(_Dims), _I8P]),
-    "dk_softmax_s8": (None, [_P(_SoftmaxParams), c_int32, c_int32, _I8P, _I8P]),
-    "dk_shrink_s8": (None, [_P(_ShrinkParams), c_int32, c_int32, _I8P, _I8P, _I8P, _I8P, c_int32]),
-    "dk_channel_affine_s8": (None, [_P(_ChannelAffineParams), c_int32, c_int32, _I8P, _I8P, _I8P,
-                                    _I8P, c_int32]),
-    "dk_abs_mean_s8": (None, [_I8P, _P(_MeanParams), c_int32, c_int32, _I8P, _I8P, _I8P]),
-    "dk_add_same_s8": (None, [_P(_AddParams), c_int32, _I8P, _I8P, _I8P, c_int32]),
-    "dk_conv1d_scratch_bytes": (c_int32, [_P(_Conv1dParams)]),
-    "dk_conv1d_s8_fast": (None, [_P(_Conv1dParams), _I8P, POINTER(ctypes.c_int16),
-                                 POINTER(ctypes.c_int16), _I8P]),
-    "dk_conv1d_s8": (None, [_P(_Conv1dParams), _P(_ChannelRequant), _I8P, _I8P, _I32P,
-                            POINTER(ctypes.c_int16), _I8P]),
-    "dk_preprocess_s16": (c_int32, [POINTER(ctypes.c_int16), ctypes.c_uint32, ctypes.c_float,
-                                    c_int32, _I8P, _P(_PreprocessInfo)]),
-}
+# The ctypes mirrors of the parameter structs come from their one description
+# (firmware_gen/params.py and the op units of firmware_gen/ops), and the functions'
+# argument types from their prototypes in dk.h (signatures()); tests/test_params.py checks
+# the structs' layout against gcc's.
+_SCALAR_ARGS = {"int32_t": c_int32, "uint32_t": ctypes.c_uint32, "float": ctypes.c_float,
+                "int8_t": c_int8, "int16_t": ctypes.c_int16}
+_PROTOTYPE = re.compile(r"^(void|int32_t)\s+(dk_\w+)\s*\(([^)]*)\)\s*;", re.M)
+
+
+def _arg_type(decl: str):
+    """The ctypes type of one C parameter declaration of dk.h, e.g. `const dk_dims *input_dims`,
+    `const int8_t table[256]`, `const int8_t *const *inputs`."""
+    text = re.sub(r"\bconst\b", " ", decl)
+    pointers = text.count("*") + text.count("[")
+    words = re.sub(r"\[\w*\]|\*", " ", text).split()
+    base = words[0]
+    t = _SCALAR_ARGS[base] if base in _SCALAR_ARGS else desc.by_name(base).ctype
+    for _ in range(pointers):
+        t = POINTER(t)
+    return t
+
+
+def signatures(header: Path = INCLUDE_DIR / "dk.h") -> dict[str, tuple]:
+    """name -> (restype, argtypes) of every kernel dk.h declares."""
+    text = re.sub(r"/\*.*?\*/", " ", header.read_text(), flags=re.S)
+    out = {}
+    for ret, name, args in _PROTOTYPE.findall(text):
+        decls = [d.strip() for d in args.split(",") if d.strip() not in ("", "void")]
+        out[name] = (None if ret == "void" else c_int32, [_arg_type(d) for d in decls])
+    return out
 
 
 def load(variant: str | None = None) -> ctypes.CDLL:
@@ -249,7 +129,7 @@ def load(variant: str | None = None) -> ctypes.CDLL:
     with _lock:
         if variant not in _libs:
             lib = ctypes.CDLL(str(build(variant=variant)))
-            for name, (restype, argtypes) in _SIGNATURES.items():
+            for name, (restype, argtypes) in signatures().items():
                 fn = getattr(lib, name)
                 fn.restype = restype
                 fn.argtypes = argtypes
@@ -288,24 +168,16 @@ def _ptr32(a: np.ndarray | None):
     return None if a is None else a.ctypes.data_as(_I32P)
 
 
-def _requant(r: quant.Requant) -> _Requant:
-    return _Requant(r.multiplier, r.shift)
-
-
-def _act(a: quant.Activation) -> _Activation:
-    return _Activation(a.min, a.max)
-
-
-def _dims(shape: Sequence[int]) -> _Dims:
-    n, h, w, c = (int(d) for d in shape)
-    return _Dims(n, h, w, c)
+def _dims(shape: Sequence[int]) -> ctypes.Structure:
+    return desc.DIMS.make(desc.dims(shape))
 
 
 def _channel_requant(q: quant.ChannelQuant):
     mult = np.ascontiguousarray(q.multipliers, dtype=np.int32)
     shift = np.ascontiguousarray(q.shifts, dtype=np.int32)
     # The arrays must outlive the call: return them alongside the struct.
-    return _ChannelRequant(_ptr32(mult), _ptr32(shift), int(q.per_channel)), (mult, shift)
+    return (desc.CHANNEL_REQUANT.make(multiplier=_ptr32(mult), shift=_ptr32(shift), per_channel=q.per_channel),
+            (mult, shift))
 
 
 def _bias(bias) -> np.ndarray | None:
@@ -361,8 +233,8 @@ def conv(x, weights, bias, q: quant.ChannelQuant, stride=(1, 1),
     oh, pad_h = quant.conv_output_size(ih, kh, stride[0], dilation[0], padding)
     ow, pad_w = quant.conv_output_size(iw, kw, stride[1], dilation[1], padding)
     out = np.zeros((n, oh, ow, oc), dtype=np.int8)
-    params = _ConvParams(q.input_offset, q.output_offset, stride[0], stride[1],
-                         pad_h, pad_w, dilation[0], dilation[1], _act(q.activation))
+    params = ops.conv.CONV_PARAMS.make(q, stride_h=stride[0], stride_w=stride[1], pad_h=pad_h,
+                                       pad_w=pad_w, dilation_h=dilation[0], dilation_w=dilation[1])
     cq, keep = _channel_requant(q)
     load().dk_conv_s8(ctypes.byref(params), ctypes.byref(cq),
                       ctypes.byref(_dims(x.shape)), _ptr8(x),
@@ -381,8 +253,8 @@ def depthwise_conv(x, weights, bias, q: quant.ChannelQuant, depth_multiplier=1,
     oh, pad_h = quant.conv_output_size(ih, kh, stride[0], dilation[0], padding)
     ow, pad_w = quant.conv_output_size(iw, kw, stride[1], dilation[1], padding)
     out = np.zeros((n, oh, ow, oc), dtype=np.int8)
-    params = _ConvParams(q.input_offset, q.output_offset, stride[0], stride[1],
-                         pad_h, pad_w, dilation[0], dilation[1], _act(q.activation))
+    params = ops.conv.CONV_PARAMS.make(q, stride_h=stride[0], stride_w=stride[1], pad_h=pad_h,
+                                       pad_w=pad_w, dilation_h=dilation[0], dilation_w=dilation[1])
     cq, keep = _channel_requant(q)
     load().dk_depthwise_conv_s8(ctypes.byref(params), ctypes.byref(cq),
                                 depth_multiplier, ctypes.byref(_dims(x.shape)),
@@ -400,8 +272,7 @@ def fully_connected(x, weights, bias, q: quant.ChannelQuant) -> np.ndarray:
     out_depth, depth = w.shape
     batches = x.size // depth
     out = np.zeros((batches, out_depth), dtype=np.int8)
-    params = _FcParams(q.input_offset, q.filter_offset, q.output_offset,
-                       _act(q.activation))
+    params = ops.fully_connected.FC_PARAMS.make(q)
     cq, keep = _channel_requant(q)
     load().dk_fully_connected_s8(ctypes.byref(params), ctypes.byref(cq), batches,
                                  depth, out_depth, _ptr8(x), _ptr8(w), _ptr32(b),
@@ -413,8 +284,7 @@ def _binary(name: str, params, a, b) -> np.ndarray:
     a, b = _i8(a), _i8(b)
     plan = quant.broadcast_plan(a.shape, b.shape)
     out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.int8)
-    bc = _Broadcast((c_int32 * 4)(*plan.out_dims), (c_int32 * 4)(*plan.in1_strides),
-                    (c_int32 * 4)(*plan.in2_strides))
+    bc = desc.BROADCAST.make(plan)
     fn = getattr(load(), name)
     if params is None:
         fn(ctypes.byref(bc), _ptr8(a), _ptr8(b), _ptr8(out))
@@ -423,10 +293,8 @@ def _binary(name: str, params, a, b) -> np.ndarray:
     return out
 
 
-def _add_struct(p: quant.AddParams) -> _AddParams:
-    return _AddParams(p.input1_offset, p.input2_offset, p.output_offset,
-                      p.left_shift, _requant(p.input1), _requant(p.input2),
-                      _requant(p.output), _act(p.activation))
+def _add_struct(p: quant.AddParams) -> ctypes.Structure:
+    return ops.add.ADD_PARAMS.make(p)
 
 
 def add(a, b, p: quant.AddParams) -> np.ndarray:
@@ -438,9 +306,7 @@ def sub(a, b, p: quant.AddParams) -> np.ndarray:
 
 
 def mul(a, b, p: quant.MulParams) -> np.ndarray:
-    params = _MulParams(p.input1_offset, p.input2_offset, p.output_offset,
-                        _requant(p.output), _act(p.activation))
-    return _binary("dk_mul_s8", params, a, b)
+    return _binary("dk_mul_s8", ops.mul.MUL_PARAMS.make(p), a, b)
 
 
 def minimum(a, b) -> np.ndarray:
@@ -460,25 +326,19 @@ def _unary(name: str, params, x) -> np.ndarray:
 
 
 def abs_(x, p: quant.AbsParams) -> np.ndarray:
-    return _unary("dk_abs_s8", _AbsParams(p.input_zero_point, p.output_zero_point,
-                                          int(p.needs_rescale), _requant(p.output)), x)
+    return _unary("dk_abs_s8", ops.abs.ABS_PARAMS.make(p), x)
 
 
 def relu(x, p: quant.ReluParams) -> np.ndarray:
-    return _unary("dk_relu_s8", _ReluParams(p.input_zero_point, p.output_zero_point,
-                                            _requant(p.output), _act(p.activation)), x)
+    return _unary("dk_relu_s8", ops.relu.RELU_PARAMS.make(p), x)
 
 
 def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
-    return _unary("dk_requantize_s8",
-                  _RequantizeParams(p.input_zero_point, p.output_zero_point,
-                                    _requant(p.output)), x)
+    return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
-    return _unary("dk_logistic_s8",
-                  _LogisticParams(p.input_zero_point, p.input_range_radius,
-                                  p.input_multiplier, p.input_left_shift), x)
+    return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 
 
 def lut(x, table) -> np.ndarray:
@@ -524,8 +384,7 @@ def mean(x, axes: Sequence[int], p: quant.MeanParams,
     else:
         shape = tuple(d for i, d in enumerate(x.shape) if i not in axes_n)
     out = np.zeros(shape, dtype=np.int8)
-    params = _MeanParams(p.input_zero_point, p.output_zero_point, p.num_elements,
-                         _requant(p.output))
+    params = ops.mean.MEAN_PARAMS.make(p)
     load().dk_mean_s8(ctypes.byref(params), outer, reduce, inner, _ptr8(x),
                       _ptr8(out))
     return out
@@ -537,8 +396,7 @@ def _pool(name: str, x, p: quant.PoolParams, padding: str) -> np.ndarray:
     oh, _ = quant.conv_output_size(ih, p.filter_h, p.stride_h, 1, padding)
     ow, _ = quant.conv_output_size(iw, p.filter_w, p.stride_w, 1, padding)
     out = np.zeros((n, oh, ow, c), dtype=np.int8)
-    params = _PoolParams(p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.filter_h,
-                         p.filter_w, _act(p.activation))
+    params = ops.pool.POOL_PARAMS.make(p)
     status = getattr(load(), name)(ctypes.byref(params), ctypes.byref(_dims(x.shape)),
                                    _ptr8(x), ctypes.byref(_dims(out.shape)),
                                    _ptr8(out))
@@ -559,7 +417,7 @@ def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:
     x = _i8(x)
     depth = x.shape[-1]
     out = np.zeros_like(x)
-    params = _SoftmaxParams(p.input_multiplier, p.input_left_shift, p.diff_min)
+    params = ops.softmax.SOFTMAX_PARAMS.make(p)
     load().dk_softmax_s8(ctypes.byref(params), x.size // depth, depth, _ptr8(x),
                          _ptr8(out))
     return out
@@ -572,23 +430,23 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
            small_acc: bool | None = None, block: int | None = None) -> np.ndarray:
     """CONV_2D with a 1 x K filter through dk_conv1d_s8: ``x`` [1, 1, W, C] (or [1, W, C]),
     ``weights`` [O, 1, K, C], packed here exactly as the generator packs them."""
-    from firmware_gen import codegen
     x, w = _i8(x), _i8(weights)
     b = _bias(bias)
     in_w, in_c = x.shape[-2], x.shape[-1]
     out_c, _, k, _ = w.shape
     out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
     taps = -(-(k * in_c) // 4) * 4
-    packed = np.ascontiguousarray(codegen.pack_conv1d(w, taps))
+    packed = np.ascontiguousarray(ops.conv1d.pack_conv1d(w, taps))
     if small_acc is None:
-        small_acc = codegen.small_accumulators(w, b, q)
-    block = codegen.conv1d_block(in_c, k, stride) if block is None else block
-    params = _Conv1dParams(q.input_offset, q.output_offset, in_w, in_c, out_w, out_c, k, stride,
-                           pad, taps, _act(q.activation), int(small_acc), block)
+        small_acc = ops.conv1d.small_accumulators(w, b, q)
+    block = ops.conv1d.conv1d_block(in_c, k, stride) if block is None else block
+    params = ops.conv1d.CONV1D_PARAMS.make(q, in_w=in_w, in_c=in_c, out_w=out_w, out_c=out_c, kernel=k,
+                                           stride=stride, pad=pad, taps=taps, small_acc=int(small_acc),
+                                           block=block)
     scratch = np.zeros(load().dk_conv1d_scratch_bytes(ctypes.byref(params)) // 2, np.int16)
     out = np.zeros((1, 1, out_w, out_c), dtype=np.int8)
-    if codegen.conv1d_fast(in_c, stride, small_acc, q):    # the generator's choice, as it makes it
-        rec = np.ascontiguousarray(codegen.pack_conv1d_fast(w, b, q, taps))
+    if ops.conv1d.conv1d_fast(in_c, stride, small_acc, q):    # the generator's choice, as it makes it
+        rec = np.ascontiguousarray(ops.conv1d.pack_conv1d_fast(w, b, q, taps))
         load().dk_conv1d_s8_fast(ctypes.byref(params), _ptr8(x), rec.ctypes.data_as(POINTER(ctypes.c_int16)),
                                  scratch.ctypes.data_as(POINTER(ctypes.c_int16)), _ptr8(out))
         return out
@@ -599,7 +457,9 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
 
 
 def conv1d_scratch_bytes(in_c: int, kernel: int, stride: int, block: int) -> int:
-    params = _Conv1dParams(0, 0, 1, in_c, 1, 1, kernel, stride, 0, 4, _Activation(-128, 127), 1, block)
+    params = ops.conv1d.CONV1D_PARAMS.make(input_offset=0, output_offset=0, in_w=1, in_c=in_c, out_w=1, out_c=1,
+                                           kernel=kernel, stride=stride, pad=0, taps=4,
+                                           activation=quant.Activation(-128, 127), small_acc=1, block=block)
     return int(load().dk_conv1d_scratch_bytes(ctypes.byref(params)))
 
 
@@ -609,10 +469,9 @@ def shrink(r, tau, shortcut, add: quant.AddParams, sub: quant.AddParams, total: 
     """dk_shrink_s8 on r [L, C], tau [C], shortcut [L, C] or None."""
     r, tau = _i8(r), _i8(tau)
     L, C = r.shape[-2], r.shape[-1]
-    res = res or quant.AddParams(0, 0, 0, 0, quant.Requant(0, 0), quant.Requant(0, 0),
-                                 quant.Requant(0, 0), quant.Activation(-128, 127))
-    params = _ShrinkParams(_add_struct(add), _add_struct(sub), _add_struct(total), _add_struct(res),
-                           int(min_value), int(sum_s_first), int(res_y_first))
+    params = ops.shrink.SHRINK_PARAMS.make(add=add, sub=sub, sum=total, res=res or ops.add.UNUSED,
+                                           min_value=min_value, sum_s_first=sum_s_first,
+                                           res_y_first=res_y_first)
     sc = None if shortcut is None else _i8(shortcut)
     out = np.zeros_like(r)
     load().dk_shrink_s8(ctypes.byref(params), L, C, _ptr8(r), _ptr8(tau),
@@ -625,9 +484,8 @@ def channel_affine(x, scale, shift, mul: quant.MulParams, add: quant.AddParams,
     x = _i8(x)
     scale, shift = _i8(scale), _i8(shift)
     L, C = x.shape[-2], x.shape[-1]
-    params = _ChannelAffineParams(_MulParams(mul.input1_offset, mul.input2_offset, mul.output_offset,
-                                             _requant(mul.output), _act(mul.activation)),
-                                  _add_struct(add), int(mul_x_first), int(add_u_first))
+    params = ops.channel_affine.CHANNEL_AFFINE_PARAMS.make(mul=mul, add=add, mul_x_first=mul_x_first,
+                                                           add_u_first=add_u_first)
     out = np.zeros_like(x)
     load().dk_channel_affine_s8(ctypes.byref(params), L, C, _ptr8(x), _ptr8(scale), _ptr8(shift),
                                 _ptr8(out), stage)
@@ -639,8 +497,7 @@ def abs_mean(x, abs_params: quant.AbsParams, mean_params: quant.MeanParams):
     x = _i8(x)
     L, C = x.shape[-2], x.shape[-1]
     table = np.asarray(quant.abs_table(abs_params), dtype=np.int8)
-    params = _MeanParams(mean_params.input_zero_point, mean_params.output_zero_point,
-                         mean_params.num_elements, _requant(mean_params.output))
+    params = ops.mean.MEAN_PARAMS.make(mean_params)
     a = np.zeros_like(x)
     out = np.zeros(C, dtype=np.int8)
     load().dk_abs_mean_s8(_ptr8(table), ctypes.byref(params), L, C, _ptr8(x), _ptr8(a), _ptr8(out))
@@ -665,7 +522,7 @@ def preprocess(samples, scale: float, zero_point: int, n: int | None = None) -> 
     x = np.ascontiguousarray(samples, np.int16).reshape(-1)
     length = len(x) if n is None else n
     out = np.zeros(max(len(x), 1), np.int8)
-    info = _PreprocessInfo()
+    info = desc.PREPROCESS_INFO.ctype()
     status = load().dk_preprocess_s16(x.ctypes.data_as(POINTER(ctypes.c_int16)), length,
                                       float(scale), int(zero_point), _ptr8(out),
                                       ctypes.byref(info))

@@ -14,8 +14,10 @@ Only the fused-activation bounds are computed in single precision, as in TFLM.
 
 Every ``prepare_*`` function takes plain numbers (scales as read from the
 model, i.e. float32 values; zero points as ints) and returns a frozen
-dataclass of Python ints whose fields mirror the C parameter structs in
-``runtime/include/dk.h``.
+dataclass of Python ints whose field names are those of the C parameter structs
+(described once in the op units of ``firmware_gen/ops``, declared in the generated
+``runtime/include/dk_params.h``), so ``Struct.make`` / ``Struct.init`` read them directly.
+The op units call these functions from their ``prepare(op)``.
 """
 
 from __future__ import annotations

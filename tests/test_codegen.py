@@ -66,6 +66,8 @@ def test_generated_c_is_readable_and_deterministic(model, generated, tmp_path):
     for k, op in enumerate(info["ops"]):
         assert f"/* [{k}] {op} (" in model_c
     assert "s=" in model_c and "zp=" in model_c
+    # parameters as designated initializers, from the struct descriptions
+    assert ".input_offset = " in model_c and ".activation = { .min = " in model_c
     assert "__attribute__((aligned(16)))" in (out / "model_data.c").read_text()
     codegen.generate(model, tmp_path, name="smoke_drsn")
     for name in ("model.c", "model_data.c", "model_info.json"):

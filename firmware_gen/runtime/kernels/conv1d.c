@@ -120,10 +120,13 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
 #define DK_STR_(x) #x
 #define DK_STR(x) DK_STR_(x)
 
-/* the fields of dk_conv1d_params dk_c1f_sweep reads */
-_Static_assert(offsetof(dk_conv1d_params, in_c) == 12 && offsetof(dk_conv1d_params, out_c) == 20
-               && offsetof(dk_conv1d_params, stride) == 28 && offsetof(dk_conv1d_params, taps) == 36,
-               "dk_c1f_sweep reads dk_conv1d_params at fixed offsets");
+/* the fields of dk_conv1d_params dk_c1f_sweep reads, at the offsets dk_params.h derives from
+ * the struct's description (firmware_gen/ops/conv1d.py); the compiler checks them here */
+_Static_assert(offsetof(dk_conv1d_params, in_c) == DK_CONV1D_PARAMS_IN_C
+               && offsetof(dk_conv1d_params, out_c) == DK_CONV1D_PARAMS_OUT_C
+               && offsetof(dk_conv1d_params, stride) == DK_CONV1D_PARAMS_STRIDE
+               && offsetof(dk_conv1d_params, taps) == DK_CONV1D_PARAMS_TAPS,
+               "dk_params.h's assembly offsets of dk_conv1d_params are not the compiler's");
 
 /* one output: y = SSAT8((SMMLAR(acc, m, rnd) + (acc >> 31)) >> e) into register y, stored at
  * [out], out += 1 */
@@ -167,8 +170,8 @@ __attribute__((naked)) void dk_c1f_sweep(const dk_conv1d_params *p __attribute__
     __asm__ volatile(
         "push    {r4-r11, lr}\n\t"
         "sub     sp, #48\n\t"
-        "ldr     r4, [r0, #36]\n\t"             /* taps */
-        "ldr     r5, [r0, #20]\n\t"             /* out_c */
+        "ldr     r4, [r0, #" DK_STR(DK_CONV1D_PARAMS_TAPS) "]\n\t" /* taps */
+        "ldr     r5, [r0, #" DK_STR(DK_CONV1D_PARAMS_OUT_C) "]\n\t" /* out_c */
         "asr     r6, r5, #1\n\t"                /* full pairs */
         "lsl     r7, r4, #2\n\t"
         "add     r7, r7, #32\n\t"               /* record bytes: 4 taps + 32 */
@@ -176,8 +179,8 @@ __attribute__((naked)) void dk_c1f_sweep(const dk_conv1d_params *p __attribute__
         "str     r8, [sp, #0]\n\t"              /* end of the records */
         "lsl     r7, r4, #1\n\t"
         "strd    r1, r7, [sp, #32]\n\t"         /* packed, 2 * taps */
-        "ldr     r7, [r0, #28]\n\t"             /* stride */
-        "ldr     r8, [r0, #12]\n\t"             /* in_c */
+        "ldr     r7, [r0, #" DK_STR(DK_CONV1D_PARAMS_STRIDE) "]\n\t" /* stride */
+        "ldr     r8, [r0, #" DK_STR(DK_CONV1D_PARAMS_IN_C) "]\n\t" /* in_c */
         "mul     r7, r7, r8\n\t"
         "lsl     r7, r7, #1\n\t"                /* bytes per column */
         "add     r8, r2, r7\n\t"

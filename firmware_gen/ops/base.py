@@ -1,0 +1,166 @@
+"""The op registry and what every op unit shares.
+
+An op unit (one module of firmware_gen/ops) registers, per TFLite builtin operator it
+compiles, an emit function ``emit(em, k, op)`` that writes the C of layer ``k`` through the
+code generator's :class:`~firmware_gen.codegen.Emitter` (``em.comment``, ``em.params``,
+``em.array``, ``em.ptr``, ``em.call``), the kernel files it needs and the tests that prove
+the kernel bit-exact against TFLM. Fused groups of operators (the DRSN's hot patterns)
+register a matcher and a group emitter with :func:`register_fusion`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+ACT_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+
+
+@dataclass
+class OpUnit:
+    opcode: str
+    emit: Callable           # emit(em, k, op)
+    kernels: tuple[str, ...]  # files under runtime/kernels
+    tests: tuple[str, ...]    # "tests/<file>.py::<test function>"
+    module: str
+    inplace: bool = False     # may write its output over a same-size input read for the last time
+    kernel_name: str = ""     # reported in model_info.json (default dk_<opcode>_s8)
+    macs: Callable | None = None   # macs(op): multiply-accumulates of one layer (None: 0)
+
+
+@dataclass
+class Fusion:
+    kind: str                # Step.kind
+    match: Callable          # match(ops, k, users, output_index) -> Step | None
+    emit: Callable           # emit(em, step)
+    kernel_name: str
+    kernels: tuple[str, ...]
+    tests: tuple[str, ...]
+    module: str
+
+
+REGISTRY: dict[str, OpUnit] = {}
+FUSIONS: list[Fusion] = []
+
+
+def register(*opcodes: str, kernels: tuple[str, ...], tests: tuple[str, ...], inplace: bool = False,
+             kernel_name: str = "", macs: Callable | None = None):
+    """Decorator: ``emit`` compiles these TFLite builtin operators."""
+    def deco(fn):
+        for opcode in opcodes:
+            if opcode in REGISTRY:
+                raise ValueError(f"{opcode} is registered twice ({REGISTRY[opcode].module}, {fn.__module__})")
+            REGISTRY[opcode] = OpUnit(opcode, fn, tuple(kernels), tuple(tests), fn.__module__, inplace,
+                                      kernel_name, macs)
+        return fn
+    return deco
+
+
+def register_fusion(kind: str, match: Callable, kernel_name: str, kernels: tuple[str, ...],
+                    tests: tuple[str, ...]):
+    """Decorator on the group emitter ``emit(em, step)`` of a fused pattern; matchers are
+    tried in registration order."""
+    def deco(fn):
+        FUSIONS.append(Fusion(kind, match, fn, kernel_name, tuple(kernels), tuple(tests), fn.__module__))
+        return fn
+    return deco
+
+
+# --- small helpers of the emitters ----------------------------------------------------------
+
+def numel(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+
+
+def layer_name(tensor) -> str:
+    """The Keras layer a tensor came from: TF names tensors like
+    'drsn_cw_1/rsbu1_conv1/convolution;...' (first path component is the model)."""
+    first = tensor.name.split(";")[0]
+    parts = [p for p in first.split("/") if p]
+    if len(parts) >= 2:
+        return parts[1]
+    return parts[0] if parts else f"tensor{tensor.index}"
+
+
+def act_name(op) -> str:
+    return ACT_NAMES[op.options.get("fusedActivationFunction", 0)]
+
+
+def is_act(t) -> bool:
+    """An activation tensor (computed at run time), not a constant."""
+    return t is not None and t.data is None
+
+
+def broadcast(em, p: str, a, b):
+    """The dk_broadcast plan of a binary operator's two inputs, as `<p>_bc`."""
+    from firmware_gen import quant
+    from firmware_gen.params import BROADCAST
+    plan = quant.broadcast_plan(a.shape, b.shape)
+    em.params(BROADCAST, f"{p}_bc", plan)
+    return plan
+
+
+def same_quant(k, op, tensors) -> None:
+    """TFLM requires these inputs quantized like the output (int8 PAD, CONCATENATION...)."""
+    from drsn_edge.errors import UserError
+    y = op.outputs[0]
+    for t in tensors:
+        if abs(float(t.scale) - float(y.scale)) > 1e-6 or t.zero_point != y.zero_point:
+            raise UserError(f"op {k} {op.opcode} ({layer_name(y)}): input {t.name!r} is quantized "
+                            f"(scale {float(t.scale):.6g}, zero point {t.zero_point}) unlike its output "
+                            f"(scale {float(y.scale):.6g}, zero point {y.zero_point}); TFLM requires "
+                            f"them equal for int8")
+
+
+# --- steps and the graph helpers of the fusion matchers -------------------------------------
+
+# Ops that only relabel the shape of their input: their output shares the input's memory.
+ALIASES = {"RESHAPE", "EXPAND_DIMS", "SQUEEZE"}
+
+
+@dataclass
+class Step:
+    """One kernel call of the inference: a single operator, or a fused group of consecutive
+    operators whose intermediate tensors are never stored (the debug dump recomputes them
+    into a `debug` buffer, one at a time)."""
+    kind: str                     # "op", "alias", or a Fusion's kind ("shrink", "conv1d", ...)
+    ops: list[int]                # operator indices, in order; the last one's output is stored
+    reads: list[int] = field(default_factory=list)    # activation tensors read
+    inplace: int | None = None    # the input the output may overwrite
+    scratch: int = 0              # bytes of scratch memory during the call
+    debug: int = 0                # bytes for one intermediate of the group (debug dump only)
+    debug_with_output: bool = False   # the debug call writes the intermediate and the output together
+    info: dict = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        return self.ops[-1]
+
+
+def per_channel(t, channels: int) -> bool:
+    return t is not None and numel(t.shape) == channels and (len(t.shape) == 0 or t.shape[-1] == channels)
+
+
+def positions_channels(shape) -> tuple[int, int] | None:
+    """[1, L, C] or [1, 1, L, C] -> (L, C)."""
+    dims = [int(d) for d in shape]
+    if len(dims) < 2 or any(d != 1 for d in dims[:-2]):
+        return None
+    return dims[-2], dims[-1]
+
+
+def only_used_by(users, tensor, k: int, output_index: int) -> bool:
+    return tensor.index != output_index and users.get(tensor.index, []) == [k]
+
+
+def same_memory(ops):
+    """tensor -> the tensor whose bytes it is (through RESHAPE, EXPAND_DIMS, SQUEEZE)."""
+    src = {op.outputs[0].index: op.inputs[0].index for op in ops if op.opcode in ALIASES and is_act(op.inputs[0])}
+
+    def root(i):
+        while i in src:
+            i = src[i]
+        return i
+    return root

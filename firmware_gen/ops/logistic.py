@@ -1,0 +1,40 @@
+"""LOGISTIC and TANH (fixed-point, outputs at TFLM's fixed quantization)."""
+
+from __future__ import annotations
+
+from firmware_gen import quant
+from firmware_gen.params import Struct, field
+from firmware_gen.ops.base import numel, register
+
+LOGISTIC_PARAMS = Struct("dk_logistic_params", [
+    field("input_zero_point", "int32_t"),
+    field("input_range_radius", "int32_t"),
+    field("input_multiplier", "int32_t"),
+    field("input_left_shift", "int32_t"),
+], doc="LOGISTIC and TANH: the input rescaled to Q4.27 (Q3.28 for TANH) and the radius\n"
+       "beyond which the output saturates.")
+
+
+def prepare(op) -> quant.LogisticParams:
+    """TFLM's Prepare of LOGISTIC / TANH: the input multiplier, left shift and radius."""
+    x, y = op.inputs[0], op.outputs[0]
+    fn = quant.prepare_tanh if op.opcode == "TANH" else quant.prepare_logistic
+    return fn(x.scale, x.zero_point, y.scale, y.zero_point)
+
+
+@register("LOGISTIC", kernels=("logistic.c", "fixedpoint.c"), inplace=True,
+          tests=("tests/test_kernels.py::test_logistic_matches_tflm_including_saturated_inputs",))
+def emit_logistic(em, k, op):
+    x, y = op.inputs[0], op.outputs[0]
+    em.comment(k, op, "output fixed at scale 1/256, zero point -128")
+    em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))
+    em.call(f"dk_logistic_s8(&L{k}_p, {em.ptr(x)}, {em.ptr(y)}, {numel(x.shape)})")
+
+
+@register("TANH", kernels=("tanh.c", "fixedpoint.c"), inplace=True,
+          tests=("tests/test_byom.py::test_generated_c_is_bit_exact_to_tflm_for_other_models",))
+def emit_tanh(em, k, op):
+    x, y = op.inputs[0], op.outputs[0]
+    em.comment(k, op, "output fixed at scale 1/128, zero point 0")
+    em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))
+    em.call(f"dk_tanh_s8(&L{k}_p, {em.ptr(x)}, {em.ptr(y)}, {numel(x.shape)})")
