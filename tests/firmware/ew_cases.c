@@ -1,7 +1,7 @@
 /*
  * ew_cases.c - the fused element-wise kernels (dk_shrink_s8, dk_channel_affine_s8,
- * dk_add_same_s8) on a board, with the real instructions: on a Helium core (Cortex-M55) their
- * MVE variants (ew_fused_mve.h). Cases, parameters (the ctypes bytes of the structs), inputs
+ * dk_add_same_s8) and dk_fully_connected_s8 on a board, with the real instructions: on a
+ * Helium core (Cortex-M55) their MVE variants (ew_fused_mve.h, fully_connected_mve.h). Cases, parameters (the ctypes bytes of the structs), inputs
  * and the reference kernels' outputs come from ew_cases_data.c, written by
  * tests/test_kernels_mve.py.
  *
@@ -15,15 +15,19 @@
 #include "dk.h"
 
 typedef struct {
-    int32_t kind;               /* 0 shrink, 1 channel affine, 2 add, 3 sub */
+    int32_t kind;               /* 0 shrink, 1 channel affine, 2 add, 3 sub, 4 fully connected */
     const void *params;         /* the kernel's parameter struct */
-    int32_t positions;
-    int32_t channels;
-    int32_t stage;
+    int32_t positions;          /* fully connected: batches */
+    int32_t channels;           /* fully connected: output depth */
+    int32_t stage;              /* fully connected: accumulation depth */
     const int8_t *a;            /* r / x / input1 */
-    const int8_t *b;            /* tau / scale / input2 */
+    const int8_t *b;            /* tau / scale / input2 / weights */
     const int8_t *c;            /* shortcut (or NULL) / shift */
     const int8_t *expected;
+    const int32_t *bias;        /* fully connected: bias (or NULL), requantization */
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t per_channel;
 } ew_case;
 
 extern const ew_case ew_cases[];
@@ -49,6 +53,10 @@ int main(void)
         } else if (c->kind == 1) {
             dk_channel_affine_s8((const dk_channel_affine_params *)c->params, c->positions, c->channels, c->a,
                                  c->b, c->c, out_buf, c->stage);
+        } else if (c->kind == 4) {
+            const dk_channel_requant q = {c->multiplier, c->shift, c->per_channel};
+            dk_fully_connected_s8((const dk_fc_params *)c->params, &q, c->positions, c->stage, c->channels,
+                                  c->a, c->b, c->bias, out_buf);
         } else {
             dk_add_same_s8((const dk_add_params *)c->params, n, c->a, c->b, out_buf, c->kind == 3);
         }
