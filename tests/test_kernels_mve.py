@@ -1,8 +1,10 @@
 """Helium (MVE) kernels on the Cortex-M55 (mps3-an547, QEMU executes MVE): the fused
-element-wise kernels (soft threshold, batch norm, same-shape ADD/SUB) on randomized cases,
+element-wise kernels (soft threshold, batch norm, same-shape ADD/SUB) and FULLY_CONNECTED on
+randomized cases,
 bit-exact against the reference kernels (themselves proven against TFLM in test_kernels.py);
 the MVE Conv1D runs in test_kernels_fast.py's board cases, the whole model in test_firmware.py.
-Also: the M55 build selects the MVE code, and -DDK_NO_MVE the DSP code."""
+Also: the M55 build selects the MVE code, and -DDK_NO_MVE the DSP code; the benchmark compares
+the two on the board."""
 
 from __future__ import annotations
 
