@@ -69,6 +69,7 @@ TARGETS = {
     "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6,
                          "estimated_cycles": 0.3},
     "vs_tflm_reference": {"instructions": 0.2},
+    "helium_vs_dsp": {"instructions": 0.5},   # Helium (MVE) kernels vs the DSP ones, same board
 }
 # Raw-input preprocessing (issue 14), as a share of one inference's instructions.
 PREPROCESS_SHARE_MAX = 0.05
@@ -137,8 +138,9 @@ def write_bench_data(path: Path, inputs: np.ndarray, expected: np.ndarray) -> Pa
 # --- the compiled runtime ---------------------------------------------------------------------
 
 def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, expected,
-                           name: str = "model") -> dict:
-    """The profiling image: generated model (-DDK_PROFILE) + kernels + bench_main.c."""
+                           name: str = "model", defines=()) -> dict:
+    """The profiling image: generated model (-DDK_PROFILE) + kernels + bench_main.c
+    (defines: more -D, e.g. DK_NO_MVE for the DSP path on a Helium core)."""
     out_dir = Path(out_dir)
     gen = out_dir / "src"
     info = codegen.generate(model_bytes, gen, name=name)
@@ -148,7 +150,7 @@ def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, exp
     data = write_bench_data(gen / "bench_data.c", inputs, expected)
     sources = [gen / "model.c", gen / "model_data.c", data, BENCH_MAIN, *codegen.runtime_sources()]
     elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "profile.elf",
-                                  defines=["DK_PROFILE"])
+                                  defines=["DK_PROFILE", *defines])
     return {"elf": elf, "model": info}
 
 
@@ -409,6 +411,58 @@ def size_summary(elf: Path, stack_peak: int | None, arena: int, scratch: int = 0
     return out
 
 
+def board_has_mve(board) -> bool:
+    """The board's compiler flags target a core with integer Helium (__ARM_FEATURE_MVE), so the
+    kernels take their MVE variants (kernels/dk_mve.h)."""
+    board = boards.load(board)
+    try:
+        out = subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-dM", "-E", "-x", "c", os.devnull],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    m = re.search(r"#define __ARM_FEATURE_MVE (\d+)", out)
+    return bool(m and int(m.group(1)) & 1)
+
+
+def profile_layers(info: dict, rep: dict) -> list[dict]:
+    """Per layer of a profiling run: instructions with one counter read subtracted."""
+    read = rep.get("read_cost", 0)
+    return [{"index": i, "name": layer["name"], "op": layer["op"], "shape": layer["shape"],
+             "instructions": max(rep["layers"].get(i, 0) - read, 0), "estimated_cycles": None,
+             "macs": layer.get("macs", 0), "fused_into": layer.get("fused_into"),
+             "kernel": layer.get("kernel")} for i, layer in enumerate(info["layers"])]
+
+
+def helium_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expected, mve_info: dict,
+                      mve_rep: dict, name: str = "model") -> dict:
+    """On a Helium core: the same profiling image built once more with -DDK_NO_MVE (the DSP
+    kernels on the same board), and both runs' instructions, per inference (sum over the
+    layers plus the input/output copies, counter reads subtracted) and per operator."""
+    prof = build_profile_firmware(model_bytes, board, Path(out_dir) / "profile_dsp", inputs, expected,
+                                  name, defines=["DK_NO_MVE"])
+    dsp_rep = run_profile_firmware(board, prof["elf"])
+    n = len(mve_info["layers"])
+
+    def total(info, rep):
+        layers = profile_layers(info, rep)
+        io = max(rep["layers"].get(n, 0) - 2 * rep.get("read_cost", 0), 0)
+        return layers, sum(l["instructions"] for l in layers) + io
+
+    mve_layers, mve_total = total(mve_info, mve_rep)
+    dsp_layers, dsp_total = total(prof["model"], dsp_rep)
+    mve_ops, dsp_ops = by_op(mve_layers), by_op(dsp_layers)
+    ops = {op: {"instructions": e["instructions"], "dsp_instructions": dsp_ops[op]["instructions"],
+                "ratio": _ratio(e["instructions"], dsp_ops[op]["instructions"])}
+           for op, e in mve_ops.items() if op in dsp_ops}
+    return {"what": "profiling build with the Helium (MVE) kernels vs the same build with "
+                    "-DDK_NO_MVE (the DSP kernels), same board and vectors; instructions summed "
+                    "over the layers plus the input/output copies",
+            "instructions_per_inference": mve_total, "dsp_instructions_per_inference": dsp_total,
+            "ratio": _ratio(mve_total, dsp_total), "by_op": ops,
+            "bit_exact": bool(dsp_rep["checks"]) and all(dsp_rep["checks"])
+            and bool(mve_rep["checks"]) and all(mve_rep["checks"])}
+
+
 def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
                      name: str = "model", raw_windows=None, plugin: Path | None = None) -> dict:
     """Everything the report says about the compiled runtime."""
@@ -439,7 +493,10 @@ def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
     size["firmware_stack_peak_bytes"] = proto["stack_peak_bytes"]
     instr = proto["instructions"]
     est = proto["estimated_cycles"]
+    helium = (helium_comparison(model_bytes, board, out_dir, inputs, expected, info, rep, name)
+              if board_has_mve(board) else None)
     return {
+        "helium": helium,
         "runtime": "compiled",
         "estimated_cycles_per_inference": int(np.median(est)) if est else None,
         "cycle_model": cycle_estimate.cycle_model(board) if plugin else None,
@@ -594,6 +651,7 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         "tflm": tflm,
         "tflm_note": tflm_reason,
         "targets": TARGETS,
+        "helium": compiled.get("helium"),
     }
     ratios = {}
     for variant, t in tflm.items():
@@ -646,6 +704,12 @@ def check_targets(rep: dict) -> list[dict]:
             value = rep["ratios"].get(variant, {}).get(quantity)
             checks.append({"what": f"{quantity.replace('_', ' ')} vs TFLM {variant.replace('_', '-')}",
                            "target": f"<= {limit}x", "value": value, "met": _met(value, limit, False)})
+    helium = rep.get("helium")
+    if helium:
+        limit = TARGETS["helium_vs_dsp"]["instructions"]
+        checks.append({"what": "M55 Helium instructions vs the DSP path (same board)",
+                       "target": f"<= {limit}x", "value": helium["ratio"],
+                       "met": _met(helium["ratio"], limit, False)})
     return checks
 
 
@@ -729,6 +793,15 @@ def render_markdown(rep: dict, chart: str | None) -> str:
     else:
         # Only TFLM measured in this run, on this model and board, is compared with.
         lines += [f"TFLM: {rep['tflm_note']}; no comparison is made.", ""]
+    helium = rep.get("helium")
+    if helium:
+        lines += ["## Helium (MVE) vs the DSP path, same board", "", helium["what"] + ".", "",
+                  f"| operator | Helium {u} | DSP {u} | ratio |", "|---|---|---|---|",
+                  f"| whole inference | {helium['instructions_per_inference']:,} | "
+                  f"{helium['dsp_instructions_per_inference']:,} | {_fmt(helium['ratio'])} |"]
+        for op, e in helium["by_op"].items():
+            lines.append(f"| {op} | {e['instructions']:,} | {e['dsp_instructions']:,} | {_fmt(e['ratio'])} |")
+        lines.append("")
     lines += ["## Where the instructions go, by operator", "",
               f"| operator | layers | {u} | est. cycles | share | MACs | MACs/{u[:-1]} |",
               "|---|---|---|---|---|---|---|"]
@@ -858,6 +931,11 @@ def run(cfg: dict) -> dict:
         print(f"benchmark: vs TFLM {variant}: instructions x{_fmt(r['instructions'])}, "
               f"estimated cycles x{_fmt(r['estimated_cycles'])}, flash x{_fmt(r['flash'])}, "
               f"RAM x{_fmt(r['ram'])}")
+    helium = rep.get("helium")
+    if helium:
+        print(f"benchmark: Helium {helium['instructions_per_inference']:,} vs DSP path "
+              f"{helium['dsp_instructions_per_inference']:,} {u}/inference on {board}: "
+              f"x{_fmt(helium['ratio'])}")
     pre = rep.get("preprocessing")
     if pre:
         print(f"benchmark: raw-input preprocessing {pre['instructions_per_window']:,} {u}/window = "

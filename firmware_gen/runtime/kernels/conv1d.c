@@ -15,11 +15,13 @@
  * same blocks with plain multiply-adds. Both requantize exactly as TFLM (dk_mbqm).
  *
  * dk_conv1d_s8_fast: the fast variant (layout, arithmetic and why: conv1d.h), with its
- * loops in assembly on DSP cores (dk_c1f_widen16, dk_c1f_sweep below).
+ * loops in assembly on DSP cores (dk_c1f_widen16, dk_c1f_sweep below), and in Helium
+ * intrinsics on MVE cores (conv1d_mve.h; -DDK_NO_MVE keeps the DSP path there).
  */
 #include <stddef.h>
 
 #include "conv1d.h"
+#include "conv1d_mve.h"
 
 int32_t dk_conv1d_scratch_bytes(const dk_conv1d_params *p)
 {
@@ -59,6 +61,10 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
                        int16_t *scratch, int8_t *output)
 {
     int32_t x0;
+#if DK_USE_MVE
+    dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium: conv1d_mve.h */
+    return;
+#endif
     if (p->out_c < 2 || p->activation.min != -128 || p->activation.max != 127) {
         dk_c1f_all_c(p, input, packed, scratch, output);   /* the sweep clamps to int8 only */
         return;

@@ -22,6 +22,8 @@ typedef struct {
     int32_t min_value;
 } dk_shrink_ctx;
 
+#include "ew_fused_mve.h"   /* Helium variants (DK_USE_MVE), hooked in at the top of each kernel */
+
 DK_INLINE int32_t dk_shrink_one(const dk_shrink_ctx *k, int32_t r, int32_t tau_add,
                                  int32_t tau_sub, const int8_t *sc, int32_t stage)
 {
@@ -60,6 +62,12 @@ DK_SPECIALISE void dk_shrink_s8_inline(const dk_shrink_params *p, int32_t positi
     if (stage > last) {
         stage = last;
     }
+#if DK_USE_MVE
+    if (stage == last) {
+        dk_shrink_mve(&k, &p->add, &p->sub, positions, channels, r, tau, shortcut, out);
+        return;
+    }
+#endif
     for (c = 0; c < channels; ++c) {
         const dk_ew_input t_add = dk_ew_input2(&p->add);
         const dk_ew_input t_sub = dk_ew_input2(&p->sub);
@@ -108,6 +116,13 @@ DK_SPECIALISE void dk_channel_affine_s8_inline(const dk_channel_affine_params *p
     const int32_t x_offset = p->mul_x_first ? p->mul.input1_offset : p->mul.input2_offset;
     const int32_t k_offset = p->mul_x_first ? p->mul.input2_offset : p->mul.input1_offset;
     int32_t c, i;
+#if DK_USE_MVE
+    if (stage != 0) {
+        dk_channel_affine_mve(&u_out, &u_in, &b_in, &y_out, x_offset, k_offset, positions, channels, x,
+                              scale, shift, out);
+        return;
+    }
+#endif
     for (c = 0; c < channels; ++c) {
         const int32_t k = scale[c] + k_offset;
         const int32_t b = dk_ew_scale(shift[c], &b_in);
@@ -137,6 +152,10 @@ DK_SPECIALISE void dk_add_same_s8_inline(const dk_add_params *params, int32_t si
     const dk_ew_input in2 = dk_ew_input2(params);
     const dk_ew_output out = dk_ew_add_output(params);
     int32_t i;
+#if DK_USE_MVE
+    dk_add_same_mve(&in1, &in2, &out, size, input1, input2, output, subtract);
+    return;
+#endif
     if (subtract) {
         for (i = 0; i < size; ++i) {
             output[i] = (int8_t)dk_ew_out(dk_ew_scale(input1[i], &in1) - dk_ew_scale(input2[i], &in2), &out);

@@ -5,6 +5,7 @@
  * requantization each output channel uses.
  */
 #include "fixedpoint.h"
+#include "fully_connected_mve.h"   /* Helium variant (DK_USE_MVE) */
 
 void dk_fully_connected_s8(const dk_fc_params *params,
                            const dk_channel_requant *quant,
@@ -16,6 +17,10 @@ void dk_fully_connected_s8(const dk_fc_params *params,
     const int32_t input_offset = params->input_offset;
     const int32_t filter_offset = params->filter_offset;
     int32_t b, o, d;
+#if DK_USE_MVE
+    dk_fully_connected_s8_mve(params, quant, batches, accum_depth, out_depth, input, weights, bias, output);
+    return;
+#endif
     for (b = 0; b < batches; ++b) {
         const int8_t *x = input + b * accum_depth;
         for (o = 0; o < out_depth; ++o) {

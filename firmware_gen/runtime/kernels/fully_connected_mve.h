@@ -1,0 +1,69 @@
+/*
+ * fully_connected_mve.h - FULLY_CONNECTED with Helium (MVE), included by fully_connected.c on
+ * cores with integer MVE (dk_mve.h). The same int32 accumulator as the reference loop,
+ * sum over d of (w[d] + filter_offset) * (x[d] + input_offset) + bias, taken apart as
+ *     sum(w * x) + input_offset * sum(w) + filter_offset * sum(x) + depth * filter_offset * input_offset
+ * (all modulo 2^32, as the reference's int32 arithmetic): per 16 weights one VLDRB of the
+ * row, VMLADAVA.S8 (16 products into the accumulator) and VADDVA.S8 (the row's sum), the
+ * input loaded once per pair of rows; a last part of fewer than 16 is loaded with a lane
+ * predicate. The requantization is the reference's (dk_mbqm).
+ */
+#ifndef DK_FULLY_CONNECTED_MVE_H
+#define DK_FULLY_CONNECTED_MVE_H
+
+#include "dk_mve.h"
+#include "fixedpoint.h"
+
+#if DK_USE_MVE
+
+static void dk_fully_connected_s8_mve(const dk_fc_params *params, const dk_channel_requant *quant,
+                                      int32_t batches, int32_t accum_depth, int32_t out_depth,
+                                      const int8_t *input, const int8_t *weights, const int32_t *bias,
+                                      int8_t *output)
+{
+    const uint32_t io = (uint32_t)params->input_offset;
+    const uint32_t fo = (uint32_t)params->filter_offset;
+    const uint32_t const_term = (uint32_t)accum_depth * fo * io;
+    int32_t b, o, d;
+    for (b = 0; b < batches; ++b) {
+        const int8_t *x = input + b * accum_depth;
+        int32_t sx = 0;
+        for (d = 0; d < accum_depth; d += 16) {
+            sx = vaddvaq_p_s8(sx, vldrbq_z_s8(x + d, vctp8q((uint32_t)(accum_depth - d))),
+                              vctp8q((uint32_t)(accum_depth - d)));
+        }
+        for (o = 0; o < out_depth; o += 2) {
+            const int32_t two = o + 1 < out_depth;
+            const int8_t *w0 = weights + o * accum_depth;
+            const int8_t *w1 = two ? w0 + accum_depth : w0;
+            int32_t a0 = 0, a1 = 0, s0 = 0, s1 = 0;
+            int32_t k;
+            for (d = 0; d < accum_depth; d += 16) {
+                const mve_pred16_t p = vctp8q((uint32_t)(accum_depth - d));
+                const int8x16_t xv = vldrbq_z_s8(x + d, p);
+                const int8x16_t v0 = vldrbq_z_s8(w0 + d, p);
+                const int8x16_t v1 = vldrbq_z_s8(w1 + d, p);
+                a0 = vmladavaq_s8(a0, v0, xv);
+                s0 = vaddvaq_s8(s0, v0);
+                a1 = vmladavaq_s8(a1, v1, xv);
+                s1 = vaddvaq_s8(s1, v1);
+            }
+            for (k = 0; k < 1 + two; ++k) {
+                const int32_t q = quant->per_channel ? o + k : 0;
+                uint32_t acc = (uint32_t)(k ? a1 : a0) + io * (uint32_t)(k ? s1 : s0) + fo * (uint32_t)sx
+                               + const_term;
+                int32_t y;
+                if (bias) {
+                    acc += (uint32_t)bias[o + k];
+                }
+                y = dk_mbqm((int32_t)acc, quant->multiplier[q], quant->shift[q]) + params->output_offset;
+                output[o + k] = (int8_t)dk_clamp(y, params->activation.min, params->activation.max);
+            }
+        }
+        output += out_depth;
+    }
+}
+
+#endif /* DK_USE_MVE */
+
+#endif /* DK_FULLY_CONNECTED_MVE_H */
