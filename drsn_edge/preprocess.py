@@ -1,9 +1,8 @@
 """Raw int16 sensor window -> int8 model input, in fixed point: the one definition.
 
-The model is trained on windows with zero mean and unit RMS (training/dataset.py
-`normalize`), quantized with the model's input scale and zero point. A board that reads an
-ADC or accelerometer has int16 samples instead; this module defines how those become the
-model's int8 input, with integer arithmetic only, so the firmware (the C twin in
+A board that reads an ADC or accelerometer has int16 samples; this module defines how those
+become the model's int8 input (zero mean, unit RMS, quantized with the model's input scale
+and zero point), with integer arithmetic only, so the firmware (the C twin in
 firmware_gen/runtime/kernels/preprocess.c, `dk_preprocess_s16`) and the host compute the
 same bytes. docs/preprocessing.md has the derivation; the rules, for a window x[0..N-1]
 of int16 samples (1 <= N <= 65536), input scale s (a positive, normal float32) and zero
@@ -31,6 +30,13 @@ point z (in [-128, 127]):
 No step can overflow or divide by zero (the bounds are stated above; the C twin uses the
 same types). The result equals `quantize_input(normalize(x))` within one LSB except where
 the mean's rounding matters (tiny amplitudes).
+
+The model is trained on exactly these bytes: every window the model is trained, validated,
+calibrated and evaluated on is `model_input(x, contract)` = dequantize(preprocess(
+to_int16(x, full_scale))) with the **input contract** (`input_contract(cfg)`): scale
+data.input_clip_rms / 128 (a power of two, so the dequantized values are exact in float32
+and quantize back to the same int8), zero point 0. The converted model's input tensor
+carries that scale and zero point (quantize checks it).
 
 `to_int16` turns float recordings into int16 samples with the sensor scale
 (`data.sensor_full_scale`: the physical value at int16 full scale): round half away from
@@ -151,3 +157,62 @@ def _check_samples(x) -> np.ndarray:
     if x.ndim < 1 or not 1 <= x.shape[-1] <= MAX_WINDOW:
         raise ValueError(f"a window holds 1..{MAX_WINDOW} samples, got shape {x.shape}")
     return x
+
+
+# --- the input contract: what the model is trained on ---------------------------------------
+
+# Default of data.input_clip_rms: the int8 input covers [-8, 8) RMS in steps of 1/16 RMS.
+DEFAULT_CLIP_RMS = 8.0
+# Windows per chunk in model_input (bounds the int64 temporaries: ~40 bytes per sample).
+_CHUNK = 2048
+
+
+def input_contract(cfg: dict) -> dict:
+    """The model's input quantization fixed by the config, not calibrated: scale
+    data.input_clip_rms / 128, zero point 0, and the sensor's full scale for to_int16."""
+    d = cfg["data"]
+    clip = float(d.get("input_clip_rms", DEFAULT_CLIP_RMS))
+    return {"scale": clip / 128.0, "zero_point": 0, "clip_rms": clip,
+            "sensor_full_scale": float(d["sensor_full_scale"])}
+
+
+def contract_range(contract: dict) -> tuple[float, float]:
+    """The float range [lo, hi] whose 8-bit fake quant has exactly the contract's scale and
+    zero point: lo = (-128 - z) * s, hi = (127 - z) * s (exact for a power-of-two s)."""
+    s, z = contract["scale"], contract["zero_point"]
+    return (-128 - z) * s, (127 - z) * s
+
+
+def host_pipeline(x, contract: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Float windows [..., N] in physical units -> (int16 samples, int8 model inputs): the
+    samples a sensor at data.sensor_full_scale gives and what the board's preprocessing makes
+    of them. int16 windows are taken as they are."""
+    x = np.asarray(x)
+    samples = x if x.dtype == np.int16 else to_int16(x, contract["sensor_full_scale"])
+    flat = samples.reshape(-1, samples.shape[-1]) if samples.ndim > 1 else samples[None]
+    q = np.empty(flat.shape, np.int8)
+    for i in range(0, len(flat), _CHUNK):
+        q[i:i + _CHUNK] = preprocess(flat[i:i + _CHUNK], contract["scale"], contract["zero_point"])
+    return samples, q.reshape(samples.shape)
+
+
+def dequantize(q, contract: dict) -> np.ndarray:
+    """int8 model inputs -> the float values the model sees: (q - z) * s in float32 (exact
+    for a power-of-two s, and quantize_input gives q back)."""
+    return ((np.asarray(q, np.float32) - np.float32(contract["zero_point"]))
+            * np.float32(contract["scale"])).astype(np.float32)
+
+
+def model_input(x, contract: dict) -> np.ndarray:
+    """What the model is trained and evaluated on for float windows [..., N] in physical
+    units: dequantize(preprocess(to_int16(x))), float32, the shape of x."""
+    return dequantize(host_pipeline(x, contract)[1], contract)
+
+
+def contract_report(contract: dict) -> dict:
+    """The input contract as train.json / quantize.json state it."""
+    return {"scale": contract["scale"], "zero_point": contract["zero_point"],
+            "clip_rms": contract["clip_rms"], "sensor_full_scale": contract["sensor_full_scale"],
+            "model_trained_on_integer_preprocessing": True,
+            "definition": "drsn_edge/preprocess.py model_input: preprocess(to_int16(x)) dequantized "
+                          "(board: dk_preprocess_s16)"}
