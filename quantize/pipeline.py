@@ -4,8 +4,8 @@ Reads build/model/{model,baseline}.keras and build/data/*.npz (from `make train`
 1. QAT: rebuild each model with fake-quant ops (quantize/qat.py), calibrate the ranges,
    fine-tune a few epochs on fresh noisy windows, convert → model_int8.tflite,
    baseline_int8.tflite;
-2. PTQ of the float model with the calibration windows → model_ptq_int8.tflite (to show
-   what QAT buys);
+2. PTQ of the float model with the calibration windows (its input pinned to the input
+   contract) → model_ptq_int8.tflite (to show what QAT buys);
 3. op audit of every .tflite (quantize/audit.py); the deployed model must be fully int8;
 4. host parity on the test sweep: float Keras, QAT Keras, TFLite interpreter, TFLM host
    runtime (quantize/parity.py);
@@ -156,7 +156,9 @@ def run(cfg: dict) -> dict:
     main = quantize_model(p["model"] / "model.keras", data, cfg, cfg["model"]["arch"])
     seconds["qat_model"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ptq = convert.to_int8_tflite(main["float"], data["calib"], qc["representative_windows"])
+    ptq = convert.to_int8_tflite(convert.pin_input(main["float"], contract_range(input_contract(cfg))),
+                                 data["calib"], qc["representative_windows"])
+    check_input_contract(ptq, input_contract(cfg), "PTQ")
     seconds["ptq"] = time.perf_counter() - t0
     base = None
     if has_baseline:

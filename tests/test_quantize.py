@@ -231,7 +231,7 @@ def test_converted_models_take_the_input_contract(quantized, report):
     c = input_contract(config.load(SMOKE))
     assert (c["scale"], c["zero_point"], c["clip_rms"]) == (0.0625, 0, 8.0)
     assert report["input"]["scale"] == 0.0625 and report["input"]["zero_point"] == 0
-    for name in ("model_int8.tflite", "baseline_int8.tflite"):
+    for name in ("model_int8.tflite", "model_ptq_int8.tflite", "baseline_int8.tflite"):
         assert parity.input_params((quantized / "model" / name).read_bytes()) == (0.0625, 0), name
     ic = report["input_contract"]
     assert ic["model_trained_on_integer_preprocessing"] is True
@@ -303,6 +303,13 @@ def test_pinned_input_quantizer_passes_grid_values_and_converts_to_the_contract(
         grid = np.arange(-128, 128, dtype=np.float32) * np.float32(clip / 128)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(first(grid)), grid)
         assert parity.input_params(convert.to_int8_tflite(qmodel, calib, 8)) == (clip / 128, 0)
+    # PTQ: the float model behind a pinned input quantizer, its own layers and outputs
+    pinned = convert.pin_input(model, (-8.0, 127 / 16))
+    assert [l.name for l in model.layers][1:] == [l.name for l in pinned.layers][2:]
+    np.testing.assert_array_equal(pinned.predict(calib, verbose=0), model.predict(calib, verbose=0))
+    ptq = convert.to_int8_tflite(pinned, calib, 8)
+    assert parity.input_params(ptq) == (0.0625, 0)
+    assert audit.inspect(ptq, "ptq", [l.name for l in model.layers])["ops"][0]["layer"] == "stem_conv"
 
 
 # --- parity arithmetic on hand-checked numbers --------------------------------------------
