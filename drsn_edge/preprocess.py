@@ -138,16 +138,23 @@ def preprocess(x, scale: float, zero_point: int) -> np.ndarray:
     c = w["centred"].reshape(-1, n)
     energy = w["energy"].reshape(-1)
     m, sh = w["multiplier"].reshape(-1), w["shift"].reshape(-1)
-    prod = c * m[:, None]
-    mag = np.abs(prod)
+    # Rounding half away from zero as the C twin does it: (p + h - [p < 0]) >> sh with an
+    # arithmetic shift equals sign(p) * ((|p| + h) >> sh), h = 2^(sh-1) (docs/preprocessing.md).
+    y = c * m[:, None]
+    negative = y < 0
     shift = np.clip(sh, 1, 62)[:, None]
-    y = (mag + (np.int64(1) << (shift - 1))) >> shift
-    y = np.where(sh[:, None] <= 0, np.where(mag > 0, _SATURATED, 0), y)
-    y = np.minimum(y, _SATURATED)
-    y = np.where(prod < 0, -y, y)
-    q = np.clip(zero_point + y, -128, 127)
-    q[energy == 0] = zero_point
-    return q.astype(np.int8).reshape(np.asarray(x).shape)
+    y += np.int64(1) << (shift - 1)
+    y -= negative
+    y >>= shift
+    gain_too_large = sh <= 0
+    if gain_too_large.any():
+        g = c[gain_too_large]
+        y[gain_too_large] = np.sign(g) * _SATURATED
+    y += zero_point
+    np.maximum(y, -128, out=y)
+    np.minimum(y, 127, out=y)
+    y[energy == 0] = zero_point
+    return y.astype(np.int8).reshape(np.asarray(x).shape)
 
 
 def _check_samples(x) -> np.ndarray:
