@@ -82,9 +82,24 @@ def load_data(cfg: dict) -> dict:
             if (kind, float(s)) not in test:
                 raise UserError(f"{d / 'test.npz'} has no {dataset.condition_key(kind, s)}; the config's "
                                 f"eval sweep differs from the one trained with; rerun `make train`")
+    _check_trained_with_contract(test, input_contract(cfg), d / "test.npz")
     return {"train": (train["x"].astype(np.float32), train["y"]), "val": (val["x"], val["y"]),
             "val_selects": bool(val["selects"]) if "selects" in val else True,
             "calib": calib["x"].astype(np.float32), "test": test, "classes": test["classes"]}
+
+
+def _check_trained_with_contract(test: dict, contract: dict, path: Path) -> None:
+    """The data must come from the integer preprocessing with this config's input contract:
+    int16 samples stored, and the model inputs exactly preprocess(samples) dequantized."""
+    from drsn_edge.preprocess import dequantize, preprocess
+    if "clean" not in test.get("s16", {}):
+        raise UserError(f"{path} was written by an older drsn-edge (no int16 samples: not the "
+                        f"integer preprocessing); run `make train` again")
+    s16, x = test["s16"]["clean"][:64], test["clean"][:64]
+    want = dequantize(preprocess(s16, contract["scale"], contract["zero_point"]), contract)
+    if want.shape != x.shape[:2] or not np.array_equal(want, x.reshape(want.shape)):
+        raise UserError(f"{path} was not made with this config's input contract (data.input_clip_rms = "
+                        f"{contract['clip_rms']:g}); rerun `make train` with the same config as quantize")
 
 
 def _check_model(model, cfg: dict, path: Path, n_classes: int) -> None:

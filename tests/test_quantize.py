@@ -431,6 +431,18 @@ def test_missing_model_with_data_present(smoke_build, tmp_path, capsys):
     _assert_clean_failure(build, capsys, "model.keras not found; run `make train`")
 
 
+def test_data_from_another_input_contract_or_version_is_refused(smoke_build, tmp_path, capsys):
+    build = _copy_trained(smoke_build, tmp_path)
+    code = main(["quantize", "--config", SMOKE, "--build-dir", str(build), "--set", "data.input_clip_rms=16"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not made with this config's input contract (data.input_clip_rms = 16)" in err[0]
+    with np.load(build / "data/test.npz") as z:
+        old = {k: z[k] for k in z.files if not k.startswith("s16_")}
+    np.savez(build / "data/test.npz", **old)
+    _assert_clean_failure(build, capsys, "written by an older drsn-edge (no int16 samples")
+
+
 def test_representative_dataset_of_the_wrong_shape(smoke_build, tmp_path, capsys):
     build = _copy_trained(smoke_build, tmp_path)
     np.savez(build / "data/calib.npz", x=np.zeros((16, 256, 1), np.float32))
