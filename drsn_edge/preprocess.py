@@ -22,8 +22,9 @@ point z (in [-128, 127]):
    t = 60 - bitlen(N), M = floor((N << t + D // 2) / D), a multiplier in (2^27, 2^30],
    and a shift sh = t + 24 + es - k. Then c / (RMS * s) ~= c * M * 2^-sh.
 7. Per sample: p = c * M (int64, |p| < 2^47); y = round(p / 2^sh), halves away from zero
-   (TFLM's QUANTIZE rule), computed as sign(p) * ((|p| + 2^(sh-1)) >> sh) for
-   1 <= sh <= 62; sh > 62 gives 0 (|p| < 2^47); sh <= 0 means a gain of at least 2^27 per
+   (TFLM's QUANTIZE rule), y = sign(p) * ((|p| + 2^(sh-1)) >> sh) for 1 <= sh <= 62,
+   computed (like the C twin) as the arithmetic shift (p + 2^(sh-1) - [p < 0]) >> sh, the
+   same integer; sh > 62 gives 0 (|p| < 2^47); sh <= 0 means a gain of at least 2^27 per
    LSB, so y saturates (sign(p) * 256, 0 stays 0).
 8. q = clamp(z + y, -128, 127).
 
