@@ -1,9 +1,8 @@
 """Raw int16 sensor window -> int8 model input, in fixed point: the one definition.
 
-The model is trained on windows with zero mean and unit RMS (training/dataset.py
-`normalize`), quantized with the model's input scale and zero point. A board that reads an
-ADC or accelerometer has int16 samples instead; this module defines how those become the
-model's int8 input, with integer arithmetic only, so the firmware (the C twin in
+A board that reads an ADC or accelerometer has int16 samples; this module defines how those
+become the model's int8 input (zero mean, unit RMS, quantized with the model's input scale
+and zero point), with integer arithmetic only, so the firmware (the C twin in
 firmware_gen/runtime/kernels/preprocess.c, `dk_preprocess_s16`) and the host compute the
 same bytes. docs/preprocessing.md has the derivation; the rules, for a window x[0..N-1]
 of int16 samples (1 <= N <= 65536), input scale s (a positive, normal float32) and zero
@@ -23,14 +22,22 @@ point z (in [-128, 127]):
    t = 60 - bitlen(N), M = floor((N << t + D // 2) / D), a multiplier in (2^27, 2^30],
    and a shift sh = t + 24 + es - k. Then c / (RMS * s) ~= c * M * 2^-sh.
 7. Per sample: p = c * M (int64, |p| < 2^47); y = round(p / 2^sh), halves away from zero
-   (TFLM's QUANTIZE rule), computed as sign(p) * ((|p| + 2^(sh-1)) >> sh) for
-   1 <= sh <= 62; sh > 62 gives 0 (|p| < 2^47); sh <= 0 means a gain of at least 2^27 per
+   (TFLM's QUANTIZE rule), y = sign(p) * ((|p| + 2^(sh-1)) >> sh) for 1 <= sh <= 62,
+   computed (like the C twin) as the arithmetic shift (p + 2^(sh-1) - [p < 0]) >> sh, the
+   same integer; sh > 62 gives 0 (|p| < 2^47); sh <= 0 means a gain of at least 2^27 per
    LSB, so y saturates (sign(p) * 256, 0 stays 0).
 8. q = clamp(z + y, -128, 127).
 
 No step can overflow or divide by zero (the bounds are stated above; the C twin uses the
 same types). The result equals `quantize_input(normalize(x))` within one LSB except where
 the mean's rounding matters (tiny amplitudes).
+
+The model is trained on exactly these bytes: every window the model is trained, validated,
+calibrated and evaluated on is `model_input(x, contract)` = dequantize(preprocess(
+to_int16(x, full_scale))) with the **input contract** (`input_contract(cfg)`): scale
+data.input_clip_rms / 128 (a power of two, so the dequantized values are exact in float32
+and quantize back to the same int8), zero point 0. The converted model's input tensor
+carries that scale and zero point (quantize checks it).
 
 `to_int16` turns float recordings into int16 samples with the sensor scale
 (`data.sensor_full_scale`: the physical value at int16 full scale): round half away from
@@ -132,16 +139,23 @@ def preprocess(x, scale: float, zero_point: int) -> np.ndarray:
     c = w["centred"].reshape(-1, n)
     energy = w["energy"].reshape(-1)
     m, sh = w["multiplier"].reshape(-1), w["shift"].reshape(-1)
-    prod = c * m[:, None]
-    mag = np.abs(prod)
+    # Rounding half away from zero as the C twin does it: (p + h - [p < 0]) >> sh with an
+    # arithmetic shift equals sign(p) * ((|p| + h) >> sh), h = 2^(sh-1) (docs/preprocessing.md).
+    y = c * m[:, None]
+    negative = y < 0
     shift = np.clip(sh, 1, 62)[:, None]
-    y = (mag + (np.int64(1) << (shift - 1))) >> shift
-    y = np.where(sh[:, None] <= 0, np.where(mag > 0, _SATURATED, 0), y)
-    y = np.minimum(y, _SATURATED)
-    y = np.where(prod < 0, -y, y)
-    q = np.clip(zero_point + y, -128, 127)
-    q[energy == 0] = zero_point
-    return q.astype(np.int8).reshape(np.asarray(x).shape)
+    y += np.int64(1) << (shift - 1)
+    y -= negative
+    y >>= shift
+    gain_too_large = sh <= 0
+    if gain_too_large.any():
+        g = c[gain_too_large]
+        y[gain_too_large] = np.sign(g) * _SATURATED
+    y += zero_point
+    np.maximum(y, -128, out=y)
+    np.minimum(y, 127, out=y)
+    y[energy == 0] = zero_point
+    return y.astype(np.int8).reshape(np.asarray(x).shape)
 
 
 def _check_samples(x) -> np.ndarray:
@@ -151,3 +165,62 @@ def _check_samples(x) -> np.ndarray:
     if x.ndim < 1 or not 1 <= x.shape[-1] <= MAX_WINDOW:
         raise ValueError(f"a window holds 1..{MAX_WINDOW} samples, got shape {x.shape}")
     return x
+
+
+# --- the input contract: what the model is trained on ---------------------------------------
+
+# Default of data.input_clip_rms: the int8 input covers [-8, 8) RMS in steps of 1/16 RMS.
+DEFAULT_CLIP_RMS = 8.0
+# Windows per chunk in model_input (bounds the int64 temporaries: ~40 bytes per sample).
+_CHUNK = 2048
+
+
+def input_contract(cfg: dict) -> dict:
+    """The model's input quantization fixed by the config, not calibrated: scale
+    data.input_clip_rms / 128, zero point 0, and the sensor's full scale for to_int16."""
+    d = cfg["data"]
+    clip = float(d.get("input_clip_rms", DEFAULT_CLIP_RMS))
+    return {"scale": clip / 128.0, "zero_point": 0, "clip_rms": clip,
+            "sensor_full_scale": float(d["sensor_full_scale"])}
+
+
+def contract_range(contract: dict) -> tuple[float, float]:
+    """The float range [lo, hi] whose 8-bit fake quant has exactly the contract's scale and
+    zero point: lo = (-128 - z) * s, hi = (127 - z) * s (exact for a power-of-two s)."""
+    s, z = contract["scale"], contract["zero_point"]
+    return (-128 - z) * s, (127 - z) * s
+
+
+def host_pipeline(x, contract: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Float windows [..., N] in physical units -> (int16 samples, int8 model inputs): the
+    samples a sensor at data.sensor_full_scale gives and what the board's preprocessing makes
+    of them. int16 windows are taken as they are."""
+    x = np.asarray(x)
+    samples = x if x.dtype == np.int16 else to_int16(x, contract["sensor_full_scale"])
+    flat = samples.reshape(-1, samples.shape[-1]) if samples.ndim > 1 else samples[None]
+    q = np.empty(flat.shape, np.int8)
+    for i in range(0, len(flat), _CHUNK):
+        q[i:i + _CHUNK] = preprocess(flat[i:i + _CHUNK], contract["scale"], contract["zero_point"])
+    return samples, q.reshape(samples.shape)
+
+
+def dequantize(q, contract: dict) -> np.ndarray:
+    """int8 model inputs -> the float values the model sees: (q - z) * s in float32 (exact
+    for a power-of-two s, and quantize_input gives q back)."""
+    return ((np.asarray(q, np.float32) - np.float32(contract["zero_point"]))
+            * np.float32(contract["scale"])).astype(np.float32)
+
+
+def model_input(x, contract: dict) -> np.ndarray:
+    """What the model is trained and evaluated on for float windows [..., N] in physical
+    units: dequantize(preprocess(to_int16(x))), float32, the shape of x."""
+    return dequantize(host_pipeline(x, contract)[1], contract)
+
+
+def contract_report(contract: dict) -> dict:
+    """The input contract as train.json / quantize.json state it."""
+    return {"scale": contract["scale"], "zero_point": contract["zero_point"],
+            "clip_rms": contract["clip_rms"], "sensor_full_scale": contract["sensor_full_scale"],
+            "model_trained_on_integer_preprocessing": True,
+            "definition": "drsn_edge/preprocess.py model_input: preprocess(to_int16(x)) dequantized "
+                          "(board: dk_preprocess_s16)"}

@@ -88,6 +88,12 @@ def power_of_two(lo: int) -> Rule:
                 lambda v: _is_int(v) and v >= lo and v & (v - 1) == 0)
 
 
+def power_of_two_number(lo: float, hi: float) -> Rule:
+    """A power of two (integer or float, e.g. 8 or 0.5) within [lo, hi]."""
+    return Rule(f"a power of two from {lo:g} to {hi:g} (e.g. 8)",
+                lambda v: _is_num(v) and lo <= v <= hi and math.frexp(v)[0] == 0.5)
+
+
 def list_of(item: Rule, length: int | None = None, min_len: int = 0, unique: bool = False) -> Rule:
     size = f"a list of {length} items" if length is not None else (
         "a non-empty list" if min_len == 1 else f"a list of at least {min_len} items" if min_len else "a list")
@@ -191,6 +197,7 @@ SCHEMA: dict[str, Rule] = {
     "data.noise_types": list_of(one_of(*NOISE_KINDS), min_len=1, unique=True),
     "data.snr_db_range": list_of(number(-100, 100), length=2),
     "data.sensor_full_scale": number(0, 1e12, lo_open=True),
+    "data.input_clip_rms": power_of_two_number(1, 64),
 
     "data.files.paths": list_of(text()),
     "data.files.manifest": text(),

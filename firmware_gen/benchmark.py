@@ -102,19 +102,22 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
 
 def bench_raw_windows(model_bytes: bytes, full_scale: float, n: int = N_VECTORS,
                       data_dir: Path | None = None) -> np.ndarray:
-    """n int16 windows for the RAW command: the test windows bench_vectors uses (several
-    noise conditions) at the sensor scale, or seeded noise at an RMS of 4096 counts."""
+    """n int16 windows for the RAW command: the sensor samples of the test windows (several
+    noise conditions; float windows at the sensor scale in a test.npz without them), or
+    seeded noise at an RMS of 4096 counts."""
     from drsn_edge.preprocess import to_int16
     inp = tflm_oracle.model_inputs(model_bytes)[0]
     size = int(np.prod(inp.shape))
     test = Path(data_dir or paths()["data"]) / "test.npz"
     if test.is_file():
         with np.load(test) as z:
-            keys = sorted(k for k in z.files if k.startswith("x_"))
+            keys = sorted(k for k in z.files if k.startswith("s16_")) or sorted(
+                k for k in z.files if k.startswith("x_"))
             rows = [z[keys[i % len(keys)]][i // len(keys)] for i in range(n)] if keys else []
         rows = [r.reshape(-1) for r in rows if r.size == size]
         if len(rows) == n:
-            return to_int16(np.stack(rows), full_scale)
+            rows = np.stack(rows)
+            return rows if rows.dtype == np.int16 else to_int16(rows, full_scale)
     rng = np.random.default_rng(1)
     return np.clip(np.round(rng.normal(0, 4096, (n, size))), -32768, 32767).astype(np.int16)
 

@@ -5,7 +5,8 @@ SavedModel with a fixed batch of 1 (so every shape is static), convert it with
 `TFLiteConverter.from_saved_model`, default optimizations, a representative dataset,
 int8 builtins only and int8 input and output. For a fake-quant (QAT) model the converter
 takes each range from the fake-quant ops; the representative dataset only fills what
-they do not cover. For a float model (PTQ) it decides every range.
+they do not cover. For a float model (PTQ) it decides every range but the input's, which
+`pin_input` fixes to the input contract.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ def check_representative(x: np.ndarray, window: int, where: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise UserError(f"{where}: representative windows contain NaN or inf; rerun `make train`")
     return x.astype(np.float32)
+
+
+def pin_input(model, input_range: tuple[float, float]):
+    """The float model with a fixed 8-bit fake quant on its input (the input contract), so
+    that PTQ, which otherwise takes the input range from the representative windows,
+    converts to the contract's input scale and zero point. The model's own layers are
+    reused (same names, same outputs for on-grid inputs)."""
+    import keras
+    from quantize.qat import ActQuant
+    name = model.layers[0].name
+    inp = keras.Input(shape=model.inputs[0].shape[1:], name=name)
+    pinned = ActQuant(fixed=tuple(input_range), name=f"{name}_q")(inp)
+    return keras.Model(inp, model.call(pinned), name=model.name)
 
 
 def to_int8_tflite(model, representative: np.ndarray, max_samples: int = 256) -> bytes:

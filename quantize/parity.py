@@ -107,6 +107,12 @@ def output_params(model_bytes: bytes) -> tuple[float, int]:
     return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_output_details(0))
 
 
+def input_params(model_bytes: bytes) -> tuple[float, int]:
+    """(scale, zero point) of the model's input tensor."""
+    from tflite_micro.python.tflite_micro import runtime
+    return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_input_details(0))
+
+
 # --- the test sweep as one array ------------------------------------------------------------
 
 def stack_conditions(test: dict, kinds, snrs, limit: int = 0) -> tuple[np.ndarray, np.ndarray, list]:

@@ -4,8 +4,8 @@ Reads build/model/{model,baseline}.keras and build/data/*.npz (from `make train`
 1. QAT: rebuild each model with fake-quant ops (quantize/qat.py), calibrate the ranges,
    fine-tune a few epochs on fresh noisy windows, convert → model_int8.tflite,
    baseline_int8.tflite;
-2. PTQ of the float model with the calibration windows → model_ptq_int8.tflite (to show
-   what QAT buys);
+2. PTQ of the float model with the calibration windows (its input pinned to the input
+   contract) → model_ptq_int8.tflite (to show what QAT buys);
 3. op audit of every .tflite (quantize/audit.py); the deployed model must be fully int8;
 4. host parity on the test sweep: float Keras, QAT Keras, TFLite interpreter, TFLM host
    runtime (quantize/parity.py);
@@ -23,6 +23,7 @@ import numpy as np
 
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
+from drsn_edge.preprocess import contract_range, contract_report, input_contract
 from training.augment import Augment
 from quantize import audit, convert, parity, qat
 from training import dataset
@@ -81,9 +82,24 @@ def load_data(cfg: dict) -> dict:
             if (kind, float(s)) not in test:
                 raise UserError(f"{d / 'test.npz'} has no {dataset.condition_key(kind, s)}; the config's "
                                 f"eval sweep differs from the one trained with; rerun `make train`")
+    _check_trained_with_contract(test, input_contract(cfg), d / "test.npz")
     return {"train": (train["x"].astype(np.float32), train["y"]), "val": (val["x"], val["y"]),
             "val_selects": bool(val["selects"]) if "selects" in val else True,
             "calib": calib["x"].astype(np.float32), "test": test, "classes": test["classes"]}
+
+
+def _check_trained_with_contract(test: dict, contract: dict, path: Path) -> None:
+    """The data must come from the integer preprocessing with this config's input contract:
+    int16 samples stored, and the model inputs exactly preprocess(samples) dequantized."""
+    from drsn_edge.preprocess import dequantize, preprocess
+    if "clean" not in test.get("s16", {}):
+        raise UserError(f"{path} was written by an older drsn-edge (no int16 samples: not the "
+                        f"integer preprocessing); run `make train` again")
+    s16, x = test["s16"]["clean"][:64], test["clean"][:64]
+    want = dequantize(preprocess(s16, contract["scale"], contract["zero_point"]), contract)
+    if want.shape != x.shape[:2] or not np.array_equal(want, x.reshape(want.shape)):
+        raise UserError(f"{path} was not made with this config's input contract (data.input_clip_rms = "
+                        f"{contract['clip_rms']:g}); rerun `make train` with the same config as quantize")
 
 
 def _check_model(model, cfg: dict, path: Path, n_classes: int) -> None:
@@ -103,13 +119,28 @@ def quantize_model(path: Path, data: dict, cfg: dict, name: str) -> dict:
     seed_everything(int(cfg["seed"]))
     model = load_keras(path)
     _check_model(model, cfg, path, len(data["classes"]))
-    qmodel = qat.build_qat_model(model, decay=cfg["quantize"]["ema_decay"])
+    contract = input_contract(cfg)
+    qmodel = qat.build_qat_model(model, decay=cfg["quantize"]["ema_decay"],
+                                 input_range=contract_range(contract))
     qat.calibrate(qmodel, data["calib"])
     teacher = model if cfg["quantize"]["qat_loss"] == "distill" else None
     history = qat.fine_tune(qmodel, data, cfg, name, teacher=teacher)
     tflite = convert.to_int8_tflite(qmodel, data["calib"], cfg["quantize"]["representative_windows"])
+    check_input_contract(tflite, contract, name)
     return {"float": model, "qat": qmodel, "tflite": tflite, "history": history,
             "layers": [layer.name for layer in model.layers]}
+
+
+def check_input_contract(tflite: bytes, contract: dict, name: str) -> None:
+    """The converted model's input tensor must carry exactly the contract's scale and zero
+    point: the board's preprocessing (and the HIL raw path) quantize with them, and the
+    model was trained on that grid."""
+    scale, zp = parity.input_params(tflite)
+    if scale != np.float32(contract["scale"]) or zp != contract["zero_point"]:
+        raise UserError(f"{name}: the converted model's input quantization (scale {scale!r}, zero "
+                        f"point {zp}) is not the input contract (scale {contract['scale']!r}, zero point "
+                        f"{contract['zero_point']}, data.input_clip_rms = {contract['clip_rms']:g}); "
+                        f"the model would see other inputs than it was trained on")
 
 
 def _probs(model, x) -> np.ndarray:
@@ -140,7 +171,9 @@ def run(cfg: dict) -> dict:
     main = quantize_model(p["model"] / "model.keras", data, cfg, cfg["model"]["arch"])
     seconds["qat_model"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ptq = convert.to_int8_tflite(main["float"], data["calib"], qc["representative_windows"])
+    ptq = convert.to_int8_tflite(convert.pin_input(main["float"], contract_range(input_contract(cfg))),
+                                 data["calib"], qc["representative_windows"])
+    check_input_contract(ptq, input_contract(cfg), "PTQ")
     seconds["ptq"] = time.perf_counter() - t0
     base = None
     if has_baseline:
@@ -184,7 +217,8 @@ def run(cfg: dict) -> dict:
     t0 = time.perf_counter()
     # About 100 windows of every condition, spread over its seen and unseen parts.
     budget_idx = np.concatenate([np.arange(a, b, max(1, (b - a) // 100)) for _, a, b in slices])
-    fresh = qat.build_qat_model(main["float"], decay=qc["ema_decay"])
+    fresh = qat.build_qat_model(main["float"], decay=qc["ema_decay"],
+                                input_range=contract_range(input_contract(cfg)))
     qat.calibrate(fresh, data["calib"])
     budget = {"windows": int(len(budget_idx)),
               "calibrated": qat.error_budget(fresh, x[budget_idx], outs["float"][budget_idx]),
@@ -300,6 +334,7 @@ def build_report(cfg, classes, main, audits, accuracy, agreement, metrics, tvt, 
         "audit": {k: {"all_int8": v["all_int8"], "problems": v["problems"], "op_counts": v["op_counts"]}
                   for k, v in audits.items()},
         "input": {k: a["input"][k] for k in ("scale", "zero_point", "shape", "dtype")},
+        "input_contract": contract_report(input_contract(cfg)),
         "output": {k: a["output"][k] for k in ("scale", "zero_point", "shape", "dtype")},
         "sizes": a["sizes"],
         "sizes_ptq": audits["model_ptq_int8"]["sizes"],
@@ -375,6 +410,13 @@ def budget_markdown(b: dict | None) -> list[str]:
             "flip first.", ""]
 
 
+def _contract_line(c: dict) -> str:
+    return (f"Input contract: scale {c['scale']:g} (data.input_clip_rms = {c['clip_rms']:g} RMS), zero point "
+            f"{c['zero_point']}, fixed, not calibrated; the model was trained and evaluated on the board's "
+            f"integer preprocessing (int16 at full scale {c['sensor_full_scale']:g}, "
+            f"`drsn_edge/preprocess.py`), so the int8 inputs here are the bytes the device computes.\n")
+
+
 def markdown(r: dict) -> str:
     kinds = [k for k in r["accuracy"]["float"] if k != "clean"]
     snrs = list(r["accuracy"]["float"][kinds[0]].keys())
@@ -410,6 +452,7 @@ def markdown(r: dict) -> str:
         f"{r['input']['scale']:.6g} zero point {r['input']['zero_point']}, output scale "
         f"{r['output']['scale']:.6g} zero point {r['output']['zero_point']}.",
         "",
+        *([_contract_line(r["input_contract"])] if r.get("input_contract") else []),
         "## Targets",
         "",
         f"- int8 TFLM within {t['max_drop_pp']} pp of float at every condition: worst "

@@ -57,7 +57,7 @@ class ActQuant(layers.Layer):
     Modes: `calibrating` (set from Python, used eagerly) widens the range to everything it
     sees and passes the float values through; training tracks an exponential moving average
     of each batch's range; inference only quantizes. `fixed` pins the range (LOGISTIC,
-    SOFTMAX outputs)."""
+    SOFTMAX outputs, and the model input: its scale and zero point are the input contract)."""
 
     def __init__(self, decay: float = 0.99, fixed: tuple[float, float] | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -255,9 +255,12 @@ def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
     return s.astype(np.float32), (beta - mean * s).astype(np.float32)
 
 
-def build_qat_model(model: keras.Model, decay: float = 0.99) -> keras.Model:
+def build_qat_model(model: keras.Model, decay: float = 0.99,
+                    input_range: tuple[float, float] | None = None) -> keras.Model:
     """The fake-quant twin of a trained float model (same layer names, BN folded where it
-    follows a Conv1D/Dense). Raises UserError naming a layer that cannot become int8."""
+    follows a Conv1D/Dense). `input_range` pins the input window's quantizer (the input
+    contract, drsn_edge.preprocess.contract_range) instead of calibrating it. Raises
+    UserError naming a layer that cannot become int8."""
     from training.models import AbsMean, SoftThreshold
 
     consumers: dict[str, list] = {layer.name: [] for layer in model.layers}
@@ -287,7 +290,7 @@ def build_qat_model(model: keras.Model, decay: float = 0.99) -> keras.Model:
                                 f"pipeline handles one input window")
             x = keras.Input(shape=layer.output.shape[1:], name=layer.name)
             inputs.append(x)
-            out[layer.name] = q(x, f"{layer.name}_q")
+            out[layer.name] = q(x, f"{layer.name}_q", fixed=input_range)
             continue
         ins = [out[n] for n in _producers(layer)]
         chain = [layer]
@@ -392,8 +395,9 @@ def error_budget(qmodel: keras.Model, x: np.ndarray, reference: np.ndarray,
     no fake quant at all, then with one source of int8 error at a time (the input window,
     the weights, the activations after the input), then all of them. `reference` is the
     float model's output on `x`."""
-    aqs = [a for a in act_quants(qmodel) if not a.fixed]
-    first = aqs[0]  # the input window's quantizer: the first op of the rebuilt graph
+    every = act_quants(qmodel)
+    first = every[0]  # the input window's quantizer: the first op of the rebuilt graph
+    aqs = [first] + [a for a in every[1:] if not a.fixed]
     wq = [layer for layer in qmodel.layers if isinstance(layer, (QConv1D, QDense))]
     want = np.argmax(reference, axis=1)
 

@@ -20,9 +20,11 @@ QAT host models (accuracy parity, from build/reports/quantize_outputs.npz). A ru
 stops part-way keeps what it verified in build/reports/hil_resume.npz; the next run with the
 same model and vectors (on any boards) continues from there. --debug uses the first board.
 
-With hil.input = "raw" (--input raw) every vector goes as one window of int16 samples (float
-windows are turned into int16 with data.sensor_full_scale, drsn_edge.preprocess.to_int16; an
-.npz may hold int16 windows as they are): the board preprocesses it (RAW command) and answers
+With hil.input = "raw" (--input raw) every vector goes as one window of int16 samples (the
+test sweep's own sensor samples, test.npz s16_*, from which its int8 inputs were made, so a
+raw run checks the very inputs an int8 run sends; float windows of a --vectors file are
+turned into int16 with data.sensor_full_scale, drsn_edge.preprocess.to_int16; an .npz may
+hold int16 windows as they are): the board preprocesses it (RAW command) and answers
 with the int8 input it made and the output. The host computes the expected int8 input with
 drsn_edge.preprocess and the expected output with TFLM on that input; both are compared bit
 for bit.
@@ -374,8 +376,10 @@ def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -
     seeded order within each class), so any prefix (hil.limit) covers every condition and
     every class evenly, and a vector's index does not depend on the limit.
 
-    With full_scale (raw mode) each window becomes int16 samples at that sensor scale, and
-    the int8 inputs are what drsn_edge.preprocess makes of them."""
+    With full_scale (raw mode) each window is sent as the int16 samples it was preprocessed
+    from (test.npz s16_*; a test.npz without them: the float window made int16 at that
+    sensor scale), and the int8 inputs are what drsn_edge.preprocess makes of them: for the
+    model's input contract, the same bytes as the int8 mode's."""
     from drsn_edge.int8 import quantize_input
     from training import dataset
     path = artifacts.paths()["data"] / "test.npz"
@@ -391,6 +395,10 @@ def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -
     window = np.repeat(order, c)
     cond = np.tile(np.arange(c), n_windows)
     stacked = [test["clean"]] + [test[k] for k in ordered]
+    # Raw mode sends the int16 samples the model inputs were preprocessed from (test.npz
+    # s16_*), so raw and int8 runs see the same int8 inputs; float windows otherwise.
+    samples = test.get("s16", {})
+    sources = [samples.get(k) for k in ["clean"] + ordered]
     x = np.empty((n_windows * c, *inp.shape), np.int8)
     size = int(np.prod(inp.shape))
     raw = None if full_scale is None else np.empty((n_windows * c, size), np.int16)
@@ -399,7 +407,8 @@ def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -
         if raw is None:
             q = quantize_input(xs[order], inp.scale, inp.zero_point)
         else:
-            raw[j::c], q = _raw_inputs(xs[order].reshape(n_windows, size), inp, full_scale)
+            src = xs if sources[j] is None or sources[j].shape[-1] != size else sources[j]
+            raw[j::c], q = _raw_inputs(src[order].reshape(n_windows, size), inp, full_scale)
         x[j::c] = q.reshape(n_windows, *inp.shape)
     source = f"the test sweep ({path})" + ("" if raw is None else
                                             f", as int16 at full scale {full_scale:g}")

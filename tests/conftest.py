@@ -37,15 +37,19 @@ def smoke_build(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_tflite(smoke_build):
-    """The smoke model converted to a fully int8 .tflite (PTQ on its calibration windows)."""
+    """The smoke model converted to a fully int8 .tflite (PTQ on its calibration windows,
+    its input pinned to the input contract as `quantize` does)."""
     import keras
     import numpy as np
     import training.models  # noqa: F401  (custom layers)
-    from quantize.convert import to_int8_tflite
+    from drsn_edge import config
+    from drsn_edge.preprocess import contract_range, input_contract
+    from quantize.convert import pin_input, to_int8_tflite
     model = keras.saving.load_model(smoke_build / "model/model.keras")
     with np.load(smoke_build / "data/calib.npz") as z:
         calib = z["x"]
-    return to_int8_tflite(model, calib, max_samples=64)
+    contract = input_contract(config.load(ROOT / "configs" / "smoke.toml"))
+    return to_int8_tflite(pin_input(model, contract_range(contract)), calib, max_samples=64)
 
 
 @pytest.fixture(scope="session")

@@ -193,6 +193,9 @@ CASES = [
      "socket://127.0.0.1:"),
     ("sensor-full-scale-zero", "hil", ["data.sensor_full_scale=0"], [], "data.sensor_full_scale = 0"),
     ("sensor-full-scale-text", "data", ["data.sensor_full_scale='8 g'"], [], "data.sensor_full_scale"),
+    ("input-clip-not-power-of-two", "data", ["data.input_clip_rms=6"], [],
+     "data.input_clip_rms = 6 (command line): must be a power of two from 1 to 64"),
+    ("input-clip-too-large", "train", ["data.input_clip_rms=128"], [], "data.input_clip_rms = 128"),
     ("unknown-set-key", "data", ["train.epoch=3"], [], "train.epoch"),
     ("unknown-file-key", "data", ["--config", "{build}/../extra.toml"], [], "train.epohcs"),
     # serial ports and URLs

@@ -187,3 +187,46 @@ def test_exact_halves_round_away_from_zero():
         assert pre.preprocess(c, 1.0, zp).tolist() == expected
         assert hostlib.preprocess(c, 1.0, zp)[1].tolist() == expected
         assert quantize_input(c / 2.0, 1.0, zp).tolist() == expected
+
+
+# --- the host pipeline: what the model is trained and evaluated on ------------------------
+
+def test_model_input_is_the_dequantized_integer_preprocessing():
+    """model_input(x) = dequantize(preprocess(to_int16(x))) exactly, vectorised over any
+    leading shape and in chunks; quantizing it again (what hil, parity and the self-test
+    do) gives the very bytes preprocess computes, and it differs from the float definition
+    (normalize + quantize_input) by at most 1 LSB."""
+    rng = np.random.default_rng(21)
+    contract = {"scale": 1 / 16, "zero_point": 0, "clip_rms": 8.0, "sensor_full_scale": 8.0}
+    x = rng.normal(0, 0.3, (5, 7, 256)) + rng.normal(0, 0.05, (5, 7, 1))
+    x[0, 0] = 0.0                                                # silent window
+    x[0, 1, 3] = 50.0                                            # clipped in int16
+    samples, q = pre.host_pipeline(x, contract)
+    assert samples.dtype == np.int16 and q.dtype == np.int8 and q.shape == x.shape
+    np.testing.assert_array_equal(samples, pre.to_int16(x, 8.0))
+    np.testing.assert_array_equal(q, pre.preprocess(pre.to_int16(x, 8.0), 0.0625, 0))
+    assert (q[0, 0] == 0).all() and samples[0, 1, 3] == 32767
+    m = pre.model_input(x, contract)
+    assert m.dtype == np.float32
+    np.testing.assert_array_equal(m, q.astype(np.float32) / 16)
+    np.testing.assert_array_equal(quantize_input(m, 0.0625, 0), q)
+    # int16 windows go in as they are; chunking changes nothing
+    np.testing.assert_array_equal(pre.host_pipeline(samples, contract)[1], q)
+    big = rng.normal(0, 1, (pre._CHUNK + 5, 64))
+    np.testing.assert_array_equal(pre.host_pipeline(big, contract)[1],
+                                  pre.preprocess(pre.to_int16(big, 8.0), 0.0625, 0))
+    # the float relation, as documentation: within one LSB of normalize + quantize_input
+    from training.dataset import normalize
+    ok = x.reshape(-1, 256)[2:]
+    d = np.abs(pre.host_pipeline(ok, contract)[1].astype(int)
+               - quantize_input(normalize(pre.to_int16(ok, 8.0).astype(np.float64)), 0.0625, 0))
+    assert d.max() <= 1
+
+
+def test_input_contract_from_the_config():
+    c = pre.input_contract({"data": {"input_clip_rms": 4, "sensor_full_scale": 2.0}})
+    assert c == {"scale": 0.03125, "zero_point": 0, "clip_rms": 4.0, "sensor_full_scale": 2.0}
+    assert pre.contract_range(c) == (-4.0, 3.96875)
+    assert pre.input_contract({"data": {"sensor_full_scale": 8.0}})["scale"] == 0.0625
+    q = np.arange(-128, 128, dtype=np.int8)
+    np.testing.assert_array_equal(quantize_input(pre.dequantize(q, c), c["scale"], 0), q)

@@ -221,6 +221,97 @@ def test_quantize_report_has_the_error_budget(report):
         assert all(0.0 <= v <= 1.0 for v in b[stage].values())
 
 
+# --- the input contract: the model sees what the board computes ---------------------------
+
+def test_converted_models_take_the_input_contract(quantized, report):
+    """Input scale and zero point come from data.input_clip_rms (8 -> 1/16, 0), not from
+    calibration: every QAT .tflite carries exactly them, and the reports say so."""
+    from drsn_edge import config
+    from drsn_edge.preprocess import input_contract
+    c = input_contract(config.load(SMOKE))
+    assert (c["scale"], c["zero_point"], c["clip_rms"]) == (0.0625, 0, 8.0)
+    assert report["input"]["scale"] == 0.0625 and report["input"]["zero_point"] == 0
+    for name in ("model_int8.tflite", "model_ptq_int8.tflite", "baseline_int8.tflite"):
+        assert parity.input_params((quantized / "model" / name).read_bytes()) == (0.0625, 0), name
+    ic = report["input_contract"]
+    assert ic["model_trained_on_integer_preprocessing"] is True
+    assert (ic["scale"], ic["zero_point"], ic["sensor_full_scale"]) == (0.0625, 0, 8.0)
+    assert "Input contract: scale 0.0625" in (quantized / "reports/quantize.md").read_text()
+
+
+def test_int8_test_vectors_are_the_integer_preprocessing_of_the_raw_windows(quantized, monkeypatch):
+    """test.npz holds, per condition, the model inputs and the int16 samples they came from:
+    quantizing the model inputs (what `hil`, the parity and the firmware self-test do) gives
+    exactly preprocess(samples), the bytes the board's RAW command computes; so `hil` and
+    `hil --input raw` stream identical int8 inputs."""
+    from drsn_edge import preprocess
+    from drsn_edge.int8 import quantize_input
+    from runner import hil
+    model = (quantized / "model/model_int8.tflite").read_bytes()
+    scale, zp = parity.input_params(model)
+    with np.load(quantized / "data/test.npz") as z:
+        keys = [k for k in z.files if k.startswith("x_")]
+        assert len(keys) == 1 + 3 * 2
+        for k in keys:
+            x, s16 = z[k], z["s16" + k[1:]]
+            assert s16.dtype == np.int16 and s16.shape == x.shape[:2]
+            q = preprocess.preprocess(s16, scale, zp)
+            np.testing.assert_array_equal(quantize_input(x, scale, zp)[..., 0], q)
+            # the model inputs are the dequantized bytes themselves, exactly
+            np.testing.assert_array_equal(x[..., 0], q.astype(np.float32) * np.float32(scale))
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(quantized))
+    from drsn_edge import config
+    cfg = config.load(SMOKE)
+    inp = hil._model_input(model)
+    as_int8 = hil.sweep_vectors(cfg, inp)
+    as_raw = hil.sweep_vectors(cfg, inp, float(cfg["data"]["sensor_full_scale"]))
+    assert as_int8.raw is None and as_raw.raw.dtype == np.int16
+    np.testing.assert_array_equal(as_int8.x, as_raw.x)
+    np.testing.assert_array_equal(preprocess.preprocess(as_raw.raw, scale, zp).reshape(as_raw.x.shape),
+                                  as_int8.x)
+
+
+def test_a_converted_model_off_the_contract_is_refused(quantized):
+    from quantize.pipeline import check_input_contract
+    model = (quantized / "model/model_int8.tflite").read_bytes()
+    check_input_contract(model, {"scale": 0.0625, "zero_point": 0, "clip_rms": 8.0}, "drsn_cw")
+    with pytest.raises(UserError, match=r"drsn_cw: the converted model's input quantization \(scale "
+                                        r"0.0625, zero point 0\) is not the input contract \(scale 0.03125"):
+        check_input_contract(model, {"scale": 0.03125, "zero_point": 0, "clip_rms": 4.0}, "drsn_cw")
+
+
+def test_pinned_input_quantizer_passes_grid_values_and_converts_to_the_contract(smoke_build):
+    """The QAT input ActQuant pinned to the contract range: calibration and training leave
+    it alone, on-grid inputs pass unchanged, and the converter takes scale 1/16, zero point 0
+    (also for clip 4: 1/32)."""
+    import keras
+    import training.models  # noqa: F401
+    from drsn_edge.preprocess import contract_range
+    from quantize import convert, qat
+    model = keras.saving.load_model(smoke_build / "model/model.keras")
+    with np.load(smoke_build / "data/calib.npz") as z:
+        calib = z["x"][:32]
+    for clip in (8.0, 4.0):
+        contract = {"scale": clip / 128, "zero_point": 0}
+        lo, hi = contract_range(contract)
+        assert (lo, hi) == (-clip, clip * 127 / 128)
+        qmodel = qat.build_qat_model(model, input_range=(lo, hi))
+        qat.calibrate(qmodel, calib)
+        first = qat.act_quants(qmodel)[0]
+        assert tuple(first.fixed) == (lo, hi)
+        assert qat.ranges(qmodel)[first.name] == (lo, hi)
+        grid = np.arange(-128, 128, dtype=np.float32) * np.float32(clip / 128)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(first(grid)), grid)
+        assert parity.input_params(convert.to_int8_tflite(qmodel, calib, 8)) == (clip / 128, 0)
+    # PTQ: the float model behind a pinned input quantizer, its own layers and outputs
+    pinned = convert.pin_input(model, (-8.0, 127 / 16))
+    assert [l.name for l in model.layers][1:] == [l.name for l in pinned.layers][2:]
+    np.testing.assert_array_equal(pinned.predict(calib, verbose=0), model.predict(calib, verbose=0))
+    ptq = convert.to_int8_tflite(pinned, calib, 8)
+    assert parity.input_params(ptq) == (0.0625, 0)
+    assert audit.inspect(ptq, "ptq", [l.name for l in model.layers])["ops"][0]["layer"] == "stem_conv"
+
+
 # --- parity arithmetic on hand-checked numbers --------------------------------------------
 
 def test_output_metrics_match_hand_computed_values():
@@ -338,6 +429,18 @@ def test_missing_model_with_data_present(smoke_build, tmp_path, capsys):
     build = _copy_trained(smoke_build, tmp_path)
     (build / "model/model.keras").unlink()
     _assert_clean_failure(build, capsys, "model.keras not found; run `make train`")
+
+
+def test_data_from_another_input_contract_or_version_is_refused(smoke_build, tmp_path, capsys):
+    build = _copy_trained(smoke_build, tmp_path)
+    code = main(["quantize", "--config", SMOKE, "--build-dir", str(build), "--set", "data.input_clip_rms=16"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not made with this config's input contract (data.input_clip_rms = 16)" in err[0]
+    with np.load(build / "data/test.npz") as z:
+        old = {k: z[k] for k in z.files if not k.startswith("s16_")}
+    np.savez(build / "data/test.npz", **old)
+    _assert_clean_failure(build, capsys, "written by an older drsn-edge (no int16 samples")
 
 
 def test_representative_dataset_of_the_wrong_shape(smoke_build, tmp_path, capsys):

@@ -73,6 +73,43 @@ def test_report_splits_seen_and_unseen_conditions_over_seeds(smoke_run):
     assert "## Seen vs unseen operating conditions" in (smoke_run / "reports/train.md").read_text()
 
 
+def test_every_model_input_is_the_integer_preprocessing_output(smoke_run):
+    """Training batches, validation, calibration and the test sweep are what the board
+    computes: model_input = dequantize(preprocess(to_int16(x))), on the contract's grid
+    (multiples of 1/16 in [-8, 127/16]); train.json states the contract."""
+    from drsn_edge import config, preprocess
+    from training import dataset
+    cfg = config.load(SMOKE)
+    c = preprocess.input_contract(cfg)
+    report = json.loads((smoke_run / "reports/train.json").read_text())
+    assert report["data"]["input_contract"] == {
+        "scale": 0.0625, "zero_point": 0, "clip_rms": 8.0, "sensor_full_scale": 8.0,
+        "model_trained_on_integer_preprocessing": True,
+        "definition": report["data"]["input_contract"]["definition"]}
+
+    def on_grid(x):
+        q = x * 16
+        return bool(np.all(q == np.round(q)) and q.min() >= -128 and q.max() <= 127)
+    data = dataset.load_prepared(cfg)
+    x, y = dataset.training_feed(data, cfg, 3).epoch(0)
+    assert x.dtype == np.float32 and x.shape == (len(y), 512, 1) and on_grid(x)
+    for name in ("val", "calib"):
+        with np.load(smoke_run / f"data/{name}.npz") as z:
+            assert on_grid(z["x"]), name
+    with np.load(smoke_run / "data/test.npz") as z:
+        for k in (k for k in z.files if k.startswith("x_")):
+            q = preprocess.preprocess(z["s16" + k[1:]], c["scale"], c["zero_point"])
+            np.testing.assert_array_equal(z[k][..., 0], preprocess.dequantize(q, c))
+    # The feed is the pipeline on the noisy windows it draws: recompute one epoch by hand.
+    feed = dataset.training_feed(data, cfg, 3)
+    rng = np.random.default_rng([3, 10, 0])
+    order = rng.permutation(len(feed.x))
+    clean = feed.augment.apply(feed.x[order], feed.window, np.random.default_rng([3, 11, 0]))
+    raw = dataset.noisy(clean, rng, feed.kinds, feed.snr_range)
+    q = preprocess.preprocess(preprocess.to_int16(raw, 8.0), 0.0625, 0)
+    np.testing.assert_array_equal(x[..., 0], q.astype(np.float32) / 16)
+
+
 def test_the_deployed_seed_is_the_best_on_validation(smoke_run):
     report = json.loads((smoke_run / "reports/train.json").read_text())
     for role in ("model", "baseline"):

@@ -6,12 +6,17 @@
 - val.npz    validation windows with noise at an SNR drawn from data.snr_db_range
 - test.npz   the evaluation sweep: `y`, `x_clean`, and `x_<noise>_<snr>` for every noise type
              and SNR of eval.snr_db (e.g. `x_pink_-5`), the same windows under each condition;
-             `group` (the operating condition each window comes from, e.g. "load=3") and
-             `unseen` (True where training and validation never saw that condition)
+             `s16_clean` / `s16_<noise>_<snr>`: the int16 sensor samples each of those model
+             inputs was preprocessed from (what `hil --input raw` sends); `group` (the
+             operating condition each window comes from, e.g. "load=3") and `unseen` (True
+             where training and validation never saw that condition)
 - calib.npz  a fixed set of noisy training windows for quantization calibration
 
-All windows are model inputs already: zero mean and unit RMS per window (an AGC-like step
-the firmware's caller does too), shape [n, window, 1], float32.
+train.npz holds clean windows in physical units. Every other window, and every training
+batch, is a model input already: the output of the integer preprocessing the board runs
+(drsn_edge.preprocess.model_input: int16 at data.sensor_full_scale, then preprocess with the
+input contract, dequantized), shape [n, window, 1], float32, so the model is trained and
+evaluated on exactly the int8 values the device computes.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ import numpy as np
 
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
+from drsn_edge.preprocess import dequantize, host_pipeline, input_contract, model_input
 from training import noise, signals
 from training.augment import Augment, centre
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
-    """Per-window zero mean and unit RMS: the model sees shape, not loudness."""
+    """Per-window zero mean and unit RMS in float: what the integer preprocessing
+    (drsn_edge.preprocess) approximates. Not used for model inputs any more (those are
+    `model_input`); kept as the float reference the tests compare the integer pipeline with."""
     x = x - x.mean(axis=-1, keepdims=True)
     rms = np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
     return (x / np.maximum(rms, 1e-12)).astype(np.float32)
@@ -122,19 +130,20 @@ def prepare(cfg: dict, write: bool = True) -> dict:
     xva, yva = src["val"]
     xte, yte = src["test"]
 
+    contract = input_contract(cfg)
     rng = np.random.default_rng([seed, 1])
-    val_x = normalize(noisy(xva, rng, d["noise_types"], d["snr_db_range"]))
+    val_x = model_input(noisy(xva, rng, d["noise_types"], d["snr_db_range"]), contract)
     calib_idx = np.random.default_rng([seed, 2]).permutation(len(xtr))[:min(len(xtr), 512)]
-    calib_x = normalize(noisy(centre(xtr[calib_idx], d["window"]), np.random.default_rng([seed, 3]),
-                              d["noise_types"], d["snr_db_range"]))
+    calib_x = model_input(noisy(centre(xtr[calib_idx], d["window"]), np.random.default_rng([seed, 3]),
+                                d["noise_types"], d["snr_db_range"]), contract)
     test = {"y": yte.astype(np.int64), "group": np.asarray(src["test_group"]).astype(str),
-            "unseen": np.asarray(src["test_unseen"], dtype=bool),
-            "x_clean": normalize(xte)[..., None]}
+            "unseen": np.asarray(src["test_unseen"], dtype=bool)}
+    _sweep_condition(test, "x_clean", xte, contract)
     for k, kind in enumerate(d["noise_types"]):
         for s, snr in enumerate(cfg["eval"]["snr_db"]):
             # One generator per condition: adding a noise type or SNR keeps the others' bits.
             g = np.random.default_rng([seed, 100 + noise.KINDS.index(kind), 1000 + int(round(snr * 10))])
-            test[condition_key(kind, snr)] = normalize(noise.add(xte, float(snr), kind, g))[..., None]
+            _sweep_condition(test, condition_key(kind, snr), noise.add(xte, float(snr), kind, g), contract)
 
     data = {
         "classes": src["classes"],
@@ -149,6 +158,14 @@ def prepare(cfg: dict, write: bool = True) -> dict:
     if write:
         save(data)
     return data
+
+
+def _sweep_condition(test: dict, key: str, windows: np.ndarray, contract: dict) -> None:
+    """test[key]: the model inputs of one condition; test["s16" + key[1:]]: the int16
+    samples they were preprocessed from."""
+    samples, q = host_pipeline(windows, contract)
+    test["s16" + key[1:]] = samples
+    test[key] = dequantize(q, contract)[..., None]
 
 
 def save(data: dict) -> None:
@@ -187,7 +204,8 @@ def _test_arrays(path) -> dict:
 
 
 def load_test(path=None) -> dict:
-    """The evaluation sweep written by prepare(): {'classes', 'y', 'clean', (kind, snr): x}."""
+    """The evaluation sweep written by prepare(): {'classes', 'y', 'clean', (kind, snr): x,
+    'group', 'unseen', 's16': {'clean' or (kind, snr): int16 sensor samples}}."""
     path = path or artifacts.paths()["data"] / "test.npz"
     if not path.is_file():
         raise UserError(f"{path} not found; run `make train` (or `drsn-edge train`) first")
@@ -197,10 +215,14 @@ def load_test(path=None) -> dict:
             raise UserError(f"{path} was written by an older drsn-edge (no operating conditions); "
                             f"run `make train` again")
         out["group"], out["unseen"] = z["group"].astype(str), z["unseen"].astype(bool)
+        # The int16 sensor samples of each condition (absent in files of older versions).
+        out["s16"] = {"clean": z["s16_clean"]} if "s16_clean" in z.files else {}
         for key in z.files:
             if key.startswith("x_") and key != "x_clean":
                 kind, snr = key[2:].rsplit("_", 1)
                 out[(kind, float(snr))] = z[key]
+                if "s16" + key[1:] in z.files:
+                    out["s16"][(kind, float(snr))] = z["s16" + key[1:]]
     return out
 
 
@@ -208,10 +230,12 @@ class NoisyEpochs:
     """Training batches with fresh noise every epoch (a different noise draw per epoch is a
     cheap, effective regulariser against memorising one realisation) and, when configured,
     fresh augmentation (training/augment.py), seeded per epoch so that a rerun sees exactly
-    the same batches. Stored windows may be longer than `window`: augmentation crops them."""
+    the same batches. Stored windows may be longer than `window`: augmentation crops them.
+    Batches are model inputs: the integer preprocessing's output (`model_input`)."""
 
-    def __init__(self, x_clean, y, kinds, snr_range, seed, window=None, augment=None):
+    def __init__(self, x_clean, y, kinds, snr_range, seed, contract: dict, window=None, augment=None):
         self.x, self.y = x_clean, y
+        self.contract = contract
         self.kinds, self.snr_range, self.seed = kinds, snr_range, seed
         self.window = int(window or x_clean.shape[1])
         self.augment = augment or Augment()
@@ -220,7 +244,7 @@ class NoisyEpochs:
         rng = np.random.default_rng([self.seed, 10, e])
         order = rng.permutation(len(self.x))
         clean = self.augment.apply(self.x[order], self.window, np.random.default_rng([self.seed, 11, e]))
-        x = normalize(noisy(clean, rng, self.kinds, self.snr_range))[..., None]
+        x = model_input(noisy(clean, rng, self.kinds, self.snr_range), self.contract)[..., None]
         return x, self.y[order]
 
 
@@ -228,7 +252,8 @@ def training_feed(data: dict, cfg: dict, seed: int) -> NoisyEpochs:
     """The one way every stage draws training batches from build/data/train.npz."""
     x, y = data["train"]
     return NoisyEpochs(x, y, cfg["data"]["noise_types"], cfg["data"]["snr_db_range"], seed,
-                       window=cfg["data"]["window"], augment=Augment.from_config(cfg["train"]))
+                       input_contract(cfg), window=cfg["data"]["window"],
+                       augment=Augment.from_config(cfg["train"]))
 
 
 def run(cfg: dict) -> dict:

@@ -491,6 +491,7 @@ def confusion_of(pred: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
 
 def build_report(cfg, classes, results, linear, seconds, seeds=None, by_condition=None,
                  split=None, val_selects=True) -> dict:
+    from drsn_edge.preprocess import contract_report, input_contract
     model = results["model"]
     base = results.get("baseline")
     kinds = cfg["data"]["noise_types"]
@@ -507,7 +508,8 @@ def build_report(cfg, classes, results, linear, seconds, seeds=None, by_conditio
                  "split": split, "validation_selects": val_selects,
                  "fs_hz": cfg["data"]["fs_hz"], "noise_types": kinds,
                  "train_snr_db_range": cfg["data"]["snr_db_range"],
-                 "linear_spectral_baseline": linear},
+                 "linear_spectral_baseline": linear,
+                 "input_contract": contract_report(input_contract(cfg))},
         "model": {k: v for k, v in model.items() if k != "history"} | {"best_epoch": model["history"]["best_epoch"],
                                                                         "epochs_run": model["history"]["epochs_run"]},
         "params": model["params"],
