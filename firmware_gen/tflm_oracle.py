@@ -12,6 +12,8 @@ Float windows become int8 inputs with ``drsn_edge.int8.quantize_input``.
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -182,3 +184,12 @@ def run_capture(model_bytes: bytes, inputs: Sequence[np.ndarray],
         data = got["tensor_data"] if isinstance(got, dict) else got
         captured[idx] = np.array(data).reshape(tuple(int(d) for d in t.shape))
     return captured
+
+
+def digests(q: np.ndarray) -> np.ndarray:
+    """An 8-byte BLAKE2b digest of each input's bytes (uint64 [n]): how the HIL runner
+    knows that the quantize stage already ran TFLM on exactly this input."""
+    q = np.ascontiguousarray(q)
+    rows = q.reshape(len(q), -1).view(np.uint8)
+    return np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little")
+                     for r in rows], dtype=np.uint64)

@@ -271,7 +271,8 @@ def run(cfg: dict) -> dict:
         with open(tmp, "wb") as f:
             np.savez(f, y=y, conditions=np.array([dataset.condition_key(*c) if c[0] != "clean" else "x_clean"
                                                   for c, _, _ in slices]),
-                     float=outs["float"], qat=outs["qat"], **{f"{k}_int8": v for k, v in int8.items()})
+                     float=outs["float"], qat=outs["qat"], **{f"{k}_int8": v for k, v in int8.items()},
+                     **tflm_provenance(main["tflite"], x))
     curves = {f"{cfg['model']['arch']} float": accuracy["float"], "QAT (Keras)": accuracy["qat"],
               "PTQ int8 (TFLite)": accuracy["ptq"], "QAT int8 (TFLite)": accuracy["tflite"],
               "QAT int8 (TFLM)": accuracy["tflm"]}
@@ -294,6 +295,18 @@ def run(cfg: dict) -> dict:
           f"{100 * agreement['tflm']:.2f} % (target >= {100 * t['min_agreement']:.0f} %: "
           f"{'pass' if t['meets_agreement'] else 'FAIL'}); TFLite vs TFLM max {tvt['max_lsb']} LSB")
     return report
+
+
+def tflm_provenance(model_bytes: bytes, x: np.ndarray) -> dict:
+    """What tflm_int8 was computed from: the model's SHA-256 and a digest of every int8
+    input, so that `drsn-edge hil` can take TFLM's answer for the inputs it streams from here
+    instead of running TFLM over the sweep a second time."""
+    import hashlib
+    from firmware_gen import tflm_oracle
+    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    q = parity.quantize_input(x, inp.scale, inp.zero_point)
+    return {"tflm_model_sha256": np.array(hashlib.sha256(model_bytes).hexdigest()),
+            "tflm_input_digest": tflm_oracle.digests(q)}
 
 
 def _check_cfg(cfg: dict) -> dict:

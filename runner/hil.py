@@ -171,13 +171,13 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
         stop = threading.Event()
         with ThreadPoolExecutor(1) as pool:
             # The host reference runs while the boards work; both take a while.
-            ref_job = pool.submit(tflm_outputs, model, vs.x, stop)
+            ref_job = pool.submit(reference, model, vs.x, stop)
             try:
                 run_ = stream(boards, vs, h, info)
             except BaseException:
                 stop.set()
                 raise
-            ref = ref_job.result()
+            ref, ref_info = ref_job.result()
     finally:
         for b in boards:
             if b.dev is not None:
@@ -187,6 +187,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
         ", ".join(b.url for b in boards), h["baud"], kind="farm")
     rep = report.build(cfg, target, info, model_file, vs, run_, ref, host_models(vs, ref),
                        time.perf_counter() - t0)
+    rep["reference"] = ref_info
     written = report.write(rep)
     _resume_path().unlink(missing_ok=True)
     print(report.summary_line(rep, written))
@@ -512,6 +513,60 @@ def tflm_outputs(model: bytes, x: np.ndarray, stop: threading.Event | None = Non
     `stop` is set before it is done)."""
     from firmware_gen import tflm_oracle
     return tflm_oracle.run(model, x, stop)
+
+
+# Reused TFLM answers that are recomputed here all the same, as a check of the cache.
+SPOT_CHECKS = 32
+
+
+def reference(model: bytes, q: np.ndarray, stop: threading.Event | None = None):
+    """TFLM's outputs for the int8 inputs q, the reference the boards must match, and how they
+    were obtained. The quantize stage ran TFLM over the test sweep already; its answers are
+    taken for every input whose bytes it ran with these model bytes (quantize_outputs.npz
+    records the model's SHA-256 and a digest of each input), after recomputing a spread of
+    SPOT_CHECKS of them; every other input, and all of them if a spot check differs, runs
+    through TFLM here. (None, info) if `stop` is set first."""
+    from firmware_gen import tflm_oracle
+    q = np.asarray(q)
+    rows = np.full(len(q), -1)
+    cached = _quantize_reference(model)
+    if cached is not None:
+        index = {int(d): i for i, d in enumerate(cached["tflm_input_digest"])}
+        rows = np.array([index.get(int(d), -1) for d in tflm_oracle.digests(q)])
+    reused = np.flatnonzero(rows >= 0)
+    check = reused[np.unique(np.linspace(0, len(reused) - 1, min(SPOT_CHECKS, len(reused)))
+                             .astype(int))] if len(reused) else reused
+    run_here = rows < 0
+    run_here[check] = True
+    info = {"reused_from_quantize": int(len(reused) - len(check)), "run_here": int(run_here.sum()),
+            "spot_checked": int(len(check)), "spot_check_failed": False}
+    computed = tflm_oracle.run(model, q[run_here], stop) if run_here.any() else None
+    if run_here.any() and computed is None:
+        return None, info                                  # stopped
+    if not len(reused):
+        return computed, info
+    out = np.empty((len(q), *cached["tflm_int8"].shape[1:]), np.int8)
+    out[reused] = cached["tflm_int8"][rows[reused]]
+    if computed is not None:
+        checked = computed[np.isin(np.flatnonzero(run_here), check)]
+        if not np.array_equal(out[check], checked.reshape(out[check].shape)):
+            # The cache does not hold what TFLM gives: trust nothing from it.
+            info.update(reused_from_quantize=0, run_here=len(q), spot_check_failed=True)
+            return tflm_oracle.run(model, q, stop), info
+        out[run_here] = computed.reshape(out[run_here].shape)
+    return out, info
+
+
+def _quantize_reference(model: bytes) -> dict | None:
+    path = artifacts.paths()["reports"] / "quantize_outputs.npz"
+    try:
+        with np.load(path) as z:
+            if "tflm_model_sha256" not in z.files or \
+                    str(z["tflm_model_sha256"]) != hashlib.sha256(model).hexdigest():
+                return None
+            return {"tflm_int8": z["tflm_int8"], "tflm_input_digest": z["tflm_input_digest"]}
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def host_models(vs: Vectors, tflm: np.ndarray) -> dict:

@@ -459,6 +459,13 @@ def markdown(rep: dict, plots: list[Path]) -> str:
               f"{link['link_errors']}, repeats dropped {link['stale_frames']}, reconnects "
               f"{link['reconnects']}; board: " +
               ", ".join(f"{k} {v}" for k, v in rep["board_counters"].items()), ""]
+    ref = rep.get("reference")
+    if ref:
+        lines += [f"TFLM reference: {ref['run_here']} vectors run through the TFLM host runtime "
+                  f"here, {ref['reused_from_quantize']} answers taken from the quantize stage's "
+                  f"run with the same model and input bytes ({ref['spot_checked']} of those "
+                  f"recomputed as a check: "
+                  f"{'DIFFERED, cache dropped' if ref['spot_check_failed'] else 'equal'}).", ""]
     ser = rep.get("serial")
     if ser:
         lines += [f"On a serial line (8N1) this traffic, {ser['bytes_sent_per_vector']:g} bytes "

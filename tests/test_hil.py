@@ -90,8 +90,10 @@ def fake_quantize_outputs(build, per=10):
     onehot = np.eye(10, dtype=np.float32)
     names = ["x_clean" if k == "clean" else dataset.condition_key(k, s) for k, s in conds]
     (build / "reports").mkdir(exist_ok=True)
+    from quantize.pipeline import tflm_provenance
     np.savez(build / "reports" / "quantize_outputs.npz", y=y, conditions=np.array(names),
-             float=onehot[y], qat=onehot[(y + 1) % 10], tflm_int8=parity.run_tflm(model, x))
+             float=onehot[y], qat=onehot[(y + 1) % 10], tflm_int8=parity.run_tflm(model, x),
+             **tflm_provenance(model, x))
     return per
 
 
@@ -121,6 +123,10 @@ def test_hil_streams_the_sweep_bit_exact_and_writes_every_report(hil_build, boar
     assert "quantize.parity_windows" in rep["accuracy_note"]
     assert rep["results"]["lost"] == 0 and rep["results"]["duplicated"] == 0
     assert rep["link"]["depth"] == 2 and rep["link"]["retries"] == 0
+    # the windows quantize ran through TFLM are found (few here: all spot-checked)
+    ref = rep["reference"]
+    assert ref["spot_checked"] > 0 and ref["spot_check_failed"] is False
+    assert ref["run_here"] + ref["reused_from_quantize"] == LIMIT
     assert rep["board_counters"]["invocations"] == LIMIT
     assert rep["vectors_per_second"] > 0 and rep["seconds"] > 0
     assert not (build / "reports" / hil.RESUME_FILE).exists()
@@ -185,6 +191,37 @@ def test_the_shipped_qat_model_is_bit_exact_on_the_board(smoke_quantized, smoke_
     assert rep["model_hash"] == hil.hashlib.sha256(qat).hexdigest()
     assert rep["n_vectors"] == rep["n_bit_exact"] == n and rep["bit_exact"] is True
     assert rep["mismatches"] == {"count": 0, "first": []}
+
+
+def test_tflm_reference_reuses_the_quantize_run_only_for_its_model_and_inputs(hil_build, tmp_path,
+                                                                             monkeypatch):
+    """What quantize already ran through TFLM (same model bytes, same input bytes) is not
+    run again; a spread of it is, and a cache that disagrees is dropped whole."""
+    build = fresh_build(hil_build, tmp_path)
+    fake_quantize_outputs(build, per=10)                     # 70 windows of 7 conditions
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    vs, model = smoke_vectors(build, 140)                    # covers some of them
+    truth = hil.tflm_outputs(model, vs.x)
+    ref, info = hil.reference(model, vs.x)
+    np.testing.assert_array_equal(ref, truth)
+    covered = int(hil.host_models(vs, truth)["available"].sum())
+    assert 0 < covered < len(vs)
+    assert info["spot_checked"] == min(hil.SPOT_CHECKS, covered)
+    assert info["reused_from_quantize"] == covered - info["spot_checked"]
+    assert info["run_here"] == len(vs) - info["reused_from_quantize"]
+
+    other = model[:-1] + bytes([model[-1] ^ 1])              # other model bytes: no reuse
+    assert hil._quantize_reference(other) is None
+
+    path = build / "reports" / "quantize_outputs.npz"
+    with np.load(path) as z:
+        saved = {k: z[k] for k in z.files}
+    saved["tflm_int8"] = saved["tflm_int8"] ^ np.int8(1)     # a cache TFLM disagrees with
+    np.savez(path, **saved)
+    ref, info = hil.reference(model, vs.x)
+    np.testing.assert_array_equal(ref, truth)
+    assert info["spot_check_failed"] is True and info["reused_from_quantize"] == 0
+    assert info["run_here"] == len(vs)
 
 
 def test_host_outputs_from_another_model_are_not_used(hil_build, tmp_path):
