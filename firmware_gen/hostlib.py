@@ -337,6 +337,15 @@ def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
     return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
+def dequantize(x, scale: float, zero_point: int) -> np.ndarray:
+    """int8 -> float32 (DEQUANTIZE)."""
+    x = _i8(x)
+    out = np.zeros(x.shape, np.float32)
+    p = ops.dequantize.DEQUANTIZE_PARAMS.make({"scale": scale, "zero_point": zero_point})
+    load().dk_dequantize_s8_f32(ctypes.byref(p), _ptr8(x), _ptr8(out.view(np.int8)), x.size)
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 

@@ -36,7 +36,7 @@ SEED = 7            # the smoke config's seed: the random self-test and HIL inpu
 
 # --- models -------------------------------------------------------------------------------------
 
-def to_int8(model, shape, seed: int = 0, samples: int = 24) -> bytes:
+def to_int8(model, shape, seed: int = 0, samples: int = 24, output_type=None) -> bytes:
     rng = np.random.default_rng(seed)
 
     def representative():
@@ -47,15 +47,17 @@ def to_int8(model, shape, seed: int = 0, samples: int = 24) -> bytes:
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    conv.inference_output_type = output_type or tf.int8
     return conv.convert()
 
 
-def keras_model(shape, body, seed: int = 3) -> bytes:
+def keras_model(shape, body, seed: int = 3, output_type=None) -> bytes:
+    """int8 internals and input; output int8, or float32 (output_type=tf.float32: the
+    converter ends the graph with a DEQUANTIZE)."""
     import keras
     keras.utils.set_random_seed(seed)
     x = keras.Input(shape, batch_size=1)
-    return to_int8(keras.Model(x, body(x)), shape, seed)
+    return to_int8(keras.Model(x, body(x)), shape, seed, output_type=output_type)
 
 
 def cnn1d(L):
@@ -263,6 +265,76 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
+# --- a float32 output (a final DEQUANTIZE) --------------------------------------------------------
+
+FLOAT_OUTPUT_CASES = {
+    "dense-classifier": lambda L: ((16,), lambda x: L.Dense(10)(L.Dense(12, activation="relu")(x))),
+    "softmax": lambda L: ((24,), lambda x: L.Dense(6, activation="softmax")(x)),
+    "conv-feature-map": lambda L: ((10, 10, 2), lambda x: L.Conv2D(3, 3, strides=2)(x)),
+}
+
+
+def float_output_model(name: str) -> bytes:
+    return keras_model(*FLOAT_OUTPUT_CASES[name](_layers()), output_type=tf.float32)
+
+
+@pytest.mark.parametrize("name", list(FLOAT_OUTPUT_CASES))
+def test_a_float_output_is_bit_exact_to_tflm_on_the_host(name, tmp_path):
+    """inference_output_type float32: the int8 graph ends in DEQUANTIZE; the generated C
+    writes the float32 bytes TFLM writes (scale widened to double, one rounding to float)."""
+    model = float_output_model(name)
+    ops = [op.opcode for op in tflm_oracle.read_operators(model)]
+    assert ops[-1] == "DEQUANTIZE" and ops.count("DEQUANTIZE") == 1, ops
+    rep = inspect(model, name, allow_float_output=True)
+    assert rep["problems"] == [] and rep["output"]["dtype"] == "float32"
+    codegen.check(model, name)
+    lib, info = host_library(model, tmp_path)
+    assert info["output"]["dtype"] == "float32" and info["layers"][-1]["dtype"] == "float32"
+    model_c = (tmp_path / "model.c").read_text()
+    assert "dk_dequantize_s8_f32(" in model_c
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng(2)
+    n = 64
+    q = rng.integers(-128, 128, size=(n, *inp.shape[1:]), dtype=np.int16).astype(np.int8)
+    q[0], q[1] = -128, 127
+    ref = tflm_oracle.run(model, q).reshape(n, -1)
+    assert ref.dtype == np.float32
+    got = np.full(ref.shape, np.nan, np.float32)
+    for i in range(n):
+        x = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    assert got.tobytes() == ref.tobytes()                     # the very same float32 bytes
+    assert len(np.unique(ref)) > n, "too few distinct outputs to prove the rounding"
+
+
+def test_the_audit_accepts_dequantize_only_as_a_user_models_last_op():
+    model = float_output_model("dense-classifier")
+    assert inspect(model, "m", allow_float_output=True)["problems"] == []
+    # our own models stay fully int8
+    problems = inspect(model, "m")["problems"]
+    assert any("float32, not int8" in p for p in problems), problems
+    # a DEQUANTIZE that does not write the model's output is still a float island
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    g = m.subgraphs[0]
+    g.outputs = np.array([g.operators[-1].inputs[0]], np.int32)     # the int8 tensor before it
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    problems = inspect(bytes(b.Output()), "m", allow_float_output=True)["problems"]
+    assert any("DEQUANTIZE is a int8→float32 boundary inside the graph (only a final" in p
+               for p in problems), problems
+    from tests.test_bad_input import tiny_tflite
+    with pytest.raises(UserError, match="float32"):
+        audit_user(tiny_tflite(dtype="float"))
+
+
+def audit_user(model: bytes) -> dict:
+    from quantize.audit import audit
+    return audit(model, "m.tflite", verify=False, user=True)
+
+
 # --- end to end on the emulated board -------------------------------------------------------------
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
@@ -319,6 +391,46 @@ def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, tmp_path, 
     md = (build / "reports" / "hil.md").read_text()
     assert "input kind: random" in md
     assert "| condition | vectors | bit-exact |\n" in md      # no accuracy columns: no labels
+
+
+def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(tmp_path, capsys,
+                                                                              monkeypatch):
+    """A model converted with a float32 output: the model card says float32, the boot
+    self-test compares the float bytes, and HIL finds every output's bytes equal TFLM's."""
+    model = float_output_model("dense-classifier")
+    model_file = tmp_path / "float_out.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["model"]["output"]["dtype"] == "float32" and rep["model"]["input"]["dtype"] == "int8"
+    assert rep["model"]["op_counts"].get("DEQUANTIZE") == 1
+    st = rep["selftest"]
+    assert st["passed"], st
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng([SEED, stage.SELFTEST_STREAM])
+    expected_in = rng.integers(-128, 128, size=tuple(inp.shape), dtype=np.int16).astype(np.int8)
+    expected = tflm_oracle.run(model, expected_in).reshape(-1)
+    assert st["expected"] == expected.tolist() and "10 outputs equal TFLM" in st["line"]
+    selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
+    assert "const int8_t selftest_expected[40]" in selftest_c    # 10 floats as their bytes
+
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+            y, _ = dev.infer(expected_in.reshape(inp.shape[1:]))
+        assert info.output.size == 40 and info.output.dtype == np.float32
+        assert y.dtype == np.float32 and y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+    assert code == 0, err
+    assert "40/40 vectors bit-exact on mps2-an386" in out
+    h = json.loads((build / "reports" / "hil.json").read_text())
+    assert h["bit_exact"] is True and h["n_vectors"] == 40
 
 
 def test_random_hil_vectors_are_seeded_and_cover_int8():

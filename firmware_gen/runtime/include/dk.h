@@ -112,6 +112,11 @@ void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
 void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
                       int8_t *output, int32_t size);
 
+/* DEQUANTIZE int8 -> float32 (the model's float output): output bytes, 4 per value,
+ * native float32 (no alignment required), each (float)((double)scale * (q - zero_point)). */
+void dk_dequantize_s8_f32(const dk_dequantize_params *params, const int8_t *input,
+                          int8_t *output, int32_t size);
+
 /* LOGISTIC; output scale 1/256, zero point -128 (fixed by TFLM). */
 void dk_logistic_s8(const dk_logistic_params *params, const int8_t *input,
                     int8_t *output, int32_t size);

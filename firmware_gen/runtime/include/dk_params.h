@@ -171,6 +171,11 @@ typedef struct {
     int32_t perm[4];        /* output dimension d is input dimension perm[d] */
 } dk_transpose_params;
 
+typedef struct {
+    float scale;         /* the input's scale (float32, widened to double per element) */
+    int32_t zero_point;  /* the input's zero point */
+} dk_dequantize_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
