@@ -346,6 +346,17 @@ def dequantize(x, scale: float, zero_point: int) -> np.ndarray:
     return out
 
 
+def resize_nearest(x, q: dict) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR of NHWC int8 x with the parameters of ops.resize.prepare."""
+    x = _i8(x)
+    out = np.zeros((q["batches"], q["output_height"], q["output_width"], q["depth"]), np.int8)
+    rows = np.ascontiguousarray(q["row_index"], np.int32)
+    cols = np.ascontiguousarray(q["col_index"], np.int32)
+    p = ops.resize.RESIZE_PARAMS.make(q, rows=rows.ctypes.data_as(_I32P), cols=cols.ctypes.data_as(_I32P))
+    load().dk_resize_nearest_s8(ctypes.byref(p), _ptr8(x), _ptr8(out))
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 

@@ -218,6 +218,9 @@ HOST_CASES = {
         alpha_initializer=keras_init().RandomUniform(-0.5, 1.5))(L.Dense(16)(x))),
     "prelu-shared-axes": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.PReLU(
         alpha_initializer=keras_init().RandomUniform(-2, 2), shared_axes=[1, 2])(L.Conv2D(4, 3)(x)))),
+    "resize-nearest-up-and-down": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Resizing(13, 11, interpolation="nearest")(L.Conv2D(3, 1)(x))),
+        L.Flatten()(L.Resizing(4, 3, interpolation="nearest")(x))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -261,7 +264,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
-              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"}}
+              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
+              "resize": {"RESIZE_NEAREST_NEIGHBOR"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

@@ -245,6 +245,9 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
                                (o["strideH"], o["strideW"]), padding, _act(op))
         fn = hostlib.avgpool if name == "AVERAGE_POOL_2D" else hostlib.maxpool
         return fn(xs[0], p, padding)
+    if name == "RESIZE_NEAREST_NEIGHBOR":
+        from firmware_gen.ops import resize
+        return hostlib.resize_nearest(xs[0], resize.prepare(op.index, op))
     if name in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
         return hostlib.copy(xs[0]).reshape(out_t.shape)
     raise NotImplementedError(name)
@@ -523,6 +526,22 @@ def quantize_family(rng, seed):
     return convert(branches, seed)
 
 
+def resize_family(rng, seed):
+    """RESIZE_NEAREST_NEIGHBOR up and down, square and not, with each of TFLM's index
+    rules (plain floor, align_corners, half_pixel_centers)."""
+    branches = []
+    for k in range(9):
+        ac, hp = [(False, False), (True, False), (False, True)][k % 3]
+        h, w, c = int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        size = (int(rng.integers(1, 3 * h + 2)), int(rng.integers(1, 3 * w + 2)))
+
+        def fn(x, size=size, ac=ac, hp=hp):
+            return tf.compat.v1.image.resize_nearest_neighbor(x, size, align_corners=ac,
+                                                              half_pixel_centers=hp)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def pool_family(rng, seed):
     branches = []
     for k in range(8):
@@ -623,6 +642,7 @@ FAMILIES = {
     "softmax": softmax_family,
     "quantize": quantize_family,
     "pool": pool_family,
+    "resize": resize_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
 }
@@ -734,6 +754,17 @@ def test_softmax_matches_tflm(seed):
 def test_int8_requantize_matches_tflm(seed):
     stats = check_model(model_for("quantize", seed), {"QUANTIZE"}, seed)
     assert stats["ops"] == 6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_resize_nearest_neighbor_matches_tflm(seed):
+    stats = check_model(model_for("resize", seed), {"RESIZE_NEAREST_NEIGHBOR"}, seed)
+    assert stats["ops"] == 9
+    ops = [op for op in oracle.read_operators(model_for("resize", seed))
+           if op.opcode == "RESIZE_NEAREST_NEIGHBOR"]
+    rules = {(op.options.get("alignCorners", False), op.options.get("halfPixelCenters", False))
+             for op in ops}
+    assert rules == {(False, False), (True, False), (False, True)}, rules
 
 
 @pytest.mark.parametrize("seed", SEEDS)

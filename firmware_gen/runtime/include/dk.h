@@ -154,6 +154,12 @@ void dk_maxpool_s8(const dk_pool_params *params,
 void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
                  const int8_t *input, const int8_t *alpha, int8_t *output);
 
+/* ---- resizing ----------------------------------------------------------- */
+
+/* RESIZE_NEAREST_NEIGHBOR: each output pixel copies input pixel (rows[y], cols[x]). */
+void dk_resize_nearest_s8(const dk_resize_nearest_params *params, const int8_t *input,
+                          int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 /* PAD / PADV2: input and output share quantization. */

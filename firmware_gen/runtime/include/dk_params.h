@@ -176,6 +176,17 @@ typedef struct {
     int32_t zero_point;  /* the input's zero point */
 } dk_dequantize_params;
 
+typedef struct {
+    int32_t batches;
+    int32_t input_height;
+    int32_t input_width;
+    int32_t depth;        /* channels: bytes copied per pixel */
+    int32_t output_height;
+    int32_t output_width;
+    const int32_t *rows;  /* output_height input rows, one per output row */
+    const int32_t *cols;  /* output_width input columns, one per output column */
+} dk_resize_nearest_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
