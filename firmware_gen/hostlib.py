@@ -357,6 +357,15 @@ def resize_nearest(x, q: dict) -> np.ndarray:
     return out
 
 
+def strided_slice(x, q: dict, out_shape) -> np.ndarray:
+    """STRIDED_SLICE of int8 x with the plan of ops.strided_slice.prepare."""
+    x = _i8(x)
+    out = np.zeros(out_shape, np.int8)
+    load().dk_strided_slice_s8(ctypes.byref(ops.strided_slice.STRIDED_SLICE_PARAMS.make(q)), _ptr8(x),
+                               _ptr8(out))
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 

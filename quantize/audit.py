@@ -11,8 +11,9 @@ reads the flatbuffer itself and checks, op by op:
   when the caller allows it). One exception, for a user's model only (allow_float_output):
   a DEQUANTIZE int8→float32 as the last op, writing the model's one output (a model
   converted with inference_output_type = tf.float32); every other tensor stays int8;
-- no op that computes shapes at run time (SHAPE, STRIDED_SLICE, PACK, ...) and no tensor
-  with a dynamic (-1) dimension: the firmware plans its memory from static shapes.
+- no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
+  tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
+  (a STRIDED_SLICE of int8 data with constant begin/end/strides is a copy, and allowed).
 
 Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
 came from, recovered from the tensor names the converter keeps
@@ -237,6 +238,10 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             and op.outputs is not None and list(op.outputs) == [int(g.outputs[0])]
             and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "int8"
             and not isinstance(ins[0].get("scale"), list) and outs[0]["dtype"] == "float32")
+        # STRIDED_SLICE of int8 data with constant begin/end/strides (Keras Cropping) is a
+        # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
+        static_slice = (name == "STRIDED_SLICE" and len(ins) == 4 and ins[0]["dtype"] == "int8"
+                        and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
         if final_dequantize:
             float_output = int(g.outputs[0])
         elif name in BOUNDARY_OPS:
@@ -250,9 +255,9 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
                             if name == "QUANTIZE" and not requant else
                             " (only a final DEQUANTIZE writing the model's float32 output is accepted)")
                 problems.append((1, f"{where_op} is a {kind} boundary inside the graph{note}"))
-        elif name in DYNAMIC_SHAPE_OPS:
+        elif name in DYNAMIC_SHAPE_OPS and not static_slice:
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
-        elif name not in TFLM_INT8_OPS:
+        elif name not in TFLM_INT8_OPS and not static_slice:
             problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
         if shapes_t and name not in DYNAMIC_SHAPE_OPS and name not in BOUNDARY_OPS:
             problems.append((2, f"{where_op} takes a shape computed at run time "

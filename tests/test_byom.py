@@ -218,6 +218,9 @@ HOST_CASES = {
         alpha_initializer=keras_init().RandomUniform(-0.5, 1.5))(L.Dense(16)(x))),
     "prelu-shared-axes": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.PReLU(
         alpha_initializer=keras_init().RandomUniform(-2, 2), shared_axes=[1, 2])(L.Conv2D(4, 3)(x)))),
+    "crop-2d-and-1d": lambda L: ((10, 9, 3), lambda x: L.Concatenate()([
+        L.Flatten()(L.Cropping2D(((1, 2), (3, 0)))(L.Conv2D(4, 3)(x))),
+        L.Flatten()(L.Cropping1D((2, 1))(L.Reshape((30, 9))(x)))])),
     "resize-nearest-up-and-down": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
         L.Flatten()(L.Resizing(13, 11, interpolation="nearest")(L.Conv2D(3, 1)(x))),
         L.Flatten()(L.Resizing(4, 3, interpolation="nearest")(x))])),
@@ -265,8 +268,15 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
-              "resize": {"RESIZE_NEAREST_NEIGHBOR"}}
+              "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
+
+
+def test_a_constant_strided_slice_passes_the_audit(models):
+    """Keras Cropping gives STRIDED_SLICE with constant begin/end/strides on int8 data: a
+    copy the compiled runtime has, not a shape computed at run time."""
+    rep = inspect(models["crop-2d-and-1d"], "crop")
+    assert rep["op_counts"].get("STRIDED_SLICE") == 2 and rep["problems"] == [], rep["problems"]
 
 
 # --- a float32 output (a final DEQUANTIZE) --------------------------------------------------------

@@ -248,6 +248,9 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
     if name == "RESIZE_NEAREST_NEIGHBOR":
         from firmware_gen.ops import resize
         return hostlib.resize_nearest(xs[0], resize.prepare(op.index, op))
+    if name == "STRIDED_SLICE":
+        from firmware_gen.ops import strided_slice
+        return hostlib.strided_slice(xs[0], strided_slice.prepare(op.index, op), out_t.shape)
     if name in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
         return hostlib.copy(xs[0]).reshape(out_t.shape)
     raise NotImplementedError(name)
@@ -542,6 +545,29 @@ def resize_family(rng, seed):
     return convert(branches, seed)
 
 
+# Slices of a [1, 7, 6, 5] tensor: strides, negative indices, reversed axes, masks (an
+# omitted bound), shrunk axes (an integer index), and ranges clamped to the axis.
+SLICES = [
+    lambda x: x[:, 1:6:2, :, 1:4],
+    lambda x: x[:, ::-1, 1:5, :],
+    lambda x: x[:, -3:, ::-2, 2],
+    lambda x: x[:, 2, 1:-1, ::3],
+    lambda x: x[:, 0:100, -100:4, 4:0:-1],
+    lambda x: x[:, 6:0:-3, 5, :],
+    lambda x: x[:, 1:2, 3:4, :],
+    lambda x: x[0, 3:, :, 1:],
+]
+
+
+def strided_slice_family(rng, seed):
+    branches = []
+    for k, cut in enumerate(SLICES):
+        def fn(x, cut=cut):
+            return cut(x) * 1.0     # the slice stays an op of its own (not the graph input)
+        branches.append(([((1, 7, 6, 5), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def pool_family(rng, seed):
     branches = []
     for k in range(8):
@@ -643,6 +669,7 @@ FAMILIES = {
     "quantize": quantize_family,
     "pool": pool_family,
     "resize": resize_family,
+    "strided_slice": strided_slice_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
 }
@@ -765,6 +792,17 @@ def test_resize_nearest_neighbor_matches_tflm(seed):
     rules = {(op.options.get("alignCorners", False), op.options.get("halfPixelCenters", False))
              for op in ops}
     assert rules == {(False, False), (True, False), (False, True)}, rules
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_strided_slice_matches_tflm(seed):
+    stats = check_model(model_for("strided_slice", seed), {"STRIDED_SLICE"}, seed)
+    assert stats["ops"] == len(SLICES)
+    ops = [op for op in oracle.read_operators(model_for("strided_slice", seed))
+           if op.opcode == "STRIDED_SLICE"]
+    assert any(op.options.get("shrinkAxisMask") for op in ops)
+    assert any(op.options.get("beginMask") or op.options.get("endMask") for op in ops)
+    assert any((np.asarray(op.inputs[3].data) < 0).any() for op in ops)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -187,6 +187,12 @@ typedef struct {
     const int32_t *cols;  /* output_width input columns, one per output column */
 } dk_resize_nearest_params;
 
+typedef struct {
+    int32_t start;     /* input element of the first output element */
+    int32_t count[4];  /* output elements along each of four loops, outermost first */
+    int32_t step[4];   /* input elements between neighbours along each loop (may be negative) */
+} dk_strided_slice_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
