@@ -481,6 +481,18 @@ def prepare_mean(input_scale: float, input_zero_point: int,
                       Requant(int(mult), base.shift - extra))
 
 
+def prepare_sum(input_scale: float, input_zero_point: int,
+                output_scale: float, output_zero_point: int,
+                num_elements: int) -> MeanParams:
+    """SUM: MEAN's parameters without the 1/n: input_scale / output_scale (double)."""
+    n = int(num_elements)
+    if n <= 0:
+        raise QuantError("SUM over an empty axis")
+    base = quantize_multiplier(_d(_f32(input_scale)) / _d(_f32(output_scale)))
+    return MeanParams(int(input_zero_point), int(output_zero_point), n,
+                      Requant(int(base.multiplier), int(base.shift)))
+
+
 @dataclass(frozen=True)
 class PoolParams:
     """Mirrors dk_pool_params."""

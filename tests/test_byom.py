@@ -224,6 +224,9 @@ HOST_CASES = {
     "resize-nearest-up-and-down": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
         L.Flatten()(L.Resizing(13, 11, interpolation="nearest")(L.Conv2D(3, 1)(x))),
         L.Flatten()(L.Resizing(4, 3, interpolation="nearest")(x))])),
+    "sum-over-rows-and-channels": lambda L: ((7, 5, 3), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=1))(L.Conv2D(4, 1)(x))),
+        L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=-1, keepdims=True))(x))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -268,7 +271,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
-              "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"}}
+              "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
+              "sum": {"SUM"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

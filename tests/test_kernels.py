@@ -217,6 +217,11 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         n = int(np.prod([t.shape[a] for a in axes]))
         p = (_alt_mean if alt else quant.prepare_mean)(si, zi, so, zo, n)
         return hostlib.mean(xs[0], axes, p, keep_dims=op.options["keepDims"])
+    if name == "SUM":
+        axes = np.atleast_1d(op.inputs[1].data).tolist()
+        n = int(np.prod([t.shape[a] for a in axes]))
+        p = (quant.prepare_mean if alt else quant.prepare_sum)(si, zi, so, zo, n)
+        return hostlib.mean(xs[0], axes, p, keep_dims=op.options["keepDims"])
     if name == "ABS":
         p = quant.prepare_abs(si, zi, so, zo)
         if alt and p.needs_rescale:
@@ -258,7 +263,7 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
 
 UNARY_LUT_OPS = ("ABS", "RELU", "QUANTIZE", "LOGISTIC")
 HAS_ALTERNATIVE = ("ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D",
-                   "FULLY_CONNECTED", "MEAN", "ABS", "RELU", "QUANTIZE")
+                   "FULLY_CONNECTED", "MEAN", "SUM", "ABS", "RELU", "QUANTIZE")
 
 
 def check_model(model: bytes, opcodes, seed: int, lut: bool = True,
@@ -568,6 +573,21 @@ def strided_slice_family(rng, seed):
     return convert(branches, seed)
 
 
+def sum_family(rng, seed):
+    """SUM over time, over channels, over both, keep_dims either way (the extreme input
+    draws saturate the outputs calibrated on uniform data)."""
+    branches = []
+    for k in range(9):
+        shape = (1, int(rng.integers(2, 40)), int(rng.integers(2, 9)))
+        axes = [[1], [2], [1, 2]][k % 3]
+        keep = bool(k % 2)
+
+        def fn(x, axes=axes, keep=keep):
+            return tf.reduce_sum(x, axis=axes, keepdims=keep)
+        branches.append(([(shape, *random_range(rng, 0.2, 6.0))], fn))
+    return convert(branches, seed)
+
+
 def pool_family(rng, seed):
     branches = []
     for k in range(8):
@@ -670,6 +690,7 @@ FAMILIES = {
     "pool": pool_family,
     "resize": resize_family,
     "strided_slice": strided_slice_family,
+    "sum": sum_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
 }
@@ -803,6 +824,15 @@ def test_strided_slice_matches_tflm(seed):
     assert any(op.options.get("shrinkAxisMask") for op in ops)
     assert any(op.options.get("beginMask") or op.options.get("endMask") for op in ops)
     assert any((np.asarray(op.inputs[3].data) < 0).any() for op in ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sum_matches_tflm(seed):
+    model = model_for("sum", seed)
+    sums = [op for op in oracle.read_operators(model) if op.opcode == "SUM"]
+    assert {op.options["keepDims"] for op in sums} == {True, False}
+    stats = check_model(model, {"SUM"}, seed)
+    assert stats["ops"] == 9 and stats["teeth"] > 0 and stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
