@@ -243,6 +243,20 @@ def conv(x, weights, bias, q: quant.ChannelQuant, stride=(1, 1),
     return out
 
 
+def transpose_conv(x, weights, bias, q: quant.ChannelQuant, geo: dict, out_shape) -> np.ndarray:
+    """TRANSPOSE_CONV on NHWC ``x`` with OHWI ``weights`` (geo: stride/pad as ops.transpose_conv)."""
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    out = np.zeros(out_shape, dtype=np.int8)
+    params = ops.conv.CONV_PARAMS.make(q, **geo)
+    cq, keep = _channel_requant(q)
+    load().dk_transpose_conv_s8(ctypes.byref(params), ctypes.byref(cq),
+                                ctypes.byref(_dims(x.shape)), _ptr8(x),
+                                ctypes.byref(_dims(w.shape)), _ptr8(w), _ptr32(b),
+                                ctypes.byref(_dims(out.shape)), _ptr8(out))
+    return out
+
+
 def depthwise_conv(x, weights, bias, q: quant.ChannelQuant, depth_multiplier=1,
                    stride=(1, 1), padding="SAME", dilation=(1, 1)) -> np.ndarray:
     """DEPTHWISE_CONV_2D on NHWC ``x`` with [1, kh, kw, out_c] ``weights``."""

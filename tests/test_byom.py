@@ -227,6 +227,9 @@ HOST_CASES = {
     "sum-over-rows-and-channels": lambda L: ((7, 5, 3), lambda x: L.Concatenate()([
         L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=1))(L.Conv2D(4, 1)(x))),
         L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=-1, keepdims=True))(x))])),
+    "transpose_conv-same-and-valid": lambda L: ((5, 4, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Conv2DTranspose(3, 3, strides=2, padding="same")(x)),
+        L.Flatten()(L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="valid")(L.Conv2D(3, 1)(x)))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -272,7 +275,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
-              "sum": {"SUM"}}
+              "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

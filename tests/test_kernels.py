@@ -190,6 +190,11 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         quant.check_minmax(a.scale, a.zero_point, b.scale, b.zero_point, so, zo)
         fn = hostlib.minimum if name == "MINIMUM" else hostlib.maximum
         return fn(xs[0], xs[1])
+    if name == "TRANSPOSE_CONV":
+        from firmware_gen.ops import transpose_conv
+        q, geo = transpose_conv.prepare(op.index, op)
+        bias = op.inputs[3].data if len(op.inputs) > 3 and op.inputs[3] is not None else None
+        return hostlib.transpose_conv(xs[2], op.inputs[1].data, bias, q, geo, out_t.shape)
     t = op.inputs[0]
     si, zi = t.scale, t.zero_point
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
@@ -588,6 +593,27 @@ def sum_family(rng, seed):
     return convert(branches, seed)
 
 
+def transpose_conv_family(rng, seed):
+    """Conv2DTranspose as Keras builds it: strides 1-3, kernels 1-4 (smaller, equal and
+    larger than the stride), SAME and VALID, with and without bias."""
+    branches = []
+    for k in range(6):
+        h, w, c = int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(1, 5))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        kernel = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        oc, pad = int(rng.integers(1, 6)), ["SAME", "VALID"][k % 2]
+        out_hw = [n * s if pad == "SAME" else n * s + max(kk - s, 0)
+                  for n, s, kk in zip((h, w), stride, kernel)]
+        filt = tf.constant(rng.normal(0, 0.5, size=(*kernel, oc, c)).astype(np.float32))
+        bias = tf.constant(rng.uniform(-0.5, 0.5, size=oc).astype(np.float32))
+
+        def fn(x, filt=filt, bias=bias, stride=stride, pad=pad, out_hw=out_hw, oc=oc, k=k):
+            y = tf.nn.conv2d_transpose(x, filt, (1, *out_hw, oc), stride, padding=pad)
+            return y if k % 3 == 2 else tf.nn.bias_add(y, bias)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def pool_family(rng, seed):
     branches = []
     for k in range(8):
@@ -691,6 +717,7 @@ FAMILIES = {
     "resize": resize_family,
     "strided_slice": strided_slice_family,
     "sum": sum_family,
+    "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
 }
@@ -833,6 +860,13 @@ def test_sum_matches_tflm(seed):
     assert {op.options["keepDims"] for op in sums} == {True, False}
     stats = check_model(model, {"SUM"}, seed)
     assert stats["ops"] == 9 and stats["teeth"] > 0 and stats["min_hits"] and stats["max_hits"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_transpose_conv_matches_tflm(seed):
+    model = model_for("transpose_conv", seed)
+    stats = check_model(model, {"TRANSPOSE_CONV"}, seed)
+    assert stats["ops"] == 6 and stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -53,6 +53,14 @@ int32_t dk_fx_logistic(int32_t a, int32_t integer_bits);
 
 /* ---- convolutions ------------------------------------------------------- */
 
+/* TRANSPOSE_CONV. filter is [out_c, kh, kw, in_c]; bias may be NULL; params' dilation
+ * is unused (1); activation is the int8 range (TFLM fuses none). */
+void dk_transpose_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
+                          const dk_dims *input_dims, const int8_t *input,
+                          const dk_dims *filter_dims, const int8_t *filter,
+                          const int32_t *bias,
+                          const dk_dims *output_dims, int8_t *output);
+
 /* CONV_2D. filter is [out_c, kh, kw, in_c / groups]; bias may be NULL. */
 void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
                 const dk_dims *input_dims, const int8_t *input,
