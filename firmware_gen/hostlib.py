@@ -456,6 +456,16 @@ def maxpool(x, p: quant.PoolParams, padding: str) -> np.ndarray:
     return _pool("dk_maxpool_s8", x, p, padding)
 
 
+def log_softmax(x, q: dict) -> np.ndarray:
+    """LOG_SOFTMAX over the last axis (parameters of quant.prepare_log_softmax)."""
+    x = _i8(x)
+    depth = x.shape[-1]
+    out = np.zeros_like(x)
+    params = ops.log_softmax.LOG_SOFTMAX_PARAMS.make(q)
+    load().dk_log_softmax_s8(ctypes.byref(params), x.size // depth, depth, _ptr8(x), _ptr8(out))
+    return out
+
+
 def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:
     x = _i8(x)
     depth = x.shape[-1]

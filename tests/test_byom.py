@@ -224,6 +224,7 @@ HOST_CASES = {
     "resize-nearest-up-and-down": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
         L.Flatten()(L.Resizing(13, 11, interpolation="nearest")(L.Conv2D(3, 1)(x))),
         L.Flatten()(L.Resizing(4, 3, interpolation="nearest")(x))])),
+    "log_softmax-after-dense": lambda L: ((12,), lambda x: L.Activation("log_softmax")(L.Dense(10)(x))),
     "sum-over-rows-and-channels": lambda L: ((7, 5, 3), lambda x: L.Concatenate()([
         L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=1))(L.Conv2D(4, 1)(x))),
         L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=-1, keepdims=True))(x))])),
@@ -275,7 +276,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
-              "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"}}
+              "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
+              "log_softmax": {"LOG_SOFTMAX"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -475,15 +477,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def log_softmax_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (LOG_SOFTMAX)."""
+def depth_to_space_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (DEPTH_TO_SPACE)."""
     L = _layers()
-    return keras_model((8,), lambda x: L.Activation("log_softmax")(L.Dense(4)(x)))
+    return keras_model((2, 2, 8), lambda x: L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_softmax_model, tmp_path):
-    path = tmp_path / "log_softmax.tflite"
-    path.write_bytes(log_softmax_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth_to_space_model, tmp_path):
+    path = tmp_path / "depth_to_space.tflite"
+    path.write_bytes(depth_to_space_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -491,7 +493,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_s
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 LOG_SOFTMAX" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 DEPTH_TO_SPACE" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 

@@ -247,6 +247,8 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
     if name == "SOFTMAX":
         p = quant.prepare_softmax(si, op.options["beta"], so, zo)
         return hostlib.softmax(xs[0], p)
+    if name == "LOG_SOFTMAX":
+        return hostlib.log_softmax(xs[0], quant.prepare_log_softmax(si))
     if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         o = op.options
         padding = PADDING[o["padding"]]
@@ -523,6 +525,20 @@ def softmax_family(rng, seed):
     return convert(branches, seed)
 
 
+def log_softmax_family(rng, seed):
+    """LOG_SOFTMAX over rows of 2..64 values, input ranges narrow to wide (at wide ones
+    most differences fall below the threshold and give -128)."""
+    branches = []
+    for k in range(8):
+        rows, n = int(rng.choice([1, 1, 3])), int(rng.integers(2, 64))
+        width = [0.5, 3.0, 12.0, 40.0, 150.0][k % 5]
+
+        def fn(x):
+            return tf.nn.log_softmax(x)
+        branches.append(([((rows, n), -width / 2, width / 2 * rng.uniform(0.3, 1.0))], fn))
+    return convert(branches, seed)
+
+
 def quantize_family(rng, seed):
     """A fixed-scale LOGISTIC output feeding MINIMUM forces a QUANTIZE
     (int8 -> int8 requantization) into the graph."""
@@ -712,6 +728,7 @@ FAMILIES = {
     "unary": unary_family,
     "logistic": logistic_family,
     "softmax": softmax_family,
+    "log_softmax": log_softmax_family,
     "quantize": quantize_family,
     "pool": pool_family,
     "resize": resize_family,
@@ -823,6 +840,12 @@ def test_logistic_matches_tflm_including_saturated_inputs(seed):
 def test_softmax_matches_tflm(seed):
     stats = check_model(model_for("softmax", seed), {"SOFTMAX"}, seed)
     assert stats["ops"] == 8
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_log_softmax_matches_tflm(seed):
+    stats = check_model(model_for("log_softmax", seed), {"LOG_SOFTMAX"}, seed)
+    assert stats["ops"] == 8 and stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -192,6 +192,10 @@ void dk_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs,
 void dk_softmax_s8(const dk_softmax_params *params, int32_t outer,
                    int32_t depth, const int8_t *input, int8_t *output);
 
+/* LOG_SOFTMAX over the last axis; output scale 16/256, zero point 127 (fixed by TFLM). */
+void dk_log_softmax_s8(const dk_log_softmax_params *params, int32_t outer, int32_t depth,
+                       const int8_t *input, int8_t *output);
+
 /* ---- fused kernels (generation-time patterns of the DRSN graph) --------- */
 
 /* Soft threshold + residual (dk_shrink_params). r, shortcut, out: [positions, channels]; tau: [channels]. stage: 0 a, 1 m, 2 s, 3 y,

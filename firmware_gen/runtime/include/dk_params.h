@@ -193,6 +193,14 @@ typedef struct {
     int32_t step[4];   /* input elements between neighbours along each loop (may be negative) */
 } dk_strided_slice_params;
 
+typedef struct {
+    int32_t input_multiplier;    /* input differences into Q5.26 */
+    int32_t input_left_shift;
+    int32_t reverse_multiplier;  /* Q5.26 back to input units (below one) */
+    int32_t reverse_shift;       /* its shift (<= 0) */
+    int32_t diff_min;            /* differences below this contribute no exp */
+} dk_log_softmax_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
