@@ -353,6 +353,28 @@ def test_the_audit_accepts_dequantize_only_as_a_user_models_last_op():
         audit_user(tiny_tflite(dtype="float"))
 
 
+def test_a_float_input_stays_refused_in_one_line_saying_how_to_convert():
+    """inference_input_type float32 puts a QUANTIZE float32->int8 first: not compiled (the
+    harness and HIL carry int8 inputs); the audit says to convert with int8 input."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((8,), batch_size=1)
+    m = keras.Model(x, L.Dense(4)(x))
+    conv = tf.lite.TFLiteConverter.from_keras_model(m)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8)).astype(np.float32)] for _ in range(8))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.float32
+    conv.inference_output_type = tf.float32
+    with pytest.raises(UserError) as err:
+        audit_user(conv.convert())
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot be deployed" in msg
+    assert "QUANTIZE" in msg and "inference_input_type = tf.int8" in msg
+
+
 def audit_user(model: bytes) -> dict:
     from quantize.audit import audit
     return audit(model, "m.tflite", verify=False, user=True)
