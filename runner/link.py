@@ -75,12 +75,12 @@ class LinkStats:
 @dataclass
 class LayerTensor:
     info: LayerInfo
-    data: np.ndarray           # int8, shaped as info.tensor.shape
+    data: np.ndarray           # int8 (float32 for a final DEQUANTIZE), shaped as info.tensor.shape
 
 
 @dataclass
 class DebugResult:
-    output: np.ndarray                          # the model's int8 output
+    output: np.ndarray                          # the model's int8 (or float32) output
     layers: list[LayerTensor] = field(default_factory=list)
 
     @property

@@ -353,6 +353,32 @@ def test_the_audit_accepts_dequantize_only_as_a_user_models_last_op():
         audit_user(tiny_tflite(dtype="float"))
 
 
+def test_the_layer_debug_compares_a_float32_output_bit_for_bit():
+    """hil --debug on a float32 output: one unit in the last place is a difference (an int8
+    cast of the floats would hide it)."""
+    from runner import debug
+    from runner.link import DebugResult, LayerTensor
+    from runner.protocol import LayerInfo, TensorInfo
+    model = float_output_model("dense-classifier")
+    ops = tflm_oracle.read_operators(model)
+    x = np.arange(-8, 8, dtype=np.int8)
+    host = tflm_oracle.run(model, x[None]).reshape(-1)
+    k = len(ops) - 1
+    info = LayerInfo(k, f"{k}:dequantize:out", "activation", TensorInfo((10,), 40, 0.0, 0))
+    assert info.tensor.dtype == np.float32
+
+    def dump(values):
+        return DebugResult(values, [LayerTensor(info, values)])
+    same = debug.compare(dump(host.copy()), model, x)
+    assert same["output_equal"] and same["first_difference"] is None
+    nudged = host.copy()
+    nudged[3] = np.nextafter(nudged[3], np.float32(np.inf))
+    off = debug.compare(dump(nudged), model, x)
+    assert not off["output_equal"]
+    assert off["first_difference"]["first_difference"]["element"] == 3
+    assert off["layers"][-1]["max_lsb"] == 1 and off["layers"][-1]["status"] == "DIFFERS"
+
+
 def test_a_float_input_stays_refused_in_one_line_saying_how_to_convert():
     """inference_input_type float32 puts a QUANTIZE float32->int8 first: not compiled (the
     harness and HIL carry int8 inputs); the audit says to convert with int8 input."""
@@ -476,6 +502,14 @@ def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(t
     assert "40/40 vectors bit-exact on mps2-an386" in out
     h = json.loads((build / "reports" / "hil.json").read_text())
     assert h["bit_exact"] is True and h["n_vectors"] == 40
+    # layer by layer, the float32 output compared as bytes
+    with boards.Emulator("mps2-an386", elf) as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "3")
+    assert code == 0, err + out
+    dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+    assert dbg["output_equal"] is True and dbg["first_difference"] is None
+    assert dbg["layers"][-1]["status"] == "equal" and dbg["layers"][-1]["size"] == 10
+    assert all(isinstance(v, float) for v in dbg["device_output"])
 
 
 def test_random_hil_vectors_are_seeded_and_cover_int8():
