@@ -37,7 +37,7 @@ from drsn_edge.errors import UserError
 from firmware_gen import quant
 from firmware_gen.ops import FUSIONS, REGISTRY
 from firmware_gen.ops.base import ACT_NAMES, ALIASES, Step, is_act as _is_act  # noqa: F401 (ALIASES: public)
-from firmware_gen.ops.base import layer_name as _layer_name, numel as _numel
+from firmware_gen.ops.base import layer_name as _layer_name, nbytes as _nbytes, numel as _numel
 from firmware_gen.ops.conv1d import (CONV1D_BLOCKS, CONV1D_SCRATCH_SOFT_LIMIT, CONV1D_SLACK,  # noqa: F401
                                      conv1d_block, conv1d_fast, conv1d_geometry, conv1d_scratch_bytes,
                                      conv1d_small_acc, conv1d_wide, pack_conv1d, pack_conv1d_fast,
@@ -141,7 +141,7 @@ def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
                 step = Step("op", [k], reads=reads)
                 out = op.outputs[0]
                 if op.opcode in INPLACE_OPS:
-                    same = [i for i in reads if _numel(_shape_of(ops, i)) == _numel(out.shape)]
+                    same = [i for i in reads if _numel(_shape_of(ops, i)) == _nbytes(out)]
                     step.inplace = same[0] if same else None
         steps.append(step)
         k = step.last + 1
@@ -194,12 +194,12 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
             continue
         src = st.inplace
         if (src is not None and out.index != output_index and root(output_index) != root(src)
-                and not read_later(src, j) and sizes.get(root(src)) == _numel(out.shape)):
+                and not read_later(src, j) and sizes.get(root(src)) == _nbytes(out)):
             alias[out.index] = root(src)
             st.info["inplace_of"] = root(src)
             continue
         life[out.index] = [now, now]
-        sizes[out.index] = _numel(out.shape)
+        sizes[out.index] = _nbytes(out)
         if st.scratch:
             life[("scratch", j)] = [now, now]
             sizes[("scratch", j)] = st.scratch
@@ -262,10 +262,15 @@ class Emitter:
         self.layers: list[dict] = []
         self.const_names: dict[int, str] = {}
         self.weight_bytes = 0
-        for t in [self.input, self.output]:
-            if t.type != "INT8":
-                raise UserError(f"model {t.name!r} is {t.type}, not int8; convert with int8 input "
-                                f"and output (make quantize)")
+        if self.input.type != "INT8":
+            raise UserError(f"model input {self.input.name!r} is {self.input.type}, not int8; convert "
+                            f"with int8 input (inference_input_type = tf.int8)")
+        # The output is int8, or float32 when the last op dequantizes it (a model converted
+        # with inference_output_type = tf.float32 around int8 internals).
+        if self.output.type != "INT8" and not (self.output.type == "FLOAT32"
+                                               and self.ops[-1].opcode == "DEQUANTIZE"):
+            raise UserError(f"model output {self.output.name!r} is {self.output.type}, not int8 (nor "
+                            f"float32 from a final DEQUANTIZE); convert with int8 or float32 output")
         self.steps = plan_steps(self.ops, self.output.index)
         self.placed, self.alias, self.arena = plan_arena(self.ops, self.input.index, self.output.index,
                                                          self.steps)
@@ -381,7 +386,7 @@ class Emitter:
             offset = self.placed[self.alias.get(out.index, out.index)].offset
         self.layers.append({"index": k, "name": f"{k}:{op.opcode.lower()}:{_layer_name(out)}"[:63],
                             "op": op.opcode, "tensor": out.index, "offset": offset, "shape": list(out.shape),
-                            "scale": float(out.scale), "zero_point": out.zero_point,
+                            "dtype": dtype_name(out), "scale": qscale(out), "zero_point": qzero(out),
                             "threshold": _is_threshold(out),
                             "macs": layer_macs(op), "kernel": kernel, "fused_into": fused_into})
 
@@ -433,8 +438,10 @@ class Emitter:
             dims = list(t.shape[1:] if len(t.shape) > 1 else t.shape) or [1]
             dims = dims[-4:]
             padded = dims + [0] * (4 - len(dims))
+            # size in bytes (4 per element for the float32 output, whose scale and zero
+            # point are 0: not quantized)
             return (f'{{"{name}", {kind}, {len(dims)}, {{{", ".join(str(d) for d in padded)}}}, '
-                    f"{_numel(t.shape)}u, {float(t.scale)!r}f, {t.zero_point}}}")
+                    f"{_nbytes(t)}u, {qscale(t)!r}f, {qzero(t)}}}")
 
         tensors = {t.index: t for op in self.ops for t in op.outputs}
         layer_rows = [info(tensors[l["tensor"]], l["name"],
@@ -442,7 +449,7 @@ class Emitter:
                       for l in self.layers]
         out_ptr = self.ptr(out)
         in_ptr = self.ptr(inp)
-        n_in, n_out = _numel(inp.shape), _numel(out.shape)
+        n_in, n_out = _nbytes(inp), _nbytes(out)
         ops_summary = ", ".join(sorted({op.opcode for op in self.ops}))
         model_c = f"""/*
  * {self.name}: generated by drsn-edge firmware_gen from a {len(self.model_bytes)}-byte int8 .tflite.
@@ -552,6 +559,19 @@ int model_invoke_debug(const int8_t *in, int8_t *out, model_emit_fn emit, void *
         return {"model.c": model_c, "model_data.c": data_c}
 
 
+def dtype_name(t: Tensor) -> str:
+    return "float32" if t.type == "FLOAT32" else "int8"
+
+
+def qscale(t: Tensor) -> float:
+    """The per-tensor scale, 0.0 for a tensor that is not quantized (the float32 output)."""
+    return float(t.scale) if len(t.scales) else 0.0
+
+
+def qzero(t: Tensor) -> int:
+    return t.zero_point if len(t.zero_points) else 0
+
+
 def layer_macs(op: Operator) -> int:
     """Multiply-accumulates of one operator (its op unit's count: convolutions and fully
     connected layers; element-wise operators count 0)."""
@@ -620,7 +640,8 @@ def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model") -> di
                   for st in em.steps],
         "weight_bytes": em.weight_bytes,
         "input": {"shape": list(em.input.shape), "scale": float(em.input.scale), "zero_point": em.input.zero_point},
-        "output": {"shape": list(em.output.shape), "scale": float(em.output.scale), "zero_point": em.output.zero_point},
+        "output": {"shape": list(em.output.shape), "dtype": dtype_name(em.output), "scale": qscale(em.output),
+                   "zero_point": qzero(em.output)},
         "layers": em.layers,
         "sources": sorted(files),
     }

@@ -243,6 +243,20 @@ def conv(x, weights, bias, q: quant.ChannelQuant, stride=(1, 1),
     return out
 
 
+def transpose_conv(x, weights, bias, q: quant.ChannelQuant, geo: dict, out_shape) -> np.ndarray:
+    """TRANSPOSE_CONV on NHWC ``x`` with OHWI ``weights`` (geo: stride/pad as ops.transpose_conv)."""
+    x, w = _i8(x), _i8(weights)
+    b = _bias(bias)
+    out = np.zeros(out_shape, dtype=np.int8)
+    params = ops.conv.CONV_PARAMS.make(q, **geo)
+    cq, keep = _channel_requant(q)
+    load().dk_transpose_conv_s8(ctypes.byref(params), ctypes.byref(cq),
+                                ctypes.byref(_dims(x.shape)), _ptr8(x),
+                                ctypes.byref(_dims(w.shape)), _ptr8(w), _ptr32(b),
+                                ctypes.byref(_dims(out.shape)), _ptr8(out))
+    return out
+
+
 def depthwise_conv(x, weights, bias, q: quant.ChannelQuant, depth_multiplier=1,
                    stride=(1, 1), padding="SAME", dilation=(1, 1)) -> np.ndarray:
     """DEPTHWISE_CONV_2D on NHWC ``x`` with [1, kh, kw, out_c] ``weights``."""
@@ -337,6 +351,35 @@ def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
     return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
+def dequantize(x, scale: float, zero_point: int) -> np.ndarray:
+    """int8 -> float32 (DEQUANTIZE)."""
+    x = _i8(x)
+    out = np.zeros(x.shape, np.float32)
+    p = ops.dequantize.DEQUANTIZE_PARAMS.make({"scale": scale, "zero_point": zero_point})
+    load().dk_dequantize_s8_f32(ctypes.byref(p), _ptr8(x), _ptr8(out.view(np.int8)), x.size)
+    return out
+
+
+def resize_nearest(x, q: dict) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR of NHWC int8 x with the parameters of ops.resize.prepare."""
+    x = _i8(x)
+    out = np.zeros((q["batches"], q["output_height"], q["output_width"], q["depth"]), np.int8)
+    rows = np.ascontiguousarray(q["row_index"], np.int32)
+    cols = np.ascontiguousarray(q["col_index"], np.int32)
+    p = ops.resize.RESIZE_PARAMS.make(q, rows=rows.ctypes.data_as(_I32P), cols=cols.ctypes.data_as(_I32P))
+    load().dk_resize_nearest_s8(ctypes.byref(p), _ptr8(x), _ptr8(out))
+    return out
+
+
+def strided_slice(x, q: dict, out_shape) -> np.ndarray:
+    """STRIDED_SLICE of int8 x with the plan of ops.strided_slice.prepare."""
+    x = _i8(x)
+    out = np.zeros(out_shape, np.int8)
+    load().dk_strided_slice_s8(ctypes.byref(ops.strided_slice.STRIDED_SLICE_PARAMS.make(q)), _ptr8(x),
+                               _ptr8(out))
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 
@@ -411,6 +454,16 @@ def avgpool(x, p: quant.PoolParams, padding: str) -> np.ndarray:
 
 def maxpool(x, p: quant.PoolParams, padding: str) -> np.ndarray:
     return _pool("dk_maxpool_s8", x, p, padding)
+
+
+def log_softmax(x, q: dict) -> np.ndarray:
+    """LOG_SOFTMAX over the last axis (parameters of quant.prepare_log_softmax)."""
+    x = _i8(x)
+    depth = x.shape[-1]
+    out = np.zeros_like(x)
+    params = ops.log_softmax.LOG_SOFTMAX_PARAMS.make(q)
+    load().dk_log_softmax_s8(ctypes.byref(params), x.size // depth, depth, _ptr8(x), _ptr8(out))
+    return out
 
 
 def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:

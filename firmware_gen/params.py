@@ -28,6 +28,7 @@ HEADER = Path(__file__).resolve().parent / "runtime" / "include" / "dk_params.h"
 _SCALARS = {
     "int32_t": ctypes.c_int32,
     "int64_t": ctypes.c_int64,
+    "float": ctypes.c_float,
     "const int32_t *": ctypes.POINTER(ctypes.c_int32),
 }
 
@@ -129,6 +130,8 @@ class Struct:
                 setattr(out, f.name, (_SCALARS[f.type] * f.length)(*(int(x) for x in v)))
             elif f.type.endswith("*"):
                 setattr(out, f.name, v)
+            elif f.type == "float":
+                setattr(out, f.name, float(v))
             else:
                 setattr(out, f.name, int(v))
         return out
@@ -150,6 +153,8 @@ class Struct:
                 text = "{" + ", ".join(items) + "}"
             elif isinstance(v, str):
                 text = v
+            elif f.type == "float":
+                text = float_literal(v)
             else:
                 text = str(int(v))
             parts.append(f".{f.name} = {text}")
@@ -158,6 +163,14 @@ class Struct:
             return flat
         pad = " " * (indent + 4)
         return "{\n" + ",\n".join(pad + p for p in parts) + "\n" + " " * indent + "}"
+
+
+def float_literal(v) -> str:
+    """A float32 value as a C literal that reads back as exactly that value: the shortest
+    decimal of the float32 (as a double, which it is exactly) with the f suffix."""
+    import numpy as np
+    x = float(np.float32(v))
+    return repr(x) + "f" if "e" in repr(x) or "." in repr(x) else f"{x:.1f}f"
 
 
 def _value(struct: Struct, f: Field, src, values: dict):

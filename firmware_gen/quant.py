@@ -446,6 +446,23 @@ def prepare_softmax(input_scale: float, beta: float = 1.0,
     return SoftmaxParams(r.multiplier, r.shift, diff_min)
 
 
+def prepare_log_softmax(input_scale: float) -> dict:
+    """LOG_SOFTMAX (TFLM's PreprocessLogSoftmaxScalingExp, beta 1): the input scale into
+    Q5.26 as SOFTMAX's (capped at 2^31 - 1, multiplier > 1), then 2^(31 - left shift) /
+    multiplier (double) as a multiplier below one, and diff_min = -input radius."""
+    real = min(1.0 * _d(_f32(input_scale)) * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
+    r = quantize_multiplier_greater_than_one(real)
+    reverse_real = (1 << (31 - r.shift)) / float(r.multiplier)
+    if not 0.0 < reverse_real < 1.0:
+        raise QuantError(f"LOG_SOFTMAX reverse scaling {reverse_real!r} is not below one")
+    rev = quantize_multiplier(reverse_real)
+    if rev.shift > 0:
+        raise QuantError("LOG_SOFTMAX reverse scaling gave a left shift")
+    diff_min = -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, r.shift)
+    return {"input_multiplier": r.multiplier, "input_left_shift": r.shift,
+            "reverse_multiplier": rev.multiplier, "reverse_shift": rev.shift, "diff_min": diff_min}
+
+
 # ------------------------------------------------------ reductions/pools ---
 
 
@@ -479,6 +496,18 @@ def prepare_mean(input_scale: float, input_zero_point: int,
         raise QuantError("MEAN multiplier overflows int32")
     return MeanParams(int(input_zero_point), int(output_zero_point), n,
                       Requant(int(mult), base.shift - extra))
+
+
+def prepare_sum(input_scale: float, input_zero_point: int,
+                output_scale: float, output_zero_point: int,
+                num_elements: int) -> MeanParams:
+    """SUM: MEAN's parameters without the 1/n: input_scale / output_scale (double)."""
+    n = int(num_elements)
+    if n <= 0:
+        raise QuantError("SUM over an empty axis")
+    base = quantize_multiplier(_d(_f32(input_scale)) / _d(_f32(output_scale)))
+    return MeanParams(int(input_zero_point), int(output_zero_point), n,
+                      Requant(int(base.multiplier), int(base.shift)))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ reads the flatbuffer itself and checks, op by op:
   shape or axis operands);
 - no QUANTIZE / DEQUANTIZE inside the graph (a float↔int8 boundary means a float island;
   an int8→int8 QUANTIZE, a pure integer requantize that TFLM implements, is accepted only
-  when the caller allows it);
-- no op that computes shapes at run time (SHAPE, STRIDED_SLICE, PACK, ...) and no tensor
-  with a dynamic (-1) dimension: the firmware plans its memory from static shapes.
+  when the caller allows it). One exception, for a user's model only (allow_float_output):
+  a DEQUANTIZE int8→float32 as the last op, writing the model's one output (a model
+  converted with inference_output_type = tf.float32); every other tensor stays int8;
+- no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
+  tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
+  (a STRIDED_SLICE of int8 data with constant begin/end/strides is a copy, and allowed).
 
 Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
 came from, recovered from the tensor names the converter keeps
@@ -190,9 +193,10 @@ def _nbytes(info: dict) -> int:
 
 
 def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_requantize: bool = False,
-            verify: bool = True, fix: str = REGENERATE) -> dict:
+            verify: bool = True, fix: str = REGENERATE, allow_float_output: bool = False) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
-    and the list of problems (empty when the model is fully int8 for TFLM)."""
+    and the list of problems (empty when the model is fully int8 for TFLM).
+    allow_float_output: accept a final DEQUANTIZE int8→float32 writing the model's output."""
     schema = _schema()
     model = _parse(model_bytes, where, verify, fix)
     op_names = _names(schema.BuiltinOperator)
@@ -200,6 +204,8 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
     g = model.subgraphs[0]
     tensors = [_tensor_info(t, model.buffers, type_names) for t in g.tensors]
     ops, problems = [], []
+    float_output = None     # the graph output a final DEQUANTIZE writes, when accepted
+    n_ops = len(g.operators or [])
     for i, op in enumerate(g.operators or []):
         code = model.operatorCodes[op.opcodeIndex]
         # Newer files keep the code in builtinCode, older ones in deprecatedBuiltinCode.
@@ -227,20 +233,36 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         shapes_t = [t for t in variable if t["dtype"] == "int32"]
         float_t = [t for t in variable if t["dtype"] not in ("int8", "int32")] + \
                   [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
-        if name in BOUNDARY_OPS:
+        final_dequantize = (
+            allow_float_output and name == "DEQUANTIZE" and i == n_ops - 1 and len(g.outputs) == 1
+            and op.outputs is not None and list(op.outputs) == [int(g.outputs[0])]
+            and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "int8"
+            and not isinstance(ins[0].get("scale"), list) and outs[0]["dtype"] == "float32")
+        # STRIDED_SLICE of int8 data with constant begin/end/strides (Keras Cropping) is a
+        # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
+        static_slice = (name == "STRIDED_SLICE" and len(ins) == 4 and ins[0]["dtype"] == "int8"
+                        and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
+        if final_dequantize:
+            float_output = int(g.outputs[0])
+        elif name in BOUNDARY_OPS:
             requant = name == "QUANTIZE" and all(t["dtype"] == "int8" for t in variable)
             if not (requant and allow_requantize):
                 kind = "int8→int8 requantize" if requant else \
                     f"{'/'.join(t['dtype'] for t in variable[:1])}→{'/'.join(t['dtype'] for t in outs)}"
-                problems.append((1, f"{where_op} is a {kind} boundary inside the graph"))
-        elif name in DYNAMIC_SHAPE_OPS:
+                note = ""
+                if allow_float_output:
+                    note = (" (the input must be int8: inference_input_type = tf.int8)"
+                            if name == "QUANTIZE" and not requant else
+                            " (only a final DEQUANTIZE writing the model's float32 output is accepted)")
+                problems.append((1, f"{where_op} is a {kind} boundary inside the graph{note}"))
+        elif name in DYNAMIC_SHAPE_OPS and not static_slice:
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
-        elif name not in TFLM_INT8_OPS:
+        elif name not in TFLM_INT8_OPS and not static_slice:
             problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
         if shapes_t and name not in DYNAMIC_SHAPE_OPS and name not in BOUNDARY_OPS:
             problems.append((2, f"{where_op} takes a shape computed at run time "
                                 f"({shapes_t[0]['name']!r}); use static shapes"))
-        if float_t and name not in BOUNDARY_OPS:
+        if float_t and name not in BOUNDARY_OPS and not final_dequantize:
             t = float_t[0]
             problems.append((0, f"{where_op} has a {t['dtype']} tensor {t['name']!r}; it fell back to float"))
         dyn = [t for t in ins + outs if t["dynamic"]]
@@ -254,7 +276,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
     for label, idx in (("input", g.inputs), ("output", g.outputs)):
         for j in idx:
-            if tensors[j]["dtype"] != "int8":
+            if tensors[j]["dtype"] != "int8" and j != float_output:
                 problems.append((0, f"model {label} {tensors[j]['name']!r} is {tensors[j]['dtype']}, not int8"))
 
     const_bytes = sum(_nbytes(t) for t in tensors if t["const"])
@@ -282,7 +304,7 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
     user: the model is one of the user's own (--model), so the advice is how to convert
     it, not `make quantize`."""
     report = inspect(model_bytes, where, known_layers, allow_requantize, verify,
-                     USER_FIX if user else REGENERATE)
+                     USER_FIX if user else REGENERATE, allow_float_output=user)
     if report["problems"]:
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
@@ -337,8 +359,8 @@ def read_model(path: str | Path, window: int | None = None, user: bool = False) 
 
 
 def _check_user_io(data: bytes, path: Path) -> None:
-    """One input and one output tensor, each int8 with a batch of 1: what the firmware's
-    model API and the serial protocol carry."""
+    """One input and one output tensor, each int8 (the output may be the float32 of a final
+    DEQUANTIZE) with a batch of 1: what the firmware's model API and the serial protocol carry."""
     g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
     for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
         if len(idx) != 1:
@@ -347,7 +369,9 @@ def _check_user_io(data: bytes, path: Path) -> None:
         t = g.tensors[idx[0]]
         shape = [int(d) for d in (t.shape if t.shape is not None else [])]
         q = t.quantization
-        if q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None:
+        # A float32 output is one the audit accepted: written by a final DEQUANTIZE.
+        float_output = label == "outputs" and int(t.type) == _schema().TensorType.FLOAT32
+        if not float_output and (q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None):
             raise UserError(f"{path}: the model's {label[:-1]} has no per-tensor int8 quantization "
                             f"(scale and zero point); {USER_FIX}")
         if not shape or shape[0] != 1 or int(np.prod(shape)) < 1:

@@ -44,25 +44,32 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
         index = ops[k].outputs[0].index if k is not None and k < len(ops) else \
             by_name.get(info.name.split(":")[-1])
         host = captured.get(index) if index is not None else None
-        got = np.asarray(layer.data, np.int8).reshape(-1)
+        got = np.asarray(layer.data)
+        floats = got.dtype == np.float32      # the float32 output of a final DEQUANTIZE
+        got = got.reshape(-1) if floats else got.astype(np.int8).reshape(-1)
         row = {"layer": info.index, "name": info.name, "kind": info.kind,
                "shape": list(info.tensor.shape), "size": int(got.size)}
         if host is None:
             row["status"] = "no host tensor"
         else:
-            want = np.asarray(host).astype(np.int8).reshape(-1)
+            want = np.asarray(host).astype(got.dtype).reshape(-1)
             if want.size != got.size:
                 row["status"] = f"size {got.size} on the device, {want.size} on the host"
                 row["differing"] = int(got.size)
             else:
-                d = np.abs(got.astype(np.int16) - want.astype(np.int16))
+                if floats:      # bit patterns: the distance in units in the last place
+                    d = np.abs(got.astype("<f4").view("<i4").astype(np.int64)
+                               - want.astype("<f4").view("<i4").astype(np.int64))
+                else:
+                    d = np.abs(got.astype(np.int16) - want.astype(np.int16))
                 row["differing"] = int(np.count_nonzero(d))
                 row["max_lsb"] = int(d.max(initial=0))
                 row["status"] = "equal" if not row["differing"] else "DIFFERS"
                 if row["differing"]:
                     at = int(np.argmax(d > 0))
-                    row["first_difference"] = {"element": at, "device": int(got[at]),
-                                               "host": int(want[at])}
+                    value = float if floats else int
+                    row["first_difference"] = {"element": at, "device": value(got[at]),
+                                               "host": value(want[at])}
             if layer.info.kind == "threshold" and want.size == got.size:
                 scale, zp = info.tensor.scale, info.tensor.zero_point
                 taus.append({
@@ -75,8 +82,10 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
             first = row
         rows.append(row)
     out_host = captured.get(ops[-1].outputs[0].index)
-    output_equal = out_host is not None and np.array_equal(
-        np.asarray(dump.output, np.int8).reshape(-1), np.asarray(out_host, np.int8).reshape(-1))
+    dev_out = np.asarray(dump.output)
+    dev_out = dev_out if dev_out.dtype == np.float32 else dev_out.astype(np.int8)
+    output_equal = out_host is not None and (     # the same bytes (float32 outputs too)
+        np.asarray(out_host, dev_out.dtype).reshape(-1).tobytes() == dev_out.reshape(-1).tobytes())
     return {"layers": rows, "first_difference": first, "tau": taus,
             "output_equal": bool(output_equal),
             "device_output": np.asarray(dump.output).reshape(-1).tolist(),

@@ -669,7 +669,7 @@ def stream(boards: list, vs: Vectors, h: dict, info) -> dict:
     identity = _identity(info, vs)
     raw = vs.raw is not None
     n = len(vs)
-    fresh = {"done": np.zeros(n, bool), "out": np.zeros((n, *info.output.shape), np.int8),
+    fresh = {"done": np.zeros(n, bool), "out": np.zeros((n, *info.output.shape), info.output.dtype),
              "work": np.zeros(n, np.uint64)}
     if raw:
         fresh.update(pre_in=np.zeros((n, info.input.size), np.int8),

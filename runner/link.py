@@ -75,12 +75,12 @@ class LinkStats:
 @dataclass
 class LayerTensor:
     info: LayerInfo
-    data: np.ndarray           # int8, shaped as info.tensor.shape
+    data: np.ndarray           # int8 (float32 for a final DEQUANTIZE), shaped as info.tensor.shape
 
 
 @dataclass
 class DebugResult:
-    output: np.ndarray                          # the model's int8 output
+    output: np.ndarray                          # the model's int8 (or float32) output
     layers: list[LayerTensor] = field(default_factory=list)
 
     @property
@@ -188,7 +188,7 @@ class Device:
                                   f"{len(chunk)} inputs")
             outputs.append(out)
             work.append(count)
-        out = np.concatenate(outputs).reshape(len(batch), *info.output.shape)
+        out = info.output.decode(np.concatenate(outputs))
         counts = np.concatenate(work)
         return (out[0], int(counts[0])) if single else (out, counts)
 
@@ -475,13 +475,13 @@ class Device:
             return None
         output = np.frombuffer(end.payload, np.int8, info.output.size, 2).copy()
         for l, b in zip(layers, buffers):
-            if int(np.prod(l.tensor.shape)) != len(b):
+            if int(np.prod(l.tensor.shape)) * l.tensor.dtype.itemsize != len(b):
                 raise DeviceError("PROTOCOL", f"{self.url}: layer {l.name} has shape "
                                   f"{list(l.tensor.shape)} but {len(b)} bytes; the firmware's "
                                   f"layer table is inconsistent")
-        tensors = [LayerTensor(l, np.frombuffer(bytes(b), np.int8).reshape(l.tensor.shape))
+        tensors = [LayerTensor(l, l.tensor.decode(np.frombuffer(bytes(b), np.int8)[None])[0])
                    for l, b in zip(layers, buffers)]
-        return DebugResult(output.reshape(info.output.shape), tensors)
+        return DebugResult(info.output.decode(output[None])[0], tensors)
 
 
 _RESPONSE = {

@@ -240,9 +240,22 @@ def max_encoded_bytes(max_payload: int) -> int:
 @dataclass(frozen=True)
 class TensorInfo:
     shape: tuple[int, ...]
-    size: int
+    size: int              # bytes
     scale: float
     zero_point: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        """int8, or float32 when the size is 4 bytes per element (the float32 output of a
+        model ending in DEQUANTIZE; the wire format has no type field, model_api.h)."""
+        n = int(np.prod(self.shape, dtype=np.int64))
+        return np.dtype("<f4") if n and self.size == 4 * n else np.dtype(np.int8)
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """Output bytes as int8 (n, size) -> (n, *shape) values of this tensor's type (the
+        same bytes: float32 outputs are compared bit for bit)."""
+        raw = np.ascontiguousarray(raw, np.int8).reshape(len(raw), self.size)
+        return raw.view(self.dtype).reshape(len(raw), *self.shape)
 
 
 @dataclass(frozen=True)

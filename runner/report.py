@@ -59,7 +59,13 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
     n = len(vs)
     dev = run["out"].reshape(n, -1)
     tflm = ref.reshape(n, -1)
-    lsb = np.abs(dev.astype(np.int16) - tflm.astype(np.int16)).max(axis=1)
+    if dev.dtype == np.float32 or tflm.dtype == np.float32:
+        # A float32 output (final DEQUANTIZE): bit-exact is the same bytes; the distance is
+        # in units in the last place (the difference of the bit patterns, same sign).
+        bits = [np.ascontiguousarray(a, "<f4").view("<i4").astype(np.int64) for a in (dev, tflm)]
+        lsb = np.abs(bits[0] - bits[1]).max(axis=1)
+    else:
+        lsb = np.abs(dev.astype(np.int16) - tflm.astype(np.int16)).max(axis=1)
     wrong = np.flatnonzero(lsb > 0)
     first = [{"index": int(i), "condition": vs.condition_name(i),
               "window": None if vs.window is None else int(vs.window[i]),

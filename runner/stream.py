@@ -267,7 +267,7 @@ class Streamer:
         # Answered in order: whatever was sent before this and is still pending was lost.
         for older in [r for r in self._pending.values() if r.sent < req.sent]:
             self._send(older, "its answers kept getting lost")
-        return (req.key, out.reshape(req.count, *info.output.shape), work, *extra)
+        return (req.key, info.output.decode(out.reshape(req.count, -1)), work, *extra)
 
     def _on_console(self, line: str) -> None:
         if line.startswith(BOOT_MARK):

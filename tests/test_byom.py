@@ -36,7 +36,7 @@ SEED = 7            # the smoke config's seed: the random self-test and HIL inpu
 
 # --- models -------------------------------------------------------------------------------------
 
-def to_int8(model, shape, seed: int = 0, samples: int = 24) -> bytes:
+def to_int8(model, shape, seed: int = 0, samples: int = 24, output_type=None) -> bytes:
     rng = np.random.default_rng(seed)
 
     def representative():
@@ -47,15 +47,17 @@ def to_int8(model, shape, seed: int = 0, samples: int = 24) -> bytes:
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    conv.inference_output_type = output_type or tf.int8
     return conv.convert()
 
 
-def keras_model(shape, body, seed: int = 3) -> bytes:
+def keras_model(shape, body, seed: int = 3, output_type=None) -> bytes:
+    """int8 internals and input; output int8, or float32 (output_type=tf.float32: the
+    converter ends the graph with a DEQUANTIZE)."""
     import keras
     keras.utils.set_random_seed(seed)
     x = keras.Input(shape, batch_size=1)
-    return to_int8(keras.Model(x, body(x)), shape, seed)
+    return to_int8(keras.Model(x, body(x)), shape, seed, output_type=output_type)
 
 
 def cnn1d(L):
@@ -216,6 +218,19 @@ HOST_CASES = {
         alpha_initializer=keras_init().RandomUniform(-0.5, 1.5))(L.Dense(16)(x))),
     "prelu-shared-axes": lambda L: ((6, 6, 3), lambda x: L.Flatten()(L.PReLU(
         alpha_initializer=keras_init().RandomUniform(-2, 2), shared_axes=[1, 2])(L.Conv2D(4, 3)(x)))),
+    "crop-2d-and-1d": lambda L: ((10, 9, 3), lambda x: L.Concatenate()([
+        L.Flatten()(L.Cropping2D(((1, 2), (3, 0)))(L.Conv2D(4, 3)(x))),
+        L.Flatten()(L.Cropping1D((2, 1))(L.Reshape((30, 9))(x)))])),
+    "resize-nearest-up-and-down": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Resizing(13, 11, interpolation="nearest")(L.Conv2D(3, 1)(x))),
+        L.Flatten()(L.Resizing(4, 3, interpolation="nearest")(x))])),
+    "log_softmax-after-dense": lambda L: ((12,), lambda x: L.Activation("log_softmax")(L.Dense(10)(x))),
+    "sum-over-rows-and-channels": lambda L: ((7, 5, 3), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=1))(L.Conv2D(4, 1)(x))),
+        L.Flatten()(L.Lambda(lambda t: tf.reduce_sum(t, axis=-1, keepdims=True))(x))])),
+    "transpose_conv-same-and-valid": lambda L: ((5, 4, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Conv2DTranspose(3, 3, strides=2, padding="same")(x)),
+        L.Flatten()(L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="valid")(L.Conv2D(3, 1)(x)))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -259,8 +274,136 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
     assert len(np.unique(ref, axis=0)) > 1, "outputs do not depend on the input: a test without teeth"
     wanted = {"pools": {"MAX_POOL_2D", "AVERAGE_POOL_2D"}, "pad": {"PAD"}, "causal": {"PAD"},
               "concat": {"CONCATENATION"}, "leaky": {"LEAKY_RELU"}, "relu6": {"RELU6"}, "tanh": {"TANH"},
-              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"}}
+              "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
+              "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
+              "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
+              "log_softmax": {"LOG_SOFTMAX"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
+
+
+def test_a_constant_strided_slice_passes_the_audit(models):
+    """Keras Cropping gives STRIDED_SLICE with constant begin/end/strides on int8 data: a
+    copy the compiled runtime has, not a shape computed at run time."""
+    rep = inspect(models["crop-2d-and-1d"], "crop")
+    assert rep["op_counts"].get("STRIDED_SLICE") == 2 and rep["problems"] == [], rep["problems"]
+
+
+# --- a float32 output (a final DEQUANTIZE) --------------------------------------------------------
+
+FLOAT_OUTPUT_CASES = {
+    "dense-classifier": lambda L: ((16,), lambda x: L.Dense(10)(L.Dense(12, activation="relu")(x))),
+    "softmax": lambda L: ((24,), lambda x: L.Dense(6, activation="softmax")(x)),
+    "conv-feature-map": lambda L: ((10, 10, 2), lambda x: L.Conv2D(3, 3, strides=2)(x)),
+}
+
+
+def float_output_model(name: str) -> bytes:
+    return keras_model(*FLOAT_OUTPUT_CASES[name](_layers()), output_type=tf.float32)
+
+
+@pytest.mark.parametrize("name", list(FLOAT_OUTPUT_CASES))
+def test_a_float_output_is_bit_exact_to_tflm_on_the_host(name, tmp_path):
+    """inference_output_type float32: the int8 graph ends in DEQUANTIZE; the generated C
+    writes the float32 bytes TFLM writes (scale widened to double, one rounding to float)."""
+    model = float_output_model(name)
+    ops = [op.opcode for op in tflm_oracle.read_operators(model)]
+    assert ops[-1] == "DEQUANTIZE" and ops.count("DEQUANTIZE") == 1, ops
+    rep = inspect(model, name, allow_float_output=True)
+    assert rep["problems"] == [] and rep["output"]["dtype"] == "float32"
+    codegen.check(model, name)
+    lib, info = host_library(model, tmp_path)
+    assert info["output"]["dtype"] == "float32" and info["layers"][-1]["dtype"] == "float32"
+    model_c = (tmp_path / "model.c").read_text()
+    assert "dk_dequantize_s8_f32(" in model_c
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng(2)
+    n = 64
+    q = rng.integers(-128, 128, size=(n, *inp.shape[1:]), dtype=np.int16).astype(np.int8)
+    q[0], q[1] = -128, 127
+    ref = tflm_oracle.run(model, q).reshape(n, -1)
+    assert ref.dtype == np.float32
+    got = np.full(ref.shape, np.nan, np.float32)
+    for i in range(n):
+        x = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    assert got.tobytes() == ref.tobytes()                     # the very same float32 bytes
+    assert len(np.unique(ref)) > n, "too few distinct outputs to prove the rounding"
+
+
+def test_the_audit_accepts_dequantize_only_as_a_user_models_last_op():
+    model = float_output_model("dense-classifier")
+    assert inspect(model, "m", allow_float_output=True)["problems"] == []
+    # our own models stay fully int8
+    problems = inspect(model, "m")["problems"]
+    assert any("float32, not int8" in p for p in problems), problems
+    # a DEQUANTIZE that does not write the model's output is still a float island
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    g = m.subgraphs[0]
+    g.outputs = np.array([g.operators[-1].inputs[0]], np.int32)     # the int8 tensor before it
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    problems = inspect(bytes(b.Output()), "m", allow_float_output=True)["problems"]
+    assert any("DEQUANTIZE is a int8→float32 boundary inside the graph (only a final" in p
+               for p in problems), problems
+    from tests.test_bad_input import tiny_tflite
+    with pytest.raises(UserError, match="float32"):
+        audit_user(tiny_tflite(dtype="float"))
+
+
+def test_the_layer_debug_compares_a_float32_output_bit_for_bit():
+    """hil --debug on a float32 output: one unit in the last place is a difference (an int8
+    cast of the floats would hide it)."""
+    from runner import debug
+    from runner.link import DebugResult, LayerTensor
+    from runner.protocol import LayerInfo, TensorInfo
+    model = float_output_model("dense-classifier")
+    ops = tflm_oracle.read_operators(model)
+    x = np.arange(-8, 8, dtype=np.int8)
+    host = tflm_oracle.run(model, x[None]).reshape(-1)
+    k = len(ops) - 1
+    info = LayerInfo(k, f"{k}:dequantize:out", "activation", TensorInfo((10,), 40, 0.0, 0))
+    assert info.tensor.dtype == np.float32
+
+    def dump(values):
+        return DebugResult(values, [LayerTensor(info, values)])
+    same = debug.compare(dump(host.copy()), model, x)
+    assert same["output_equal"] and same["first_difference"] is None
+    nudged = host.copy()
+    nudged[3] = np.nextafter(nudged[3], np.float32(np.inf))
+    off = debug.compare(dump(nudged), model, x)
+    assert not off["output_equal"]
+    assert off["first_difference"]["first_difference"]["element"] == 3
+    assert off["layers"][-1]["max_lsb"] == 1 and off["layers"][-1]["status"] == "DIFFERS"
+
+
+def test_a_float_input_stays_refused_in_one_line_saying_how_to_convert():
+    """inference_input_type float32 puts a QUANTIZE float32->int8 first: not compiled (the
+    harness and HIL carry int8 inputs); the audit says to convert with int8 input."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((8,), batch_size=1)
+    m = keras.Model(x, L.Dense(4)(x))
+    conv = tf.lite.TFLiteConverter.from_keras_model(m)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8)).astype(np.float32)] for _ in range(8))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.float32
+    conv.inference_output_type = tf.float32
+    with pytest.raises(UserError) as err:
+        audit_user(conv.convert())
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot be deployed" in msg
+    assert "QUANTIZE" in msg and "inference_input_type = tf.int8" in msg
+
+
+def audit_user(model: bytes) -> dict:
+    from quantize.audit import audit
+    return audit(model, "m.tflite", verify=False, user=True)
 
 
 # --- end to end on the emulated board -------------------------------------------------------------
@@ -321,6 +464,54 @@ def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, tmp_path, 
     assert "| condition | vectors | bit-exact |\n" in md      # no accuracy columns: no labels
 
 
+def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(tmp_path, capsys,
+                                                                              monkeypatch):
+    """A model converted with a float32 output: the model card says float32, the boot
+    self-test compares the float bytes, and HIL finds every output's bytes equal TFLM's."""
+    model = float_output_model("dense-classifier")
+    model_file = tmp_path / "float_out.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["model"]["output"]["dtype"] == "float32" and rep["model"]["input"]["dtype"] == "int8"
+    assert rep["model"]["op_counts"].get("DEQUANTIZE") == 1
+    st = rep["selftest"]
+    assert st["passed"], st
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng([SEED, stage.SELFTEST_STREAM])
+    expected_in = rng.integers(-128, 128, size=tuple(inp.shape), dtype=np.int16).astype(np.int8)
+    expected = tflm_oracle.run(model, expected_in).reshape(-1)
+    assert st["expected"] == expected.tolist() and "10 outputs equal TFLM" in st["line"]
+    selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
+    assert "const int8_t selftest_expected[40]" in selftest_c    # 10 floats as their bytes
+
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+            y, _ = dev.infer(expected_in.reshape(inp.shape[1:]))
+        assert info.output.size == 40 and info.output.dtype == np.float32
+        assert y.dtype == np.float32 and y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+    assert code == 0, err
+    assert "40/40 vectors bit-exact on mps2-an386" in out
+    h = json.loads((build / "reports" / "hil.json").read_text())
+    assert h["bit_exact"] is True and h["n_vectors"] == 40
+    # layer by layer, the float32 output compared as bytes
+    with boards.Emulator("mps2-an386", elf) as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "3")
+    assert code == 0, err + out
+    dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+    assert dbg["output_equal"] is True and dbg["first_difference"] is None
+    assert dbg["layers"][-1]["status"] == "equal" and dbg["layers"][-1]["size"] == 10
+    assert all(isinstance(v, float) for v in dbg["device_output"])
+
+
 def test_random_hil_vectors_are_seeded_and_cover_int8():
     inp = hil.ModelInput((49, 10, 1), 0.1, 0)
     a = hil.random_vectors(inp, 300, SEED)
@@ -342,15 +533,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def log_softmax_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (LOG_SOFTMAX)."""
+def depth_to_space_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (DEPTH_TO_SPACE)."""
     L = _layers()
-    return keras_model((8,), lambda x: L.Activation("log_softmax")(L.Dense(4)(x)))
+    return keras_model((2, 2, 8), lambda x: L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_softmax_model, tmp_path):
-    path = tmp_path / "log_softmax.tflite"
-    path.write_bytes(log_softmax_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth_to_space_model, tmp_path):
+    path = tmp_path / "depth_to_space.tflite"
+    path.write_bytes(depth_to_space_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -358,7 +549,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(log_s
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 LOG_SOFTMAX" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 DEPTH_TO_SPACE" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 

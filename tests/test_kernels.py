@@ -190,6 +190,11 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         quant.check_minmax(a.scale, a.zero_point, b.scale, b.zero_point, so, zo)
         fn = hostlib.minimum if name == "MINIMUM" else hostlib.maximum
         return fn(xs[0], xs[1])
+    if name == "TRANSPOSE_CONV":
+        from firmware_gen.ops import transpose_conv
+        q, geo = transpose_conv.prepare(op.index, op)
+        bias = op.inputs[3].data if len(op.inputs) > 3 and op.inputs[3] is not None else None
+        return hostlib.transpose_conv(xs[2], op.inputs[1].data, bias, q, geo, out_t.shape)
     t = op.inputs[0]
     si, zi = t.scale, t.zero_point
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
@@ -217,6 +222,11 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         n = int(np.prod([t.shape[a] for a in axes]))
         p = (_alt_mean if alt else quant.prepare_mean)(si, zi, so, zo, n)
         return hostlib.mean(xs[0], axes, p, keep_dims=op.options["keepDims"])
+    if name == "SUM":
+        axes = np.atleast_1d(op.inputs[1].data).tolist()
+        n = int(np.prod([t.shape[a] for a in axes]))
+        p = (quant.prepare_mean if alt else quant.prepare_sum)(si, zi, so, zo, n)
+        return hostlib.mean(xs[0], axes, p, keep_dims=op.options["keepDims"])
     if name == "ABS":
         p = quant.prepare_abs(si, zi, so, zo)
         if alt and p.needs_rescale:
@@ -237,6 +247,8 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
     if name == "SOFTMAX":
         p = quant.prepare_softmax(si, op.options["beta"], so, zo)
         return hostlib.softmax(xs[0], p)
+    if name == "LOG_SOFTMAX":
+        return hostlib.log_softmax(xs[0], quant.prepare_log_softmax(si))
     if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         o = op.options
         padding = PADDING[o["padding"]]
@@ -245,6 +257,12 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
                                (o["strideH"], o["strideW"]), padding, _act(op))
         fn = hostlib.avgpool if name == "AVERAGE_POOL_2D" else hostlib.maxpool
         return fn(xs[0], p, padding)
+    if name == "RESIZE_NEAREST_NEIGHBOR":
+        from firmware_gen.ops import resize
+        return hostlib.resize_nearest(xs[0], resize.prepare(op.index, op))
+    if name == "STRIDED_SLICE":
+        from firmware_gen.ops import strided_slice
+        return hostlib.strided_slice(xs[0], strided_slice.prepare(op.index, op), out_t.shape)
     if name in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
         return hostlib.copy(xs[0]).reshape(out_t.shape)
     raise NotImplementedError(name)
@@ -252,7 +270,7 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
 
 UNARY_LUT_OPS = ("ABS", "RELU", "QUANTIZE", "LOGISTIC")
 HAS_ALTERNATIVE = ("ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D",
-                   "FULLY_CONNECTED", "MEAN", "ABS", "RELU", "QUANTIZE")
+                   "FULLY_CONNECTED", "MEAN", "SUM", "ABS", "RELU", "QUANTIZE")
 
 
 def check_model(model: bytes, opcodes, seed: int, lut: bool = True,
@@ -507,6 +525,20 @@ def softmax_family(rng, seed):
     return convert(branches, seed)
 
 
+def log_softmax_family(rng, seed):
+    """LOG_SOFTMAX over rows of 2..64 values, input ranges narrow to wide (at wide ones
+    most differences fall below the threshold and give -128)."""
+    branches = []
+    for k in range(8):
+        rows, n = int(rng.choice([1, 1, 3])), int(rng.integers(2, 64))
+        width = [0.5, 3.0, 12.0, 40.0, 150.0][k % 5]
+
+        def fn(x):
+            return tf.nn.log_softmax(x)
+        branches.append(([((rows, n), -width / 2, width / 2 * rng.uniform(0.3, 1.0))], fn))
+    return convert(branches, seed)
+
+
 def quantize_family(rng, seed):
     """A fixed-scale LOGISTIC output feeding MINIMUM forces a QUANTIZE
     (int8 -> int8 requantization) into the graph."""
@@ -520,6 +552,81 @@ def quantize_family(rng, seed):
             return tf.minimum(a, tf.sigmoid(b))
         branches.append(([(shape, *random_range(rng, 0.05, 5.0)),
                           (shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def resize_family(rng, seed):
+    """RESIZE_NEAREST_NEIGHBOR up and down, square and not, with each of TFLM's index
+    rules (plain floor, align_corners, half_pixel_centers)."""
+    branches = []
+    for k in range(9):
+        ac, hp = [(False, False), (True, False), (False, True)][k % 3]
+        h, w, c = int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        size = (int(rng.integers(1, 3 * h + 2)), int(rng.integers(1, 3 * w + 2)))
+
+        def fn(x, size=size, ac=ac, hp=hp):
+            return tf.compat.v1.image.resize_nearest_neighbor(x, size, align_corners=ac,
+                                                              half_pixel_centers=hp)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+# Slices of a [1, 7, 6, 5] tensor: strides, negative indices, reversed axes, masks (an
+# omitted bound), shrunk axes (an integer index), and ranges clamped to the axis.
+SLICES = [
+    lambda x: x[:, 1:6:2, :, 1:4],
+    lambda x: x[:, ::-1, 1:5, :],
+    lambda x: x[:, -3:, ::-2, 2],
+    lambda x: x[:, 2, 1:-1, ::3],
+    lambda x: x[:, 0:100, -100:4, 4:0:-1],
+    lambda x: x[:, 6:0:-3, 5, :],
+    lambda x: x[:, 1:2, 3:4, :],
+    lambda x: x[0, 3:, :, 1:],
+]
+
+
+def strided_slice_family(rng, seed):
+    branches = []
+    for k, cut in enumerate(SLICES):
+        def fn(x, cut=cut):
+            return cut(x) * 1.0     # the slice stays an op of its own (not the graph input)
+        branches.append(([((1, 7, 6, 5), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def sum_family(rng, seed):
+    """SUM over time, over channels, over both, keep_dims either way (the extreme input
+    draws saturate the outputs calibrated on uniform data)."""
+    branches = []
+    for k in range(9):
+        shape = (1, int(rng.integers(2, 40)), int(rng.integers(2, 9)))
+        axes = [[1], [2], [1, 2]][k % 3]
+        keep = bool(k % 2)
+
+        def fn(x, axes=axes, keep=keep):
+            return tf.reduce_sum(x, axis=axes, keepdims=keep)
+        branches.append(([(shape, *random_range(rng, 0.2, 6.0))], fn))
+    return convert(branches, seed)
+
+
+def transpose_conv_family(rng, seed):
+    """Conv2DTranspose as Keras builds it: strides 1-3, kernels 1-4 (smaller, equal and
+    larger than the stride), SAME and VALID, with and without bias."""
+    branches = []
+    for k in range(6):
+        h, w, c = int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(1, 5))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        kernel = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        oc, pad = int(rng.integers(1, 6)), ["SAME", "VALID"][k % 2]
+        out_hw = [n * s if pad == "SAME" else n * s + max(kk - s, 0)
+                  for n, s, kk in zip((h, w), stride, kernel)]
+        filt = tf.constant(rng.normal(0, 0.5, size=(*kernel, oc, c)).astype(np.float32))
+        bias = tf.constant(rng.uniform(-0.5, 0.5, size=oc).astype(np.float32))
+
+        def fn(x, filt=filt, bias=bias, stride=stride, pad=pad, out_hw=out_hw, oc=oc, k=k):
+            y = tf.nn.conv2d_transpose(x, filt, (1, *out_hw, oc), stride, padding=pad)
+            return y if k % 3 == 2 else tf.nn.bias_add(y, bias)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
     return convert(branches, seed)
 
 
@@ -621,8 +728,13 @@ FAMILIES = {
     "unary": unary_family,
     "logistic": logistic_family,
     "softmax": softmax_family,
+    "log_softmax": log_softmax_family,
     "quantize": quantize_family,
     "pool": pool_family,
+    "resize": resize_family,
+    "strided_slice": strided_slice_family,
+    "sum": sum_family,
+    "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
 }
@@ -731,9 +843,53 @@ def test_softmax_matches_tflm(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_log_softmax_matches_tflm(seed):
+    stats = check_model(model_for("log_softmax", seed), {"LOG_SOFTMAX"}, seed)
+    assert stats["ops"] == 8 and stats["min_hits"] and stats["max_hits"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_int8_requantize_matches_tflm(seed):
     stats = check_model(model_for("quantize", seed), {"QUANTIZE"}, seed)
     assert stats["ops"] == 6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_resize_nearest_neighbor_matches_tflm(seed):
+    stats = check_model(model_for("resize", seed), {"RESIZE_NEAREST_NEIGHBOR"}, seed)
+    assert stats["ops"] == 9
+    ops = [op for op in oracle.read_operators(model_for("resize", seed))
+           if op.opcode == "RESIZE_NEAREST_NEIGHBOR"]
+    rules = {(op.options.get("alignCorners", False), op.options.get("halfPixelCenters", False))
+             for op in ops}
+    assert rules == {(False, False), (True, False), (False, True)}, rules
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_strided_slice_matches_tflm(seed):
+    stats = check_model(model_for("strided_slice", seed), {"STRIDED_SLICE"}, seed)
+    assert stats["ops"] == len(SLICES)
+    ops = [op for op in oracle.read_operators(model_for("strided_slice", seed))
+           if op.opcode == "STRIDED_SLICE"]
+    assert any(op.options.get("shrinkAxisMask") for op in ops)
+    assert any(op.options.get("beginMask") or op.options.get("endMask") for op in ops)
+    assert any((np.asarray(op.inputs[3].data) < 0).any() for op in ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sum_matches_tflm(seed):
+    model = model_for("sum", seed)
+    sums = [op for op in oracle.read_operators(model) if op.opcode == "SUM"]
+    assert {op.options["keepDims"] for op in sums} == {True, False}
+    stats = check_model(model, {"SUM"}, seed)
+    assert stats["ops"] == 9 and stats["teeth"] > 0 and stats["min_hits"] and stats["max_hits"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_transpose_conv_matches_tflm(seed):
+    model = model_for("transpose_conv", seed)
+    stats = check_model(model, {"TRANSPOSE_CONV"}, seed)
+    assert stats["ops"] == 6 and stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -8,6 +8,7 @@
  * console text. After that the board stays silent until the host speaks.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "board.h"
 #include "model_api.h"
@@ -33,6 +34,21 @@ static void put_signed(int32_t value)
     board_put_dec((uint64_t)value);
 }
 
+/* One output element: an int8 value, or a float32 as its bit pattern in hex. */
+static void put_element(const int8_t *p, uint32_t item)
+{
+    if (item == 1) {
+        put_signed(p[0]);
+        return;
+    }
+    uint32_t bits = 0;
+    memcpy(&bits, p, sizeof bits);
+    board_puts("0x");
+    for (int shift = 28; shift >= 0; shift -= 4) {
+        board_putc((uint8_t)"0123456789abcdef"[(bits >> shift) & 15u]);
+    }
+}
+
 static void selftest(int status)
 {
     board_puts("drsn-edge: ");
@@ -48,9 +64,17 @@ static void selftest(int status)
         board_counter_start();
         status = model_invoke(selftest_input, selftest_actual);
         uint64_t work = board_counter_read();
-        uint32_t n = model_output()->size, wrong = 0, first = 0;
+        /* Compared byte for byte, counted per element: an element is 1 byte (int8) or,
+         * for the float32 output of a final DEQUANTIZE, 4 (size / product of dims). */
+        const model_tensor_info *out = model_output();
+        uint32_t n = 1, wrong = 0, first = 0;
+        for (unsigned d = 0; d < out->ndim && d < MODEL_MAX_DIMS; d++) {
+            n *= out->dims[d];
+        }
+        const uint32_t item = (n && out->size % n == 0) ? out->size / n : 1;
+        n = out->size / item;
         for (uint32_t i = n; i-- > 0;) {
-            if (selftest_actual[i] != selftest_expected[i]) {
+            if (memcmp(selftest_actual + i * item, selftest_expected + i * item, item) != 0) {
                 wrong++;
                 first = i;
             }
@@ -66,9 +90,9 @@ static void selftest(int status)
             board_puts(" outputs differ from TFLM (first: output ");
             board_put_dec(first);
             board_puts(" = ");
-            put_signed(selftest_actual[first]);
+            put_element(selftest_actual + first * item, item);
             board_puts(", expected ");
-            put_signed(selftest_expected[first]);
+            put_element(selftest_expected + first * item, item);
             board_puts(")");
         } else {
             board_puts(" self-test PASS: ");

@@ -4,7 +4,9 @@
  * The harness (protocol.c, main.c) never knows which network it runs: the code generator
  * emits one C file implementing these functions for the chosen model, and the test suite
  * links a small hand-written model (tests/firmware/test_model.c) instead. Everything is
- * int8 in, int8 out; quantization parameters are reported, never applied, by the harness.
+ * int8 in, int8 out, except that a model whose last op is DEQUANTIZE outputs float32 (its
+ * size is then 4 bytes per element; the harness moves bytes and never looks inside).
+ * Quantization parameters are reported, never applied, by the harness.
  */
 #ifndef DRSN_MODEL_API_H
 #define DRSN_MODEL_API_H
@@ -37,8 +39,10 @@ typedef struct {
     uint8_t kind;         /* MODEL_TENSOR_* */
     uint8_t ndim;         /* 1..MODEL_MAX_DIMS, no batch dimension */
     uint32_t dims[MODEL_MAX_DIMS];
-    uint32_t size;        /* product of dims = int8 elements = bytes */
-    float scale;          /* real = scale * (q - zero_point) */
+    uint32_t size;        /* bytes: the product of dims for int8; 4 times it for the float32
+                           * output of a final DEQUANTIZE (the element type is size divided
+                           * by the product of dims) */
+    float scale;          /* real = scale * (q - zero_point); 0 for a float32 output */
     int32_t zero_point;
 } model_tensor_info;
 
@@ -51,7 +55,8 @@ uint32_t model_arena_bytes(void);               /* working memory the model rese
 /* Called once at boot before anything else; a failure is reported by every request. */
 int model_init(void);
 
-/* One inference: model_input()->size bytes in, model_output()->size bytes out. */
+/* One inference: model_input()->size bytes in, model_output()->size bytes out (float32
+ * outputs as native float bytes, written byte-wise: `out` needs no alignment). */
 int model_invoke(const int8_t *in, int8_t *out);
 
 /*

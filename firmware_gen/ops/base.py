@@ -74,6 +74,16 @@ def numel(shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
 
 
+# Bytes per element of the activation types the compiled runtime stores (a float32 tensor
+# only as the model's output, written by DEQUANTIZE).
+ITEM_BYTES = {"INT8": 1, "FLOAT32": 4}
+
+
+def nbytes(t) -> int:
+    """Bytes of an activation tensor."""
+    return numel(t.shape) * ITEM_BYTES.get(t.type, 1)
+
+
 def layer_name(tensor) -> str:
     """The Keras layer a tensor came from: TF names tensors like
     'drsn_cw_1/rsbu1_conv1/convolution;...' (first path component is the model)."""

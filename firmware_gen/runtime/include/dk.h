@@ -53,6 +53,14 @@ int32_t dk_fx_logistic(int32_t a, int32_t integer_bits);
 
 /* ---- convolutions ------------------------------------------------------- */
 
+/* TRANSPOSE_CONV. filter is [out_c, kh, kw, in_c]; bias may be NULL; params' dilation
+ * is unused (1); activation is the int8 range (TFLM fuses none). */
+void dk_transpose_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
+                          const dk_dims *input_dims, const int8_t *input,
+                          const dk_dims *filter_dims, const int8_t *filter,
+                          const int32_t *bias,
+                          const dk_dims *output_dims, int8_t *output);
+
 /* CONV_2D. filter is [out_c, kh, kw, in_c / groups]; bias may be NULL. */
 void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
                 const dk_dims *input_dims, const int8_t *input,
@@ -112,6 +120,11 @@ void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
 void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
                       int8_t *output, int32_t size);
 
+/* DEQUANTIZE int8 -> float32 (the model's float output): output bytes, 4 per value,
+ * native float32 (no alignment required), each (float)((double)scale * (q - zero_point)). */
+void dk_dequantize_s8_f32(const dk_dequantize_params *params, const int8_t *input,
+                          int8_t *output, int32_t size);
+
 /* LOGISTIC; output scale 1/256, zero point -128 (fixed by TFLM). */
 void dk_logistic_s8(const dk_logistic_params *params, const int8_t *input,
                     int8_t *output, int32_t size);
@@ -149,6 +162,17 @@ void dk_maxpool_s8(const dk_pool_params *params,
 void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
                  const int8_t *input, const int8_t *alpha, int8_t *output);
 
+/* ---- resizing ----------------------------------------------------------- */
+
+/* RESIZE_NEAREST_NEIGHBOR: each output pixel copies input pixel (rows[y], cols[x]). */
+void dk_resize_nearest_s8(const dk_resize_nearest_params *params, const int8_t *input,
+                          int8_t *output);
+
+/* STRIDED_SLICE (constant begin/end/strides): output element (i0, i1, i2, i3) is input
+ * element start + i0 * step[0] + i1 * step[1] + i2 * step[2] + i3 * step[3]. */
+void dk_strided_slice_s8(const dk_strided_slice_params *params, const int8_t *input,
+                         int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 /* PAD / PADV2: input and output share quantization. */
@@ -167,6 +191,10 @@ void dk_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs,
  * zero point -128 (fixed by TFLM). */
 void dk_softmax_s8(const dk_softmax_params *params, int32_t outer,
                    int32_t depth, const int8_t *input, int8_t *output);
+
+/* LOG_SOFTMAX over the last axis; output scale 16/256, zero point 127 (fixed by TFLM). */
+void dk_log_softmax_s8(const dk_log_softmax_params *params, int32_t outer, int32_t depth,
+                       const int8_t *input, int8_t *output);
 
 /* ---- fused kernels (generation-time patterns of the DRSN graph) --------- */
 

@@ -171,6 +171,36 @@ typedef struct {
     int32_t perm[4];        /* output dimension d is input dimension perm[d] */
 } dk_transpose_params;
 
+typedef struct {
+    float scale;         /* the input's scale (float32, widened to double per element) */
+    int32_t zero_point;  /* the input's zero point */
+} dk_dequantize_params;
+
+typedef struct {
+    int32_t batches;
+    int32_t input_height;
+    int32_t input_width;
+    int32_t depth;        /* channels: bytes copied per pixel */
+    int32_t output_height;
+    int32_t output_width;
+    const int32_t *rows;  /* output_height input rows, one per output row */
+    const int32_t *cols;  /* output_width input columns, one per output column */
+} dk_resize_nearest_params;
+
+typedef struct {
+    int32_t start;     /* input element of the first output element */
+    int32_t count[4];  /* output elements along each of four loops, outermost first */
+    int32_t step[4];   /* input elements between neighbours along each loop (may be negative) */
+} dk_strided_slice_params;
+
+typedef struct {
+    int32_t input_multiplier;    /* input differences into Q5.26 */
+    int32_t input_left_shift;
+    int32_t reverse_multiplier;  /* Q5.26 back to input units (below one) */
+    int32_t reverse_shift;       /* its shift (<= 0) */
+    int32_t diff_min;            /* differences below this contribute no exp */
+} dk_log_softmax_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
