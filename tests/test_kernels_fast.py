@@ -451,3 +451,57 @@ def test_smoke_model_uses_every_fused_kernel_and_in_place_steps(smoke_tflite, tm
     assert any(s["inplace"] for s in info["steps"])
     fused = [layer for layer in info["layers"] if layer["fused_into"] is not None]
     assert fused and all(info["layers"][layer["fused_into"]]["kernel"] for layer in fused)
+
+
+# --- the fast CONV_2D and FULLY_CONNECTED paths (ops/conv.py, ops/fully_connected.py) --------
+
+def fast_chain_model(seed: int, per_channel_dense: bool) -> bytes:
+    """One converted model whose layers take every variant of the fast paths: a strided 3 x 3
+    first layer on 3 channels (im2col, padded patch), 1 x 1 on odd and on multiple-of-4
+    channels (im2col and direct), a VALID non-square filter with unequal strides, a dilated
+    filter, a strided 1 x 1 (a ResNet projection), then FULLY_CONNECTED on depths that are not
+    and are multiples of 4; random weight scales (saturation), ReLU on some layers."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    h, w, cin = int(rng.integers(9, 14)), int(rng.integers(8, 13)), 3
+    layers = [((3, 3), (2, 2), "SAME", (1, 1), 7), ((1, 1), (1, 1), "SAME", (1, 1), 8),
+              ((1, 1), (1, 1), "VALID", (1, 1), 5), ((3, 2), (1, 2), "VALID", (1, 1), 12),
+              ((3, 3), (1, 1), "SAME", (2, 2), 8), ((1, 1), (2, 2), "VALID", (1, 1), 9)]
+    weights = []
+    c = cin
+    for (kh, kw), _, _, _, cout in layers:
+        scale = np.exp(rng.uniform(-1.5, 0.5, size=cout))
+        weights.append(((rng.normal(size=(kh, kw, c, cout)) * scale).astype(np.float32),
+                        rng.normal(scale=0.5, size=cout).astype(np.float32), bool(rng.integers(0, 2))))
+        c = cout
+    dense = [4 * int(rng.integers(2, 6)) + 2, 4 * int(rng.integers(2, 5)), int(rng.integers(3, 9))]
+
+    def fn(x):
+        y = x
+        for ((_, _), strides, padding, dil, _), (wt, b, relu) in zip(layers, weights):
+            y = tf.nn.conv2d(y, wt, strides=strides, padding=padding, dilations=dil) + b
+            y = tf.nn.relu(y) if relu else y
+        y = tf.reshape(y, (1, -1))
+        for units in dense:
+            d = int(y.shape[-1])
+            wd = (rng.normal(size=(d, units)) / np.sqrt(d) * 3).astype(np.float32)
+            y = tf.matmul(y, wd) + rng.normal(size=units).astype(np.float32)
+        return y
+    return convert([([((1, h, w, cin), *random_range(rng))], fn)], seed,
+                   per_channel_dense=per_channel_dense)
+
+
+@pytest.mark.parametrize("seed,per_channel", [(3, True), (8, False)])
+def test_fast_conv2d_and_fc_are_bit_exact_to_tflm(variant, seed, per_channel, tmp_path):
+    model = fast_chain_model(seed, per_channel)
+    ops = oracle.read_operators(model)
+    fcs = [op for op in ops if op.opcode == "FULLY_CONNECTED"]
+    assert len(fcs) == 3 and {op.inputs[1].shape[1] % 4 == 0 for op in fcs} == {True, False}
+    assert all((len(op.inputs[1].scales) > 1) == per_channel for op in fcs)
+    assert any(op.inputs[0].zero_point not in (0, -128) for op in ops)   # input offsets matter
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=seed)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("conv_fast") == 6 and kinds.count("fc_fast") == 3, kinds
+    kernels = {layer["kernel"] for layer in info["layers"]}
+    assert {"dk_conv_s8_fast", "dk_conv1d_s8_fast"} <= kernels, kernels

@@ -213,6 +213,14 @@ void dk_conv1d_s8(const dk_conv1d_params *params, const dk_channel_requant *quan
 void dk_conv1d_s8_fast(const dk_conv1d_params *params, const int8_t *input, const int16_t *packed,
                        int16_t *scratch, int8_t *output);
 
+/* CONV_2D (no groups, batch 1) through im2col: p->block output pixels at a time become rows of
+ * p->patch taps in cols (int8, the zero point where a tap is padding), then dk_conv1d_s8_fast
+ * with rows (a 1 x 1 Conv1D over p->block columns of p->patch channels; packed as for it)
+ * computes their outputs; scratch is its widened image. cols, packed and scratch 4-byte
+ * aligned. Chosen by firmware_gen/ops/conv.py (fast_geometry), sizes from fast_plan. */
+void dk_conv_s8_fast(const dk_conv_fast_params *p, const dk_conv1d_params *rows, const int8_t *input,
+                     const int16_t *packed, int8_t *cols, int16_t *scratch, int8_t *output);
+
 /* ---- raw sensor input ----------------------------------------------------- */
 
 #define DK_PRE_OK 0
