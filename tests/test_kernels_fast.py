@@ -504,4 +504,4 @@ def test_fast_conv2d_and_fc_are_bit_exact_to_tflm(variant, seed, per_channel, tm
     kinds = [s["kind"] for s in info["steps"]]
     assert kinds.count("conv_fast") == 6 and kinds.count("fc_fast") == 3, kinds
     kernels = {layer["kernel"] for layer in info["layers"]}
-    assert {"dk_conv_s8_fast", "dk_conv1d_s8_fast"} <= kernels, kernels
+    assert {"dk_conv_s8_fast", "dk_conv1d_s8_fast", "dk_fully_connected_s8_fast"} <= kernels, kernels

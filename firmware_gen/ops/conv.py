@@ -211,8 +211,9 @@ def emit_fast(em, st: Step, what: str) -> None:
     base = em.placed[("scratch", em.j)].offset
     scratch = f"(int16_t *)(arena + {base + geo['cols']})"
     if direct:
-        em.kernel_name("dk_conv1d_s8_fast")
-        em.call(f"dk_conv1d_s8_fast(&{p}_p, {em.ptr(x)}, {packed}, {scratch}, {em.ptr(y)})")
+        fn = "dk_fully_connected_s8_fast" if geo["pixels"] == 1 else "dk_conv1d_s8_fast"
+        em.kernel_name(fn)
+        em.call(f"{fn}(&{p}_p, {em.ptr(x)}, {packed}, {scratch}, {em.ptr(y)})")
         return
     em.params(CONV_FAST_PARAMS, f"{p}_g", geo)
     em.call(f"dk_conv_s8_fast(&{p}_g, &{p}_p, {em.ptr(x)}, {packed}, (int8_t *)(arena + {base}), "

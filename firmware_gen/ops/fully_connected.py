@@ -1,6 +1,7 @@
 """FULLY_CONNECTED (per-tensor or per-channel weights): the reference kernel, and the fast
 path (conv.py's: each batch row an output pixel of a 1 x 1 convolution on dk_conv1d_s8_fast's
-packed records; input offset folded into the bias, SMLAD dot products on DSP cores)."""
+packed records, input offset folded into the bias; one row: dk_fully_connected_s8_fast, one
+column x one channel pair per pass, LDM + LDRD + 4 SMLAD per 4 taps on DSP cores)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def match_fast(ops, k, users, output_index) -> Step | None:
                 info=geo)
 
 
-@register_fusion("fc_fast", match_fast, kernel_name="dk_conv1d_s8_fast", kernels=("conv.c", "conv1d.c"),
+@register_fusion("fc_fast", match_fast, kernel_name="dk_fully_connected_s8_fast",
+                 kernels=("fully_connected.c", "conv.c", "conv1d.c"),
                  tests=("tests/test_kernels_fast.py::test_fast_conv2d_and_fc_are_bit_exact_to_tflm",))
 def emit_fc_fast(em, st: Step):
     emit_fast(em, st, "FULLY_CONNECTED")

@@ -81,6 +81,12 @@ void dk_fully_connected_s8(const dk_fc_params *params,
                            const int8_t *input, const int8_t *weights,
                            const int32_t *bias, int8_t *output);
 
+/* FULLY_CONNECTED of one input row (p: the 1 x 1 Conv1D view of ops/fully_connected.py, in_w 1,
+ * taps = depth, a multiple of 4) on dk_conv1d_s8_fast's packed records: the row widened into
+ * scratch once, then each channel pair's dot product (SMLAD on DSP cores) and requantization. */
+void dk_fully_connected_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int16_t *packed,
+                                int16_t *scratch, int8_t *output);
+
 /* ---- elementwise binary operators (with broadcasting) ------------------- */
 
 /* ADD and SUB (one dk_add_params: both inputs rescaled to a common scale). */
