@@ -505,3 +505,45 @@ def test_fast_conv2d_and_fc_are_bit_exact_to_tflm(variant, seed, per_channel, tm
     assert kinds.count("conv_fast") == 6 and kinds.count("fc_fast") == 3, kinds
     kernels = {layer["kernel"] for layer in info["layers"]}
     assert {"dk_conv_s8_fast", "dk_conv1d_s8_fast", "dk_fully_connected_s8_fast"} <= kernels, kernels
+
+
+def fast_depthwise_model(seed: int) -> bytes:
+    """Depthwise layers for dk_depthwise_conv_s8_fast (3 x 3 stride 1 and 2, SAME and VALID,
+    5 x 3, dilation 2, ReLU6) between 1 x 1 convolutions, and two it leaves to the reference
+    kernel (depth multiplier 2, channels not a multiple of 4)."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(16, 21)), int(rng.integers(14, 19))
+    dws = [((3, 3), 1, "SAME", 1, "relu"), ((3, 3), 2, "SAME", 1, "relu6"), ((5, 3), 1, "VALID", 1, None),
+           ((3, 3), 1, "SAME", 2, "relu"), ((3, 3), 2, "VALID", 1, None)]
+    chans = [8, 12, 8, 16, 4]
+    params = [(rng.normal(size=(kh, kw, c, 1)) * np.exp(rng.uniform(-1, 0.5, size=(1, 1, c, 1))),
+               rng.normal(scale=0.5, size=c)) for ((kh, kw), *_), c in zip(dws, chans)]
+    mix = [rng.normal(size=(1, 1, a, b)).astype(np.float32) for a, b in zip([4] + chans[:-1], chans)]
+
+    def fn(x):
+        y = x
+        for (_, stride, padding, dil, act), (wd, b), m in zip(dws, params, mix):
+            y = tf.nn.conv2d(y, m, strides=1, padding="SAME")
+            y = tf.nn.depthwise_conv2d(y, wd.astype(np.float32), strides=[1, stride, stride, 1],
+                                       padding=padding, dilations=[dil, dil]) + b.astype(np.float32)
+            y = tf.nn.relu(y) if act == "relu" else tf.nn.relu6(y) if act == "relu6" else y
+        y = tf.nn.depthwise_conv2d(y, rng.normal(size=(3, 3, 4, 2)).astype(np.float32), [1, 1, 1, 1], "SAME")
+        y = tf.nn.conv2d(y, rng.normal(size=(1, 1, 8, 3)).astype(np.float32), strides=1, padding="SAME")
+        return tf.nn.depthwise_conv2d(y, rng.normal(size=(3, 3, 3, 1)).astype(np.float32), [1, 1, 1, 1], "SAME")
+    return convert([([((1, h, w, 4), *random_range(rng))], fn)], seed)
+
+
+@pytest.mark.parametrize("seed", (5, 13))
+def test_fast_depthwise_conv2d_is_bit_exact_to_tflm(variant, seed, tmp_path):
+    model = fast_depthwise_model(seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "DEPTHWISE_CONV_2D"]
+    assert len(ops) == 7
+    assert any(op.inputs[0].zero_point not in (0, -128) for op in ops)   # input offsets matter
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=seed)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("dw_fast") == 5, kinds
+    kernels = [layer["kernel"] for layer in info["layers"]]
+    reference = [k for k in kernels if "depthwise" in k and not k.endswith("_fast")]
+    assert kernels.count("dk_depthwise_conv_s8_fast") == 5 and len(reference) == 2, kernels

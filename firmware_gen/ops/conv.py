@@ -1,9 +1,12 @@
 """CONV_2D and DEPTHWISE_CONV_2D: the reference kernels, and the fast CONV_2D path (1 x 1
 convolutions as one Conv1D over the pixels, every other filter through an im2col of a few
-pixels at a time; both on dk_conv1d_s8_fast's packed records). 1 x K convolutions take
+pixels at a time; both on dk_conv1d_s8_fast's packed records), and the fast depthwise path
+(depth multiplier 1, channels in 4s: dk_depthwise_conv_s8_fast). 1 x K convolutions take
 conv1d.py."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from firmware_gen import quant
 from firmware_gen.params import ACTIVATION, CHANNEL_REQUANT, DIMS, Struct, dims, field
@@ -224,3 +227,105 @@ def emit_fast(em, st: Step, what: str) -> None:
                  tests=("tests/test_kernels_fast.py::test_fast_conv2d_and_fc_are_bit_exact_to_tflm",))
 def emit_conv_fast(em, st: Step):
     emit_fast(em, st, "CONV_2D")
+
+
+# --- the fast DEPTHWISE_CONV_2D: depth multiplier 1, channels in 4s (depthwise_conv.c) ----------
+
+DW_FAST_PARAMS = Struct("dk_dw_fast_params", [
+    field("in_h", "int32_t"),
+    field("in_w", "int32_t"),
+    field("in_c", "int32_t", comment="channels (a multiple of 4), also the output's"),
+    field("out_w", "int32_t"),
+    field("pixels", "int32_t", comment="output pixels (out_h * out_w)"),
+    field("k_h", "int32_t"),
+    field("k_w", "int32_t"),
+    field("stride_h", "int32_t"),
+    field("stride_w", "int32_t"),
+    field("pad_h", "int32_t", comment="padding before the first row"),
+    field("pad_w", "int32_t", comment="padding before the first column"),
+    field("dilation_h", "int32_t"),
+    field("dilation_w", "int32_t"),
+    field("zero_point", "int32_t", comment="input zero point: the padding's value"),
+    field("activation", ACTIVATION),
+], doc="DEPTHWISE_CONV_2D with depth multiplier 1 on packed records (dk_depthwise_conv_s8_fast).")
+
+DW_FAST_MAX_TAPS = 25   # DK_DW_MAX_TAPS of depthwise_conv.c
+
+
+def depthwise_fast_geometry(op) -> dict | None:
+    """The fast depthwise path's view of a DEPTHWISE_CONV_2D, or None: batch 1, depth multiplier
+    1, channels in multiples of 4, at most 25 taps, constant weights, and dk_conv1d_s8_fast's
+    requantization exact (small accumulators, shifts in [-22, -1])."""
+    from firmware_gen.ops import conv1d
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    b = op.inputs[2] if len(op.inputs) > 2 else None
+    if (op.opcode != "DEPTHWISE_CONV_2D" or len(x.shape) != 4 or x.shape[0] != 1 or w.data is None
+            or w.type != "INT8" or op.options.get("depthMultiplier", 1) != 1 or w.shape[3] != x.shape[3]
+            or x.shape[3] % 4 or w.shape[1] * w.shape[2] > DW_FAST_MAX_TAPS
+            or (b is not None and b.data is None)):
+        return None
+    c = int(x.shape[3])
+    q, geo = prepare(op, depthwise=True)
+    per_channel_w = np.asarray(w.data).reshape(-1, c).T
+    small = conv1d.small_accumulators(per_channel_w, None if b is None else b.data, q)
+    if not conv1d.conv1d_fast(4, 1, small, q):
+        return None
+    return {"in_h": int(x.shape[1]), "in_w": int(x.shape[2]), "in_c": c, "out_w": int(y.shape[2]),
+            "pixels": int(y.shape[1] * y.shape[2]), "k_h": int(w.shape[1]), "k_w": int(w.shape[2]),
+            **geo, "zero_point": int(x.zero_point), "scratch": c}
+
+
+def pack_depthwise_fast(w: np.ndarray, bias, q: quant.ChannelQuant) -> np.ndarray:
+    """One record per group of 4 channels for dk_depthwise_conv_s8_fast, int16 units: the bias
+    with input_offset * sum(w) folded in, times 2 (int32 x 4); per tap the weights of channels
+    0 2 1 3 times 2; per channel multiplier, rounding 2^(e-1) + (zp << e), e (int32 each)."""
+    c = w.shape[-1]
+    taps = np.asarray(w, np.int64).reshape(-1, c)                        # [taps, c]
+    groups = c // 4
+    wq = (taps.reshape(-1, groups, 4)[..., [0, 2, 1, 3]] * 2).transpose(1, 0, 2).reshape(groups, -1)
+    def per_channel(values):
+        return np.broadcast_to(np.asarray(values, np.int64), (c,)) if np.size(values) == 1 \
+            else np.asarray(values, np.int64)
+    b = (per_channel(0 if bias is None else np.asarray(bias, np.int64))
+         + taps.sum(axis=0) * int(q.input_offset)) * 2
+    m = per_channel(q.multipliers)
+    e = -per_channel(q.shifts)
+    rnd = (1 << (e - 1)) + (int(q.output_offset) << e)
+    def words(*cols):
+        v = np.stack(cols, axis=1).reshape(groups, -1)
+        v = ((v + 2**31) % 2**32 - 2**31).astype("<i4")
+        return v.view("<i2").astype(np.int16)
+    rec = np.concatenate([words(b), wq.astype(np.int16), words(m, rnd, e)], axis=1)
+    return np.ascontiguousarray(rec).reshape(-1)
+
+
+def match_depthwise_fast(ops, k, users, output_index) -> Step | None:
+    op = ops[k]
+    if op.opcode != "DEPTHWISE_CONV_2D":
+        return None
+    geo = depthwise_fast_geometry(op)
+    if geo is None:
+        return None
+    return Step("dw_fast", [k], reads=[t.index for t in op.inputs if is_act(t)], scratch=geo["scratch"],
+                info=geo)
+
+
+@register_fusion("dw_fast", match_depthwise_fast, kernel_name="dk_depthwise_conv_s8_fast",
+                 kernels=("depthwise_conv.c",),
+                 tests=("tests/test_kernels_fast.py::test_fast_depthwise_conv2d_is_bit_exact_to_tflm",))
+def emit_depthwise_fast(em, st: Step):
+    k = st.last
+    op = em.ops[k]
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    b = op.inputs[2] if len(op.inputs) > 2 else None
+    q, _ = prepare(op, depthwise=True)
+    geo = st.info
+    o = op.options
+    em.comment(k, op, f"stride {o['strideH']}x{o['strideW']} pad {padding(op)} ({geo['pad_h']},{geo['pad_w']}) "
+                      f"act {act_name(op)}; dk_depthwise_conv_s8_fast: one int16 record per 4 channels")
+    p = f"L{k}"
+    em.params(DW_FAST_PARAMS, f"{p}_p", geo, activation=q.activation)
+    packed = em.packed_const(w, pack_depthwise_fast(w.data, None if b is None else b.data, q),
+                             f"{p}_packed", "dk_depthwise_conv_s8_fast")
+    scratch = f"(int8_t *)(arena + {em.placed[('scratch', em.j)].offset})"
+    em.call(f"dk_depthwise_conv_s8_fast(&{p}_p, {em.ptr(x)}, {packed}, {scratch}, {em.ptr(y)})")

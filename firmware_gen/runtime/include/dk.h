@@ -70,6 +70,13 @@ void dk_depthwise_conv_s8(const dk_conv_params *params,
                           const int32_t *bias,
                           const dk_dims *output_dims, int8_t *output);
 
+/* DEPTHWISE_CONV_2D with depth multiplier 1, channels in multiples of 4, at most 25 taps, on
+ * records packed by firmware_gen/ops/conv.py (pack_depthwise_fast; layout in
+ * depthwise_conv.c); scratch: in_c bytes (a row of the input zero point). packed 4-byte
+ * aligned. */
+void dk_depthwise_conv_s8_fast(const dk_dw_fast_params *p, const int8_t *input, const int16_t *packed,
+                               int8_t *scratch, int8_t *output);
+
 /* ---- fully connected ---------------------------------------------------- */
 
 /* FULLY_CONNECTED: output[b][o] = sum_d weights[o][d] * input[b][d] + bias.
