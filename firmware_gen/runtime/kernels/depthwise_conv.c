@@ -137,7 +137,9 @@ void dk_depthwise_conv_s8_fast(const dk_dw_fast_params *p, const int8_t *input, 
                              ? scratch : input + (iy * p->in_w + ix) * in_c;
             }
         }
-        if (taps == 9) {   /* 3 x 3: the tap loop unrolled, weights at constant offsets */
+        if (taps == 9 && lo == -128 && hi == 127) {   /* 3 x 3, no clamp inside int8: the tap */
+            dk_dw_pixel(tap, packed, 9, in_c, -128, 127, output);   /* loop unrolled, SSAT only */
+        } else if (taps == 9) {
             dk_dw_pixel(tap, packed, 9, in_c, lo, hi, output);
         } else {
             dk_dw_pixel(tap, packed, taps, in_c, lo, hi, output);
