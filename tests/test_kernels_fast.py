@@ -547,3 +547,24 @@ def test_fast_depthwise_conv2d_is_bit_exact_to_tflm(variant, seed, tmp_path):
     kernels = [layer["kernel"] for layer in info["layers"]]
     reference = [k for k in kernels if "depthwise" in k and not k.endswith("_fast")]
     assert kernels.count("dk_depthwise_conv_s8_fast") == 5 and len(reference) == 2, kernels
+
+
+def test_fast_fully_connected_on_several_rows_is_bit_exact_to_tflm(variant, tmp_path):
+    """FULLY_CONNECTED on 3 rows: depths 20 and 12 (dk_conv1d_s8_fast over the rows) and 10
+    (the im2col path), per-channel weights, ReLU on one."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(21)
+    ws = [(rng.normal(size=(a, b)) / np.sqrt(a) * 2).astype(np.float32) for a, b in ((20, 12), (12, 10), (10, 7))]
+
+    def fn(x):
+        y = tf.nn.relu(tf.matmul(tf.reshape(x, (3, 20)), ws[0]) + 0.3)
+        return tf.reshape(tf.matmul(tf.matmul(y, ws[1]) - 0.2, ws[2]), (1, -1))
+    model = convert([([((1, 60), *random_range(rng))], fn)], 21)
+    fcs = [op for op in oracle.read_operators(model) if op.opcode == "FULLY_CONNECTED"]
+    assert [op.inputs[0].shape[0] for op in fcs] == [3, 3, 3]
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=21)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("fc_fast") == 3, kinds
+    fast = [layer["kernel"] for layer in info["layers"] if layer["kernel"].endswith("_fast")]
+    assert fast == ["dk_conv1d_s8_fast", "dk_conv1d_s8_fast", "dk_conv_s8_fast"], info["layers"]

@@ -219,6 +219,7 @@ def emit_fast(em, st: Step, what: str) -> None:
         em.call(f"{fn}(&{p}_p, {em.ptr(x)}, {packed}, {scratch}, {em.ptr(y)})")
         return
     em.params(CONV_FAST_PARAMS, f"{p}_g", geo)
+    em.kernel_name("dk_conv_s8_fast")
     em.call(f"dk_conv_s8_fast(&{p}_g, &{p}_p, {em.ptr(x)}, {packed}, (int8_t *)(arena + {base}), "
             f"{scratch}, {em.ptr(y)})")
 
