@@ -373,7 +373,7 @@ class Emitter:
                 self.body.append("    }")
                 for k in st.ops[:-1]:
                     self.record(k, fused_into=st.last, offset=self.placed[("debug", j)].offset)
-                self.record(st.last, kernel=fusion.kernel_name)
+                self.record(st.last, kernel=st.info.get("kernel_name") or fusion.kernel_name)
             self.body.append("    EMIT(%d);" % st.last)
             self.body.append("    PROF(%d);" % st.last)
         self.layers.sort(key=lambda layer: layer["index"])

@@ -596,6 +596,25 @@ def test_benchmark_with_model_measures_it_on_random_inputs(models, tmp_path_fact
     assert rep["instructions_per_inference"] > 0 and rep["macs"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["lm3s6965evb", "mps2-an386", "mps3-an547", "netduinoplus2"])
+def test_the_2d_fast_paths_are_bit_exact_on_every_board(board, models, tmp_path_factory, capsys,
+                                                          monkeypatch):
+    """The 2D CNN takes all three 2D fast kernels (im2col CONV_2D, depthwise, one-row FC): their
+    assembly and intrinsics on the DSP boards, the portable C on the Cortex-M3."""
+    build = tmp_path_factory.mktemp("fb")
+    model_file = build / "cnn2d.tflite"
+    model_file.write_bytes(models["cnn2d"])
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--board", board, "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["board"] == board and rep["bit_exact"] is True
+    assert {layer["kernel"] for layer in rep["layers"]} >= {
+        "dk_conv_s8_fast", "dk_depthwise_conv_s8_fast", "dk_fully_connected_s8_fast"}
+
+
 def test_an_input_larger_than_the_default_frame_goes_through_bit_exact(tmp_path, capsys,
                                                                        monkeypatch):
     """72x72x1 = 5184 input bytes, more than the harness's default 4096-byte frames:

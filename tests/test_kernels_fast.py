@@ -451,3 +451,120 @@ def test_smoke_model_uses_every_fused_kernel_and_in_place_steps(smoke_tflite, tm
     assert any(s["inplace"] for s in info["steps"])
     fused = [layer for layer in info["layers"] if layer["fused_into"] is not None]
     assert fused and all(info["layers"][layer["fused_into"]]["kernel"] for layer in fused)
+
+
+# --- the fast CONV_2D and FULLY_CONNECTED paths (ops/conv.py, ops/fully_connected.py) --------
+
+def fast_chain_model(seed: int, per_channel_dense: bool) -> bytes:
+    """One converted model whose layers take every variant of the fast paths: a strided 3 x 3
+    first layer on 3 channels (im2col, padded patch), 1 x 1 on odd and on multiple-of-4
+    channels (im2col and direct), a VALID non-square filter with unequal strides, a dilated
+    filter, a strided 1 x 1 (a ResNet projection), then FULLY_CONNECTED on depths that are not
+    and are multiples of 4; random weight scales (saturation), ReLU on some layers."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    h, w, cin = int(rng.integers(9, 14)), int(rng.integers(8, 13)), 3
+    layers = [((3, 3), (2, 2), "SAME", (1, 1), 7), ((1, 1), (1, 1), "SAME", (1, 1), 8),
+              ((1, 1), (1, 1), "VALID", (1, 1), 5), ((3, 2), (1, 2), "VALID", (1, 1), 12),
+              ((3, 3), (1, 1), "SAME", (2, 2), 8), ((1, 1), (2, 2), "VALID", (1, 1), 9)]
+    weights = []
+    c = cin
+    for (kh, kw), _, _, _, cout in layers:
+        scale = np.exp(rng.uniform(-1.5, 0.5, size=cout))
+        weights.append(((rng.normal(size=(kh, kw, c, cout)) * scale).astype(np.float32),
+                        rng.normal(scale=0.5, size=cout).astype(np.float32), bool(rng.integers(0, 2))))
+        c = cout
+    dense = [4 * int(rng.integers(2, 6)) + 2, 4 * int(rng.integers(2, 5)), int(rng.integers(3, 9))]
+
+    def fn(x):
+        y = x
+        for ((_, _), strides, padding, dil, _), (wt, b, relu) in zip(layers, weights):
+            y = tf.nn.conv2d(y, wt, strides=strides, padding=padding, dilations=dil) + b
+            y = tf.nn.relu(y) if relu else y
+        y = tf.reshape(y, (1, -1))
+        for units in dense:
+            d = int(y.shape[-1])
+            wd = (rng.normal(size=(d, units)) / np.sqrt(d) * 3).astype(np.float32)
+            y = tf.matmul(y, wd) + rng.normal(size=units).astype(np.float32)
+        return y
+    return convert([([((1, h, w, cin), *random_range(rng))], fn)], seed,
+                   per_channel_dense=per_channel_dense)
+
+
+@pytest.mark.parametrize("seed,per_channel", [(3, True), (8, False)])
+def test_fast_conv2d_and_fc_are_bit_exact_to_tflm(variant, seed, per_channel, tmp_path):
+    model = fast_chain_model(seed, per_channel)
+    ops = oracle.read_operators(model)
+    fcs = [op for op in ops if op.opcode == "FULLY_CONNECTED"]
+    assert len(fcs) == 3 and {op.inputs[1].shape[1] % 4 == 0 for op in fcs} == {True, False}
+    assert all((len(op.inputs[1].scales) > 1) == per_channel for op in fcs)
+    assert any(op.inputs[0].zero_point not in (0, -128) for op in ops)   # input offsets matter
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=seed)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("conv_fast") == 6 and kinds.count("fc_fast") == 3, kinds
+    kernels = {layer["kernel"] for layer in info["layers"]}
+    assert {"dk_conv_s8_fast", "dk_conv1d_s8_fast", "dk_fully_connected_s8_fast"} <= kernels, kernels
+
+
+def fast_depthwise_model(seed: int) -> bytes:
+    """Depthwise layers for dk_depthwise_conv_s8_fast (3 x 3 stride 1 and 2, SAME and VALID,
+    5 x 3, dilation 2, ReLU6) between 1 x 1 convolutions, and two it leaves to the reference
+    kernel (depth multiplier 2, channels not a multiple of 4)."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(16, 21)), int(rng.integers(14, 19))
+    dws = [((3, 3), 1, "SAME", 1, "relu"), ((3, 3), 2, "SAME", 1, "relu6"), ((5, 3), 1, "VALID", 1, None),
+           ((3, 3), 1, "SAME", 2, "relu"), ((3, 3), 2, "VALID", 1, None)]
+    chans = [8, 12, 8, 16, 4]
+    params = [(rng.normal(size=(kh, kw, c, 1)) * np.exp(rng.uniform(-1, 0.5, size=(1, 1, c, 1))),
+               rng.normal(scale=0.5, size=c)) for ((kh, kw), *_), c in zip(dws, chans)]
+    mix = [rng.normal(size=(1, 1, a, b)).astype(np.float32) for a, b in zip([4] + chans[:-1], chans)]
+
+    def fn(x):
+        y = x
+        for (_, stride, padding, dil, act), (wd, b), m in zip(dws, params, mix):
+            y = tf.nn.conv2d(y, m, strides=1, padding="SAME")
+            y = tf.nn.depthwise_conv2d(y, wd.astype(np.float32), strides=[1, stride, stride, 1],
+                                       padding=padding, dilations=[dil, dil]) + b.astype(np.float32)
+            y = tf.nn.relu(y) if act == "relu" else tf.nn.relu6(y) if act == "relu6" else y
+        y = tf.nn.depthwise_conv2d(y, rng.normal(size=(3, 3, 4, 2)).astype(np.float32), [1, 1, 1, 1], "SAME")
+        y = tf.nn.conv2d(y, rng.normal(size=(1, 1, 8, 3)).astype(np.float32), strides=1, padding="SAME")
+        return tf.nn.depthwise_conv2d(y, rng.normal(size=(3, 3, 3, 1)).astype(np.float32), [1, 1, 1, 1], "SAME")
+    return convert([([((1, h, w, 4), *random_range(rng))], fn)], seed)
+
+
+@pytest.mark.parametrize("seed", (5, 13))
+def test_fast_depthwise_conv2d_is_bit_exact_to_tflm(variant, seed, tmp_path):
+    model = fast_depthwise_model(seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "DEPTHWISE_CONV_2D"]
+    assert len(ops) == 7
+    assert any(op.inputs[0].zero_point not in (0, -128) for op in ops)   # input offsets matter
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=seed)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("dw_fast") == 5, kinds
+    kernels = [layer["kernel"] for layer in info["layers"]]
+    reference = [k for k in kernels if "depthwise" in k and not k.endswith("_fast")]
+    assert kernels.count("dk_depthwise_conv_s8_fast") == 5 and len(reference) == 2, kernels
+
+
+def test_fast_fully_connected_on_several_rows_is_bit_exact_to_tflm(variant, tmp_path):
+    """FULLY_CONNECTED on 3 rows: depths 20 and 12 (dk_conv1d_s8_fast over the rows) and 10
+    (the im2col path), per-channel weights, ReLU on one."""
+    from tests.test_kernels import convert, random_range
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(21)
+    ws = [(rng.normal(size=(a, b)) / np.sqrt(a) * 2).astype(np.float32) for a, b in ((20, 12), (12, 10), (10, 7))]
+
+    def fn(x):
+        y = tf.nn.relu(tf.matmul(tf.reshape(x, (3, 20)), ws[0]) + 0.3)
+        return tf.reshape(tf.matmul(tf.matmul(y, ws[1]) - 0.2, ws[2]), (1, -1))
+    model = convert([([((1, 60), *random_range(rng))], fn)], 21)
+    fcs = [op for op in oracle.read_operators(model) if op.opcode == "FULLY_CONNECTED"]
+    assert [op.inputs[0].shape[0] for op in fcs] == [3, 3, 3]
+    info = check_generated_model(model, tmp_path, variant, n=8, seed=21)
+    kinds = [s["kind"] for s in info["steps"]]
+    assert kinds.count("fc_fast") == 3, kinds
+    fast = [layer["kernel"] for layer in info["layers"] if layer["kernel"].endswith("_fast")]
+    assert fast == ["dk_conv1d_s8_fast", "dk_conv1d_s8_fast", "dk_conv_s8_fast"], info["layers"]

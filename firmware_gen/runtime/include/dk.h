@@ -78,6 +78,13 @@ void dk_depthwise_conv_s8(const dk_conv_params *params,
                           const int32_t *bias,
                           const dk_dims *output_dims, int8_t *output);
 
+/* DEPTHWISE_CONV_2D with depth multiplier 1, channels in multiples of 4, at most 25 taps, on
+ * records packed by firmware_gen/ops/conv.py (pack_depthwise_fast; layout in
+ * depthwise_conv.c); scratch: in_c bytes (a row of the input zero point). packed 4-byte
+ * aligned. */
+void dk_depthwise_conv_s8_fast(const dk_dw_fast_params *p, const int8_t *input, const int16_t *packed,
+                               int8_t *scratch, int8_t *output);
+
 /* ---- fully connected ---------------------------------------------------- */
 
 /* FULLY_CONNECTED: output[b][o] = sum_d weights[o][d] * input[b][d] + bias.
@@ -88,6 +95,12 @@ void dk_fully_connected_s8(const dk_fc_params *params,
                            int32_t out_depth,
                            const int8_t *input, const int8_t *weights,
                            const int32_t *bias, int8_t *output);
+
+/* FULLY_CONNECTED of one input row (p: the 1 x 1 Conv1D view of ops/fully_connected.py, in_w 1,
+ * taps = depth, a multiple of 4) on dk_conv1d_s8_fast's packed records: the row widened into
+ * scratch once, then each channel pair's dot product (SMLAD on DSP cores) and requantization. */
+void dk_fully_connected_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int16_t *packed,
+                                int16_t *scratch, int8_t *output);
 
 /* ---- elementwise binary operators (with broadcasting) ------------------- */
 
@@ -240,6 +253,14 @@ void dk_conv1d_s8(const dk_conv1d_params *params, const dk_channel_requant *quan
  * packed and scratch must be 4-byte aligned (the generator aligns both to 16). */
 void dk_conv1d_s8_fast(const dk_conv1d_params *params, const int8_t *input, const int16_t *packed,
                        int16_t *scratch, int8_t *output);
+
+/* CONV_2D (no groups, batch 1) through im2col: p->block output pixels at a time become rows of
+ * p->patch taps in cols (int8, the zero point where a tap is padding), then dk_conv1d_s8_fast
+ * with rows (a 1 x 1 Conv1D over p->block columns of p->patch channels; packed as for it)
+ * computes their outputs; scratch is its widened image. cols, packed and scratch 4-byte
+ * aligned. Chosen by firmware_gen/ops/conv.py (fast_geometry), sizes from fast_plan. */
+void dk_conv_s8_fast(const dk_conv_fast_params *p, const dk_conv1d_params *rows, const int8_t *input,
+                     const int16_t *packed, int8_t *cols, int16_t *scratch, int8_t *output);
 
 /* ---- raw sensor input ----------------------------------------------------- */
 

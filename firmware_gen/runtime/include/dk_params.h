@@ -71,6 +71,46 @@ typedef struct {
     dk_activation activation;
 } dk_conv_params;
 
+/* CONV_2D through im2col and dk_conv1d_s8_fast (dk_conv_s8_fast): the im2col of block
+ * pixels, then a 1 x 1 Conv1D over those rows. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_w;
+    int32_t pixels;      /* output pixels (out_h * out_w) */
+    int32_t k_h;
+    int32_t k_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;       /* padding before the first row */
+    int32_t pad_w;       /* padding before the first column */
+    int32_t dilation_h;
+    int32_t dilation_w;
+    int32_t patch;       /* k_h * k_w * in_c rounded up to a multiple of 4: one im2col row */
+    int32_t zero_point;  /* input zero point: the padding's value */
+    int32_t block;       /* output pixels per im2col block */
+} dk_conv_fast_params;
+
+/* DEPTHWISE_CONV_2D with depth multiplier 1 on packed records (dk_depthwise_conv_s8_fast). */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;        /* channels (a multiple of 4), also the output's */
+    int32_t out_w;
+    int32_t pixels;      /* output pixels (out_h * out_w) */
+    int32_t k_h;
+    int32_t k_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;       /* padding before the first row */
+    int32_t pad_w;       /* padding before the first column */
+    int32_t dilation_h;
+    int32_t dilation_w;
+    int32_t zero_point;  /* input zero point: the padding's value */
+    dk_activation activation;
+} dk_dw_fast_params;
+
 typedef struct {
     int32_t input_offset;   /* -input zero point */
     int32_t filter_offset;  /* -filter zero point (0 for int8 weights) */

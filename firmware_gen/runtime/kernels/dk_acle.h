@@ -80,6 +80,17 @@ DK_INLINE uint32_t dk_sadd16(uint32_t a, uint32_t b)
     return __sadd16(a, b);
 }
 
+/* acc + lo(a) * lo(b), and acc + hi(a) * hi(b): one lane's product each (SMLABB, SMLATT) */
+DK_INLINE int32_t dk_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabb(a, b, acc);
+}
+
+DK_INLINE int32_t dk_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatt(a, b, acc);
+}
+
 /* (a * b + 2^31) >> 32: the rounded high word of the product */
 DK_INLINE int32_t dk_smmulr(int32_t a, int32_t b)
 {
@@ -122,6 +133,16 @@ DK_INLINE uint32_t dk_sadd16(uint32_t a, uint32_t b)
     const uint32_t lo = (a + b) & 0xFFFFu;
     const uint32_t hi = ((a >> 16) + (b >> 16)) & 0xFFFFu;
     return lo | (hi << 16);
+}
+
+DK_INLINE int32_t dk_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFFu) * (int32_t)(int16_t)(b & 0xFFFFu)));
+}
+
+DK_INLINE int32_t dk_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16)));
 }
 
 DK_INLINE int32_t dk_smmulr(int32_t a, int32_t b)
