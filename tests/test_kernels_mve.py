@@ -208,12 +208,15 @@ def test_benchmark_compares_helium_with_the_dsp_path_on_the_m55(smoke_tflite, tm
     assert h["ratio"] == pytest.approx(h["instructions_per_inference"] / h["dsp_instructions_per_inference"])
     assert h["instructions_per_inference"] < 0.8 * h["dsp_instructions_per_inference"]
     ops = h["by_op"]
-    for op in ("CONV_2D", "soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused",
-               "FULLY_CONNECTED"):
+    for op in ("CONV_2D", "soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused"):
         assert ops[op]["ratio"] < 0.9, op
     for op in ("soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused"):
         assert ops[op]["ratio"] < 0.5, op
-    assert ops["SOFTMAX"]["ratio"] == pytest.approx(1.0, abs=0.02)
+    # The DRSN's FULLY_CONNECTED layers take the DSP fast path (dk_fully_connected_s8_fast),
+    # which has no Helium variant (the Conv1D sweep over one column measured 1.75x slower);
+    # the Helium FC kernel serves the reference path (test above). Neither has one here.
+    for op in ("SOFTMAX", "FULLY_CONNECTED"):
+        assert ops[op]["ratio"] == pytest.approx(1.0, abs=0.02), op
     check = rep["target_checks"][-1]
     assert check["what"].startswith("M55 Helium") and check["value"] == h["ratio"]
     assert "## Helium (MVE) vs the DSP path" in benchmark.render_markdown(rep, None)
