@@ -50,6 +50,17 @@ def prepare(op, depthwise: bool):
                "dilation_h": o["dilationHFactor"], "dilation_w": o["dilationWFactor"]}
 
 
+def conv_params(em, p: str, q, geo: dict, x, w, y, b) -> str:
+    """The parameter block of a reference convolution (CONV_2D, DEPTHWISE_CONV_2D,
+    TRANSPOSE_CONV): per-channel requantization, {p}_p, the three shapes; returns the bias
+    argument of the call."""
+    channel_requant(em, p, q)
+    em.params(CONV_PARAMS, f"{p}_p", q, **geo)
+    for nm, t in (("in", x), ("w", w), ("out", y)):
+        em.params(DIMS, f"{p}_{nm}", dims(t.shape))
+    return em.ptr(b, "bias") if b is not None else "NULL"
+
+
 def _emit(em, k, op, depthwise: bool):
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
     b = op.inputs[2] if len(op.inputs) > 2 else None
@@ -58,11 +69,7 @@ def _emit(em, k, op, depthwise: bool):
     em.comment(k, op, f"stride {o['strideH']}x{o['strideW']} pad {padding(op)} ({geo['pad_h']},{geo['pad_w']}) "
                       f"act {act_name(op)}")
     p = f"L{k}"
-    channel_requant(em, p, q)
-    em.params(CONV_PARAMS, f"{p}_p", q, **geo)
-    for nm, t in (("in", x), ("w", w), ("out", y)):
-        em.params(DIMS, f"{p}_{nm}", dims(t.shape))
-    bias = em.ptr(b, "bias") if b is not None else "NULL"
+    bias = conv_params(em, p, q, geo, x, w, y, b)
     fn = f"dk_depthwise_conv_s8(&{p}_p, &{p}_q, {o['depthMultiplier']}, " if depthwise else f"dk_conv_s8(&{p}_p, &{p}_q, "
     em.call(f"{fn}&{p}_in, {em.ptr(x)}, &{p}_w, {em.ptr(w, 'filter')}, {bias}, &{p}_out, {em.ptr(y)})")
 

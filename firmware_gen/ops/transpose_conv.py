@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from drsn_edge.errors import UserError
 from firmware_gen import quant
-from firmware_gen.params import DIMS, dims
 from firmware_gen.ops.base import act_name, layer_name, numel, register
-from firmware_gen.ops.conv import CONV_PARAMS, channel_requant, padding
+from firmware_gen.ops.conv import conv_params, padding
 
 
 def prepare(k, op):
@@ -52,10 +51,6 @@ def emit(em, k, op):
     em.comment(k, op, f"stride {geo['stride_h']}x{geo['stride_w']} pad {padding(op)} "
                       f"({geo['pad_h']},{geo['pad_w']}); each output gathers the taps that land on it")
     p = f"L{k}"
-    channel_requant(em, p, q)
-    em.params(CONV_PARAMS, f"{p}_p", q, **geo)
-    for nm, t in (("in", x), ("w", w), ("out", y)):
-        em.params(DIMS, f"{p}_{nm}", dims(t.shape))
-    bias = em.ptr(b, "bias") if b is not None else "NULL"
+    bias = conv_params(em, p, q, geo, x, w, y, b)
     em.call(f"dk_transpose_conv_s8(&{p}_p, &{p}_q, &{p}_in, {em.ptr(x)}, &{p}_w, {em.ptr(w, 'filter')}, "
             f"{bias}, &{p}_out, {em.ptr(y)})")
