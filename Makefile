@@ -18,10 +18,11 @@ DEBUG  ?=
 REALTIME ?=
 MODEL  ?=
 BAUD   ?=
+OPTIMIZE ?=
 VENV   := .venv
 CLI    := $(VENV)/bin/drsn-edge
 ARGS   := --config $(CONFIG) $(foreach s,$(SET),--set $(s))
-BOARD_ARG := $(if $(BOARD),--board $(BOARD))
+BOARD_ARG := $(if $(BOARD),--board $(BOARD)) $(if $(OPTIMIZE),--optimize $(OPTIMIZE))
 MODEL_ARG := $(if $(MODEL),--model $(MODEL))
 BAUD_ARG := $(if $(BAUD),--baud $(BAUD))
 
@@ -30,7 +31,7 @@ BAUD_ARG := $(if $(BAUD),--baud $(BAUD))
 
 help:  ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= BOARDS=N PORT="url ..." REAL=1 DRY_RUN=1 DEBUG=N MODEL=my.tflite REALTIME=1 BAUD=921600"
+	@echo "  variables: CONFIG=$(CONFIG)  SET="key=value ..."  BOARD= BOARDS=N PORT="url ..." REAL=1 DRY_RUN=1 DEBUG=N MODEL=my.tflite REALTIME=1 BAUD=921600 OPTIMIZE=size"
 
 setup:  ## install Debian packages and the Python environment (idempotent)
 	@scripts/setup.sh

@@ -130,6 +130,9 @@ def _model(p: argparse.ArgumentParser) -> None:
 def _board(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default=None,
                    help="target board (default: firmware.board of the config, mps2-an386)")
+    p.add_argument("--optimize", choices=("speed", "size"), default=None,
+                   help="speed: the fast kernels' weights widened to int16 in flash; size: kept int8 "
+                        "and widened in the loop, about half the weight flash (firmware.optimize)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = list(args.overrides)
         for flag, key in (("board", "firmware.board"), ("port", "hil.port"), ("baud", "hil.baud"),
                           ("limit", "hil.limit"), ("input", "hil.input"),
-                          ("standalone", "firmware.standalone"), ("model", "firmware.model_path")):
+                          ("standalone", "firmware.standalone"), ("model", "firmware.model_path"),
+                          ("optimize", "firmware.optimize")):
             value = getattr(args, flag, None)
             if value is None or (flag == "port" and args.stage == "flash"):
                 continue

@@ -259,6 +259,8 @@ SCHEMA: dict[str, Rule] = {
     "firmware.arena_margin": integer(0),
     "firmware.standalone": boolean(),
     "firmware.baud": integer(0, 20_000_000),
+    "firmware.optimize": one_of("speed", "size"),
+    "firmware.flash_budget": integer(0),
     "firmware.standalone_seconds": number(0, 60, lo_open=True),
 
     "hil.port": serial_port(),

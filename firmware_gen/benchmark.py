@@ -67,7 +67,7 @@ QEMU_TIMEOUT_S = 120.0
 TARGETS = {
     "conv_macs_per_instruction_min": 1.0,
     "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6,
-                         "estimated_cycles": 0.3},
+                         "estimated_cycles": 0.3, "size_mode_flash": 0.5},
     "vs_tflm_reference": {"instructions": 0.2},
     "helium_vs_dsp": {"instructions": 0.5},   # Helium (MVE) kernels vs the DSP ones, same board
 }
@@ -141,12 +141,12 @@ def write_bench_data(path: Path, inputs: np.ndarray, expected: np.ndarray) -> Pa
 # --- the compiled runtime ---------------------------------------------------------------------
 
 def build_profile_firmware(model_bytes: bytes, board, out_dir: Path, inputs, expected,
-                           name: str = "model", defines=()) -> dict:
+                           name: str = "model", defines=(), optimize: str = "speed") -> dict:
     """The profiling image: generated model (-DDK_PROFILE) + kernels + bench_main.c
     (defines: more -D, e.g. DK_NO_MVE for the DSP path on a Helium core)."""
     out_dir = Path(out_dir)
     gen = out_dir / "src"
-    info = codegen.generate(model_bytes, gen, name=name)
+    info = codegen.generate(model_bytes, gen, name=name, optimize=optimize)
     if len(info["layers"]) >= cycle_estimate.MARK_PROBE:   # layer ids share the cycle marks' range
         raise UserError(f"the model has {len(info['layers'])} operators; the benchmark's profiling "
                         f"build handles at most {cycle_estimate.MARK_PROBE - 1}")
@@ -466,15 +466,53 @@ def helium_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expected
             and bool(mve_rep["checks"]) and all(mve_rep["checks"])}
 
 
+def optimize_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expected, optimize: str,
+                        measured: dict, name: str = "model", plugin: Path | None = None) -> dict:
+    """firmware.optimize both ways: the mode the config chose (measured) and the other one,
+    built and profiled here the same way (instructions, estimated cycles, flash)."""
+    from firmware_gen import build as fw_build
+    other = "size" if optimize == "speed" else "speed"
+    prof = build_profile_firmware(model_bytes, board, Path(out_dir) / f"profile_{other}", inputs, expected,
+                                  name, optimize=other)
+    rep = run_profile_firmware(board, prof["elf"], plugin=plugin)
+    deployed = fw_build.build(model_bytes, board.name, Path(out_dir) / f"firmware_{other}", name=name,
+                              optimize=other)
+    n = len(prof["model"]["layers"])
+    read = rep.get("read_cost", 0)
+    layers = profile_layers(prof["model"], rep)
+    instr = sum(l["instructions"] for l in layers) + max(rep["layers"].get(n, 0) - 2 * read, 0)
+    cyc = rep.get("cycles")
+    est = None
+    if cyc:
+        est = sum(max(cyc["layers"].get(i, 0) - cyc["read_cost"], 0) for i in range(n)) \
+            + max(cyc["layers"].get(n, 0) - 2 * cyc["read_cost"], 0)
+    modes = {optimize: measured, other: {
+        "instructions_per_inference": instr, "estimated_cycles_per_inference": est,
+        "flash_bytes": boards.size_report(deployed["elf"])["flash_bytes"],
+        "weight_bytes": prof["model"]["weight_bytes"],
+        "bit_exact": bool(rep["checks"]) and all(rep["checks"])}}
+    speed, size = modes["speed"], modes["size"]
+    return {"what": "firmware.optimize: speed keeps the fast kernels' weights as int16 in flash, size "
+                    "as int8 widened in the loop; both built and profiled on this board",
+            "optimize": optimize, "speed": speed, "size": size,
+            "size_vs_speed": {"flash": _ratio(size["flash_bytes"], speed["flash_bytes"]),
+                              "instructions": _ratio(size["instructions_per_inference"],
+                                                     speed["instructions_per_inference"]),
+                              "estimated_cycles": _ratio(size["estimated_cycles_per_inference"],
+                                                         speed["estimated_cycles_per_inference"])}}
+
+
 def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
-                     name: str = "model", raw_windows=None, plugin: Path | None = None) -> dict:
+                     name: str = "model", raw_windows=None, plugin: Path | None = None,
+                     optimize: str = "speed") -> dict:
     """Everything the report says about the compiled runtime."""
     from firmware_gen import build as fw_build
     out_dir = Path(out_dir)
-    prof = build_profile_firmware(model_bytes, board, out_dir / "profile", inputs, expected, name)
+    prof = build_profile_firmware(model_bytes, board, out_dir / "profile", inputs, expected, name,
+                                  optimize=optimize)
     rep = run_profile_firmware(board, prof["elf"], plugin=plugin)
     info = prof["model"]
-    deployed = fw_build.build(model_bytes, board.name, out_dir / "firmware", name=name)
+    deployed = fw_build.build(model_bytes, board.name, out_dir / "firmware", name=name, optimize=optimize)
     proto = measure_protocol_firmware(board, deployed["elf"], inputs, expected, raw_windows,
                                       plugin=plugin)
     cyc = rep.get("cycles")
@@ -498,8 +536,15 @@ def measure_compiled(model_bytes: bytes, board, out_dir: Path, inputs, expected,
     est = proto["estimated_cycles"]
     helium = (helium_comparison(model_bytes, board, out_dir, inputs, expected, info, rep, name)
               if board_has_mve(board) else None)
+    modes = optimize_comparison(model_bytes, board, out_dir, inputs, expected, optimize, {
+        "instructions_per_inference": int(np.median(instr)),
+        "estimated_cycles_per_inference": int(np.median(est)) if est else None,
+        "flash_bytes": size["flash_bytes"], "weight_bytes": info["weight_bytes"],
+        "bit_exact": proto["bit_exact"] and bool(rep["checks"]) and all(rep["checks"])}, name, plugin)
     return {
         "helium": helium,
+        "optimize": optimize,
+        "optimize_modes": modes,
         "runtime": "compiled",
         "estimated_cycles_per_inference": int(np.median(est)) if est else None,
         "cycle_model": cycle_estimate.cycle_model(board) if plugin else None,
@@ -655,6 +700,8 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
         "tflm_note": tflm_reason,
         "targets": TARGETS,
         "helium": compiled.get("helium"),
+        "optimize": compiled.get("optimize"),
+        "optimize_modes": compiled.get("optimize_modes"),
     }
     ratios = {}
     for variant, t in tflm.items():
@@ -669,6 +716,8 @@ def make_report(board, model_path: Path, model_bytes: bytes, compiled: dict, tfl
             "arena": _ratio(compiled["arena_bytes"], t["arena_bytes"]),
             "estimated_cycles": _ratio(compiled.get("estimated_cycles_per_inference"),
                                        t.get("estimated_cycles_per_inference")),
+            "size_mode_flash": _ratio((compiled.get("optimize_modes") or {}).get("size", {}).get("flash_bytes"),
+                                      t["size"]["flash_bytes"]),
         }
     report["ratios"] = ratios
     cm = report["cycle_model"]
@@ -805,6 +854,19 @@ def render_markdown(rep: dict, chart: str | None) -> str:
         for op, e in helium["by_op"].items():
             lines.append(f"| {op} | {e['instructions']:,} | {e['dsp_instructions']:,} | {_fmt(e['ratio'])} |")
         lines.append("")
+    modes = rep.get("optimize_modes")
+    if modes:
+        r = modes["size_vs_speed"]
+        lines += ["## Speed or size (firmware.optimize)", "", modes["what"] + f"; this image: "
+                  f"**{modes['optimize']}**.", "",
+                  f"| mode | {u} | est. cycles | flash bytes | weight bytes | bit-exact |", "|---|---|---|---|---|---|"]
+        for m in ("speed", "size"):
+            e = modes[m]
+            lines.append(f"| {m} | {e['instructions_per_inference']:,} | "
+                         f"{_fmt(e['estimated_cycles_per_inference'])} | {e['flash_bytes']:,} | "
+                         f"{e['weight_bytes']:,} | {'yes' if e['bit_exact'] else 'NO'} |")
+        lines += [f"| size / speed | {_fmt(r['instructions'])} | {_fmt(r['estimated_cycles'])} | "
+                  f"{_fmt(r['flash'])} | | |", ""]
     lines += ["## Where the instructions go, by operator", "",
               f"| operator | layers | {u} | est. cycles | share | MACs | MACs/{u[:-1]} |",
               "|---|---|---|---|---|---|---|"]
@@ -877,7 +939,7 @@ def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path:
               tflm_libs=(), tflm_reason: str | None = None, arena_margin: int = 1024,
               n_vectors: int = N_VECTORS, data_dir: Path | None = None,
               sensor_full_scale: float | None = None, test_set: bool = True,
-              cycles: bool = True) -> dict:
+              cycles: bool = True, optimize: str = "speed") -> dict:
     """cycles: also estimate cycles with the project's QEMU plugin (built here with the host
     C compiler; firmware_gen/cycle_estimate.py)."""
     board = boards.load(board_name)
@@ -893,7 +955,7 @@ def benchmark(model_bytes: bytes, board_name: str, out_dir: Path, *, model_path:
     raw = (bench_raw_windows(model_bytes, sensor_full_scale, n_vectors, data_dir)
            if sensor_full_scale and test_set else None)
     compiled = measure_compiled(model_bytes, board, Path(out_dir) / "compiled", inputs, expected,
-                                raw_windows=raw, plugin=plugin)
+                                raw_windows=raw, plugin=plugin, optimize=optimize)
     tflm = {}
     for variant, lib, inc in tflm_libs:
         tflm[variant] = measure_tflm(model_bytes, board, Path(out_dir) / "tflm", inputs, expected,
@@ -918,7 +980,7 @@ def run(cfg: dict) -> dict:
     rep = benchmark(model_bytes, board, p["build"] / "benchmark" / board, model_path=model,
                     tflm_libs=libs, tflm_reason=reason, arena_margin=int(fw.get("arena_margin", 1024)),
                     sensor_full_scale=float(cfg["data"]["sensor_full_scale"]),
-                    test_set=stage.user_model(cfg) is None)
+                    test_set=stage.user_model(cfg) is None, optimize=fw["optimize"])
     written = write_reports(rep, p["reports"])
     u = rep["unit"]
     print(f"benchmark: {board}: {rep['instructions_per_inference']:,} {u}/inference, "

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from drsn_edge.errors import UserError
+
 import boards
 from firmware_gen import codegen
 
@@ -54,19 +56,62 @@ def frame_payload(ndim: int, in_size: int) -> int:
 
 
 def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
-          extra_sources=(), defines=(), monitor: bool = True) -> dict:
+          extra_sources=(), defines=(), monitor: bool = True, optimize: str = "speed",
+          flash_budget: int = 0) -> dict:
     """Generate, compile and size the firmware; returns what was built.
 
     extra_sources: more C files to link in, e.g. the boot self-test vector (selftest.c).
     defines: more -D for every source, e.g. DRSN_STANDALONE (firmware.standalone).
+    optimize: "speed" or "size" (firmware.optimize: int16 or int8 weights in the fast kernels).
+    flash_budget: bytes (firmware.flash_budget; 0: none). A speed build over it keeps int8
+    weights in the layers that save the most flash per MAC until it fits (flash_choice).
     """
     out_dir = Path(out_dir)
     board = boards.load(board)
     gen = out_dir / "src"
-    info = codegen.generate(model_bytes, gen, name=name)
-    sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
-               *HARNESS_SOURCES, *codegen.runtime_sources()]
-    sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
-    elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
-                                  defines=[*harness_defines(model_bytes, monitor), *defines])
-    return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}
+    sizes = frozenset()
+    while True:
+        info = codegen.generate(model_bytes, gen, name=name, optimize=optimize, size_layers=sizes)
+        sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
+                   *HARNESS_SOURCES, *codegen.runtime_sources()]
+        sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
+        elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
+                                      defines=[*harness_defines(model_bytes, monitor), *defines])
+        size = boards.size_report(elf)
+        if not flash_budget or size["flash_bytes"] <= flash_budget:
+            break
+        more = flash_choice(model_bytes, info, size["flash_bytes"] - flash_budget) if optimize == "speed" else None
+        if not more or more <= sizes:
+            raise UserError(f"firmware: {size['flash_bytes']:,} bytes of flash is over firmware.flash_budget = "
+                            f"{flash_budget:,} even with int8 weights in every fast layer "
+                            f"(optimize = \"size\"); raise the budget or use a smaller model")
+        sizes = sizes | more
+    budget = {"flash_budget": flash_budget, "int8_weight_layers": info["weights8_layers"]}
+    return {"board": board.name, "elf": elf, "model": info, "size": size, "optimize": optimize,
+            "budget": budget}
+
+
+def flash_choice(model_bytes: bytes, speed_info: dict, excess: int) -> frozenset[int]:
+    """Layers to give int8 weights so that a speed build sheds at least `excess` bytes more:
+    the saving of each layer is read from a size-mode generation (its constants' bytes less),
+    and layers are taken by saving per MAC (the instructions size mode adds grow with MACs),
+    largest first, on top of those already chosen."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        size_info = codegen.generate(model_bytes, tmp, name="budget", optimize="size")
+    chosen = set(speed_info["weights8_layers"])
+    small = {layer["index"]: layer["const_bytes"] for layer in size_info["layers"]}
+    options = []
+    for layer in speed_info["layers"]:
+        k = layer["index"]
+        saving = layer["const_bytes"] - small.get(k, layer["const_bytes"])
+        if saving > 0 and k not in chosen:
+            options.append((saving / max(layer["macs"], 1), saving, k))
+    # the int8 sweep's own code (about 1 KB) comes with the first such layer
+    need = excess + (1024 if not chosen else 0)
+    for _, saving, k in sorted(options, reverse=True):
+        if need <= 0:
+            break
+        chosen.add(k)
+        need -= saving
+    return frozenset(chosen)

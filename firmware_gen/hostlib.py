@@ -480,9 +480,10 @@ def softmax(x, p: quant.SoftmaxParams) -> np.ndarray:
 
 
 def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: str = "SAME",
-           small_acc: bool | None = None, block: int | None = None) -> np.ndarray:
+           small_acc: bool | None = None, block: int | None = None, weights8: bool = False) -> np.ndarray:
     """CONV_2D with a 1 x K filter through dk_conv1d_s8: ``x`` [1, 1, W, C] (or [1, W, C]),
-    ``weights`` [O, 1, K, C], packed here exactly as the generator packs them."""
+    ``weights`` [O, 1, K, C], packed here exactly as the generator packs them (weights8: the
+    fast path's size-mode records)."""
     x, w = _i8(x), _i8(weights)
     b = _bias(bias)
     in_w, in_c = x.shape[-2], x.shape[-1]
@@ -495,11 +496,11 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
     block = ops.conv1d.conv1d_block(in_c, k, stride) if block is None else block
     params = ops.conv1d.CONV1D_PARAMS.make(q, in_w=in_w, in_c=in_c, out_w=out_w, out_c=out_c, kernel=k,
                                            stride=stride, pad=pad, taps=taps, small_acc=int(small_acc),
-                                           block=block)
+                                           block=block, weights8=int(weights8))
     scratch = np.zeros(load().dk_conv1d_scratch_bytes(ctypes.byref(params)) // 2, np.int16)
     out = np.zeros((1, 1, out_w, out_c), dtype=np.int8)
     if ops.conv1d.conv1d_fast(in_c, stride, small_acc, q):    # the generator's choice, as it makes it
-        rec = np.ascontiguousarray(ops.conv1d.pack_conv1d_fast(w, b, q, taps))
+        rec = np.ascontiguousarray(ops.conv1d.pack_conv1d_fast(w, b, q, taps, weights8))
         load().dk_conv1d_s8_fast(ctypes.byref(params), _ptr8(x), rec.ctypes.data_as(POINTER(ctypes.c_int16)),
                                  scratch.ctypes.data_as(POINTER(ctypes.c_int16)), _ptr8(out))
         return out
@@ -512,7 +513,8 @@ def conv1d(x, weights, bias, q: quant.ChannelQuant, stride: int = 1, padding: st
 def conv1d_scratch_bytes(in_c: int, kernel: int, stride: int, block: int) -> int:
     params = ops.conv1d.CONV1D_PARAMS.make(input_offset=0, output_offset=0, in_w=1, in_c=in_c, out_w=1, out_c=1,
                                            kernel=kernel, stride=stride, pad=0, taps=4,
-                                           activation=quant.Activation(-128, 127), small_acc=1, block=block)
+                                           activation=quant.Activation(-128, 127), small_acc=1, block=block,
+                                           weights8=0)
     return int(load().dk_conv1d_scratch_bytes(ctypes.byref(params)))
 
 

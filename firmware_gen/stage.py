@@ -161,7 +161,7 @@ def _build(fw: dict, model_bytes: bytes, board: boards.Board, out: Path, name: s
                                   arena_margin=int(fw["arena_margin"]), extra_sources=extra)
     from firmware_gen import build
     return build.build(model_bytes, board, out, name=name, extra_sources=extra, defines=defines,
-                       monitor=monitor)
+                       monitor=monitor, optimize=fw["optimize"], flash_budget=int(fw["flash_budget"]))
 
 
 # --- the standalone image ------------------------------------------------------------------
@@ -355,6 +355,21 @@ def parse_banner(line: str) -> dict:
 
 # --- memory report ------------------------------------------------------------------------
 
+def optimize_lines(r: dict) -> list[str]:
+    """What firmware.optimize and firmware.flash_budget did (none for the TFLM back end)."""
+    if not r.get("optimize"):
+        return []
+    budget = r.get("flash_budget") or {}
+    text = (f"Optimized for **{r['optimize']}** (firmware.optimize): the fast kernels' weights are "
+            + ("int8 in flash, widened in the loop." if r["optimize"] == "size" else
+               "widened to int16 in flash (`size` keeps them int8: about half the weight flash)."))
+    if budget.get("flash_budget"):
+        layers = budget.get("int8_weight_layers") or []
+        text += (f" Flash budget {budget['flash_budget']:,} bytes: met"
+                 + (f", with int8 weights in layers {layers}." if layers and r["optimize"] == "speed" else "."))
+    return [text, ""]
+
+
 def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
     from boards.build import uart_divisor
     size = built["size"]
@@ -384,6 +399,8 @@ def memory_report(board: boards.Board, built: dict, model_file: Path) -> dict:
         "arena_bytes": info.get("arena_bytes"),
         "board_memory": {"flash_bytes": board.flash_size, "ram_bytes": board.ram_size},
         "flash_used_pct": round(100 * size["flash_bytes"] / board.flash_size, 2),
+        "optimize": built.get("optimize"),
+        "flash_budget": built.get("budget"),
         "ram_used_pct": round(100 * size["ram_bytes"] / board.ram_size, 2),
         "stack": {"reserved_bytes": board.stack_size, "measured_bytes": None},
         "uart": uart_divisor(board).describe(),
@@ -459,6 +476,7 @@ def markdown(r: dict) -> str:
         "",
         f"Fits {r['board']}: **{'yes' if r['fits'] else 'NO'}**.",
         "",
+        *optimize_lines(r),
         f"Serial port: {r['uart']['baud']:,} baud 8N1 (the divisor gives "
         f"{r['uart']['actual_baud']:,.0f}, {r['uart']['error_percent']:+.2f} %, from a "
         f"{r['uart']['uart_clock_hz'] / 1e6:g} MHz UART clock; firmware.baud sets it).",

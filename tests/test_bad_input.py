@@ -180,6 +180,8 @@ CASES = [
      "921,600 baud cannot be set on lm3s6965evb"),
     ("firmware-baud-off", "firmware", ["--board", "netduinoplus2", "--baud", "1200000"], [],
      "1,200,000 baud cannot be set on netduinoplus2: 2.6 % off"),
+    ("optimize-enum", "firmware", ["firmware.optimize='fast'"], [], "firmware.optimize = 'fast'"),
+    ("flash-budget-negative", "benchmark", ["firmware.flash_budget=-1"], [], "firmware.flash_budget = -1"),
     ("hil-input-flag", "hil", ["--input", "float"], [], "hil.input = 'float'"),
     ("hil-input-set", "hil", ["hil.input='int16'"], [], "hil.input = 'int16'"),
     ("monitor-hop-long", "monitor", ["monitor.hop=1024"], [], "monitor.hop = 1024"),

@@ -61,7 +61,7 @@ def test_benchmark_writes_json_markdown_and_chart(report):
     assert conv["value"] == pytest.approx(sum(c["macs"] for c in convs)
                                           / sum(c["instructions"] for c in convs))
     assert conv["met"] in (True, False)
-    assert [c["met"] for c in rep["target_checks"][1:]] == [None] * 5
+    assert [c["met"] for c in rep["target_checks"][1:]] == [None] * 6
     cycles = {c["what"]: c for c in rep["target_checks"]}["estimated cycles vs TFLM cmsis-nn"]
     assert cycles["target"] == "<= 0.3x" and cycles["met"] is None
     assert "## Targets" in md and "not measured (no TFLM library given)" in md
@@ -71,28 +71,28 @@ def test_benchmark_writes_json_markdown_and_chart(report):
 
 
 @pytest.mark.parametrize("conv, ratios, verdicts", [
-    (1.17, {}, [True, None, None, None, None, None]),
-    (1.0, {}, [True, None, None, None, None, None]),              # the bound itself is met
-    (0.8, {}, [False, None, None, None, None, None]),
-    (None, {}, [None, None, None, None, None, None]),             # no conv layer measured
+    (1.17, {}, [True, None, None, None, None, None, None]),
+    (1.0, {}, [True, None, None, None, None, None, None]),              # the bound itself is met
+    (0.8, {}, [False, None, None, None, None, None, None]),
+    (None, {}, [None, None, None, None, None, None, None]),             # no conv layer measured
     (1.2, {"cmsis_nn": {"instructions": 0.22, "peak_ram": 0.33, "flash": 0.57,
-                        "estimated_cycles": 0.29},
-           "reference": {"instructions": 0.11}}, [True, True, True, True, True, True]),
+                        "estimated_cycles": 0.29, "size_mode_flash": 0.45},
+           "reference": {"instructions": 0.11}}, [True, True, True, True, True, True, True]),
     (1.2, {"cmsis_nn": {"instructions": 0.51, "peak_ram": 0.5, "flash": 0.61,
-                        "estimated_cycles": 0.31},
-           "reference": {"instructions": 0.2}}, [True, False, True, False, False, True]),
+                        "estimated_cycles": 0.31, "size_mode_flash": 0.51},
+           "reference": {"instructions": 0.2}}, [True, False, True, False, False, False, True]),
     (1.2, {"cmsis_nn": {"instructions": 0.4, "peak_ram": 0.4, "flash": 0.5,
                         "estimated_cycles": None}},                # cycles not estimated
-     [True, True, True, True, None, None]),
+     [True, True, True, True, None, None, None]),
 ])
 def test_target_verdicts_for_known_numbers(conv, ratios, verdicts):
     # targets of the default model: conv >= 1.0 MAC/instruction; vs TFLM+CMSIS-NN
-    # instructions <= 0.5x, peak RAM <= 0.5x, flash <= 0.6x, estimated cycles <= 0.3x;
-    # vs reference instructions <= 0.2x
+    # instructions <= 0.5x, peak RAM <= 0.5x, flash <= 0.6x, estimated cycles <= 0.3x, flash
+    # of the size-mode image <= 0.5x; vs reference instructions <= 0.2x
     checks = benchmark.check_targets({"conv_macs_per_instruction": conv, "ratios": ratios})
     assert [c["met"] for c in checks] == verdicts
     assert [c["target"] for c in checks] == [">= 1.0", "<= 0.5x", "<= 0.5x", "<= 0.6x", "<= 0.3x",
-                                             "<= 0.2x"]
+                                             "<= 0.5x", "<= 0.2x"]
 
 
 def test_benchmark_numbers_are_consistent(report, smoke_tflite):
@@ -138,6 +138,27 @@ def test_benchmark_numbers_are_consistent(report, smoke_tflite):
     assert rep["peak_ram_bytes"] == rep["arena_bytes"] + rep["stack_bytes"]
     assert size["by_kind"]["weights (model_data.c)"]["rodata"] > 0
     assert size["by_kind"]["kernels"]["text"] > 0
+
+
+def test_benchmark_reports_speed_and_size_modes(report):
+    """Both firmware.optimize modes built and profiled: size keeps the fast kernels' weights
+    int8 (fewer weight bytes and less flash), costs instructions, and stays bit-exact."""
+    build, rep = report
+    modes = rep["optimize_modes"]
+    assert rep["optimize"] == modes["optimize"] == "speed"
+    speed, size = modes["speed"], modes["size"]
+    assert speed["instructions_per_inference"] == rep["instructions_per_inference"]
+    assert speed["flash_bytes"] == rep["flash_bytes"]
+    assert speed["bit_exact"] and size["bit_exact"]
+    assert size["weight_bytes"] < speed["weight_bytes"]
+    assert 0 < speed["flash_bytes"] - size["flash_bytes"] <= speed["weight_bytes"] - size["weight_bytes"]
+    assert size["instructions_per_inference"] > speed["instructions_per_inference"]
+    r = modes["size_vs_speed"]
+    assert r["flash"] == pytest.approx(size["flash_bytes"] / speed["flash_bytes"])
+    assert r["estimated_cycles"] == pytest.approx(size["estimated_cycles_per_inference"]
+                                                  / speed["estimated_cycles_per_inference"])
+    md = (build / "reports" / "benchmark.md").read_text()
+    assert "## Speed or size (firmware.optimize)" in md and f"| size | {size['instructions_per_inference']:,} |" in md
 
 
 def test_default_board_runs_the_dsp_kernels_with_real_instructions(report):

@@ -67,3 +67,50 @@ def test_firmware_names_the_model_train_built_not_the_config_at_hand(monkeypatch
     assert stage.model_name(cfg) == "drsn_cs"
     (tmp_path / "reports" / "train.json").write_text("{truncated")
     assert stage.model_name(cfg) == "drsn_cw"
+
+
+@pytest.mark.parametrize("board", boards.available())
+def test_size_mode_is_bit_exact_on_every_board_in_less_flash(board, smoke_tflite, vectors, selftest_c,
+                                                             tmp_path):
+    """firmware.optimize = "size": int8 weights widened in the loop (dk_c1f_sweep8 and the FC's
+    int8 step on the DSP cores, the C elsewhere), the same outputs as TFLM in less flash."""
+    speed = fw_build.build(smoke_tflite, board, tmp_path / "speed", name="smoke_drsn", extra_sources=[selftest_c])
+    size = fw_build.build(smoke_tflite, board, tmp_path / "size", name="smoke_drsn", extra_sources=[selftest_c],
+                          optimize="size")
+    saved = speed["model"]["weight_bytes"] - size["model"]["weight_bytes"]
+    assert saved > 0 and size["model"]["weights8_layers"]
+    # the image shrinks by the weights' bytes, less the int8 kernels' code
+    assert 0 < speed["size"]["flash_bytes"] - size["size"]["flash_bytes"] <= saved
+    assert speed["size"]["flash_bytes"] - size["size"]["flash_bytes"] > saved - 2048
+    q, ref = vectors
+    with boards.Emulator(board, size["elf"]) as emu:
+        dev = Device(emu.url, timeout=5.0)
+        (banner,) = dev.console(30)
+        out, _ = dev.infer(q)
+    assert f"drsn-edge: {board} smoke_drsn self-test PASS" in banner, banner
+    assert np.array_equal(out.reshape(len(q), -1), ref.reshape(len(q), -1))
+
+
+def test_a_flash_budget_keeps_int8_weights_where_they_save_most(smoke_tflite, selftest_c, tmp_path):
+    """Between the size and speed images' flash, a speed build keeps int8 weights in some
+    layers only (the most bytes per MAC first) and fits; below the size image it is refused."""
+    from drsn_edge.errors import UserError
+    common = dict(name="smoke_drsn", extra_sources=[selftest_c])
+    speed = fw_build.build(smoke_tflite, "mps2-an386", tmp_path / "speed", **common)
+    size = fw_build.build(smoke_tflite, "mps2-an386", tmp_path / "size", optimize="size", **common)
+    budget = (speed["size"]["flash_bytes"] + size["size"]["flash_bytes"]) // 2
+    mid = fw_build.build(smoke_tflite, "mps2-an386", tmp_path / "mid", flash_budget=budget, **common)
+    chosen = mid["model"]["weights8_layers"]
+    assert mid["size"]["flash_bytes"] <= budget < speed["size"]["flash_bytes"]
+    assert chosen and set(chosen) < set(size["model"]["weights8_layers"])
+    layers = {l["index"]: l for l in speed["model"]["layers"]}
+    small = {l["index"]: l["const_bytes"] for l in size["model"]["layers"]}
+    per_mac = {k: (layers[k]["const_bytes"] - small[k]) / layers[k]["macs"] for k in size["model"]["weights8_layers"]}
+    assert min(per_mac[k] for k in chosen) >= max(
+        (v for k, v in per_mac.items() if k not in chosen), default=0) * 0.999
+    with boards.Emulator("mps2-an386", mid["elf"]) as emu:
+        (banner,) = Device(emu.url, timeout=5.0).console(30)
+    assert "self-test PASS" in banner, banner
+    with pytest.raises(UserError, match=r"firmware.flash_budget = [\d,]+ even with int8 weights"):
+        fw_build.build(smoke_tflite, "mps2-an386", tmp_path / "low", flash_budget=size["size"]["flash_bytes"] - 1,
+                       **common)

@@ -250,7 +250,9 @@ def board_conv1d_cases():
               random_fast_case(rng, in_c=1, k=3, stride=4, out_c=1, in_w=13),
               random_fast_case(rng, in_c=8, k=5, stride=1, out_c=6, in_w=11, relu_zp=-20)]
     blocks = (None, 2, 4, 16)
-    return [(*case, blocks[i % len(blocks)]) for i, case in enumerate(cases)]
+    cases = [(*case, blocks[i % len(blocks)], False) for i, case in enumerate(cases)]
+    # size mode: every fast case again on int8-weight records (dk_c1f_sweep8)
+    return cases + [(*c[:6], c[6], True) for c in cases[24:]]
 
 
 def _c_array(ctype, name, values):
@@ -265,7 +267,8 @@ def write_conv1d_cases(directory: Path, cases) -> Path:
     the reference conv kernel's output."""
     data, rows = ["#include <stddef.h>", "#include <stdint.h>", '#include "dk.h"', ""], []
     max_out = max_scratch = 0
-    for i, (x, w, bias, q, stride, padding, block) in enumerate(cases):
+    for i, (x, w, bias, q, stride, padding, block, *size) in enumerate(cases):
+        weights8 = bool(size and size[0])
         in_w, in_c = x.shape[2], x.shape[3]
         out_c, _, k, _ = w.shape
         out_w, pad = quant.conv_output_size(in_w, k, stride, 1, padding)
@@ -276,7 +279,7 @@ def write_conv1d_cases(directory: Path, cases) -> Path:
         data.append(_c_array("int8_t", f"c{i}_in", x))
         data.append(_c_array("int8_t", f"c{i}_exp", hostlib.conv(x, w, bias, q, (1, stride), padding)))
         if fast:
-            data.append(_c_array("int16_t", f"c{i}_packed", codegen.pack_conv1d_fast(w, bias, q, taps)))
+            data.append(_c_array("int16_t", f"c{i}_packed", codegen.pack_conv1d_fast(w, bias, q, taps, weights8)))
             extra = "NULL, NULL, NULL, 0"
         else:
             data.append(_c_array("int8_t", f"c{i}_packed", codegen.pack_conv1d(w, taps)))
@@ -285,7 +288,8 @@ def write_conv1d_cases(directory: Path, cases) -> Path:
             data.append(_c_array("int32_t", f"c{i}_shift", q.shifts))
             extra = f"c{i}_bias, c{i}_mult, c{i}_shift, {int(q.per_channel)}"
         params = (f"{{{q.input_offset}, {q.output_offset}, {in_w}, {in_c}, {out_w}, {out_c}, {k}, {stride}, "
-                  f"{pad}, {taps}, {{{q.activation.min}, {q.activation.max}}}, {int(small)}, {block}}}")
+                  f"{pad}, {taps}, {{{q.activation.min}, {q.activation.max}}}, {int(small)}, {block}, "
+                  f"{int(weights8 and fast)}}}")
         rows.append(f"    {{{params}, {int(fast)}, c{i}_in, c{i}_packed, {extra}, c{i}_exp, {out_w * out_c}}},")
         max_out = max(max_out, out_w * out_c)
         max_scratch = max(max_scratch, hostlib.conv1d_scratch_bytes(in_c, k, stride, block))
@@ -391,8 +395,8 @@ EMIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_int8), ctype
                         ctypes.c_void_p)
 
 
-def compile_model(model: bytes, out, variant: str):
-    info = codegen.generate(model, out, name="m")
+def compile_model(model: bytes, out, variant: str, optimize: str = "speed"):
+    info = codegen.generate(model, out, name="m", optimize=optimize)
     lib = out / f"libm-{variant}.so"
     srcs = [out / "model.c", out / "model_data.c", *codegen.runtime_sources()]
     flags = ["-DDK_EMULATE_DSP"] if variant == "dsp" else []
@@ -403,8 +407,9 @@ def compile_model(model: bytes, out, variant: str):
     return info, ctypes.CDLL(str(lib))
 
 
-def check_generated_model(model: bytes, out, variant: str, n: int = 12, seed: int = 0) -> dict:
-    info, lib = compile_model(model, out, variant)
+def check_generated_model(model: bytes, out, variant: str, n: int = 12, seed: int = 0,
+                          optimize: str = "speed") -> dict:
+    info, lib = compile_model(model, out, variant, optimize)
     inp = oracle.model_inputs(model)[0]
     n_out = int(np.prod(info["output"]["shape"]))
     rng = np.random.default_rng(seed)
@@ -568,3 +573,40 @@ def test_fast_fully_connected_on_several_rows_is_bit_exact_to_tflm(variant, tmp_
     assert kinds.count("fc_fast") == 3, kinds
     fast = [layer["kernel"] for layer in info["layers"] if layer["kernel"].endswith("_fast")]
     assert fast == ["dk_conv1d_s8_fast", "dk_conv1d_s8_fast", "dk_conv_s8_fast"], info["layers"]
+
+
+# --- size mode: int8 weights in the fast records (firmware.optimize = "size") -------------------
+
+FAST_KERNELS = {"dk_conv1d_s8_fast", "dk_conv_s8_fast", "dk_fully_connected_s8_fast"}
+
+
+def test_size_mode_is_bit_exact_and_halves_the_fast_layers_weights(variant, drsn_blocks, tmp_path):
+    """Every layer on the int16 fast records in speed mode takes int8 records in size mode,
+    the outputs stay TFLM's bit for bit (every layer, through the debug path too), and each
+    such layer's constants shrink by exactly its weights' int8 bytes (2 * taps per channel pair)."""
+    models = [fast_chain_model(3, True), *drsn_blocks]
+    for j, model in enumerate(models):
+        speed = codegen.generate(model, tmp_path / f"speed{j}", name="m")
+        size = check_generated_model(model, tmp_path / f"size{j}", variant, n=6, seed=j, optimize="size")
+        assert size["optimize"] == "size" and size["weight_bytes"] < speed["weight_bytes"]
+        fast = [l for l in speed["layers"] if l["kernel"] in FAST_KERNELS]
+        assert fast and not speed["weights8_layers"]
+        assert size["weights8_layers"] == sorted(l["index"] for l in fast)
+        ops = oracle.read_operators(model)
+        for a, b in zip(speed["layers"], size["layers"]):
+            if a["kernel"] not in FAST_KERNELS:
+                assert a["const_bytes"] == b["const_bytes"], a["name"]
+                continue
+            w = ops[a["index"]].inputs[1]
+            out_c = int(w.shape[0])
+            taps = -(-int(np.prod(w.shape[1:])) // 4) * 4
+            assert a["const_bytes"] - b["const_bytes"] == ((out_c + 1) // 2) * 2 * taps, a["name"]
+            assert b["weights8"] and not a["weights8"]
+        assert speed["weight_bytes"] - size["weight_bytes"] == sum(
+            a["const_bytes"] - b["const_bytes"] for a, b in zip(speed["layers"], size["layers"]))
+
+
+def test_optimize_must_be_speed_or_size(tmp_path):
+    from drsn_edge.errors import UserError
+    with pytest.raises(UserError, match="optimize = 'fast'"):
+        codegen.generate(fast_chain_model(3, True), tmp_path, optimize="fast")

@@ -101,7 +101,8 @@ def test_initializer_is_one_line_when_short_and_one_field_per_line_otherwise():
     assert short == "{ .multiplier = 1073741824, .shift = -3 }"
     conv = ops.conv1d.CONV1D_PARAMS.init(
         {"input_offset": 1, "output_offset": -2, "in_w": 3, "in_c": 4, "out_w": 5, "out_c": 6, "kernel": 7,
-         "stride": 8, "pad": 9, "taps": 10, "activation": {"min": -128, "max": 127}, "small_acc": 1, "block": 16},
+         "stride": 8, "pad": 9, "taps": 10, "activation": {"min": -128, "max": 127}, "small_acc": 1, "block": 16,
+         "weights8": 0},
         indent=8)
     rows = conv.splitlines()
     assert rows[0] == "{" and rows[-1] == "        }" and rows[1] == "            .input_offset = 1,"

@@ -207,17 +207,20 @@ def emit_fast(em, st: Step, what: str) -> None:
     geo = st.info
     q, _ = fast_quant(op, geo["out_c"])
     direct = geo["direct"]
+    weights8 = em.weights8(k)
     em.comment(k, op, f"{what}; {'1 x 1 over the pixels' if direct else 'im2col'}: "
                       f"{geo['patch']} taps per channel, {geo['block']} pixels per block, "
-                      f"dk_conv1d_s8_fast records; act {act_name(op)}")
+                      f"dk_conv1d_s8_fast records ({'int8' if weights8 else 'int16'} weights); "
+                      f"act {act_name(op)}")
     p = f"L{k}"
     width = geo["pixels"] if direct else geo["block"]
     em.params(conv1d.CONV1D_PARAMS, f"{p}_p", input_offset=q.input_offset, output_offset=q.output_offset,
               in_w=width, in_c=geo["patch"], out_w=width, out_c=geo["out_c"], kernel=1, stride=1, pad=0,
-              taps=geo["patch"], activation=q.activation, small_acc=1, block=geo["block"])
+              taps=geo["patch"], activation=q.activation, small_acc=1, block=geo["block"],
+              weights8=int(weights8))
     weights = w.data.reshape(geo["out_c"], -1)
-    packed = em.packed_const(w, conv1d.pack_conv1d_fast(weights, None if b is None else b.data, q, geo["patch"]),
-                             f"{p}_packed", "dk_conv1d_s8_fast")
+    packed = em.packed_const(w, conv1d.pack_conv1d_fast(weights, None if b is None else b.data, q, geo["patch"],
+                                                        weights8), f"{p}_packed", "dk_conv1d_s8_fast")
     base = em.placed[("scratch", em.j)].offset
     scratch = f"(int16_t *)(arena + {base + geo['cols']})"
     if direct:

@@ -28,6 +28,8 @@ CONV1D_PARAMS = Struct("dk_conv1d_params", [
                                           "generator), so the short exact requantization applies"),
     field("block", "int32_t", comment="output columns per widened block (even, >= 2): the scratch holds "
                                       "(block - 1) * stride + kernel columns"),
+    field("weights8", "int32_t", comment="dk_conv1d_s8_fast: 1 when the records hold int8 weights (size "
+                                         "mode, half the flash), 0 for int16 (speed)"),
 ], doc="CONV_2D with a 1 x K filter, dilation 1, no groups, over [1, 1, in_w, in_c]\n"
        "(dk_conv1d_s8, dk_conv1d_s8_fast; packed layouts in kernels/conv1d.h).",
    asm_offsets=("in_c", "out_c", "stride", "taps"))
@@ -120,14 +122,22 @@ def conv1d_fast(in_c: int, stride: int, small_acc: bool, q: quant.ChannelQuant) 
             and bool(np.all(shifts <= -1)) and bool(np.all(shifts >= -22)))
 
 
-def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int) -> np.ndarray:
+def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int, weights8: bool = False) -> np.ndarray:
     """One record per channel pair for dk_conv1d_s8_fast, as int16 (conv1d.h): the bias with
     input_offset * sum(w) folded in (the kernel's image holds the raw input), times 2 (int32
     pair); the wide-layout weights times 2; then per channel multiplier, rounding
-    2^(e-1) + (zp << e) and e (int32 each)."""
+    2^(e-1) + (zp << e) and e (int32 each). weights8 (size mode): the bias not doubled (the
+    kernel doubles the accumulator) and the weights int8 in tap order, channel o's 4 bytes then
+    o+1's per group of 4 taps, two bytes to an int16 unit."""
     out_c = w.shape[0]
     pairs = (out_c + 1) // 2
-    weights = (pack_conv1d(w, taps, wide=True).astype(np.int32) * 2).astype(np.int16).reshape(pairs, 2 * taps)
+    if weights8:
+        flat = np.zeros((2 * pairs, taps), np.int8)
+        flat[:out_c, :w[0].size] = np.asarray(w).reshape(out_c, -1)
+        groups = flat.reshape(pairs, 2, taps // 4, 4).transpose(0, 2, 1, 3)      # [pair, group, ch, 4]
+        weights = np.ascontiguousarray(groups).reshape(pairs, 2 * taps).view("<i2").astype(np.int16)
+    else:
+        weights = (pack_conv1d(w, taps, wide=True).astype(np.int32) * 2).astype(np.int16).reshape(pairs, 2 * taps)
     n = out_c + out_c % 2
     def per_channel(values, pad):
         v = np.broadcast_to(np.asarray(values, dtype=np.int64), (out_c,)) if np.size(values) == 1 \
@@ -135,7 +145,7 @@ def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int) -> n
         return np.concatenate([v, np.full(n - out_c, pad, np.int64)])
     wsum = np.asarray(w, np.int64).reshape(out_c, -1).sum(axis=1)
     b = (per_channel(0 if bias is None else np.asarray(bias, np.int64), 0)
-         + per_channel(wsum * int(q.input_offset), 0)) * 2
+         + per_channel(wsum * int(q.input_offset), 0)) * (1 if weights8 else 2)
     m = per_channel(q.multipliers, 0)
     e = -per_channel(q.shifts, -1)
     rnd = (1 << (e - 1)) + (int(q.output_offset) << e)
@@ -170,18 +180,20 @@ def emit(em, st: Step):
     q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act, num_channels=w.shape[0])
     small_acc = conv1d_small_acc(op, q)
     fast = conv1d_fast(geo["in_c"], geo["stride"], small_acc, q)
-    layout = ("dk_conv1d_s8_fast: one int16 record (bias, weights, requantization) per "
-              "channel pair" if fast else
+    layout = (f"dk_conv1d_s8_fast: one record (bias, {'int8' if em.weights8(k) else 'int16'} weights, "
+              "requantization) per channel pair" if fast else
               "dk_conv1d_s8: int8 weights in channel pairs")
     em.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
                       f"{geo['taps']} taps per channel, {layout}")
     p = f"L{k}"
+    weights8 = fast and em.weights8(k)
     em.params(CONV1D_PARAMS, f"{p}_p", geo, input_offset=q.input_offset, output_offset=q.output_offset,
-              activation=q.activation, small_acc=int(small_acc))
+              activation=q.activation, small_acc=int(small_acc), weights8=int(weights8))
     scratch = f"(int16_t *)(arena + {em.placed[('scratch', em.j)].offset})"
     if fast:
-        packed = em.packed_const(w, pack_conv1d_fast(w.data, None if b is None else b.data, q, geo["taps"]),
-                                 f"{p}_packed", "dk_conv1d_s8_fast")
+        packed = em.packed_const(w, pack_conv1d_fast(w.data, None if b is None else b.data, q, geo["taps"],
+                                                     weights8), f"{p}_packed", "dk_conv1d_s8_fast")
+        em.kernel_name("dk_conv1d_s8_fast")
         em.call(f"dk_conv1d_s8_fast(&{p}_p, {em.ptr(x)}, {packed}, {scratch}, {em.ptr(y)})")
         return
     channel_requant(em, p, q)

@@ -281,6 +281,8 @@ typedef struct {
                            generator), so the short exact requantization applies */
     int32_t block;      /* output columns per widened block (even, >= 2): the scratch holds
                            (block - 1) * stride + kernel columns */
+    int32_t weights8;   /* dk_conv1d_s8_fast: 1 when the records hold int8 weights (size mode,
+                           half the flash), 0 for int16 (speed) */
 } dk_conv1d_params;
 
 /* byte offsets of dk_conv1d_params fields read by assembly (checked with offsetof) */

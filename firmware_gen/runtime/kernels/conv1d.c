@@ -62,8 +62,10 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
 {
     int32_t x0;
 #if DK_USE_MVE
-    dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium: conv1d_mve.h */
-    return;
+    if (!p->weights8) {
+        dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium: conv1d_mve.h */
+        return;
+    }
 #endif
     if (p->out_c < 2 || p->activation.min != -128 || p->activation.max != 127) {
         dk_c1f_all_c(p, input, packed, scratch, output);   /* the sweep clamps to int8 only */
@@ -73,7 +75,11 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
         int8_t *out = output + x0 * p->out_c;
         dk_c1f_widen_block(p, input, x0, n, scratch);
-        dk_c1f_sweep(p, packed, scratch, out, n);
+        if (p->weights8) {
+            dk_c1f_sweep8(p, packed, scratch, out, n);
+        } else {
+            dk_c1f_sweep(p, packed, scratch, out, n);
+        }
         if (p->out_c & 1) {
             dk_c1f_rest_c(p, packed, scratch, n, out);
         }
@@ -111,8 +117,16 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
  *  36 2 * taps (bytes of a column's image)   40 bytes from a column pair's image to the next
  *  44 from a column pair's outputs to the next, less 2 per channel pair;   84: n (5th argument)
  */
-#define DK_C1F_STEP                             \
-    "ldmia.w r10!, {r4, r5, r6, r7}\n\t"        \
+#define DK_C1F_W16 "ldmia.w r10!, {r4, r5, r6, r7}\n\t"
+/* size mode: the 8 int8 weights of a step, widened in the registers the LDM fills */
+#define DK_C1F_W8                               \
+    "ldrd    r4, r6, [r10], #8\n\t"             \
+    "sxtb16  r5, r4, ror #8\n\t"                \
+    "sxtb16  r4, r4\n\t"                        \
+    "sxtb16  r7, r6, ror #8\n\t"                \
+    "sxtb16  r6, r6\n\t"
+#define DK_C1F_STEP(W)                          \
+    W                                           \
     "ldrd    r8, r9, [r11], #8\n\t"             \
     "smlad   r0, r8, r4, r0\n\t"                \
     "smlad   r1, r8, r6, r1\n\t"                \
@@ -167,111 +181,127 @@ __attribute__((naked)) void dk_c1f_widen16(const int8_t *src __attribute__((unus
         "pop     {r4-r8, pc}\n\t");
 }
 
+#define DK_C1F_SWEEP(WSHIFT, W, STEP_BYTES, DOUBLE) \
+        "push    {r4-r11, lr}\n\t"                                                                \
+        "sub     sp, #48\n\t"                                                                     \
+        "ldr     r4, [r0, #" DK_STR(DK_CONV1D_PARAMS_TAPS) "]\n\t" /* taps */                     \
+        "ldr     r5, [r0, #" DK_STR(DK_CONV1D_PARAMS_OUT_C) "]\n\t" /* out_c */                   \
+        "asr     r6, r5, #1\n\t"                /* full pairs */                                  \
+        "lsl     r7, r4, #" WSHIFT "\n\t"         /* weight bytes */                              \
+        "add     r7, r7, #32\n\t"               /* record bytes: those + 32 */                    \
+        "mla     r8, r6, r7, r1\n\t"                                                              \
+        "str     r8, [sp, #0]\n\t"              /* end of the records */                          \
+        "lsl     r7, r4, #1\n\t"                                                                  \
+        "strd    r1, r7, [sp, #32]\n\t"         /* packed, 2 * taps */                            \
+        "ldr     r7, [r0, #" DK_STR(DK_CONV1D_PARAMS_STRIDE) "]\n\t" /* stride */                 \
+        "ldr     r8, [r0, #" DK_STR(DK_CONV1D_PARAMS_IN_C) "]\n\t" /* in_c */                     \
+        "mul     r7, r7, r8\n\t"                                                                  \
+        "lsl     r7, r7, #1\n\t"                /* bytes per column */                            \
+        "add     r8, r2, r7\n\t"                                                                  \
+        "strd    r2, r8, [sp, #4]\n\t"          /* pa0, pb0 */                                    \
+        "lsl     r7, r7, #1\n\t"                                                                  \
+        "sub     r8, r5, r6\n\t"                                                                  \
+        "lsl     r8, r8, #1\n\t"                                                                  \
+        "strd    r7, r8, [sp, #40]\n\t"         /* per column pair: image, outputs */             \
+        "add     r8, r3, r5\n\t"                                                                  \
+        "strd    r3, r8, [sp, #16]\n\t"         /* outA, outB */                                  \
+        "lsr     r7, r4, #2\n\t"                /* loop entry: taps / 4 - 1 steps in the loop */  \
+        "sub     r7, r7, #1\n\t"                                                                  \
+        "rsb     r7, r7, #0\n\t"                                                                  \
+        "and     r7, r7, #7\n\t"                                                                  \
+        "cmp     r4, #4\n\t"                                                                      \
+        "it      eq\n\t"                                                                          \
+        "moveq   r7, #8\n\t"                    /* none: straight past it */                      \
+        "movs    r8, #" DK_STR(STEP_BYTES) "\n\t"                                                 \
+        "mul     r7, r7, r8\n\t"                                                                  \
+        "adr     r8, 3f\n\t"                                                                      \
+        "add     r7, r7, r8\n\t"                                                                  \
+        "orr     r7, r7, #1\n\t"                                                                  \
+        "ldr     r8, [sp, #84]\n\t"             /* n */                                           \
+        "strd    r7, r8, [sp, #24]\n"                                                             \
+        "1:\n\t"                                /* column pair */                                 \
+        "ldr     r1, [sp, #28]\n\t"                                                               \
+        "cmp     r1, #1\n\t"                                                                      \
+        "blt     9f\n\t"                                                                          \
+        "bne     5f\n\t"                                                                          \
+        "ldr     r2, [sp, #4]\n\t"              /* a lone column: B is A */                       \
+        "str     r2, [sp, #8]\n\t"                                                                \
+        "ldr     r2, [sp, #16]\n\t"                                                               \
+        "str     r2, [sp, #20]\n"                                                                 \
+        "5:\n\t"                                                                                  \
+        "sub     r1, r1, #2\n\t"                                                                  \
+        "str     r1, [sp, #28]\n\t"                                                               \
+        "ldrd    r10, lr, [sp, #32]\n\t"        /* packed, 2 * taps */                            \
+        "ldm     sp, {r4, r11, r12}\n\t"                                                          \
+        "add     lr, r11, lr\n\t"                                                                 \
+        "str     lr, [sp, #12]\n"                                                                 \
+        "2:\n\t"                                /* channel pair: bias, first step */              \
+        "ldrd    r0, r1, [r10], #8\n\t"                                                           \
+        W                                                                                         \
+        "ldrd    r8, r9, [r12], #8\n\t"                                                           \
+        "smlad   r2, r8, r4, r0\n\t"                                                              \
+        "smlad   r3, r8, r6, r1\n\t"                                                              \
+        "smlad   r2, r9, r5, r2\n\t"                                                              \
+        "smlad   r3, r9, r7, r3\n\t"                                                              \
+        "ldrd    r8, r9, [r11], #8\n\t"                                                           \
+        "smlad   r0, r8, r4, r0\n\t"                                                              \
+        "smlad   r1, r8, r6, r1\n\t"                                                              \
+        "smlad   r0, r9, r5, r0\n\t"                                                              \
+        "smlad   r1, r9, r7, r1\n\t"                                                              \
+        "ldr     pc, [sp, #24]\n\t"             /* into the loop, or past it */                   \
+        ".p2align 2\n"                                                                            \
+        "3:\n\t"                                                                                  \
+        DK_C1F_STEP(W) DK_C1F_STEP(W) DK_C1F_STEP(W) DK_C1F_STEP(W)                               \
+        DK_C1F_STEP(W) DK_C1F_STEP(W) DK_C1F_STEP(W) DK_C1F_STEP(W)                               \
+        "4:\n\t"                                                                                  \
+        ".if (4b - 3b) != 8 * " DK_STR(STEP_BYTES) "\n\t"                                         \
+        ".error \"dk_c1f_sweep: a loop step is not DK_C1F_STEP_BYTES long\"\n\t"                  \
+        ".endif\n\t"                                                                              \
+        "cmp     r11, lr\n\t"                                                                     \
+        "bne     3b\n\t"                                                                          \
+        DOUBLE                                                                                    \
+        "ldrd    r11, r12, [sp, #16]\n\t"       /* outA, outB */                                  \
+        "ldmia.w r10!, {r4, r5, r6, r7, r8, r9}\n\t"                                              \
+        DK_C1F_OUT("lr", "r0", "r4", "r5", "r6", "r11")                                           \
+        DK_C1F_OUT("r0", "r2", "r4", "r5", "r6", "r12")                                           \
+        DK_C1F_OUT("r2", "r1", "r7", "r8", "r9", "r11")                                           \
+        DK_C1F_OUT("r1", "r3", "r7", "r8", "r9", "r12")                                           \
+        "strd    r11, r12, [sp, #16]\n\t"                                                         \
+        "ldm     sp, {r4, r11, r12, lr}\n\t"                                                      \
+        "cmp     r10, r4\n\t"                                                                     \
+        "bne     2b\n\t"                                                                          \
+        "ldrd    r1, r2, [sp, #40]\n\t"         /* next column pair */                            \
+        "add     r11, r11, r1\n\t"                                                                \
+        "add     r12, r12, r1\n\t"                                                                \
+        "strd    r11, r12, [sp, #4]\n\t"                                                          \
+        "ldrd    r3, r4, [sp, #16]\n\t"                                                           \
+        "add     r3, r3, r2\n\t"                                                                  \
+        "add     r4, r4, r2\n\t"                                                                  \
+        "strd    r3, r4, [sp, #16]\n\t"                                                           \
+        "b       1b\n"                                                                            \
+        "9:\n\t"                                                                                  \
+        "add     sp, #48\n\t"                                                                     \
+        "pop     {r4-r11, pc}\n\t"
+
 __attribute__((naked)) void dk_c1f_sweep(const dk_conv1d_params *p __attribute__((unused)),
                                          const int16_t *packed __attribute__((unused)),
                                          const int16_t *image __attribute__((unused)),
                                          int8_t *out __attribute__((unused)),
                                          int32_t n __attribute__((unused)))
 {
-    __asm__ volatile(
-        "push    {r4-r11, lr}\n\t"
-        "sub     sp, #48\n\t"
-        "ldr     r4, [r0, #" DK_STR(DK_CONV1D_PARAMS_TAPS) "]\n\t" /* taps */
-        "ldr     r5, [r0, #" DK_STR(DK_CONV1D_PARAMS_OUT_C) "]\n\t" /* out_c */
-        "asr     r6, r5, #1\n\t"                /* full pairs */
-        "lsl     r7, r4, #2\n\t"
-        "add     r7, r7, #32\n\t"               /* record bytes: 4 taps + 32 */
-        "mla     r8, r6, r7, r1\n\t"
-        "str     r8, [sp, #0]\n\t"              /* end of the records */
-        "lsl     r7, r4, #1\n\t"
-        "strd    r1, r7, [sp, #32]\n\t"         /* packed, 2 * taps */
-        "ldr     r7, [r0, #" DK_STR(DK_CONV1D_PARAMS_STRIDE) "]\n\t" /* stride */
-        "ldr     r8, [r0, #" DK_STR(DK_CONV1D_PARAMS_IN_C) "]\n\t" /* in_c */
-        "mul     r7, r7, r8\n\t"
-        "lsl     r7, r7, #1\n\t"                /* bytes per column */
-        "add     r8, r2, r7\n\t"
-        "strd    r2, r8, [sp, #4]\n\t"          /* pa0, pb0 */
-        "lsl     r7, r7, #1\n\t"
-        "sub     r8, r5, r6\n\t"
-        "lsl     r8, r8, #1\n\t"
-        "strd    r7, r8, [sp, #40]\n\t"         /* per column pair: image, outputs */
-        "add     r8, r3, r5\n\t"
-        "strd    r3, r8, [sp, #16]\n\t"         /* outA, outB */
-        "lsr     r7, r4, #2\n\t"                /* loop entry: taps / 4 - 1 steps in the loop */
-        "sub     r7, r7, #1\n\t"
-        "rsb     r7, r7, #0\n\t"
-        "and     r7, r7, #7\n\t"
-        "cmp     r4, #4\n\t"
-        "it      eq\n\t"
-        "moveq   r7, #8\n\t"                    /* none: straight past it */
-        "movs    r8, #" DK_STR(DK_C1F_STEP_BYTES) "\n\t"
-        "mul     r7, r7, r8\n\t"
-        "adr     r8, 3f\n\t"
-        "add     r7, r7, r8\n\t"
-        "orr     r7, r7, #1\n\t"
-        "ldr     r8, [sp, #84]\n\t"             /* n */
-        "strd    r7, r8, [sp, #24]\n"
-        "1:\n\t"                                /* column pair */
-        "ldr     r1, [sp, #28]\n\t"
-        "cmp     r1, #1\n\t"
-        "blt     9f\n\t"
-        "bne     5f\n\t"
-        "ldr     r2, [sp, #4]\n\t"              /* a lone column: B is A */
-        "str     r2, [sp, #8]\n\t"
-        "ldr     r2, [sp, #16]\n\t"
-        "str     r2, [sp, #20]\n"
-        "5:\n\t"
-        "sub     r1, r1, #2\n\t"
-        "str     r1, [sp, #28]\n\t"
-        "ldrd    r10, lr, [sp, #32]\n\t"        /* packed, 2 * taps */
-        "ldm     sp, {r4, r11, r12}\n\t"
-        "add     lr, r11, lr\n\t"
-        "str     lr, [sp, #12]\n"
-        "2:\n\t"                                /* channel pair: bias, first step */
-        "ldrd    r0, r1, [r10], #8\n\t"
-        "ldmia.w r10!, {r4, r5, r6, r7}\n\t"
-        "ldrd    r8, r9, [r12], #8\n\t"
-        "smlad   r2, r8, r4, r0\n\t"
-        "smlad   r3, r8, r6, r1\n\t"
-        "smlad   r2, r9, r5, r2\n\t"
-        "smlad   r3, r9, r7, r3\n\t"
-        "ldrd    r8, r9, [r11], #8\n\t"
-        "smlad   r0, r8, r4, r0\n\t"
-        "smlad   r1, r8, r6, r1\n\t"
-        "smlad   r0, r9, r5, r0\n\t"
-        "smlad   r1, r9, r7, r1\n\t"
-        "ldr     pc, [sp, #24]\n\t"             /* into the loop, or past it */
-        ".p2align 2\n"
-        "3:\n\t"
-        DK_C1F_STEP DK_C1F_STEP DK_C1F_STEP DK_C1F_STEP
-        DK_C1F_STEP DK_C1F_STEP DK_C1F_STEP DK_C1F_STEP
-        "4:\n\t"
-        ".if (4b - 3b) != 8 * " DK_STR(DK_C1F_STEP_BYTES) "\n\t"
-        ".error \"dk_c1f_sweep: a loop step is not DK_C1F_STEP_BYTES long\"\n\t"
-        ".endif\n\t"
-        "cmp     r11, lr\n\t"
-        "bne     3b\n\t"
-        "ldrd    r11, r12, [sp, #16]\n\t"       /* outA, outB */
-        "ldmia.w r10!, {r4, r5, r6, r7, r8, r9}\n\t"
-        DK_C1F_OUT("lr", "r0", "r4", "r5", "r6", "r11")
-        DK_C1F_OUT("r0", "r2", "r4", "r5", "r6", "r12")
-        DK_C1F_OUT("r2", "r1", "r7", "r8", "r9", "r11")
-        DK_C1F_OUT("r1", "r3", "r7", "r8", "r9", "r12")
-        "strd    r11, r12, [sp, #16]\n\t"
-        "ldm     sp, {r4, r11, r12, lr}\n\t"
-        "cmp     r10, r4\n\t"
-        "bne     2b\n\t"
-        "ldrd    r1, r2, [sp, #40]\n\t"         /* next column pair */
-        "add     r11, r11, r1\n\t"
-        "add     r12, r12, r1\n\t"
-        "strd    r11, r12, [sp, #4]\n\t"
-        "ldrd    r3, r4, [sp, #16]\n\t"
-        "add     r3, r3, r2\n\t"
-        "add     r4, r4, r2\n\t"
-        "strd    r3, r4, [sp, #16]\n\t"
-        "b       1b\n"
-        "9:\n\t"
-        "add     sp, #48\n\t"
-        "pop     {r4-r11, pc}\n\t");
+    __asm__ volatile(DK_C1F_SWEEP("2", DK_C1F_W16, DK_C1F_STEP_BYTES, ""));
+}
+
+/* size mode: int8 weights (records of 2 * taps + 32 bytes), the accumulators doubled
+ * before the requantization (conv1d.h) */
+__attribute__((naked)) void dk_c1f_sweep8(const dk_conv1d_params *p __attribute__((unused)),
+                                         const int16_t *packed __attribute__((unused)),
+                                         const int16_t *image __attribute__((unused)),
+                                         int8_t *out __attribute__((unused)),
+                                         int32_t n __attribute__((unused)))
+{
+    __asm__ volatile(DK_C1F_SWEEP("1", DK_C1F_W8, DK_C1F_STEP8_BYTES,
+                                  "add     r0, r0, r0\n\t" "add     r1, r1, r1\n\t"
+                                  "add     r2, r2, r2\n\t" "add     r3, r3, r3\n\t"));
 }
 #endif

@@ -225,6 +225,12 @@ DK_INLINE void dk_c1f_store2(int16_t *dst, uint32_t lo, uint32_t hi)
  *     multiplier, rounding = 2^(e-1) + (zp << e), e of channel o | the same of channel o+1
  * built by codegen.pack_conv1d_fast; an odd last channel is paired with a zero channel.
  *
+ * Size mode (p->weights8, firmware.optimize = "size"): the weights stay int8, half the flash.
+ * Per group of 4 taps channel o's 4 bytes in tap order t t+1 t+2 t+3, then channel o+1's:
+ * SXTB16 and SXTB16 ROR 8 of a word give (t, t+2) and (t+1, t+3), the image's order. The
+ * doubling cannot go into int8 weights, so the bias is stored as is and the accumulator is
+ * doubled before the requantization (one ADD per output; small accumulators keep it exact).
+ *
  * On a core with the DSP extension the channel pairs x column pairs loops are assembly
  * (conv1d.c, dk_c1f_sweep: LDM of the 4 weight words, LDRD of each column's 4 taps, 8 SMLAD
  * per 4 taps); this is the C version of the same arithmetic (other cores, the host tests).
@@ -237,13 +243,28 @@ DK_INLINE int32_t dk_c1f_record(int32_t taps)
     return DK_C1F_HEAD + 2 * taps + DK_C1F_TAIL;
 }
 
+/* int16 units of one record's weights, and of the whole record, for either kind of record */
+DK_INLINE int32_t dk_c1f_weight_units(const dk_conv1d_params *p)
+{
+    return p->weights8 ? p->taps : 2 * p->taps;
+}
+
+DK_INLINE int32_t dk_c1f_record_units(const dk_conv1d_params *p)
+{
+    return DK_C1F_HEAD + dk_c1f_weight_units(p) + DK_C1F_TAIL;
+}
+
 #if DK_HAS_DSP && defined(__thumb2__)
 #define DK_C1F_ASM 1
 /* Columns [0, n) of the widened block x the full channel pairs (conv1d.c, assembly) */
 void dk_c1f_sweep(const dk_conv1d_params *p, const int16_t *packed, const int16_t *image, int8_t *out,
                   int32_t n);
+/* the same on int8-weight records (size mode) */
+void dk_c1f_sweep8(const dk_conv1d_params *p, const int16_t *packed, const int16_t *image, int8_t *out,
+                   int32_t n);
 
 #define DK_C1F_STEP_BYTES 44    /* one step of dk_c1f_sweep's loop: 11 instructions of 4 bytes */
+#define DK_C1F_STEP8_BYTES 60   /* dk_c1f_sweep8's: 15 (LDRD and 4 SXTB16 instead of the LDM) */
 
 /* count x 16 input bytes from a word-aligned src to the image (conv1d.c) */
 void dk_c1f_widen16(const int8_t *src, int16_t *dst, int32_t count);
@@ -334,17 +355,31 @@ DK_INLINE int8_t dk_c1f_out(int32_t acc, const int16_t *rq, int32_t lo, int32_t 
     return (int8_t)dk_clamp8(u >> e, lo, hi);
 }
 
-/* The two channels of record rec over one column of the image (x); arithmetic mod 2^32 like
- * SMLAD's (partial sums may leave int32; the final accumulators do not) */
-DK_INLINE void dk_c1f_dot(const int16_t *rec, const int16_t *x, int32_t taps, int32_t acc[2])
+/* The two channels of record rec over one column of the image (x), as the requantization
+ * takes them (doubled); arithmetic mod 2^32 like SMLAD's (partial sums may leave int32; the
+ * final accumulators do not). w8: an int8-weight record (size mode). */
+DK_INLINE void dk_c1f_dot(const int16_t *rec, const int16_t *x, int32_t taps, int32_t w8, int32_t acc[2])
 {
-    const int16_t *w = rec + DK_C1F_HEAD;
     uint32_t a0 = dk_c1_load32(rec), a1 = dk_c1_load32(rec + 2);
     int32_t t;
-    for (t = 0; t < taps; ++t) {   /* image and weights share the order within a group */
-        const int32_t i = (t & ~3) * 2 + (t & 3);
-        a0 += (uint32_t)(x[t] * w[i]);
-        a1 += (uint32_t)(x[t] * w[i + 4]);
+    if (w8) {
+        /* image position e of a group holds tap order[e]; the bytes are in tap order */
+        static const int8_t order[4] = {0, 2, 1, 3};
+        const int8_t *w = (const int8_t *)(rec + DK_C1F_HEAD);
+        for (t = 0; t < taps; ++t) {
+            const int32_t i = (t & ~3) * 2 + order[t & 3];
+            a0 += (uint32_t)(x[t] * w[i]);
+            a1 += (uint32_t)(x[t] * w[i + 4]);
+        }
+        a0 *= 2u;
+        a1 *= 2u;
+    } else {
+        const int16_t *w = rec + DK_C1F_HEAD;
+        for (t = 0; t < taps; ++t) {   /* image and weights share the order within a group */
+            const int32_t i = (t & ~3) * 2 + (t & 3);
+            a0 += (uint32_t)(x[t] * w[i]);
+            a1 += (uint32_t)(x[t] * w[i + 4]);
+        }
     }
     acc[0] = (int32_t)a0;
     acc[1] = (int32_t)a1;
@@ -359,14 +394,14 @@ DK_INLINE void dk_c1f_block_c(const dk_conv1d_params *p, const int16_t *packed, 
     const int32_t taps = p->taps;
     const int32_t col_step = p->stride * p->in_c;
     const int32_t lo = p->activation.min, hi = p->activation.max;
-    const int32_t record = dk_c1f_record(taps);
+    const int32_t record = dk_c1f_record_units(p);
     int32_t j, o;
     for (j = 0; j < n; ++j) {
         const int16_t *rec = packed + pair0 * record;
         for (o = 2 * pair0; o < 2 * pair1; o += 2) {
-            const int16_t *rq = rec + DK_C1F_HEAD + 2 * taps;
+            const int16_t *rq = rec + DK_C1F_HEAD + dk_c1f_weight_units(p);
             int32_t acc[2];
-            dk_c1f_dot(rec, scratch + j * col_step, taps, acc);
+            dk_c1f_dot(rec, scratch + j * col_step, taps, p->weights8, acc);
             out[j * out_c + o] = dk_c1f_out(acc[0], rq, lo, hi);
             if (o + 1 < out_c) {
                 out[j * out_c + o + 1] = dk_c1f_out(acc[1], rq + 6, lo, hi);
