@@ -10,6 +10,7 @@ import numpy as np
 from drsn_edge.errors import UserError
 
 import boards
+from boards.build import DoesNotFit
 from firmware_gen import codegen
 
 # The serial harness of every back end, with the raw-input preprocessing (the RAW command)
@@ -70,13 +71,25 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
     board = boards.load(board)
     gen = out_dir / "src"
     sizes = frozenset()
+    fitted = False
     while True:
         info = codegen.generate(model_bytes, gen, name=name, optimize=optimize, size_layers=sizes)
         sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
                    *HARNESS_SOURCES, *codegen.runtime_sources()]
         sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
-        elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
-                                      defines=[*harness_defines(model_bytes, monitor), *defines])
+        try:
+            elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
+                                          defines=[*harness_defines(model_bytes, monitor), *defines])
+        except DoesNotFit as exc:
+            # A speed image too large for the board's flash: int8 weights where they save
+            # the most per MAC, as a flash budget of the board's size would choose.
+            over = exc.needs.get("FLASH", 0) - exc.has.get("FLASH", 0)
+            more = (flash_choice(model_bytes, info, over) if optimize == "speed" and over > 0
+                    and set(exc.needs) == {"FLASH"} else frozenset())
+            if more <= sizes:
+                raise
+            sizes, fitted = sizes | more, True
+            continue
         size = boards.size_report(elf)
         if not flash_budget or size["flash_bytes"] <= flash_budget:
             break
@@ -86,7 +99,8 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
                             f"{flash_budget:,} even with int8 weights in every fast layer "
                             f"(optimize = \"size\"); raise the budget or use a smaller model")
         sizes = sizes | more
-    budget = {"flash_budget": flash_budget, "int8_weight_layers": info["weights8_layers"]}
+    budget = {"flash_budget": flash_budget, "int8_weight_layers": info["weights8_layers"],
+              "to_fit_board": fitted}
     return {"board": board.name, "elf": elf, "model": info, "size": size, "optimize": optimize,
             "budget": budget}
 

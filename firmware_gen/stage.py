@@ -363,6 +363,9 @@ def optimize_lines(r: dict) -> list[str]:
     text = (f"Optimized for **{r['optimize']}** (firmware.optimize): the fast kernels' weights are "
             + ("int8 in flash, widened in the loop." if r["optimize"] == "size" else
                "widened to int16 in flash (`size` keeps them int8: about half the weight flash)."))
+    if budget.get("to_fit_board"):
+        text += (f" The speed image did not fit {r['board']}'s flash, so layers "
+                 f"{budget.get('int8_weight_layers')} keep int8 weights.")
     if budget.get("flash_budget"):
         layers = budget.get("int8_weight_layers") or []
         text += (f" Flash budget {budget['flash_budget']:,} bytes: met"

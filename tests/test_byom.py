@@ -649,3 +649,31 @@ def test_frames_grow_with_the_input_up_to_what_info_can_announce():
     assert fw_build.frame_payload(4, 96 * 96 * 3) == 27904       # 27,667 rounded up
     assert fw_build.frame_payload(2, 4096 - 10) == 4096 + 256    # header pushes it over
     assert fw_build.frame_payload(4, 70000) > fw_build.FRAME_PAYLOAD_MAX   # left at 4096
+
+
+def test_a_speed_image_too_big_for_the_board_keeps_int8_weights_until_it_fits(tmp_path, capsys,
+                                                                              monkeypatch):
+    """The FC autoencoder's int16 fast records (570 KB) overflow mps3-an547's 512 KB of flash:
+    `firmware` then keeps int8 weights in the layers that save the most per MAC, says so,
+    and the image boots and passes its self-test; OPTIMIZE=size keeps them all int8."""
+    model = keras_model(*autoencoder(_layers()))
+    model_file = tmp_path / "autoencoder.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file), "--board", "mps3-an547"]
+    sizes = {}
+    for mode in ("speed", "size"):
+        code, out, err = run_cli(capsys, "firmware", *common, "--optimize", mode)
+        assert code == 0, err
+        rep = json.loads((build / "reports" / "firmware.json").read_text())
+        assert rep["optimize"] == mode and rep["selftest"]["passed"] and rep["fits"]
+        assert rep["flash_bytes"] <= rep["board_memory"]["flash_bytes"]
+        sizes[mode] = (rep["flash_bytes"], rep["flash_budget"]["int8_weight_layers"],
+                       rep["flash_budget"]["to_fit_board"])
+        md = (build / "reports" / "firmware.md").read_text()
+        assert f"Optimized for **{mode}**" in md
+        assert ("did not fit mps3-an547's flash" in md) == (mode == "speed")
+    (speed, speed_layers, fitted), (size, size_layers, _) = sizes["speed"], sizes["size"]
+    assert fitted and speed_layers and set(speed_layers) < set(size_layers)
+    assert size < speed <= 512 * 1024
