@@ -134,16 +134,226 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
     }
 }
 
+/*
+ * The hand-scheduled sweep (dk_c1f_mve_quad): 4 columns x every channel pair of a layer whose
+ * out_c is even and whose activation is the whole int8 range (the others take
+ * dk_c1f_mve_block above). gcc spills the 8 VMLADAVA accumulators of the intrinsics version
+ * (their registers must be even); here they stay in r0 r2 ... r12 lr for the whole pass.
+ *
+ * Registers in the dot product:
+ *   r0 r4 r8 r12   channel o, columns 0..3      r2 r6 r10 lr   channel o+1
+ *   r3 r5 r7 r9    the 4 columns' image (VLDRH, writeback)      r11 end of column 0's image
+ *   r1             the record                    q4 q5  gather bases (per lane one word of
+ *                  2 taps: channel o's words t..t+3 and t+4..t+7 are words 0,1 and 4,5 of a
+ *                  16-word group, o+1's are 2,3 and 6,7), VLDRW gathers with writeback, so
+ *                  the weights need no pointer arithmetic.
+ * A step of 8 taps: 2 gathers, 4 VLDRH, 8 VMLADAVA (64 MACs in 14 instructions). The first
+ * step (VMLADAV, no accumulate: the bias comes later) is 8 taps, or 4 when taps % 8 == 4
+ * (gathers predicated to 2 lanes, so the image's other 4 lanes meet zero weights); the rest
+ * are 8-tap steps, 8 per loop pass, entered part-way (Duff style, one LDR PC).
+ *
+ * Requantization of the pass's 8 outputs (two VMOVs put 2 accumulators each into lanes):
+ *     a = (acc + bias) / 2          VHADD: the record doubles weights and bias, so exact
+ *     t = (a >> 31) + rnd + VQRDMLAH(a, m)    = SMMLAR(2a, m, rnd) + sign, as conv1d.h
+ *     y = t >> e                    VSHL by -e (flooring, like ASR; no VRSHL, see dk_mve.h)
+ * then VQMOVNB/VQMOVNT narrow both channels into one vector of int16 (o in the even lanes),
+ * VQMOVNB.S16 saturates to int8 (the clamp), and one VSTRB.16 scatter stores the 8 bytes.
+ *
+ * Stack frame (the job, copied; dk_c1f_mve_job):
+ *   0..12 the 4 columns' image   16 end of column 0's   20 4 * taps   24 first step (address)
+ *   28 loop entry (address)      32 out   36 end of the records   40 the first record
+ *   48 scatter offsets (8 x u16)
+ */
+typedef struct {
+    const int16_t *x[4];
+    const int16_t *x_end;
+    int32_t weight_bytes;
+    int32_t first;      /* byte offset of the first step from the 8-tap one */
+    int32_t entry;      /* byte offset of the loop entry from the loop's start */
+    int8_t *out;
+    const int16_t *rec_end;
+    const int16_t *rec;
+    int32_t unused;
+    uint16_t offsets[8];
+    int32_t base0[4];   /* gather bases less the record's address, channel o */
+    int32_t base1[4];   /* channel o + 1 */
+} dk_c1f_mve_job;
+
+#define DK_C1F_MVE_F4 60        /* the 4-tap first step, after the 8-tap one (15 instructions) */
+#define DK_C1F_MVE_STEP 56      /* a loop step: 14 instructions of 4 bytes */
+
+#define DK_C1F_MVE_MACS(op)                     \
+    "vldrh.u16 q2, [r3], #16\n\t"               \
+    op ".s16 r0, q2, q0\n\t"                    \
+    op ".s16 r2, q2, q1\n\t"                    \
+    "vldrh.u16 q3, [r5], #16\n\t"               \
+    op ".s16 r4, q3, q0\n\t"                    \
+    op ".s16 r6, q3, q1\n\t"                    \
+    "vldrh.u16 q2, [r7], #16\n\t"               \
+    op ".s16 r8, q2, q0\n\t"                    \
+    op ".s16 r10, q2, q1\n\t"                   \
+    "vldrh.u16 q3, [r9], #16\n\t"               \
+    op ".s16 r12, q3, q0\n\t"                   \
+    op ".s16 lr, q3, q1\n\t"
+#define DK_C1F_MVE_STEP8                        \
+    "vldrw.u32 q0, [q4, #32]!\n\t"              \
+    "vldrw.u32 q1, [q5, #32]!\n\t"              \
+    DK_C1F_MVE_MACS("vmladava")
+#define DK_MVE_STR_(x) #x
+#define DK_MVE_STR(x) DK_MVE_STR_(x)
+
+__attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push    {r4-r11, lr}\n\t"
+        "vpush   {d8-d15}\n\t"                 /* q4-q7 are the caller's */
+        "sub     sp, #64\n\t"
+        "ldmia   r0!, {r1-r12}\n\t"
+        "stm     sp, {r1-r12}\n\t"
+        "vldrw.u32 q4, [r0]\n\t"
+        "vstrw.32 q4, [sp, #48]\n\t"
+        "vldrw.u32 q6, [r0, #16]\n\t"
+        "vldrw.u32 q7, [r0, #32]\n\t"
+        "movs    r2, #0xff\n\t"                 /* P0: 32-bit lanes 0, 1 (the 4-tap step) */
+        "vmsr    p0, r2\n\t"
+        "adr     r2, 5f\n\t"
+        "add     r7, r7, r2\n\t"
+        "orr     r7, r7, #1\n\t"
+        "adr     r2, 3f\n\t"
+        "add     r8, r8, r2\n\t"
+        "orr     r8, r8, #1\n\t"
+        "strd    r7, r8, [sp, #24]\n\t"
+        "mov     r1, r11\n"                     /* the first record */
+        "2:\n\t"                                /* channel pair */
+        "ldm     sp, {r3, r5, r7, r9, r11}\n\t"
+        "vadd.i32 q4, q6, r1\n\t"
+        "vadd.i32 q5, q7, r1\n\t"
+        "ldr     pc, [sp, #24]\n\t"
+        ".p2align 2\n"
+        "5:\n\t"                                /* first step: 8 taps */
+        "vldrw.u32 q0, [q4, #32]!\n\t"
+        "vldrw.u32 q1, [q5, #32]!\n\t"
+        DK_C1F_MVE_MACS("vmladav")
+        "ldr     pc, [sp, #28]\n"
+        "6:\n\t"                                /* or 4 taps */
+        ".if (6b - 5b) != " DK_MVE_STR(DK_C1F_MVE_F4) "\n\t"
+        ".error \"dk_c1f_mve_quad: the 8-tap first step is not DK_C1F_MVE_F4 long\"\n\t"
+        ".endif\n\t"
+        "vpstt\n\t"
+        "vldrwt.u32 q0, [q4, #16]\n\t"
+        "vldrwt.u32 q1, [q5, #16]\n\t"
+        "vldrh.u16 q2, [r3], #8\n\t"
+        "vmladav.s16 r0, q2, q0\n\t"
+        "vmladav.s16 r2, q2, q1\n\t"
+        "vldrh.u16 q3, [r5], #8\n\t"
+        "vmladav.s16 r4, q3, q0\n\t"
+        "vmladav.s16 r6, q3, q1\n\t"
+        "vldrh.u16 q2, [r7], #8\n\t"
+        "vmladav.s16 r8, q2, q0\n\t"
+        "vmladav.s16 r10, q2, q1\n\t"
+        "vldrh.u16 q3, [r9], #8\n\t"
+        "vmladav.s16 r12, q3, q0\n\t"
+        "vmladav.s16 lr, q3, q1\n\t"
+        "ldr     pc, [sp, #28]\n\t"
+        ".p2align 2\n"
+        "3:\n\t"
+        DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8
+        DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8
+        "4:\n\t"
+        ".if (4b - 3b) != 8 * " DK_MVE_STR(DK_C1F_MVE_STEP) "\n\t"
+        ".error \"dk_c1f_mve_quad: a loop step is not DK_C1F_MVE_STEP long\"\n\t"
+        ".endif\n\t"
+        "cmp     r3, r11\n\t"
+        "bne     3b\n\t"
+        "vmov    q0[2], q0[0], r0, r8\n\t"
+        "vmov    q0[3], q0[1], r4, r12\n\t"
+        "vmov    q1[2], q1[0], r2, r10\n\t"
+        "vmov    q1[3], q1[1], r6, lr\n\t"
+        "ldrd    r0, r2, [r1], #8\n\t"          /* the biases; r1: the weights */
+        "ldr     r4, [sp, #20]\n\t"
+        "add     r1, r1, r4\n\t"
+        "ldmia   r1!, {r4, r5, r6, r7, r8, r9}\n\t"   /* m rnd e of o, of o+1; r1: next record */
+        "vhadd.s32 q0, q0, r0\n\t"
+        "vhadd.s32 q1, q1, r2\n\t"
+        "vshr.s32 q3, q0, #31\n\t"
+        "vshr.s32 q2, q1, #31\n\t"
+        "vadd.i32 q3, q3, r5\n\t"
+        "vadd.i32 q2, q2, r8\n\t"
+        "vqrdmlah.s32 q3, q0, r4\n\t"
+        "vqrdmlah.s32 q2, q1, r7\n\t"
+        "rsb     r6, r6, #0\n\t"
+        "rsb     r9, r9, #0\n\t"
+        "vshl.s32 q3, r6\n\t"
+        "vshl.s32 q2, r9\n\t"
+        "vqmovnb.s32 q0, q3\n\t"
+        "vqmovnt.s32 q0, q2\n\t"
+        "vqmovnb.s16 q0, q0\n\t"
+        "vldrw.u32 q4, [sp, #48]\n\t"
+        "ldrd    r0, r2, [sp, #32]\n\t"         /* out, end of the records */
+        "vstrb.16 q0, [r0, q4]\n\t"
+        "adds    r0, r0, #2\n\t"
+        "str     r0, [sp, #32]\n\t"
+        "cmp     r1, r2\n\t"
+        "bne     2b\n\t"
+        "add     sp, #64\n\t"
+        "vpop    {d8-d15}\n\t"
+        "pop     {r4-r11, pc}\n\t");
+}
+
+/* Columns [0, n) of the widened block x every channel pair, with dk_c1f_mve_quad */
+DK_INLINE void dk_c1f_mve_block_asm(const dk_conv1d_params *p, const int16_t *packed, const int16_t *image,
+                                    int32_t n, int8_t *out)
+{
+    static const int32_t lanes[4] = {0, 4, 16, 20};   /* word offsets x 4: see dk_c1f_mve_quad */
+    const int32_t out_c = p->out_c;
+    const int32_t taps = p->taps;
+    const int32_t col_step = p->stride * p->in_c;
+    const int32_t first = (taps & 4) ? 4 : 8;
+    const int32_t steps = (taps - first) >> 3;
+    /* the first gather reads base + 32 (8 taps, writeback) or base + 16 (4 taps, none) and
+     * the next base + 32 */
+    const int32_t skip = 2 * DK_C1F_HEAD - (first == 8 ? 32 : 16);
+    dk_c1f_mve_job job __attribute__((aligned(16)));
+    int32_t j, k;
+    job.weight_bytes = 4 * taps;
+    job.first = first == 8 ? 0 : DK_C1F_MVE_F4;
+    job.entry = steps == 0 ? 8 * DK_C1F_MVE_STEP : ((8 - (steps & 7)) & 7) * DK_C1F_MVE_STEP;
+    job.rec = packed;
+    job.rec_end = packed + (out_c >> 1) * dk_c1f_record(taps);
+    job.unused = 0;
+    for (k = 0; k < 4; ++k) {
+        job.base0[k] = lanes[k] + skip;
+        job.base1[k] = lanes[k] + skip + 8;
+    }
+    for (j = 0; j < n; j += 4) {
+        for (k = 0; k < 4; ++k) {
+            const int32_t c = j + k < n ? k : n - 1 - j;   /* past the block: its last column again */
+            job.x[k] = image + (j + c) * col_step;
+            job.offsets[2 * k] = (uint16_t)(c * out_c);
+            job.offsets[2 * k + 1] = (uint16_t)(c * out_c + 1);
+        }
+        job.x_end = job.x[0] + taps;
+        job.out = out + j * out_c;
+        dk_c1f_mve_quad(&job);
+    }
+}
+
 /* dk_conv1d_s8_fast on an MVE core (conv1d.c calls it first thing) */
 __attribute__((noinline)) static void dk_conv1d_s8_fast_mve(const dk_conv1d_params *p, const int8_t *input,
                                                             const int16_t *packed, int16_t *scratch,
                                                             int8_t *output)
 {
+    /* the assembly sweep saturates to int8 and takes channel pairs only */
+    const int32_t fast = (p->out_c & 1) == 0 && p->activation.min == -128 && p->activation.max == 127;
     int32_t x0;
     for (x0 = 0; x0 < p->out_w; x0 += p->block) {
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
         dk_c1f_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
-        dk_c1f_mve_block(p, packed, scratch, n, output + x0 * p->out_c);
+        if (fast) {
+            dk_c1f_mve_block_asm(p, packed, scratch, n, output + x0 * p->out_c);
+        } else {
+            dk_c1f_mve_block(p, packed, scratch, n, output + x0 * p->out_c);
+        }
     }
 }
 
