@@ -106,6 +106,18 @@ def ew_cases():
         fc = FC(q, bias, out_depth)
         cases.append((4, bytes(ops.fully_connected.FC_PARAMS.make(q)), batches, out_depth, depth, x, w, None,
                       want, fc))
+    for case in range(16):   # MUL (the unfused batch norms' kernel): per-channel, same-shape, scalar b
+        L, C = int(rng.integers(1, 12)), int(rng.integers(1, 40))
+        sx, zx = random_scale(rng), int(rng.integers(-128, 128))
+        sk, zk = random_scale(rng, 0.001, 2.0), int(rng.integers(-128, 128))
+        su = random_scale(rng, 0.01 * sx * sk * 128, 4 * sx * sk * 128)
+        zu = int(rng.integers(-128, 128))
+        mul = quant.prepare_mul(sx, zx, sk, zk, su, zu, "RELU" if case % 4 == 3 else "NONE")
+        mode = case % 3   # the C harness's broadcast plan: b per channel, same shape, scalar
+        x = int8(rng, (L, C), case % 5 == 0)
+        k = int8(rng, [(C,), (L, C), (1,)][mode])
+        want = hostlib.mul(x, k[None] if mode == 0 else k.reshape((1, 1)) if mode == 2 else k, mul)
+        cases.append((5, bytes(ops.mul.MUL_PARAMS.make(mul)), L, C, mode, x, k, None, want))
     return cases
 
 

@@ -1,5 +1,6 @@
 /*
  * ew_cases.c - the fused element-wise kernels (dk_shrink_s8, dk_channel_affine_s8,
+ * dk_mul_s8,
  * dk_add_same_s8) and dk_fully_connected_s8 on a board, with the real instructions: on a
  * Helium core (Cortex-M55) their MVE variants (ew_fused_mve.h, fully_connected_mve.h). Cases, parameters (the ctypes bytes of the structs), inputs
  * and the reference kernels' outputs come from ew_cases_data.c, written by
@@ -57,6 +58,11 @@ int main(void)
             const dk_channel_requant q = {c->multiplier, c->shift, c->per_channel};
             dk_fully_connected_s8((const dk_fc_params *)c->params, &q, c->positions, c->stage, c->channels,
                                   c->a, c->b, c->bias, out_buf);
+        } else if (c->kind == 5) {   /* MUL, stage: b per channel, same shape, scalar */
+            const int32_t s2 = c->stage == 2 ? 0 : c->stage == 1 ? c->channels : 0;
+            const dk_broadcast bc = {{1, 1, c->positions, c->channels}, {0, 0, c->channels, 1},
+                                     {0, 0, s2, c->stage == 2 ? 0 : 1}};
+            dk_mul_s8((const dk_mul_params *)c->params, &bc, c->a, c->b, out_buf);
         } else {
             dk_add_same_s8((const dk_add_params *)c->params, n, c->a, c->b, out_buf, c->kind == 3);
         }
