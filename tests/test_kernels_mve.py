@@ -118,6 +118,19 @@ def ew_cases():
         k = int8(rng, [(C,), (L, C), (1,)][mode])
         want = hostlib.mul(x, k[None] if mode == 0 else k.reshape((1, 1)) if mode == 2 else k, mul)
         cases.append((5, bytes(ops.mul.MUL_PARAMS.make(mul)), L, C, mode, x, k, None, want))
+    for case in range(12):   # ABS + MEAN: runs of more than 256 positions, channels not multiples of 8
+        L, C = int(rng.integers(1, 600)), int(rng.integers(1, 40))
+        si, zi = random_scale(rng), int(rng.integers(-128, 128))
+        sa = si if case % 4 == 0 else random_scale(rng)
+        pa = quant.prepare_abs(si, zi, sa, -128)
+        pm = quant.prepare_mean(sa, -128, random_scale(rng, sa / 4, sa), int(rng.integers(-128, 0)), L)
+        x = int8(rng, (1, L, C), case % 3 == 0)
+        a = hostlib.abs_(x, pa)
+        want = hostlib.mean(a, [1], pm, keep_dims=False).reshape(-1)
+        table = np.asarray(quant.abs_table(pa), dtype=np.int8)
+        # stage 1: with the ABS tensor (c: its expected bytes)
+        cases.append((6, bytes(ops.mean.MEAN_PARAMS.make(pm)), L, C, case % 2, x[0], table,
+                      a[0] if case % 2 else None, want))
     return cases
 
 
@@ -150,7 +163,7 @@ def write_ew_cases(directory: Path, cases) -> Path:
              "const ew_case ew_cases[] = {", *rows, "};",
              f"const uint32_t ew_case_count = {len(cases)}u;", ""]
     (directory / "ew_cases_sizes.h").write_text(
-        f"#define CASES_MAX_OUT {max(c[2] * c[3] for c in cases)}\n")
+        f"#define CASES_MAX_OUT {max(c[2] * c[3] for c in cases)}\n")   # ABS + MEAN's ABS too
     path = directory / "ew_cases_data.c"
     path.write_text("\n".join(data))
     return path
