@@ -162,7 +162,9 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  * Stack frame (the job, copied; dk_c1f_mve_job):
  *   0..12 the 4 columns' image   16 end of column 0's   20 4 * taps   24 first step (address)
  *   28 loop entry (address)      32 out   36 end of the records   40 the first record
- *   48 scatter offsets (8 x u16)
+ *   44 quads left   48 scatter offsets (8 x u16)   64 x_step   68 out_step
+ * After the last channel pair the next quad's columns are 4 further: a job of quads > 1
+ * sweeps them all without coming back to C.
  */
 typedef struct {
     const int16_t *x[4];
@@ -173,10 +175,12 @@ typedef struct {
     int8_t *out;
     const int16_t *rec_end;
     const int16_t *rec;
-    int32_t unused;
+    int32_t quads;      /* passes over 4 columns */
     uint16_t offsets[8];
     int32_t base0[4];   /* gather bases less the record's address, channel o */
     int32_t base1[4];   /* channel o + 1 */
+    int32_t x_step;     /* bytes from a quad's image to the next quad's */
+    int32_t out_step;   /* from the end of a quad's outputs to the next quad's */
 } dk_c1f_mve_job;
 
 #define DK_C1F_MVE_F4 60        /* the 4-tap first step, after the 8-tap one (15 instructions) */
@@ -207,9 +211,11 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
     __asm__ volatile(
         "push    {r4-r11, lr}\n\t"
         "vpush   {d8-d15}\n\t"                 /* q4-q7 are the caller's */
-        "sub     sp, #64\n\t"
+        "sub     sp, #80\n\t"
         "ldmia   r0!, {r1-r12}\n\t"
         "stm     sp, {r1-r12}\n\t"
+        "ldrd    r2, r3, [r0, #48]\n\t"
+        "strd    r2, r3, [sp, #64]\n\t"
         "vldrw.u32 q4, [r0]\n\t"
         "vstrw.32 q4, [sp, #48]\n\t"
         "vldrw.u32 q6, [r0, #16]\n\t"
@@ -295,7 +301,25 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "str     r0, [sp, #32]\n\t"
         "cmp     r1, r2\n\t"
         "bne     2b\n\t"
-        "add     sp, #64\n\t"
+        "ldr     r0, [sp, #44]\n\t"           /* next quad */
+        "subs    r0, r0, #1\n\t"
+        "beq     9f\n\t"
+        "str     r0, [sp, #44]\n\t"
+        "ldm     sp, {r2, r3, r4, r5, r6}\n\t"
+        "ldrd    r7, r8, [sp, #64]\n\t"
+        "add     r2, r2, r7\n\t"
+        "add     r3, r3, r7\n\t"
+        "add     r4, r4, r7\n\t"
+        "add     r5, r5, r7\n\t"
+        "add     r6, r6, r7\n\t"
+        "stm     sp, {r2, r3, r4, r5, r6}\n\t"
+        "ldr     r0, [sp, #32]\n\t"
+        "add     r0, r0, r8\n\t"
+        "str     r0, [sp, #32]\n\t"
+        "ldr     r1, [sp, #40]\n\t"
+        "b       2b\n"
+        "9:\n\t"
+        "add     sp, #80\n\t"
         "vpop    {d8-d15}\n\t"
         "pop     {r4-r11, pc}\n\t");
 }
@@ -320,14 +344,17 @@ DK_INLINE void dk_c1f_mve_block_asm(const dk_conv1d_params *p, const int16_t *pa
     job.entry = steps == 0 ? 8 * DK_C1F_MVE_STEP : ((8 - (steps & 7)) & 7) * DK_C1F_MVE_STEP;
     job.rec = packed;
     job.rec_end = packed + (out_c >> 1) * dk_c1f_record(taps);
-    job.unused = 0;
+    job.x_step = 8 * col_step;
+    job.out_step = 3 * out_c;
     for (k = 0; k < 4; ++k) {
         job.base0[k] = lanes[k] + skip;
         job.base1[k] = lanes[k] + skip + 8;
     }
-    for (j = 0; j < n; j += 4) {
+    for (j = 0; j < n; j += 4 * job.quads) {
+        /* the full quads in one job, then a last one with fewer columns (its last again) */
+        job.quads = n - j >= 4 ? (n - j) >> 2 : 1;
         for (k = 0; k < 4; ++k) {
-            const int32_t c = j + k < n ? k : n - 1 - j;   /* past the block: its last column again */
+            const int32_t c = j + k < n ? k : n - 1 - j;
             job.x[k] = image + (j + c) * col_step;
             job.offsets[2 * k] = (uint16_t)(c * out_c);
             job.offsets[2 * k + 1] = (uint16_t)(c * out_c + 1);
