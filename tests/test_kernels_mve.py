@@ -131,6 +131,15 @@ def ew_cases():
         # stage 1: with the ABS tensor (c: its expected bytes)
         cases.append((6, bytes(ops.mean.MEAN_PARAMS.make(pm)), L, C, case % 2, x[0], table,
                       a[0] if case % 2 else None, want))
+    for case in range(12):   # MEAN over [outer][reduce][inner]: inner 1 (contiguous) and groups of 8
+        outer, reduce = int(rng.integers(1, 4)), int(rng.integers(1, 600))
+        inner = 1 if case % 3 == 0 else int(rng.integers(2, 40))
+        si, zi = random_scale(rng), int(rng.integers(-128, 128))
+        pm = quant.prepare_mean(si, zi, random_scale(rng, si / 4, si), int(rng.integers(-128, 128)), reduce)
+        x = int8(rng, (outer, reduce, inner), case % 4 == 0)
+        want = hostlib.mean(x, [1], pm, keep_dims=False).reshape(-1)
+        # positions: reduce, channels: inner, stage: outer
+        cases.append((7, bytes(ops.mean.MEAN_PARAMS.make(pm)), reduce, inner, outer, x, x, None, want))
     return cases
 
 
@@ -163,7 +172,7 @@ def write_ew_cases(directory: Path, cases) -> Path:
              "const ew_case ew_cases[] = {", *rows, "};",
              f"const uint32_t ew_case_count = {len(cases)}u;", ""]
     (directory / "ew_cases_sizes.h").write_text(
-        f"#define CASES_MAX_OUT {max(c[2] * c[3] for c in cases)}\n")   # ABS + MEAN's ABS too
+        f"#define CASES_MAX_OUT {max(max(c[2], c[4] if c[0] == 7 else 0) * c[3] for c in cases)}\n")
     path = directory / "ew_cases_data.c"
     path.write_text("\n".join(data))
     return path
