@@ -143,10 +143,12 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  * Registers in the dot product:
  *   r0 r4 r8 r12   channel o, columns 0..3      r2 r6 r10 lr   channel o+1
  *   r3 r5 r7 r9    the 4 columns' image (VLDRH, writeback)      r11 end of column 0's image
- *   r1             the record                    q4 q5  gather bases (per lane one word of
- *                  2 taps: channel o's words t..t+3 and t+4..t+7 are words 0,1 and 4,5 of a
- *                  16-word group, o+1's are 2,3 and 6,7), VLDRW gathers with writeback, so
- *                  the weights need no pointer arithmetic.
+ *   r1             the record
+ *   q4             gather base: per lane one word (2 taps) of channel o, words 0, 1 and 4, 5
+ *                  of a step's 16 (o+1's are 2, 3 and 6, 7: the same base + 8); a VLDRW
+ *                  gather with writeback for o, one at + 8 without for o+1, so the weights
+ *                  need no pointer arithmetic
+ *   q5             the scatter offsets of the outputs     q6  q4's start less the record's address
  * A step of 8 taps: 2 gathers, 4 VLDRH, 8 VMLADAVA (64 MACs in 14 instructions). The first
  * step (VMLADAV, no accumulate: the bias comes later) is 8 taps, or 4 when taps % 8 == 4
  * (gathers predicated to 2 lanes, so the image's other 4 lanes meet zero weights); the rest
@@ -162,7 +164,7 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  * Stack frame (the job, copied; dk_c1f_mve_job):
  *   0..12 the 4 columns' image   16 end of column 0's   20 4 * taps   24 first step (address)
  *   28 loop entry (address)      32 out   36 end of the records   40 the first record
- *   44 quads left   48 scatter offsets (8 x u16)   64 x_step   68 out_step
+ *   44 quads left   48 x_step   52 out_step
  * After the last channel pair the next quad's columns are 4 further: a job of quads > 1
  * sweeps them all without coming back to C.
  */
@@ -177,8 +179,7 @@ typedef struct {
     const int16_t *rec;
     int32_t quads;      /* passes over 4 columns */
     uint16_t offsets[8];
-    int32_t base0[4];   /* gather bases less the record's address, channel o */
-    int32_t base1[4];   /* channel o + 1 */
+    int32_t base[4];    /* gather bases less the record's address */
     int32_t x_step;     /* bytes from a quad's image to the next quad's */
     int32_t out_step;   /* from the end of a quad's outputs to the next quad's */
 } dk_c1f_mve_job;
@@ -201,7 +202,7 @@ typedef struct {
     op ".s16 lr, q3, q1\n\t"
 #define DK_C1F_MVE_STEP8                        \
     "vldrw.u32 q0, [q4, #32]!\n\t"              \
-    "vldrw.u32 q1, [q5, #32]!\n\t"              \
+    "vldrw.u32 q1, [q4, #8]\n\t"                \
     DK_C1F_MVE_MACS("vmladava")
 #define DK_MVE_STR_(x) #x
 #define DK_MVE_STR(x) DK_MVE_STR_(x)
@@ -210,16 +211,14 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
 {
     __asm__ volatile(
         "push    {r4-r11, lr}\n\t"
-        "vpush   {d8-d15}\n\t"                 /* q4-q7 are the caller's */
-        "sub     sp, #80\n\t"
+        "vpush   {d8-d13}\n\t"                 /* q4-q6 are the caller's */
+        "sub     sp, #56\n\t"
         "ldmia   r0!, {r1-r12}\n\t"
         "stm     sp, {r1-r12}\n\t"
-        "ldrd    r2, r3, [r0, #48]\n\t"
-        "strd    r2, r3, [sp, #64]\n\t"
-        "vldrw.u32 q4, [r0]\n\t"
-        "vstrw.32 q4, [sp, #48]\n\t"
-        "vldrw.u32 q6, [r0, #16]\n\t"
-        "vldrw.u32 q7, [r0, #32]\n\t"
+        "ldrd    r2, r3, [r0, #32]\n\t"
+        "strd    r2, r3, [sp, #48]\n\t"
+        "vldrw.u32 q5, [r0]\n\t"                /* scatter offsets */
+        "vldrw.u32 q6, [r0, #16]\n\t"           /* gather bases */
         "movs    r2, #0xff\n\t"                 /* P0: 32-bit lanes 0, 1 (the 4-tap step) */
         "vmsr    p0, r2\n\t"
         "adr     r2, 5f\n\t"
@@ -233,12 +232,11 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "2:\n\t"                                /* channel pair */
         "ldm     sp, {r3, r5, r7, r9, r11}\n\t"
         "vadd.i32 q4, q6, r1\n\t"
-        "vadd.i32 q5, q7, r1\n\t"
         "ldr     pc, [sp, #24]\n\t"
         ".p2align 2\n"
         "5:\n\t"                                /* first step: 8 taps */
         "vldrw.u32 q0, [q4, #32]!\n\t"
-        "vldrw.u32 q1, [q5, #32]!\n\t"
+        "vldrw.u32 q1, [q4, #8]\n\t"
         DK_C1F_MVE_MACS("vmladav")
         "ldr     pc, [sp, #28]\n"
         "6:\n\t"                                /* or 4 taps */
@@ -247,7 +245,7 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         ".endif\n\t"
         "vpstt\n\t"
         "vldrwt.u32 q0, [q4, #16]\n\t"
-        "vldrwt.u32 q1, [q5, #16]\n\t"
+        "vldrwt.u32 q1, [q4, #24]\n\t"
         "vldrh.u16 q2, [r3], #8\n\t"
         "vmladav.s16 r0, q2, q0\n\t"
         "vmladav.s16 r2, q2, q1\n\t"
@@ -294,9 +292,8 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "vqmovnb.s32 q0, q3\n\t"
         "vqmovnt.s32 q0, q2\n\t"
         "vqmovnb.s16 q0, q0\n\t"
-        "vldrw.u32 q4, [sp, #48]\n\t"
         "ldrd    r0, r2, [sp, #32]\n\t"         /* out, end of the records */
-        "vstrb.16 q0, [r0, q4]\n\t"
+        "vstrb.16 q0, [r0, q5]\n\t"
         "adds    r0, r0, #2\n\t"
         "str     r0, [sp, #32]\n\t"
         "cmp     r1, r2\n\t"
@@ -306,7 +303,7 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "beq     9f\n\t"
         "str     r0, [sp, #44]\n\t"
         "ldm     sp, {r2, r3, r4, r5, r6}\n\t"
-        "ldrd    r7, r8, [sp, #64]\n\t"
+        "ldrd    r7, r8, [sp, #48]\n\t"
         "add     r2, r2, r7\n\t"
         "add     r3, r3, r7\n\t"
         "add     r4, r4, r7\n\t"
@@ -319,8 +316,8 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "ldr     r1, [sp, #40]\n\t"
         "b       2b\n"
         "9:\n\t"
-        "add     sp, #80\n\t"
-        "vpop    {d8-d15}\n\t"
+        "add     sp, #56\n\t"
+        "vpop    {d8-d13}\n\t"
         "pop     {r4-r11, pc}\n\t");
 }
 
@@ -347,8 +344,7 @@ DK_INLINE void dk_c1f_mve_block_asm(const dk_conv1d_params *p, const int16_t *pa
     job.x_step = 8 * col_step;
     job.out_step = 3 * out_c;
     for (k = 0; k < 4; ++k) {
-        job.base0[k] = lanes[k] + skip;
-        job.base1[k] = lanes[k] + skip + 8;
+        job.base[k] = lanes[k] + skip;
     }
     for (j = 0; j < n; j += 4 * job.quads) {
         /* the full quads in one job, then a last one with fewer columns (its last again) */
