@@ -234,22 +234,21 @@ def test_helium_target_verdict_and_report_section():
 
 def test_benchmark_compares_helium_with_the_dsp_path_on_the_m55(smoke_tflite, tmp_path):
     """The smoke model on mps3-an547: the profiling build once with the Helium kernels and once
-    with -DDK_NO_MVE, both bit-exact; every Helium kernel runs in fewer instructions than its
-    DSP twin, the kernels without a Helium variant in the same number."""
+    with -DDK_NO_MVE, both bit-exact; the whole inference within the target (<= 0.5x), every
+    Helium kernel in fewer instructions than its DSP twin, the kernels without a Helium
+    variant in the same number."""
     rep = benchmark.benchmark(smoke_tflite, BOARD, tmp_path, cycles=False)
     h = rep["helium"]
     assert h["bit_exact"] and rep["bit_exact"]
     assert h["ratio"] == pytest.approx(h["instructions_per_inference"] / h["dsp_instructions_per_inference"])
-    assert h["instructions_per_inference"] < 0.8 * h["dsp_instructions_per_inference"]
+    assert h["instructions_per_inference"] <= 0.5 * h["dsp_instructions_per_inference"]
     ops = h["by_op"]
-    for op in ("CONV_2D", "soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused"):
-        assert ops[op]["ratio"] < 0.9, op
-    for op in ("soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused"):
-        assert ops[op]["ratio"] < 0.5, op
-    # The DRSN's FULLY_CONNECTED layers take the DSP fast path (dk_fully_connected_s8_fast),
-    # which has no Helium variant (the Conv1D sweep over one column measured 1.75x slower);
-    # the Helium FC kernel serves the reference path (test above). Neither has one here.
-    for op in ("SOFTMAX", "FULLY_CONNECTED"):
+    for op in ("CONV_2D", "soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused",
+               "ABS + MEAN, fused", "MEAN", "MUL"):
+        assert ops[op]["ratio"] < 0.6, op
+    # the DRSN's FULLY_CONNECTED layers are small (8-16 taps): requantization dominates
+    assert ops["FULLY_CONNECTED"]["ratio"] < 0.95
+    for op in ("SOFTMAX", "LOGISTIC"):
         assert ops[op]["ratio"] == pytest.approx(1.0, abs=0.02), op
     check = rep["target_checks"][-1]
     assert check["what"].startswith("M55 Helium") and check["value"] == h["ratio"]
