@@ -321,9 +321,11 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "pop     {r4-r11, pc}\n\t");
 }
 
-/* Columns [0, n) of the widened block x every channel pair, with dk_c1f_mve_quad */
-DK_INLINE void dk_c1f_mve_block_asm(const dk_conv1d_params *p, const int16_t *packed, const int16_t *image,
-                                    int32_t n, int8_t *out)
+/* A job for dk_c1f_mve_quad over image columns [0, cols) (cols <= 4: a last quad repeats its
+ * last column); out and quads are the caller's */
+__attribute__((noinline)) static void dk_c1f_mve_job_make(const dk_conv1d_params *p, const int16_t *packed,
+                                                          const int16_t *image, int32_t cols,
+                                                          dk_c1f_mve_job *job)
 {
     static const int32_t lanes[4] = {0, 4, 16, 20};   /* word offsets x 4: see dk_c1f_mve_quad */
     const int32_t out_c = p->out_c;
@@ -334,48 +336,61 @@ DK_INLINE void dk_c1f_mve_block_asm(const dk_conv1d_params *p, const int16_t *pa
     /* the first gather reads base + 32 (8 taps, writeback) or base + 16 (4 taps, none) and
      * the next base + 32 */
     const int32_t skip = 2 * DK_C1F_HEAD - (first == 8 ? 32 : 16);
-    dk_c1f_mve_job job __attribute__((aligned(16)));
-    int32_t j, k;
-    job.weight_bytes = 4 * taps;
-    job.first = first == 8 ? 0 : DK_C1F_MVE_F4;
-    job.entry = steps == 0 ? 8 * DK_C1F_MVE_STEP : ((8 - (steps & 7)) & 7) * DK_C1F_MVE_STEP;
-    job.rec = packed;
-    job.rec_end = packed + (out_c >> 1) * dk_c1f_record(taps);
-    job.x_step = 8 * col_step;
-    job.out_step = 3 * out_c;
+    int32_t k;
+    job->weight_bytes = 4 * taps;
+    job->first = first == 8 ? 0 : DK_C1F_MVE_F4;
+    job->entry = steps == 0 ? 8 * DK_C1F_MVE_STEP : ((8 - (steps & 7)) & 7) * DK_C1F_MVE_STEP;
+    job->rec = packed;
+    job->rec_end = packed + (out_c >> 1) * dk_c1f_record(taps);
+    job->x_step = 8 * col_step;
+    job->out_step = 3 * out_c;
     for (k = 0; k < 4; ++k) {
-        job.base[k] = lanes[k] + skip;
+        const int32_t c = k < cols ? k : cols - 1;
+        job->base[k] = lanes[k] + skip;
+        job->x[k] = image + c * col_step;
+        job->offsets[2 * k] = (uint16_t)(c * out_c);
+        job->offsets[2 * k + 1] = (uint16_t)(c * out_c + 1);
     }
-    for (j = 0; j < n; j += 4 * job.quads) {
-        /* the full quads in one job, then a last one with fewer columns (its last again) */
-        job.quads = n - j >= 4 ? (n - j) >> 2 : 1;
-        for (k = 0; k < 4; ++k) {
-            const int32_t c = j + k < n ? k : n - 1 - j;
-            job.x[k] = image + (j + c) * col_step;
-            job.offsets[2 * k] = (uint16_t)(c * out_c);
-            job.offsets[2 * k + 1] = (uint16_t)(c * out_c + 1);
-        }
-        job.x_end = job.x[0] + taps;
-        job.out = out + j * out_c;
-        dk_c1f_mve_quad(&job);
-    }
+    job->x_end = job->x[0] + taps;
 }
 
-/* dk_conv1d_s8_fast on an MVE core (conv1d.c calls it first thing) */
+/* dk_conv1d_s8_fast on an MVE core (conv1d.c calls it first thing). Every block's image
+ * starts at scratch, so one job serves the full quads of every block; only a block whose
+ * width is not a multiple of 4 (the last) needs a second one for its last columns. */
 __attribute__((noinline)) static void dk_conv1d_s8_fast_mve(const dk_conv1d_params *p, const int8_t *input,
                                                             const int16_t *packed, int16_t *scratch,
                                                             int8_t *output)
 {
     /* the assembly sweep saturates to int8 and takes channel pairs only */
     const int32_t fast = (p->out_c & 1) == 0 && p->activation.min == -128 && p->activation.max == 127;
-    int32_t x0;
+    const int32_t col_step = p->stride * p->in_c;
+    dk_c1f_mve_job full __attribute__((aligned(16)));
+    dk_c1f_mve_job last __attribute__((aligned(16)));
+    int32_t x0, last_n = 0;
+    if (fast) {
+        dk_c1f_mve_job_make(p, packed, scratch, 4, &full);
+    }
     for (x0 = 0; x0 < p->out_w; x0 += p->block) {
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        int8_t *out = output + x0 * p->out_c;
         dk_c1f_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
-        if (fast) {
-            dk_c1f_mve_block_asm(p, packed, scratch, n, output + x0 * p->out_c);
-        } else {
-            dk_c1f_mve_block(p, packed, scratch, n, output + x0 * p->out_c);
+        if (!fast) {
+            dk_c1f_mve_block(p, packed, scratch, n, out);
+            continue;
+        }
+        if (n >= 4) {
+            full.quads = n >> 2;
+            full.out = out;
+            dk_c1f_mve_quad(&full);
+        }
+        if (n & 3) {
+            if (last_n != n) {
+                dk_c1f_mve_job_make(p, packed, scratch + (n & ~3) * col_step, n & 3, &last);
+                last.quads = 1;
+                last_n = n;
+            }
+            last.out = out + (n & ~3) * p->out_c;
+            dk_c1f_mve_quad(&last);
         }
     }
 }
