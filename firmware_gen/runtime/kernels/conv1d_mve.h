@@ -15,6 +15,9 @@
  * are out_c bytes apart). A block's last pass with fewer than 4 columns repeats its last
  * column (the repeated lanes store the same bytes again); an odd last channel is the pair
  * whose second channel is zero, stored without it.
+ *
+ * That intrinsics version serves the layers with an odd out_c or a narrower clamp; the
+ * others (the DRSN's) take the hand-scheduled assembly sweep further down.
  */
 #ifndef DK_CONV1D_MVE_H
 #define DK_CONV1D_MVE_H
@@ -269,6 +272,8 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         ".endif\n\t"
         "cmp     r3, r11\n\t"
         "bne     3b\n\t"
+        /* lanes 0..3 = columns 0..3: the first register goes to the lower lane (as QEMU and
+         * the board cases agree) */
         "vmov    q0[2], q0[0], r0, r8\n\t"
         "vmov    q0[3], q0[1], r4, r12\n\t"
         "vmov    q1[2], q1[0], r2, r10\n\t"
