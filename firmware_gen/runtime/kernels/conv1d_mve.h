@@ -157,7 +157,7 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  * (gathers predicated to 2 lanes, so the image's other 4 lanes meet zero weights); the rest
  * are 8-tap steps, 8 per loop pass, entered part-way (Duff style, one LDR PC).
  *
- * Requantization of the pass's 8 outputs (two VMOVs put 2 accumulators each into lanes):
+ * Requantization of the pass's 8 outputs (two STM and two VLDRW put them into lanes):
  *     a = (acc + bias) / 2          VHADD: the record doubles weights and bias, so exact
  *     t = (a >> 31) + rnd + VQRDMLAH(a, m)    = SMMLAR(2a, m, rnd) + sign, as conv1d.h
  *     y = t >> e                    VSHL by -e (flooring, like ASR; no VRSHL, see dk_mve.h)
@@ -167,7 +167,7 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  * Stack frame (the job, copied; dk_c1f_mve_job):
  *   0..12 the 4 columns' image   16 end of column 0's   20 4 * taps   24 first step (address)
  *   28 loop entry (address)      32 out   36 end of the records   40 the first record
- *   44 quads left   48 x_step   52 out_step
+ *   44 quads left   48 x_step   52 out_step   56..87 the accumulators on their way to q0, q1
  * After the last channel pair the next quad's columns are 4 further: a job of quads > 1
  * sweeps them all without coming back to C.
  */
@@ -215,7 +215,7 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
     __asm__ volatile(
         "push    {r4-r11, lr}\n\t"
         "vpush   {d8-d13}\n\t"                 /* q4-q6 are the caller's */
-        "sub     sp, #56\n\t"
+        "sub     sp, #88\n\t"
         "ldmia   r0!, {r1-r12}\n\t"
         "stm     sp, {r1-r12}\n\t"
         "ldrd    r2, r3, [r0, #32]\n\t"
@@ -272,12 +272,14 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         ".endif\n\t"
         "cmp     r3, r11\n\t"
         "bne     3b\n\t"
-        /* lanes 0..3 = columns 0..3: the first register goes to the lower lane (as QEMU and
-         * the board cases agree) */
-        "vmov    q0[2], q0[0], r0, r8\n\t"
-        "vmov    q0[3], q0[1], r4, r12\n\t"
-        "vmov    q1[2], q1[0], r2, r10\n\t"
-        "vmov    q1[3], q1[1], r6, lr\n\t"
+        /* the accumulators into lanes through the stack: STM stores in register order, so
+         * lanes 0..3 are columns 0..3 (the two-lane VMOV's operand order is read one way by
+         * the assemblers and the other by QEMU 7.2; this does not depend on it) */
+        "add     r3, sp, #56\n\t"
+        "stm     r3!, {r0, r4, r8, r12}\n\t"
+        "stm     r3, {r2, r6, r10, lr}\n\t"
+        "vldrw.u32 q0, [sp, #56]\n\t"
+        "vldrw.u32 q1, [sp, #72]\n\t"
         "ldrd    r0, r2, [r1], #8\n\t"          /* the biases; r1: the weights */
         "ldr     r4, [sp, #20]\n\t"
         "add     r1, r1, r4\n\t"
@@ -321,7 +323,7 @@ __attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_jo
         "ldr     r1, [sp, #40]\n\t"
         "b       2b\n"
         "9:\n\t"
-        "add     sp, #56\n\t"
+        "add     sp, #88\n\t"
         "vpop    {d8-d13}\n\t"
         "pop     {r4-r11, pc}\n\t");
 }
