@@ -5,7 +5,16 @@
  * requantized exactly as TFLM's MEAN does. abs_out, when not NULL, also receives the ABS
  * tensor (the model's debug dump).
  */
+#include "abs_mean_mve.h"   /* Helium sums (DK_USE_MVE) */
 #include "fixedpoint.h"
+
+/* MEAN's requantization of one channel's sum */
+static inline int8_t dk_abs_mean_out(const dk_mean_params *mean, int32_t sum, int32_t zero_point_sum)
+{
+    const int32_t y = dk_mbqm(dk_wrap_sub(sum, zero_point_sum), mean->output.multiplier, mean->output.shift) +
+                      mean->output_zero_point;
+    return (int8_t)dk_clamp(y, -128, 127);
+}
 
 void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
                     int32_t positions, int32_t channels, const int8_t *x,
@@ -13,6 +22,16 @@ void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
 {
     const int32_t zero_point_sum = mean->input_zero_point * mean->num_elements;
     int32_t c, i;
+#if DK_USE_MVE
+    for (c = 0; c < channels; c += 8) {
+        int32_t sums[8];
+        dk_abs_sums_mve(abs_table, positions, channels, x, abs_out, c, sums);
+        for (i = 0; i < 8 && c + i < channels; ++i) {
+            out[c + i] = dk_abs_mean_out(mean, sums[i], zero_point_sum);
+        }
+    }
+    return;
+#endif
     for (c = 0; c < channels; ++c) {
         const int8_t *xp = x + c;
         int32_t sum = 0;
@@ -28,11 +47,6 @@ void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
                 xp += channels;
             }
         }
-        {
-            const int32_t y = dk_mbqm(dk_wrap_sub(sum, zero_point_sum),
-                                      mean->output.multiplier, mean->output.shift) +
-                              mean->output_zero_point;
-            out[c] = (int8_t)dk_clamp(y, -128, 127);
-        }
+        out[c] = dk_abs_mean_out(mean, sum, zero_point_sum);
     }
 }

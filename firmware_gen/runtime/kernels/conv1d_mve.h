@@ -15,6 +15,9 @@
  * are out_c bytes apart). A block's last pass with fewer than 4 columns repeats its last
  * column (the repeated lanes store the same bytes again); an odd last channel is the pair
  * whose second channel is zero, stored without it.
+ *
+ * That intrinsics version serves the layers with an odd out_c or a narrower clamp; the
+ * others (the DRSN's) take the hand-scheduled assembly sweep further down.
  */
 #ifndef DK_CONV1D_MVE_H
 #define DK_CONV1D_MVE_H
@@ -134,16 +137,268 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
     }
 }
 
-/* dk_conv1d_s8_fast on an MVE core (conv1d.c calls it first thing) */
+/*
+ * The hand-scheduled sweep (dk_c1f_mve_quad): 4 columns x every channel pair of a layer whose
+ * out_c is even and whose activation is the whole int8 range (the others take
+ * dk_c1f_mve_block above). gcc spills the 8 VMLADAVA accumulators of the intrinsics version
+ * (their registers must be even); here they stay in r0 r2 ... r12 lr for the whole pass.
+ *
+ * Registers in the dot product:
+ *   r0 r4 r8 r12   channel o, columns 0..3      r2 r6 r10 lr   channel o+1
+ *   r3 r5 r7 r9    the 4 columns' image (VLDRH, writeback)      r11 end of column 0's image
+ *   r1             the record
+ *   q4             gather base: per lane one word (2 taps) of channel o, words 0, 1 and 4, 5
+ *                  of a step's 16 (o+1's are 2, 3 and 6, 7: the same base + 8); a VLDRW
+ *                  gather with writeback for o, one at + 8 without for o+1, so the weights
+ *                  need no pointer arithmetic
+ *   q5             the scatter offsets of the outputs     q6  q4's start less the record's address
+ * A step of 8 taps: 2 gathers, 4 VLDRH, 8 VMLADAVA (64 MACs in 14 instructions). The first
+ * step (VMLADAV, no accumulate: the bias comes later) is 8 taps, or 4 when taps % 8 == 4
+ * (gathers predicated to 2 lanes, so the image's other 4 lanes meet zero weights); the rest
+ * are 8-tap steps, 8 per loop pass, entered part-way (Duff style, one LDR PC).
+ *
+ * Requantization of the pass's 8 outputs (two STM and two VLDRW put them into lanes):
+ *     a = (acc + bias) / 2          VHADD: the record doubles weights and bias, so exact
+ *     t = (a >> 31) + rnd + VQRDMLAH(a, m)    = SMMLAR(2a, m, rnd) + sign, as conv1d.h
+ *     y = t >> e                    VSHL by -e (flooring, like ASR; no VRSHL, see dk_mve.h)
+ * then VQMOVNB/VQMOVNT narrow both channels into one vector of int16 (o in the even lanes),
+ * VQMOVNB.S16 saturates to int8 (the clamp), and one VSTRB.16 scatter stores the 8 bytes.
+ *
+ * Stack frame (the job, copied; dk_c1f_mve_job):
+ *   0..12 the 4 columns' image   16 end of column 0's   20 4 * taps   24 first step (address)
+ *   28 loop entry (address)      32 out   36 end of the records   40 the first record
+ *   44 quads left   48 x_step   52 out_step   56..87 the accumulators on their way to q0, q1
+ * After the last channel pair the next quad's columns are 4 further: a job of quads > 1
+ * sweeps them all without coming back to C.
+ */
+typedef struct {
+    const int16_t *x[4];
+    const int16_t *x_end;
+    int32_t weight_bytes;
+    int32_t first;      /* byte offset of the first step from the 8-tap one */
+    int32_t entry;      /* byte offset of the loop entry from the loop's start */
+    int8_t *out;
+    const int16_t *rec_end;
+    const int16_t *rec;
+    int32_t quads;      /* passes over 4 columns */
+    uint16_t offsets[8];
+    int32_t base[4];    /* gather bases less the record's address */
+    int32_t x_step;     /* bytes from a quad's image to the next quad's */
+    int32_t out_step;   /* from the end of a quad's outputs to the next quad's */
+} dk_c1f_mve_job;
+
+#define DK_C1F_MVE_F4 60        /* the 4-tap first step, after the 8-tap one (15 instructions) */
+#define DK_C1F_MVE_STEP 56      /* a loop step: 14 instructions of 4 bytes */
+
+#define DK_C1F_MVE_MACS(op)                     \
+    "vldrh.u16 q2, [r3], #16\n\t"               \
+    op ".s16 r0, q2, q0\n\t"                    \
+    op ".s16 r2, q2, q1\n\t"                    \
+    "vldrh.u16 q3, [r5], #16\n\t"               \
+    op ".s16 r4, q3, q0\n\t"                    \
+    op ".s16 r6, q3, q1\n\t"                    \
+    "vldrh.u16 q2, [r7], #16\n\t"               \
+    op ".s16 r8, q2, q0\n\t"                    \
+    op ".s16 r10, q2, q1\n\t"                   \
+    "vldrh.u16 q3, [r9], #16\n\t"               \
+    op ".s16 r12, q3, q0\n\t"                   \
+    op ".s16 lr, q3, q1\n\t"
+#define DK_C1F_MVE_STEP8                        \
+    "vldrw.u32 q0, [q4, #32]!\n\t"              \
+    "vldrw.u32 q1, [q4, #8]\n\t"                \
+    DK_C1F_MVE_MACS("vmladava")
+#define DK_MVE_STR_(x) #x
+#define DK_MVE_STR(x) DK_MVE_STR_(x)
+
+__attribute__((naked, noinline)) static void dk_c1f_mve_quad(const dk_c1f_mve_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push    {r4-r11, lr}\n\t"
+        "vpush   {d8-d13}\n\t"                 /* q4-q6 are the caller's */
+        "sub     sp, #88\n\t"
+        "ldmia   r0!, {r1-r12}\n\t"
+        "stm     sp, {r1-r12}\n\t"
+        "ldrd    r2, r3, [r0, #32]\n\t"
+        "strd    r2, r3, [sp, #48]\n\t"
+        "vldrw.u32 q5, [r0]\n\t"                /* scatter offsets */
+        "vldrw.u32 q6, [r0, #16]\n\t"           /* gather bases */
+        "movs    r2, #0xff\n\t"                 /* P0: 32-bit lanes 0, 1 (the 4-tap step) */
+        "vmsr    p0, r2\n\t"
+        "adr     r2, 5f\n\t"
+        "add     r7, r7, r2\n\t"
+        "orr     r7, r7, #1\n\t"
+        "adr     r2, 3f\n\t"
+        "add     r8, r8, r2\n\t"
+        "orr     r8, r8, #1\n\t"
+        "strd    r7, r8, [sp, #24]\n\t"
+        "mov     r1, r11\n"                     /* the first record */
+        "2:\n\t"                                /* channel pair */
+        "ldm     sp, {r3, r5, r7, r9, r11}\n\t"
+        "vadd.i32 q4, q6, r1\n\t"
+        "ldr     pc, [sp, #24]\n\t"
+        ".p2align 2\n"
+        "5:\n\t"                                /* first step: 8 taps */
+        "vldrw.u32 q0, [q4, #32]!\n\t"
+        "vldrw.u32 q1, [q4, #8]\n\t"
+        DK_C1F_MVE_MACS("vmladav")
+        "ldr     pc, [sp, #28]\n"
+        "6:\n\t"                                /* or 4 taps */
+        ".if (6b - 5b) != " DK_MVE_STR(DK_C1F_MVE_F4) "\n\t"
+        ".error \"dk_c1f_mve_quad: the 8-tap first step is not DK_C1F_MVE_F4 long\"\n\t"
+        ".endif\n\t"
+        "vpstt\n\t"
+        "vldrwt.u32 q0, [q4, #16]\n\t"
+        "vldrwt.u32 q1, [q4, #24]\n\t"
+        "vldrh.u16 q2, [r3], #8\n\t"
+        "vmladav.s16 r0, q2, q0\n\t"
+        "vmladav.s16 r2, q2, q1\n\t"
+        "vldrh.u16 q3, [r5], #8\n\t"
+        "vmladav.s16 r4, q3, q0\n\t"
+        "vmladav.s16 r6, q3, q1\n\t"
+        "vldrh.u16 q2, [r7], #8\n\t"
+        "vmladav.s16 r8, q2, q0\n\t"
+        "vmladav.s16 r10, q2, q1\n\t"
+        "vldrh.u16 q3, [r9], #8\n\t"
+        "vmladav.s16 r12, q3, q0\n\t"
+        "vmladav.s16 lr, q3, q1\n\t"
+        "ldr     pc, [sp, #28]\n\t"
+        ".p2align 2\n"
+        "3:\n\t"
+        DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8
+        DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8 DK_C1F_MVE_STEP8
+        "4:\n\t"
+        ".if (4b - 3b) != 8 * " DK_MVE_STR(DK_C1F_MVE_STEP) "\n\t"
+        ".error \"dk_c1f_mve_quad: a loop step is not DK_C1F_MVE_STEP long\"\n\t"
+        ".endif\n\t"
+        "cmp     r3, r11\n\t"
+        "bne     3b\n\t"
+        /* the accumulators into lanes through the stack: STM stores in register order, so
+         * lanes 0..3 are columns 0..3 (the two-lane VMOV's operand order is read one way by
+         * the assemblers and the other by QEMU 7.2; this does not depend on it) */
+        "add     r3, sp, #56\n\t"
+        "stm     r3!, {r0, r4, r8, r12}\n\t"
+        "stm     r3, {r2, r6, r10, lr}\n\t"
+        "vldrw.u32 q0, [sp, #56]\n\t"
+        "vldrw.u32 q1, [sp, #72]\n\t"
+        "ldrd    r0, r2, [r1], #8\n\t"          /* the biases; r1: the weights */
+        "ldr     r4, [sp, #20]\n\t"
+        "add     r1, r1, r4\n\t"
+        "ldmia   r1!, {r4, r5, r6, r7, r8, r9}\n\t"   /* m rnd e of o, of o+1; r1: next record */
+        "vhadd.s32 q0, q0, r0\n\t"
+        "vhadd.s32 q1, q1, r2\n\t"
+        "vshr.s32 q3, q0, #31\n\t"
+        "vshr.s32 q2, q1, #31\n\t"
+        "vadd.i32 q3, q3, r5\n\t"
+        "vadd.i32 q2, q2, r8\n\t"
+        "vqrdmlah.s32 q3, q0, r4\n\t"
+        "vqrdmlah.s32 q2, q1, r7\n\t"
+        "rsb     r6, r6, #0\n\t"
+        "rsb     r9, r9, #0\n\t"
+        "vshl.s32 q3, r6\n\t"
+        "vshl.s32 q2, r9\n\t"
+        "vqmovnb.s32 q0, q3\n\t"
+        "vqmovnt.s32 q0, q2\n\t"
+        "vqmovnb.s16 q0, q0\n\t"
+        "ldrd    r0, r2, [sp, #32]\n\t"         /* out, end of the records */
+        "vstrb.16 q0, [r0, q5]\n\t"
+        "adds    r0, r0, #2\n\t"
+        "str     r0, [sp, #32]\n\t"
+        "cmp     r1, r2\n\t"
+        "bne     2b\n\t"
+        "ldr     r0, [sp, #44]\n\t"           /* next quad */
+        "subs    r0, r0, #1\n\t"
+        "beq     9f\n\t"
+        "str     r0, [sp, #44]\n\t"
+        "ldm     sp, {r2, r3, r4, r5, r6}\n\t"
+        "ldrd    r7, r8, [sp, #48]\n\t"
+        "add     r2, r2, r7\n\t"
+        "add     r3, r3, r7\n\t"
+        "add     r4, r4, r7\n\t"
+        "add     r5, r5, r7\n\t"
+        "add     r6, r6, r7\n\t"
+        "stm     sp, {r2, r3, r4, r5, r6}\n\t"
+        "ldr     r0, [sp, #32]\n\t"
+        "add     r0, r0, r8\n\t"
+        "str     r0, [sp, #32]\n\t"
+        "ldr     r1, [sp, #40]\n\t"
+        "b       2b\n"
+        "9:\n\t"
+        "add     sp, #88\n\t"
+        "vpop    {d8-d13}\n\t"
+        "pop     {r4-r11, pc}\n\t");
+}
+
+/* A job for dk_c1f_mve_quad over image columns [0, cols) (cols <= 4: a last quad repeats its
+ * last column); out and quads are the caller's */
+__attribute__((noinline)) static void dk_c1f_mve_job_make(const dk_conv1d_params *p, const int16_t *packed,
+                                                          const int16_t *image, int32_t cols,
+                                                          dk_c1f_mve_job *job)
+{
+    static const int32_t lanes[4] = {0, 4, 16, 20};   /* word offsets x 4: see dk_c1f_mve_quad */
+    const int32_t out_c = p->out_c;
+    const int32_t taps = p->taps;
+    const int32_t col_step = p->stride * p->in_c;
+    const int32_t first = (taps & 4) ? 4 : 8;
+    const int32_t steps = (taps - first) >> 3;
+    /* the first gather reads base + 32 (8 taps, writeback) or base + 16 (4 taps, none) and
+     * the next base + 32 */
+    const int32_t skip = 2 * DK_C1F_HEAD - (first == 8 ? 32 : 16);
+    int32_t k;
+    job->weight_bytes = 4 * taps;
+    job->first = first == 8 ? 0 : DK_C1F_MVE_F4;
+    job->entry = steps == 0 ? 8 * DK_C1F_MVE_STEP : ((8 - (steps & 7)) & 7) * DK_C1F_MVE_STEP;
+    job->rec = packed;
+    job->rec_end = packed + (out_c >> 1) * dk_c1f_record(taps);
+    job->x_step = 8 * col_step;
+    job->out_step = 3 * out_c;
+    for (k = 0; k < 4; ++k) {
+        const int32_t c = k < cols ? k : cols - 1;
+        job->base[k] = lanes[k] + skip;
+        job->x[k] = image + c * col_step;
+        job->offsets[2 * k] = (uint16_t)(c * out_c);
+        job->offsets[2 * k + 1] = (uint16_t)(c * out_c + 1);
+    }
+    job->x_end = job->x[0] + taps;
+}
+
+/* dk_conv1d_s8_fast on an MVE core (conv1d.c calls it first thing). Every block's image
+ * starts at scratch, so one job serves the full quads of every block; only a block whose
+ * width is not a multiple of 4 (the last) needs a second one for its last columns. */
 __attribute__((noinline)) static void dk_conv1d_s8_fast_mve(const dk_conv1d_params *p, const int8_t *input,
                                                             const int16_t *packed, int16_t *scratch,
                                                             int8_t *output)
 {
-    int32_t x0;
+    /* the assembly sweep saturates to int8 and takes channel pairs only */
+    const int32_t fast = (p->out_c & 1) == 0 && p->activation.min == -128 && p->activation.max == 127;
+    const int32_t col_step = p->stride * p->in_c;
+    dk_c1f_mve_job full __attribute__((aligned(16)));
+    dk_c1f_mve_job last __attribute__((aligned(16)));
+    int32_t x0, last_n = 0;
+    if (fast) {
+        dk_c1f_mve_job_make(p, packed, scratch, 4, &full);
+    }
     for (x0 = 0; x0 < p->out_w; x0 += p->block) {
         const int32_t n = p->out_w - x0 < p->block ? p->out_w - x0 : p->block;
+        int8_t *out = output + x0 * p->out_c;
         dk_c1f_widen(p, input, x0 * p->stride - p->pad, (n - 1) * p->stride + p->kernel, scratch);
-        dk_c1f_mve_block(p, packed, scratch, n, output + x0 * p->out_c);
+        if (!fast) {
+            dk_c1f_mve_block(p, packed, scratch, n, out);
+            continue;
+        }
+        if (n >= 4) {
+            full.quads = n >> 2;
+            full.out = out;
+            dk_c1f_mve_quad(&full);
+        }
+        if (n & 3) {
+            if (last_n != n) {
+                dk_c1f_mve_job_make(p, packed, scratch + (n & ~3) * col_step, n & 3, &last);
+                last.quads = 1;
+                last_n = n;
+            }
+            last.out = out + (n & ~3) * p->out_c;
+            dk_c1f_mve_quad(&last);
+        }
     }
 }
 

@@ -124,7 +124,14 @@ void dk_fully_connected_s8_fast(const dk_conv1d_params *p, const int8_t *input, 
     for (o = 0; o < p->out_c; o += 2) {
         const int16_t *rq = rec + DK_C1F_HEAD + dk_c1f_weight_units(p);
         int32_t acc[2];
-        dk_fc_dot(rec, scratch, taps >> 2, p->weights8, acc);
+#if DK_USE_MVE
+        if (!p->weights8) {
+            dk_fc_dot_mve(rec, scratch, taps, acc);   /* Helium: fully_connected_mve.h */
+        } else
+#endif
+        {
+            dk_fc_dot(rec, scratch, taps >> 2, p->weights8, acc);   /* size mode on Helium too */
+        }
         output[o] = dk_c1f_out(acc[0], rq, lo, hi);
         if (o + 1 < p->out_c) {
             output[o + 1] = dk_c1f_out(acc[1], rq + 6, lo, hi);

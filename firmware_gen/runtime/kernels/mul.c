@@ -6,12 +6,18 @@
  */
 #include "broadcast.h"
 #include "fixedpoint.h"
+#include "mul_mve.h"   /* Helium rows (DK_USE_MVE) */
 
 static void mul_row(const void *ctx, int32_t n, const int8_t *a, int32_t sa,
                     const int8_t *b, int32_t sb, int8_t *out)
 {
     const dk_mul_params *p = (const dk_mul_params *)ctx;
     int32_t i;
+#if DK_USE_MVE
+    if (dk_mul_row_mve(p, n, a, sa, b, sb, out)) {
+        return;
+    }
+#endif
     for (i = 0; i < n; ++i) {
         const int32_t product =
             (p->input1_offset + *a) * (p->input2_offset + *b);
