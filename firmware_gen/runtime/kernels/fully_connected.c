@@ -88,8 +88,8 @@ void dk_fully_connected_s8(const dk_fc_params *params,
         : "r4", "r5", "r6", "r7", "cc", "memory")
 
 /* The two accumulators of one record (from its bias) over taps / 4 steps of the image x, as
- * the requantization takes them (doubled) */
-static void dk_fc_dot(const int16_t *rec, const int16_t *x, int32_t steps, int32_t w8, int32_t acc[2])
+ * the requantization takes them (doubled). Out of line: the loop needs 12 registers. */
+__attribute__((noinline)) static void dk_fc_dot(const int16_t *rec, const int16_t *x, int32_t steps, int32_t w8, int32_t acc[2])
 {
     const int16_t *w = rec + DK_C1F_HEAD;
     int32_t a0 = (int32_t)dk_c1_load32(rec), a1 = (int32_t)dk_c1_load32(rec + 2);
