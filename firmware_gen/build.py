@@ -95,6 +95,8 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
             break
         more = flash_choice(model_bytes, info, size["flash_bytes"] - flash_budget) if optimize == "speed" else None
         if not more or more <= sizes:
+            for stale in (elf, elf.with_suffix(".bin")):   # not an image anyone should flash
+                Path(stale).unlink(missing_ok=True)
             raise UserError(f"firmware: {size['flash_bytes']:,} bytes of flash is over firmware.flash_budget = "
                             f"{flash_budget:,} even with int8 weights in every fast layer "
                             f"(optimize = \"size\"); raise the budget or use a smaller model")

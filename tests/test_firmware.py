@@ -114,3 +114,4 @@ def test_a_flash_budget_keeps_int8_weights_where_they_save_most(smoke_tflite, se
     with pytest.raises(UserError, match=r"firmware.flash_budget = [\d,]+ even with int8 weights"):
         fw_build.build(smoke_tflite, "mps2-an386", tmp_path / "low", flash_budget=size["size"]["flash_bytes"] - 1,
                        **common)
+    assert not (tmp_path / "low" / "firmware.elf").exists()     # no image over the budget is left
