@@ -62,10 +62,8 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
 {
     int32_t x0;
 #if DK_USE_MVE
-    if (!p->weights8) {
-        dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium: conv1d_mve.h */
-        return;
-    }
+    dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium, both record kinds: conv1d_mve.h */
+    return;
 #endif
     if (p->out_c < 2 || p->activation.min != -128 || p->activation.max != 127) {
         dk_c1f_all_c(p, input, packed, scratch, output);   /* the sweep clamps to int8 only */
