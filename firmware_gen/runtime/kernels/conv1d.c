@@ -16,7 +16,8 @@
  *
  * dk_conv1d_s8_fast: the fast variant (layout, arithmetic and why: conv1d.h), with its
  * loops in assembly on DSP cores (dk_c1f_widen16, dk_c1f_sweep below), and in Helium
- * intrinsics on MVE cores (conv1d_mve.h; -DDK_NO_MVE keeps the DSP path there).
+ * intrinsics and assembly on MVE cores, both kinds of record (conv1d_mve.h; -DDK_NO_MVE
+ * keeps the DSP path there).
  */
 #include <stddef.h>
 

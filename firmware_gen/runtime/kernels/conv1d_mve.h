@@ -18,6 +18,10 @@
  *
  * That intrinsics version serves the layers with an odd out_c or a narrower clamp; the
  * others (the DRSN's) take the hand-scheduled assembly sweep further down.
+ *
+ * Size-mode records (p->weights8, int8 weights in tap order, bias not doubled) take the same
+ * paths with VLDRB.S16 gathers for the weights (byte offsets that put them in the image's
+ * order) and the sums doubled, or in the sweep not halved, before the same requantization.
  */
 #ifndef DK_CONV1D_MVE_H
 #define DK_CONV1D_MVE_H
@@ -224,6 +228,7 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
  *
  * Requantization of the pass's 8 outputs (two STM and two VLDRW put them into lanes):
  *     a = (acc + bias) / 2          VHADD: the record doubles weights and bias, so exact
+ *                                   (size mode: a = acc + bias, VADD; nothing is doubled)
  *     t = (a >> 31) + rnd + VQRDMLAH(a, m)    = SMMLAR(2a, m, rnd) + sign, as conv1d.h
  *     y = t >> e                    VSHL by -e (flooring, like ASR; no VRSHL, see dk_mve.h)
  * then VQMOVNB/VQMOVNT narrow both channels into one vector of int16 (o in the even lanes),
