@@ -16,7 +16,8 @@
  *
  * dk_conv1d_s8_fast: the fast variant (layout, arithmetic and why: conv1d.h), with its
  * loops in assembly on DSP cores (dk_c1f_widen16, dk_c1f_sweep below), and in Helium
- * intrinsics on MVE cores (conv1d_mve.h; -DDK_NO_MVE keeps the DSP path there).
+ * intrinsics and assembly on MVE cores, both kinds of record (conv1d_mve.h; -DDK_NO_MVE
+ * keeps the DSP path there).
  */
 #include <stddef.h>
 
@@ -62,10 +63,8 @@ void dk_conv1d_s8_fast(const dk_conv1d_params *p, const int8_t *input, const int
 {
     int32_t x0;
 #if DK_USE_MVE
-    if (!p->weights8) {
-        dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium: conv1d_mve.h */
-        return;
-    }
+    dk_conv1d_s8_fast_mve(p, input, packed, scratch, output);   /* Helium, both record kinds: conv1d_mve.h */
+    return;
 #endif
     if (p->out_c < 2 || p->activation.min != -128 || p->activation.max != 127) {
         dk_c1f_all_c(p, input, packed, scratch, output);   /* the sweep clamps to int8 only */

@@ -46,7 +46,9 @@ void dk_fully_connected_s8(const dk_fc_params *params,
     }
 }
 
-#if DK_C1F_ASM
+#if DK_USE_MVE
+/* the dot products are Helium's (fully_connected_mve.h) */
+#elif DK_C1F_ASM
 /* 4 taps of the column against both channels of a record: one LDM of the record's 4 weight
  * words (r4-r7: channel o's (t, t+2) (t+1, t+3), then o+1's), one LDRD of the image's 4 taps
  * (same order), 4 SMLAD: 6 instructions for 8 MACs. Size mode (int8 weights): an LDRD of
@@ -125,13 +127,14 @@ void dk_fully_connected_s8_fast(const dk_conv1d_params *p, const int8_t *input, 
         const int16_t *rq = rec + DK_C1F_HEAD + dk_c1f_weight_units(p);
         int32_t acc[2];
 #if DK_USE_MVE
-        if (!p->weights8) {
-            dk_fc_dot_mve(rec, scratch, taps, acc);   /* Helium: fully_connected_mve.h */
-        } else
-#endif
-        {
-            dk_fc_dot(rec, scratch, taps >> 2, p->weights8, acc);   /* size mode on Helium too */
+        if (p->weights8) {   /* Helium: fully_connected_mve.h */
+            dk_fc_dot8_mve(rec, scratch, taps, acc);
+        } else {
+            dk_fc_dot_mve(rec, scratch, taps, acc);
         }
+#else
+        dk_fc_dot(rec, scratch, taps >> 2, p->weights8, acc);
+#endif
         output[o] = dk_c1f_out(acc[0], rq, lo, hi);
         if (o + 1 < p->out_c) {
             output[o + 1] = dk_c1f_out(acc[1], rq + 6, lo, hi);

@@ -101,6 +101,37 @@ DK_INLINE void dk_fc_dot_mve(const int16_t *rec, const int16_t *x, int32_t taps,
     acc[1] = a1;
 }
 
+/* dk_fc_dot_mve on an int8-weight record (size mode): per 8 taps two VLDRB.S16 gathers
+ * sign-extend the two channels' weights into the image's order. The record's bias is not
+ * doubled, so the sum is, at the end (as dk_c1f_dot does). Out of line, so that the speed
+ * path's loop around dk_fc_dot_mve keeps its registers. */
+__attribute__((noinline)) static void dk_fc_dot8_mve(const int16_t *rec, const int16_t *x, int32_t taps, int32_t acc[2])
+{
+    /* image position e of a group of 4 holds tap {0, 2, 1, 3}[e]; a group of the record is
+     * channel o's 4 bytes in tap order, then o+1's (these + 4) */
+    static const uint16_t order[8] = {0, 2, 1, 3, 8, 10, 9, 11};
+    const uint16x8_t off0 = vld1q_u16(order);
+    const uint16x8_t off1 = vaddq_n_u16(off0, 4);
+    const int8_t *w = (const int8_t *)(rec + DK_C1F_HEAD);
+    uint32_t a0 = dk_c1_load32(rec), a1 = dk_c1_load32(rec + 2);
+    int32_t s;
+    for (s = taps >> 3; s > 0; --s) {
+        const int16x8_t v = vld1q_s16(x);
+        a0 = (uint32_t)vmladavaq_s16((int32_t)a0, v, vldrbq_gather_offset_s16(w, off0));
+        a1 = (uint32_t)vmladavaq_s16((int32_t)a1, v, vldrbq_gather_offset_s16(w, off1));
+        w += 16;
+        x += 8;
+    }
+    if (taps & 4) {   /* lanes 4..7 of the weights load as zero */
+        const mve_pred16_t p = vctp16q(4);
+        const int16x8_t v = vld1q_s16(x);
+        a0 = (uint32_t)vmladavaq_s16((int32_t)a0, v, vldrbq_gather_offset_z_s16(w, off0, p));
+        a1 = (uint32_t)vmladavaq_s16((int32_t)a1, v, vldrbq_gather_offset_z_s16(w, off1, p));
+    }
+    acc[0] = (int32_t)(a0 * 2u);
+    acc[1] = (int32_t)(a1 * 2u);
+}
+
 #endif /* DK_USE_MVE */
 
 #endif /* DK_FULLY_CONNECTED_MVE_H */
