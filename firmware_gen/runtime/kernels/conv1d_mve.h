@@ -31,20 +31,44 @@
 
 #if DK_USE_MVE
 
-/* rec's channel pair over 4 image columns x0..x3: acc[c][k] for channel o + c, column k */
-DK_INLINE void dk_c1f_mve_dot(const int16_t *rec, const int16_t *x0, const int16_t *x1, const int16_t *x2,
-                              const int16_t *x3, int32_t taps, int32_t acc[2][4])
+/* 8 weights of one channel, `byte` bytes into the record's weights: int16 records gather
+ * halfwords at the offsets, int8 ones (size mode) sign-extending bytes; the _z form loads the
+ * lanes of p only (the others read as zero) */
+DK_INLINE int16x8_t dk_c1f_mve_weights(const int16_t *w, int32_t byte, uint16x8_t off, int32_t w8)
 {
-    static const uint16_t lo_idx[8] = {0, 1, 2, 3, 8, 9, 10, 11};
-    const uint16x8_t off0 = vld1q_u16(lo_idx);
+    const int8_t *base = (const int8_t *)w + byte;
+    return w8 ? vldrbq_gather_offset_s16(base, off)
+              : vldrhq_gather_shifted_offset_s16((const int16_t *)base, off);
+}
+
+DK_INLINE int16x8_t dk_c1f_mve_weights_z(const int16_t *w, int32_t byte, uint16x8_t off, int32_t w8,
+                                         mve_pred16_t p)
+{
+    const int8_t *base = (const int8_t *)w + byte;
+    return w8 ? vldrbq_gather_offset_z_s16(base, off, p)
+              : vldrhq_gather_shifted_offset_z_s16((const int16_t *)base, off, p);
+}
+
+/* rec's channel pair over 4 image columns x0..x3: acc[c][k] for channel o + c, column k, as
+ * the requantization takes them. w8: an int8-weight record (size mode): the weight gathers are
+ * bytes in the image's order (position e of a group of 4 holds tap {0, 2, 1, 3}[e]; a group of
+ * the record is channel o's 4 bytes in tap order, then o+1's), and the sums are doubled at the
+ * end, since that record's bias and weights are not. */
+DK_INLINE void dk_c1f_mve_dot(const int16_t *rec, const int16_t *x0, const int16_t *x1, const int16_t *x2,
+                              const int16_t *x3, int32_t taps, int32_t w8, int32_t acc[2][4])
+{
+    static const uint16_t halves[8] = {0, 1, 2, 3, 8, 9, 10, 11};   /* int16 records */
+    static const uint16_t bytes[8] = {0, 2, 1, 3, 8, 10, 9, 11};    /* int8 records */
+    const uint16x8_t off0 = vld1q_u16(w8 ? bytes : halves);
     const uint16x8_t off1 = vaddq_n_u16(off0, 4);
+    const int32_t step = w8 ? 16 : 32;   /* record bytes per 8 taps of the pair */
     const int16_t *w = rec + DK_C1F_HEAD;
     int32_t a0 = (int32_t)dk_c1_load32(rec), a1 = (int32_t)dk_c1_load32(rec + 2);
     int32_t b0 = a0, c0 = a0, d0 = a0, b1 = a1, c1 = a1, d1 = a1;
-    int32_t s;
+    int32_t s, k, byte = 0;
     for (s = taps >> 3; s > 0; --s) {
-        const int16x8_t w0 = vldrhq_gather_shifted_offset_s16(w, off0);
-        const int16x8_t w1 = vldrhq_gather_shifted_offset_s16(w, off1);
+        const int16x8_t w0 = dk_c1f_mve_weights(w, byte, off0, w8);
+        const int16x8_t w1 = dk_c1f_mve_weights(w, byte, off1, w8);
         int16x8_t v = vld1q_s16(x0);
         a0 = vmladavaq_s16(a0, v, w0);
         a1 = vmladavaq_s16(a1, v, w1);
@@ -57,7 +81,7 @@ DK_INLINE void dk_c1f_mve_dot(const int16_t *rec, const int16_t *x0, const int16
         v = vld1q_s16(x3);
         d0 = vmladavaq_s16(d0, v, w0);
         d1 = vmladavaq_s16(d1, v, w1);
-        w += 16;
+        byte += step;
         x0 += 8;
         x1 += 8;
         x2 += 8;
@@ -65,8 +89,8 @@ DK_INLINE void dk_c1f_mve_dot(const int16_t *rec, const int16_t *x0, const int16
     }
     if (taps & 4) {   /* the last group of 4: lanes 4..7 load as zero */
         const mve_pred16_t p = vctp16q(4);
-        const int16x8_t w0 = vldrhq_gather_shifted_offset_z_s16(w, off0, p);
-        const int16x8_t w1 = vldrhq_gather_shifted_offset_z_s16(w, off1, p);
+        const int16x8_t w0 = dk_c1f_mve_weights_z(w, byte, off0, w8, p);
+        const int16x8_t w1 = dk_c1f_mve_weights_z(w, byte, off1, w8, p);
         int16x8_t v = vldrhq_z_s16(x0, p);
         a0 = vmladavaq_s16(a0, v, w0);
         a1 = vmladavaq_s16(a1, v, w1);
@@ -82,66 +106,11 @@ DK_INLINE void dk_c1f_mve_dot(const int16_t *rec, const int16_t *x0, const int16
     }
     acc[0][0] = a0; acc[0][1] = b0; acc[0][2] = c0; acc[0][3] = d0;
     acc[1][0] = a1; acc[1][1] = b1; acc[1][2] = c1; acc[1][3] = d1;
-}
-
-/* dk_c1f_mve_dot on an int8-weight record (size mode): the weights' gathers are VLDRB.S16 at
- * byte offsets in the image's order (position e of a group of 4 holds tap {0, 2, 1, 3}[e]; a
- * group of the record is channel o's 4 bytes in tap order, then o+1's), and the sums are
- * doubled at the end, since the record's bias and weights are not. */
-DK_INLINE void dk_c1f_mve_dot8(const int16_t *rec, const int16_t *x0, const int16_t *x1, const int16_t *x2,
-                               const int16_t *x3, int32_t taps, int32_t acc[2][4])
-{
-    static const uint16_t order[8] = {0, 2, 1, 3, 8, 10, 9, 11};
-    const uint16x8_t off0 = vld1q_u16(order);
-    const uint16x8_t off1 = vaddq_n_u16(off0, 4);
-    const int8_t *w = (const int8_t *)(rec + DK_C1F_HEAD);
-    const int32_t bias0 = (int32_t)dk_c1_load32(rec), bias1 = (int32_t)dk_c1_load32(rec + 2);
-    int32_t a0 = bias0, b0 = bias0, c0 = bias0, d0 = bias0;
-    int32_t a1 = bias1, b1 = bias1, c1 = bias1, d1 = bias1;
-    int32_t s, k;
-    for (s = taps >> 3; s > 0; --s) {
-        const int16x8_t w0 = vldrbq_gather_offset_s16(w, off0);
-        const int16x8_t w1 = vldrbq_gather_offset_s16(w, off1);
-        int16x8_t v = vld1q_s16(x0);
-        a0 = vmladavaq_s16(a0, v, w0);
-        a1 = vmladavaq_s16(a1, v, w1);
-        v = vld1q_s16(x1);
-        b0 = vmladavaq_s16(b0, v, w0);
-        b1 = vmladavaq_s16(b1, v, w1);
-        v = vld1q_s16(x2);
-        c0 = vmladavaq_s16(c0, v, w0);
-        c1 = vmladavaq_s16(c1, v, w1);
-        v = vld1q_s16(x3);
-        d0 = vmladavaq_s16(d0, v, w0);
-        d1 = vmladavaq_s16(d1, v, w1);
-        w += 16;
-        x0 += 8;
-        x1 += 8;
-        x2 += 8;
-        x3 += 8;
-    }
-    if (taps & 4) {   /* the last group of 4: lanes 4..7 of the weights load as zero */
-        const mve_pred16_t p = vctp16q(4);
-        const int16x8_t w0 = vldrbq_gather_offset_z_s16(w, off0, p);
-        const int16x8_t w1 = vldrbq_gather_offset_z_s16(w, off1, p);
-        int16x8_t v = vld1q_s16(x0);
-        a0 = vmladavaq_s16(a0, v, w0);
-        a1 = vmladavaq_s16(a1, v, w1);
-        v = vld1q_s16(x1);
-        b0 = vmladavaq_s16(b0, v, w0);
-        b1 = vmladavaq_s16(b1, v, w1);
-        v = vld1q_s16(x2);
-        c0 = vmladavaq_s16(c0, v, w0);
-        c1 = vmladavaq_s16(c1, v, w1);
-        v = vld1q_s16(x3);
-        d0 = vmladavaq_s16(d0, v, w0);
-        d1 = vmladavaq_s16(d1, v, w1);
-    }
-    acc[0][0] = a0; acc[0][1] = b0; acc[0][2] = c0; acc[0][3] = d0;
-    acc[1][0] = a1; acc[1][1] = b1; acc[1][2] = c1; acc[1][3] = d1;
-    for (k = 0; k < 4; ++k) {   /* mod 2^32, like the sums */
-        acc[0][k] = (int32_t)((uint32_t)acc[0][k] * 2u);
-        acc[1][k] = (int32_t)((uint32_t)acc[1][k] * 2u);
+    if (w8) {
+        for (k = 0; k < 4; ++k) {   /* mod 2^32, like the sums */
+            acc[0][k] = (int32_t)((uint32_t)acc[0][k] * 2u);
+            acc[1][k] = (int32_t)((uint32_t)acc[1][k] * 2u);
+        }
     }
 }
 
@@ -191,10 +160,10 @@ DK_INLINE void dk_c1f_mve_block(const dk_conv1d_params *p, const int16_t *packed
         for (pr = 0; pr < pairs; ++pr) {
             int32_t acc[2][4];
             const int16_t *rq = rec + DK_C1F_HEAD + dk_c1f_weight_units(p);
-            if (p->weights8) {
-                dk_c1f_mve_dot8(rec, x0, x0 + c1 * col_step, x0 + c2 * col_step, x0 + c3 * col_step, taps, acc);
+            if (p->weights8) {   /* a constant w8 in each call: two specialised loops */
+                dk_c1f_mve_dot(rec, x0, x0 + c1 * col_step, x0 + c2 * col_step, x0 + c3 * col_step, taps, 1, acc);
             } else {
-                dk_c1f_mve_dot(rec, x0, x0 + c1 * col_step, x0 + c2 * col_step, x0 + c3 * col_step, taps, acc);
+                dk_c1f_mve_dot(rec, x0, x0 + c1 * col_step, x0 + c2 * col_step, x0 + c3 * col_step, taps, 0, acc);
             }
             dk_c1f_mve_out(acc[0], rq, lo, hi, o, offsets);
             if (2 * pr + 1 < out_c) {
