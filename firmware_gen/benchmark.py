@@ -436,6 +436,25 @@ def profile_layers(info: dict, rep: dict) -> list[dict]:
              "kernel": layer.get("kernel")} for i, layer in enumerate(info["layers"])]
 
 
+def profile_total(info: dict, rep: dict) -> tuple[list[dict], int]:
+    """A profiling run's layers, and its instructions per inference: the layers plus the
+    input/output copies (one counter read subtracted per layer, two from the copies)."""
+    n = len(info["layers"])
+    layers = profile_layers(info, rep)
+    io = max(rep["layers"].get(n, 0) - 2 * rep.get("read_cost", 0), 0)
+    return layers, sum(l["instructions"] for l in layers) + io
+
+
+def profile_cycles_total(info: dict, rep: dict) -> int | None:
+    """The same sum in estimated cycles (None without the cycle plugin)."""
+    cyc = rep.get("cycles")
+    if not cyc:
+        return None
+    n = len(info["layers"])
+    return (sum(max(cyc["layers"].get(i, 0) - cyc["read_cost"], 0) for i in range(n))
+            + max(cyc["layers"].get(n, 0) - 2 * cyc["read_cost"], 0))
+
+
 def helium_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expected, mve_info: dict,
                       mve_rep: dict, name: str = "model") -> dict:
     """On a Helium core: the same profiling image built once more with -DDK_NO_MVE (the DSP
@@ -444,15 +463,8 @@ def helium_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expected
     prof = build_profile_firmware(model_bytes, board, Path(out_dir) / "profile_dsp", inputs, expected,
                                   name, defines=["DK_NO_MVE"])
     dsp_rep = run_profile_firmware(board, prof["elf"])
-    n = len(mve_info["layers"])
-
-    def total(info, rep):
-        layers = profile_layers(info, rep)
-        io = max(rep["layers"].get(n, 0) - 2 * rep.get("read_cost", 0), 0)
-        return layers, sum(l["instructions"] for l in layers) + io
-
-    mve_layers, mve_total = total(mve_info, mve_rep)
-    dsp_layers, dsp_total = total(prof["model"], dsp_rep)
+    mve_layers, mve_total = profile_total(mve_info, mve_rep)
+    dsp_layers, dsp_total = profile_total(prof["model"], dsp_rep)
     mve_ops, dsp_ops = by_op(mve_layers), by_op(dsp_layers)
     ops = {op: {"instructions": e["instructions"], "dsp_instructions": dsp_ops[op]["instructions"],
                 "ratio": _ratio(e["instructions"], dsp_ops[op]["instructions"])}
@@ -477,17 +489,10 @@ def optimize_comparison(model_bytes: bytes, board, out_dir: Path, inputs, expect
     rep = run_profile_firmware(board, prof["elf"], plugin=plugin)
     deployed = fw_build.build(model_bytes, board.name, Path(out_dir) / f"firmware_{other}", name=name,
                               optimize=other)
-    n = len(prof["model"]["layers"])
-    read = rep.get("read_cost", 0)
-    layers = profile_layers(prof["model"], rep)
-    instr = sum(l["instructions"] for l in layers) + max(rep["layers"].get(n, 0) - 2 * read, 0)
-    cyc = rep.get("cycles")
-    est = None
-    if cyc:
-        est = sum(max(cyc["layers"].get(i, 0) - cyc["read_cost"], 0) for i in range(n)) \
-            + max(cyc["layers"].get(n, 0) - 2 * cyc["read_cost"], 0)
+    _, instr = profile_total(prof["model"], rep)
     modes = {optimize: measured, other: {
-        "instructions_per_inference": instr, "estimated_cycles_per_inference": est,
+        "instructions_per_inference": instr,
+        "estimated_cycles_per_inference": profile_cycles_total(prof["model"], rep),
         "flash_bytes": boards.size_report(deployed["elf"])["flash_bytes"],
         "weight_bytes": prof["model"]["weight_bytes"],
         "bit_exact": bool(rep["checks"]) and all(rep["checks"])}}

@@ -70,62 +70,67 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
     out_dir = Path(out_dir)
     board = boards.load(board)
     gen = out_dir / "src"
-    sizes = frozenset()
-    fitted = False
+    sizes, fitted, savings = frozenset(), False, None
     while True:
         info = codegen.generate(model_bytes, gen, name=name, optimize=optimize, size_layers=sizes)
         sources = [gen / "model.c", gen / "model_data.c", *map(Path, extra_sources),
                    *HARNESS_SOURCES, *codegen.runtime_sources()]
         sources = list(dict.fromkeys(sources))   # preprocess.c is in both lists
+        too_big = None
         try:
             elf = boards.compile_firmware(board, sources, codegen.include_dirs(), out_dir / "firmware.elf",
                                           defines=[*harness_defines(model_bytes, monitor), *defines])
+            size = boards.size_report(elf)
+            excess = size["flash_bytes"] - flash_budget if flash_budget else 0
         except DoesNotFit as exc:
-            # A speed image too large for the board's flash: int8 weights where they save
-            # the most per MAC, as a flash budget of the board's size would choose.
-            over = exc.needs.get("FLASH", 0) - exc.has.get("FLASH", 0)
-            more = (flash_choice(model_bytes, info, over) if optimize == "speed" and over > 0
-                    and set(exc.needs) == {"FLASH"} else frozenset())
-            if more <= sizes:
+            # Too large for the board's flash: fitted as a budget of the board's flash would be.
+            if set(exc.needs) != {"FLASH"}:
                 raise
-            sizes, fitted = sizes | more, True
-            continue
-        size = boards.size_report(elf)
-        if not flash_budget or size["flash_bytes"] <= flash_budget:
+            too_big, excess = exc, exc.needs["FLASH"] - exc.has["FLASH"]
+        if excess <= 0:
             break
-        more = flash_choice(model_bytes, info, size["flash_bytes"] - flash_budget) if optimize == "speed" else None
-        if not more or more <= sizes:
+        more = sizes
+        if optimize == "speed":
+            if savings is None:   # computed from the first, all-int16 generation
+                savings = size_mode_savings(model_bytes, info)
+            more = flash_choice(info, savings, excess)
+        if more <= sizes:
+            if too_big:
+                raise too_big
             for stale in (elf, elf.with_suffix(".bin")):   # not an image anyone should flash
                 Path(stale).unlink(missing_ok=True)
             raise UserError(f"firmware: {size['flash_bytes']:,} bytes of flash is over firmware.flash_budget = "
                             f"{flash_budget:,} even with int8 weights in every fast layer "
                             f"(optimize = \"size\"); raise the budget or use a smaller model")
-        sizes = sizes | more
+        sizes, fitted = sizes | more, fitted or too_big is not None
     budget = {"flash_budget": flash_budget, "int8_weight_layers": info["weights8_layers"],
               "to_fit_board": fitted}
     return {"board": board.name, "elf": elf, "model": info, "size": size, "optimize": optimize,
             "budget": budget}
 
 
-def flash_choice(model_bytes: bytes, speed_info: dict, excess: int) -> frozenset[int]:
-    """Layers to give int8 weights so that a speed build sheds at least `excess` bytes more:
-    the saving of each layer is read from a size-mode generation (its constants' bytes less),
-    and layers are taken by saving per MAC (the instructions size mode adds grow with MACs),
-    largest first, on top of those already chosen."""
+def size_mode_savings(model_bytes: bytes, speed_info: dict) -> dict[int, int]:
+    """Bytes each layer's constants shrink by with int8 weights: a speed generation's
+    constants less a size-mode generation's."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         size_info = codegen.generate(model_bytes, tmp, name="budget", optimize="size")
-    chosen = set(speed_info["weights8_layers"])
     small = {layer["index"]: layer["const_bytes"] for layer in size_info["layers"]}
-    options = []
-    for layer in speed_info["layers"]:
-        k = layer["index"]
-        saving = layer["const_bytes"] - small.get(k, layer["const_bytes"])
-        if saving > 0 and k not in chosen:
-            options.append((saving / max(layer["macs"], 1), saving, k))
+    return {layer["index"]: layer["const_bytes"] - small[layer["index"]] for layer in speed_info["layers"]
+            if layer["const_bytes"] > small[layer["index"]]}
+
+
+def flash_choice(info: dict, savings: dict[int, int], excess: int) -> frozenset[int]:
+    """Layers to give int8 weights so that a build sheds at least `excess` bytes more: taken by
+    saving per MAC (the instructions size mode adds grow with MACs), largest first, on top of
+    those `info` already has."""
+    chosen = set(info["weights8_layers"])
+    macs = {layer["index"]: layer["macs"] for layer in info["layers"]}
+    options = sorted(((saving / max(macs[k], 1), saving, k) for k, saving in savings.items() if k not in chosen),
+                     reverse=True)
     # the int8 sweep's own code (about 1 KB) comes with the first such layer
     need = excess + (1024 if not chosen else 0)
-    for _, saving, k in sorted(options, reverse=True):
+    for _, saving, k in options:
         if need <= 0:
             break
         chosen.add(k)

@@ -98,12 +98,8 @@ def emit_depthwise_conv(em, k, op):
 
 # --- the fast path: dk_conv1d_s8_fast over pixels (1 x 1) or over im2col rows -----------------
 
-CONV_FAST_PARAMS = Struct("dk_conv_fast_params", [
-    field("in_h", "int32_t"),
-    field("in_w", "int32_t"),
-    field("in_c", "int32_t"),
-    field("out_w", "int32_t"),
-    field("pixels", "int32_t", comment="output pixels (out_h * out_w)"),
+# The filter window of the fast 2D paths (dk_conv_fast_params, dk_dw_fast_params)
+WINDOW_FIELDS = [
     field("k_h", "int32_t"),
     field("k_w", "int32_t"),
     field("stride_h", "int32_t"),
@@ -112,6 +108,15 @@ CONV_FAST_PARAMS = Struct("dk_conv_fast_params", [
     field("pad_w", "int32_t", comment="padding before the first column"),
     field("dilation_h", "int32_t"),
     field("dilation_w", "int32_t"),
+]
+
+CONV_FAST_PARAMS = Struct("dk_conv_fast_params", [
+    field("in_h", "int32_t"),
+    field("in_w", "int32_t"),
+    field("in_c", "int32_t"),
+    field("out_w", "int32_t"),
+    field("pixels", "int32_t", comment="output pixels (out_h * out_w)"),
+    *WINDOW_FIELDS,
     field("patch", "int32_t", comment="k_h * k_w * in_c rounded up to a multiple of 4: one im2col row"),
     field("zero_point", "int32_t", comment="input zero point: the padding's value"),
     field("block", "int32_t", comment="output pixels per im2col block"),
@@ -248,14 +253,7 @@ DW_FAST_PARAMS = Struct("dk_dw_fast_params", [
     field("in_c", "int32_t", comment="channels (a multiple of 4), also the output's"),
     field("out_w", "int32_t"),
     field("pixels", "int32_t", comment="output pixels (out_h * out_w)"),
-    field("k_h", "int32_t"),
-    field("k_w", "int32_t"),
-    field("stride_h", "int32_t"),
-    field("stride_w", "int32_t"),
-    field("pad_h", "int32_t", comment="padding before the first row"),
-    field("pad_w", "int32_t", comment="padding before the first column"),
-    field("dilation_h", "int32_t"),
-    field("dilation_w", "int32_t"),
+    *WINDOW_FIELDS,
     field("zero_point", "int32_t", comment="input zero point: the padding's value"),
     field("activation", ACTIVATION),
 ], doc="DEPTHWISE_CONV_2D with depth multiplier 1 on packed records (dk_depthwise_conv_s8_fast).")

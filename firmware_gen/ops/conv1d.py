@@ -180,13 +180,13 @@ def emit(em, st: Step):
     q = quant.prepare_conv(x.scale, x.zero_point, w.scales, y.scale, y.zero_point, act, num_channels=w.shape[0])
     small_acc = conv1d_small_acc(op, q)
     fast = conv1d_fast(geo["in_c"], geo["stride"], small_acc, q)
-    layout = (f"dk_conv1d_s8_fast: one record (bias, {'int8' if em.weights8(k) else 'int16'} weights, "
+    weights8 = fast and em.weights8(k)
+    layout = (f"dk_conv1d_s8_fast: one record (bias, {'int8' if weights8 else 'int16'} weights, "
               "requantization) per channel pair" if fast else
               "dk_conv1d_s8: int8 weights in channel pairs")
     em.comment(k, op, f"1-D: kernel {geo['kernel']} stride {geo['stride']} pad {geo['pad']} act {act}; "
                       f"{geo['taps']} taps per channel, {layout}")
     p = f"L{k}"
-    weights8 = fast and em.weights8(k)
     em.params(CONV1D_PARAMS, f"{p}_p", geo, input_offset=q.input_offset, output_offset=q.output_offset,
               activation=q.activation, small_acc=int(small_acc), weights8=int(weights8))
     scratch = f"(int16_t *)(arena + {em.placed[('scratch', em.j)].offset})"

@@ -42,9 +42,7 @@ void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
                 for (oc = 0; oc < out_c; ++oc) {
                     const int32_t group = oc / filters_per_group;
                     const int8_t *w_oc = filter + oc * k_h * k_w * group_c;
-                    const int32_t q = quant->per_channel ? oc : 0;
                     int32_t acc = 0;
-                    int32_t y;
                     for (ky = 0; ky < k_h; ++ky) {
                         const int32_t iy = y0 + ky * params->dilation_h;
                         if (iy < 0 || iy >= in_h) {
@@ -65,13 +63,7 @@ void dk_conv_s8(const dk_conv_params *params, const dk_channel_requant *quant,
                             }
                         }
                     }
-                    if (bias) {
-                        acc = dk_wrap_add(acc, bias[oc]);
-                    }
-                    y = dk_mbqm(acc, quant->multiplier[q], quant->shift[q]) +
-                        params->output_offset;
-                    *output++ = (int8_t)dk_clamp(y, params->activation.min,
-                                                 params->activation.max);
+                    *output++ = dk_conv_out(params, quant, bias, oc, acc);
                 }
             }
         }

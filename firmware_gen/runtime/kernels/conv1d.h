@@ -238,11 +238,6 @@ DK_INLINE void dk_c1f_store2(int16_t *dst, uint32_t lo, uint32_t hi)
 #define DK_C1F_HEAD 4           /* int16 units before the weights */
 #define DK_C1F_TAIL 12          /* int16 units after them */
 
-DK_INLINE int32_t dk_c1f_record(int32_t taps)
-{
-    return DK_C1F_HEAD + 2 * taps + DK_C1F_TAIL;
-}
-
 /* int16 units of one record's weights, and of the whole record, for either kind of record */
 DK_INLINE int32_t dk_c1f_weight_units(const dk_conv1d_params *p)
 {

@@ -37,9 +37,7 @@ void dk_depthwise_conv_s8(const dk_conv_params *params,
                 for (ic = 0; ic < in_c; ++ic) {
                     for (m = 0; m < depth_multiplier; ++m) {
                         const int32_t oc = ic * depth_multiplier + m;
-                        const int32_t q = quant->per_channel ? oc : 0;
                         int32_t acc = 0;
-                        int32_t y;
                         for (ky = 0; ky < k_h; ++ky) {
                             const int32_t iy = y0 + ky * params->dilation_h;
                             if (iy < 0 || iy >= in_h) {
@@ -55,15 +53,8 @@ void dk_depthwise_conv_s8(const dk_conv_params *params,
                                         input_offset);
                             }
                         }
-                        if (bias) {
-                            acc = dk_wrap_add(acc, bias[oc]);
-                        }
-                        y = dk_mbqm(acc, quant->multiplier[q],
-                                    quant->shift[q]) +
-                            params->output_offset;
-                        output[((batch * out_h + oy) * out_w + ox) * out_c +
-                               oc] = (int8_t)dk_clamp(y, params->activation.min,
-                                                      params->activation.max);
+                        output[((batch * out_h + oy) * out_w + ox) * out_c + oc] =
+                            dk_conv_out(params, quant, bias, oc, acc);
                     }
                 }
             }

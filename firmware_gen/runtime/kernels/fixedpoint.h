@@ -90,4 +90,17 @@ static inline int32_t dk_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* One output of a reference convolution (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV) from its
+ * accumulator: + bias, TFLM's requantization of channel oc, + zero point, clamp. */
+static inline int8_t dk_conv_out(const dk_conv_params *params, const dk_channel_requant *quant,
+                                 const int32_t *bias, int32_t oc, int32_t acc)
+{
+    const int32_t q = quant->per_channel ? oc : 0;
+    if (bias) {
+        acc = dk_wrap_add(acc, bias[oc]);
+    }
+    return (int8_t)dk_clamp(dk_mbqm(acc, quant->multiplier[q], quant->shift[q]) + params->output_offset,
+                            params->activation.min, params->activation.max);
+}
+
 #endif /* DK_FIXEDPOINT_H */
