@@ -145,13 +145,18 @@ def port_problem(url: str) -> str | None:
         return None
     scheme = url.split("://", 1)[0]
     from importlib.util import find_spec
-    if not re.fullmatch(r"[a-z0-9_]+", scheme) or find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
+    if not re.fullmatch(r"[a-z0-9_]+", scheme) or not any(
+            find_spec(f"{package}.protocol_{scheme}") for package in ("serial.urlhandler", "runner.urls")):
         return (f"unknown URL scheme {scheme + '://'!r}; use socket://HOST:PORT, rfc2217://HOST:PORT, "
-                f"loop://, or a device such as /dev/ttyACM0 or COM3")
-    if scheme == "socket":
-        m = _SOCKET.match(url)
+                f"semihost://127.0.0.1:PORT, loop://, or a device such as /dev/ttyACM0 or COM3")
+    if scheme in ("socket", "semihost"):
+        m = _SOCKET.match("socket://" + url.split("://", 1)[1])
         if not m or not 0 < int(m["port"]) < 65536:
-            return "malformed socket URL; write it as socket://HOST:PORT, e.g. socket://127.0.0.1:4321"
+            return (f"malformed {scheme} URL; write it as {scheme}://HOST:PORT, e.g. "
+                    f"{scheme}://127.0.0.1:4321")
+        if scheme == "semihost" and m["host"] not in ("127.0.0.1", "localhost", "[::1]"):
+            return ("the semihosting link only reaches a board emulated on this machine; write it as "
+                    "semihost://127.0.0.1:PORT, or use socket:// or rfc2217:// for another host")
     return None
 
 
@@ -272,6 +277,7 @@ SCHEMA: dict[str, Rule] = {
     "hil.timeout_s": number(0, 3600, lo_open=True),
     "hil.retries": integer(0, 1000),
     "hil.input": one_of("int8", "raw"),
+    "hil.emulated_link": one_of("semihosting", "uart"),
 
     "monitor.hop": integer(0, 65536),
     "monitor.smooth": one_of("majority", "mean"),

@@ -5,3 +5,9 @@
 
 The wire format is specified in firmware_gen/harness/protocol.h.
 """
+
+import serial as _serial
+
+# semihost://HOST:PORT, an emulated board's fast link (runner/urls/protocol_semihost.py).
+if "runner.urls" not in _serial.protocol_handler_packages:
+    _serial.protocol_handler_packages.append("runner.urls")

@@ -259,12 +259,15 @@ def resolve_targets(h: dict) -> list[Target]:
     kind = state.get("kind", "real")
     targets = []
     for entry in flash.boards_of(state):
+        url = entry["url"]
+        if kind == "emulated" and h.get("emulated_link", "uart") == "semihosting":
+            # The pipes, not the emulated UART: a whole request per call (protocol_semihost.py).
+            url = url.replace("socket://", "semihost://", 1)
         problem = None
         if kind == "emulated" and not flash.pid_alive(entry.get("pid")):
-            problem = (f"the emulated {state.get('board')} at {entry['url']} started by `make "
+            problem = (f"the emulated {state.get('board')} at {url} started by `make "
                        f"flash` is no longer running (pid {entry.get('pid')})")
-        targets.append(Target(entry["url"], h["baud"], state.get("board"), kind,
-                              entry.get("pid"), problem))
+        targets.append(Target(url, h["baud"], state.get("board"), kind, entry.get("pid"), problem))
     return targets
 
 
@@ -680,7 +683,7 @@ def stream(boards: list, vs: Vectors, h: dict, info) -> dict:
     # A RAW request carries one window (its int16 samples fill most of a frame).
     batch = 1 if raw else max(1, min([h["batch"]] + [b.info.max_batch for b in ready]))
     for b in ready:
-        b.depth = PIPELINE_DEPTH if b.url.startswith("socket://") else 1
+        b.depth = PIPELINE_DEPTH if b.url.startswith(("socket://", "semihost://")) else 1
     bar = tqdm(total=len(vs), initial=resumed, unit="vec", dynamic_ncols=True, mininterval=0.5,
                leave=False, desc=f"hil {info.board}" if len(boards) == 1 else
                f"hil {len(ready)} boards")

@@ -269,6 +269,10 @@ class Device:
         self.request(Command.RESET)
         self._info = None
         self._layers = None
+        if self.url.startswith("semihost://"):
+            # The board restarts on its UART; the pipes of the old link lead nowhere now.
+            self.close()
+            self._open()
 
     def exit(self, code: int) -> None:
         """End the firmware with `code` (QEMU exits with it, through semihosting)."""
@@ -588,6 +592,8 @@ _HINTS = {
     ErrorCode.BAD_SMOOTHING: "smoothing mode majority or mean over 1..{detail} windows",
     ErrorCode.NOT_STREAMING: "no stream is running; send MONITOR first",
     ErrorCode.STREAM_SHORT: "the stream ended after {detail} samples, before one whole window",
+    ErrorCode.NO_LINK: "no semihosting link: 0 pipes not opened, 1 already moved, 2 real silicon; "
+                       "detail {detail}",
     ErrorCode.PREPROCESS: "the board could not preprocess the raw window: dk_preprocess_s16 "
                           "status {detail}",
 }

@@ -51,6 +51,7 @@ class Command(enum.IntEnum):
     RAW = 0x09
     MONITOR = 0x0A
     STREAM = 0x0B
+    LINK = 0x0C
 
     INFO = 0x81
     PONG = 0x82
@@ -64,6 +65,7 @@ class Command(enum.IntEnum):
     RAW_RESULT = 0x89
     MONITOR_ACK = 0x8A
     VERDICTS = 0x8B
+    LINK_ACK = 0x8C
     ERROR = 0xFF
 
 
@@ -82,6 +84,7 @@ class ErrorCode(enum.IntEnum):
     BAD_SMOOTHING = 12
     NOT_STREAMING = 13
     STREAM_SHORT = 14
+    NO_LINK = 15
 
 
 # Errors that say the request was damaged on the way, not that it was wrong: send it again.

@@ -83,45 +83,48 @@ def test_raw_input_on_two_boards_checks_every_preprocessed_input(hil_build, two_
     assert rep["results"]["lost"] == 0 and rep["results"]["duplicated"] == 0
 
 
+@pytest.mark.parametrize("link", ["socket", "semihost"])
 def test_a_board_killed_mid_run_loses_nothing(hil_build, two_boards, smoke_firmware, run_hil,
-                                              tmp_path, monkeypatch):
+                                              tmp_path, monkeypatch, link):
     """Two emulated boards; the second one's QEMU is killed right after its first answer,
-    with more of its batches in flight. The first board takes them over."""
+    with more of its batches in flight, on its UART or on its semihosting pipes. The first
+    board takes them over."""
     a, _ = two_boards
     build = fresh_build(hil_build, tmp_path)
-    with boards.Emulator("mps2-an386", smoke_firmware) as victim:
+    with boards.Emulator("mps2-an386", smoke_firmware) as emu:
+        victim = emu.url.replace("socket://", f"{link}://")
         original = farm.Farm._store
         killed = []
 
         def store_then_kill(self, b, key, o, w, *pre):
             original(self, b, key, o, w, *pre)
-            if b.url == victim.url and not killed:
-                victim._process.kill()
+            if b.url == victim and not killed:
+                emu._process.kill()
                 killed.append(key)
 
         monkeypatch.setattr(farm.Farm, "_store", store_then_kill)
-        code, out, err = run_hil(build, "--port", a.url, "--port", victim.url,
+        code, out, err = run_hil(build, "--port", a.url, "--port", victim,
                                  "--limit", str(LIMIT), "--set", "hil.timeout_s=2.0")
-        assert killed and victim._process.wait(5) is not None
+        assert killed and emu._process.wait(5) is not None
     assert code == 0, err
     rep = _report(build)
     assert rep["n_vectors"] == rep["n_bit_exact"] == LIMIT and rep["bit_exact"] is True
     assert rep["results"]["lost"] == 0 and rep["results"]["duplicated"] == 0
     good, dead = rep["boards"]
-    assert dead["url"] == victim.url and good["failed"] is None
-    assert dead["failed"].startswith(f"lost the connection to {victim.url}")
+    assert dead["url"] == victim and good["failed"] is None
+    assert dead["failed"].startswith(f"lost the connection to {victim}")
     assert dead["vectors"] >= len(killed[0]) and dead["requeued"] > 0
     assert good["vectors"] + dead["vectors"] == LIMIT
     assert rep["n_boards_failed"] == 1
-    assert f"1 failed ({victim.url}" in out
+    assert f"1 failed ({victim}" in out
     md = (build / "reports" / "hil.md").read_text()
-    assert f"`{victim.url}`" in md and "lost the connection" in md
+    assert f"`{victim}`" in md and "lost the connection" in md
     import xml.etree.ElementTree as ET
     suite = ET.parse(build / "reports" / "hil.xml").getroot().find("testsuite")
     per_board = {c.get("name"): c for c in suite.findall("testcase")
                  if c.get("classname") == "hil.board"}
-    assert set(per_board) == {a.url, victim.url} and suite.get("failures") == "0"
-    assert per_board[victim.url].find("skipped") is not None and suite.get("skipped") == "1"
+    assert set(per_board) == {a.url, victim} and suite.get("failures") == "0"
+    assert per_board[victim].find("skipped") is not None and suite.get("skipped") == "1"
 
 
 @pytest.mark.parametrize("kind, says", [(0, None), (1, "the board crashed"),
@@ -270,7 +273,10 @@ def test_flash_state_with_a_stopped_board_runs_on_the_others(hil_build, two_boar
     assert code == 0, err
     rep = _report(build)
     dead, alive = rep["boards"]
-    assert dead["failed"] == (f"the emulated mps2-an386 at {dead_url} started by `make flash` "
+    # hil.emulated_link = "semihosting": the boards `make flash` started are reached on their pipes.
+    assert [b["url"] for b in rep["boards"]] == [u.replace("socket://", "semihost://")
+                                                 for u in (dead_url, a.url)]
+    assert dead["failed"] == (f"the emulated mps2-an386 at {dead['url']} started by `make flash` "
                               f"is no longer running (pid {gone.pid})")
     assert dead["vectors"] == 0 and alive["vectors"] == 21 and alive["failed"] is None
     assert alive["kind"] == "emulated" and rep["n_bit_exact"] == 21

@@ -125,9 +125,16 @@ def test_flash_count_starts_a_farm_hil_uses_every_board_and_stop_ends_them(build
         # `drsn-edge hil` with no --port shares the run over both boards.
         assert cli(build_dir, "hil", "--limit", "28") == 0
         rep = json.loads((build_dir / "reports/hil.json").read_text())
-        assert [b["url"] for b in rep["boards"]] == [b["url"] for b in started]
+        # ... on their semihosting pipes (hil.emulated_link = "semihosting", the default)
+        assert [b["url"] for b in rep["boards"]] == [b["url"].replace("socket://", "semihost://")
+                                                     for b in started]
         assert rep["n_bit_exact"] == 28 and sum(b["vectors"] for b in rep["boards"]) == 28
         assert all(b["failed"] is None and b["kind"] == "emulated" for b in rep["boards"])
+        # ... or on their emulated UARTs, the link a real board has.
+        assert cli(build_dir, "hil", "--limit", "14", "--set", "hil.emulated_link='uart'") == 0
+        rep = json.loads((build_dir / "reports/hil.json").read_text())
+        assert [b["url"] for b in rep["boards"]] == [b["url"] for b in started]
+        assert rep["n_bit_exact"] == 14 and all(b["failed"] is None for b in rep["boards"])
     finally:
         assert cli(build_dir, "stop") == 0
     assert not any(pid_alive(b["pid"]) for b in started)

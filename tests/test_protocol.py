@@ -123,10 +123,12 @@ def elf(tmp_path_factory):
     return build(boards.DEFAULT_BOARD, tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def device(elf):
+@pytest.fixture(scope="module", params=["socket", "semihost"])
+def device(elf, request):
+    """The board over its UART (socket://), and over the semihosting pipes (semihost://):
+    every test of the protocol runs on both links."""
     with boards.Emulator(boards.DEFAULT_BOARD, elf) as emu:
-        with Device(emu.url, timeout=3.0) as dev:
+        with Device(emu.url.replace("socket://", f"{request.param}://"), timeout=3.0) as dev:
             yield dev
 
 
@@ -362,7 +364,9 @@ def test_reset_restarts_the_firmware(device):
     assert device.board_stats()["frames"] > 10
     device.reset()
     time.sleep(0.2)
-    assert device.board_stats()["frames"] == 1   # counters start over: a fresh boot
+    # Counters start over: a fresh boot, where only this STATS (and, on semihost://, the
+    # LINK that moved the restarted board onto the pipes again) has arrived.
+    assert device.board_stats()["frames"] == (2 if device.url.startswith("semihost") else 1)
     assert device.info().model_hash == TEST_MODEL_HASH
 
 
@@ -606,3 +610,71 @@ def test_a_window_too_long_for_a_raw_frame_is_refused_before_sending():
     check_raw_fits(info(2046), "socket://x:1")                  # 4 + 2 * 2046 = 4096
     with pytest.raises(UserError, match=r"4100-byte frames.*takes 4096.*hil.input = \"int8\""):
         check_raw_fits(info(2048), "socket://x:1")
+
+
+# --- the semihosting link (semihost://) ----------------------------------------------------
+
+def _open_paths(pid: int) -> set[str]:
+    """The files process `pid` holds open."""
+    fds = Path(f"/proc/{pid}/fd")
+    out = set()
+    for fd in fds.iterdir():
+        try:
+            out.add(str(fd.readlink()))
+        except OSError:
+            pass
+    return out
+
+
+def test_the_semihosting_link_carries_the_requests_and_hands_the_board_back(elf):
+    """While semihost:// is open, QEMU holds the two pipes and the answers equal the
+    model's; closed, QEMU lets go of them, the temporary directory is gone, and the board
+    answers on its UART again, as often as the host switches."""
+    x = random_inputs(np.random.default_rng(11), 7)
+    expected, _, _ = reference_model(x)
+    with boards.Emulator(boards.DEFAULT_BOARD, elf) as emu:
+        pid = emu._process.pid
+        semi = emu.url.replace("socket://", "semihost://")
+        for url in (semi, emu.url, semi, emu.url):
+            with Device(url, timeout=3.0) as dev:
+                out, work = dev.infer(x)
+                np.testing.assert_array_equal(out, expected)
+                if url == semi:
+                    pipes = Path(dev._port._dir)
+                    held = _open_paths(pid)
+                    assert {str(pipes / "in"), str(pipes / "out")} <= held
+                    assert dev.stats.bytes_sent > x.size   # what went down the pipe
+            if url == semi:
+                assert not pipes.exists()
+                deadline = time.monotonic() + 3
+                while any(str(pipes) in p for p in _open_paths(pid)) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert not any(str(pipes) in p for p in _open_paths(pid))
+
+
+def test_link_requests_the_board_cannot_meet_are_refused(elf, tmp_path):
+    with boards.Emulator(boards.DEFAULT_BOARD, elf) as emu:
+        with Device(emu.url, timeout=3.0) as dev:
+            cases = [(str(tmp_path / "no-such-dir").encode(), "NO_LINK", 0),
+                     (b"/" * 201, "BAD_LENGTH", 200), (b"", "BAD_LENGTH", 200)]
+            for payload, code, detail in cases:
+                with pytest.raises(DeviceError) as info:
+                    dev.request(Command.LINK, payload)
+                assert (info.value.code, info.value.detail) == (code, detail)
+            assert dev.ping(b"still on the uart") < 1
+        with Device(emu.url.replace("socket://", "semihost://"), timeout=3.0) as dev:
+            with pytest.raises(DeviceError) as info:
+                dev.request(Command.LINK, str(tmp_path).encode())
+            assert (info.value.code, info.value.detail) == ("NO_LINK", 1)
+            out, _ = dev.infer(random_inputs(np.random.default_rng(12), 1))
+            np.testing.assert_array_equal(out, reference_model(random_inputs(np.random.default_rng(12), 1))[0])
+
+
+def test_semihost_urls_reach_only_this_machine():
+    import serial
+    from drsn_edge.schema import port_problem
+    with pytest.raises(serial.SerialException, match="only reaches a board emulated on this machine"):
+        serial.serial_for_url("semihost://192.0.2.1:4321")
+    assert "only reaches a board emulated on this machine" in port_problem("semihost://lab:4321")
+    assert "malformed semihost URL" in port_problem("semihost://127.0.0.1:x")
+    assert port_problem("semihost://127.0.0.1:4321") is None

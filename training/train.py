@@ -207,6 +207,7 @@ def run(cfg: dict) -> dict:
         return run_leave_one_out(cfg, loo)
     from training import models, plots
     t_start = time.perf_counter()
+    t_start_wall = time.time()
     seed = int(cfg["seed"])
     p = artifacts.paths()
 
@@ -230,7 +231,9 @@ def run(cfg: dict) -> dict:
     parts = condition_masks(test)
     roles = model_roles(cfg)
     jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
+    t_jobs = time.time()
     done = run_jobs(cfg, data, jobs, len(seeds))
+    timing = job_timing([out["timing"] for out in done], t_jobs, time.time(), t_start_wall)
     per_seed, candidates = {arch: [] for _, arch in roles}, {}
     for (role, arch, i, _), out in zip(jobs, done):
         per_seed[arch].append(out["per_part"])
@@ -243,6 +246,7 @@ def run(cfg: dict) -> dict:
     report = build_report(cfg, classes, results, linear, time.perf_counter() - t_start,
                           seeds=seeds, by_condition=by_condition, split=data["split"],
                           val_selects=data["val_selects"])
+    report["timing"] = timing
     plots.training_curves({r["arch"]: r["history"] for r in results.values()},
                           p["plots"] / "train_curves.png")
     plots.accuracy_vs_snr({r["arch"]: r["accuracy"] for r in results.values()},
@@ -421,9 +425,37 @@ def _worker_init(build: str) -> None:
 
 
 def _worker_job(cfg, role, arch, index, run_seed, n_seeds, position) -> dict:
+    start = time.time()
     if not _WORKER_DATA:
         _WORKER_DATA.update(dataset.load_prepared(cfg))
-    return train_one(cfg, _WORKER_DATA, role, arch, index, run_seed, n_seeds, position)
+    out = train_one(cfg, _WORKER_DATA, role, arch, index, run_seed, n_seeds, position)
+    out["timing"] = {"arch": arch, "seed": run_seed, "worker": os.getpid(),
+                     "start": start, "end": time.time()}
+    return out
+
+
+def _timing_note(t: dict | None) -> str:
+    if not t:
+        return ""
+    return (f": {t['before_jobs_seconds']:.0f} s data, then {len(t['jobs'])} training jobs in "
+            f"{t['jobs_seconds']:.0f} s on {t['workers']} workers, busy {100 * t['worker_busy_share']:.0f} % "
+            f"of that time")
+
+
+def job_timing(jobs: list[dict], start: float, end: float, stage_start: float) -> dict:
+    """Where the stage's time went: before the jobs (data, linear baseline), the jobs in
+    their worker processes (each from its start to its end, model load and scoring
+    included), and how busy the workers were while the jobs ran (1.0: never idle)."""
+    wall = end - start
+    workers = {j["worker"] for j in jobs}
+    busy = sum(j["end"] - j["start"] for j in jobs)
+    return {"before_jobs_seconds": round(start - stage_start, 1),
+            "jobs_seconds": round(wall, 1),
+            "workers": len(workers),
+            "worker_busy_share": round(busy / (len(workers) * wall), 3) if wall > 0 else None,
+            "jobs": [{"arch": j["arch"], "seed": j["seed"], "worker": sorted(workers).index(j["worker"]),
+                      "start_s": round(j["start"] - start, 1), "seconds": round(j["end"] - j["start"], 1)}
+                     for j in jobs]}
 
 
 def training_seeds(cfg: dict) -> list[int]:
@@ -614,7 +646,7 @@ def markdown(r: dict) -> str:
         "",
         f"Config `{r['config']}`, seed {r['seed']}, {len(r['classes'])} classes, window {r['data']['window']} "
         f"at {r['data']['fs_hz']} Hz, trained on {', '.join(kinds)} noise at "
-        f"{r['data']['train_snr_db_range'][0]}..{r['data']['train_snr_db_range'][1]} dB. Run took {r['seconds']:.0f} s.",
+        f"{r['data']['train_snr_db_range'][0]}..{r['data']['train_snr_db_range'][1]} dB. Run took {r['seconds']:.0f} s{_timing_note(r.get('timing'))}.",
         "",
         "| model | params | MACs | int8 weights | activation peak (est.) | clean acc | best epoch |",
         "|---|---|---|---|---|---|---|",

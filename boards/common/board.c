@@ -52,8 +52,37 @@ static uint32_t ram_vectors[VECTOR_COUNT] __attribute__((aligned(VECTOR_ALIGN)))
 #define SEMIHOSTING_SYS_EXIT_EXTENDED 0x20u
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
+#define SEMIHOSTING_SYS_OPEN 0x01u
+#define SEMIHOSTING_SYS_CLOSE 0x02u
+#define SEMIHOSTING_SYS_WRITE 0x05u
+#define SEMIHOSTING_SYS_READ 0x06u
+#define SEMIHOSTING_MODE_RB 1u /* fopen modes by number: "rb", "wb" */
+#define SEMIHOSTING_MODE_WB 5u
+
 static bool uart_ready;
 static bool counting_cycles;
+
+/* The semihosting link (board.h). Received bytes go into rx.data like the UART's, one
+ * SYS_READ filling what it can; sent bytes wait in tx until a frame ends (board_flush)
+ * or the board waits for input, so a response costs one SYS_WRITE. */
+#ifndef BOARD_LINK_TX_BYTES
+#define BOARD_LINK_TX_BYTES 256u
+#endif
+#define BOARD_LINK_PATH_MAX 200u
+static struct {
+    bool on;
+    uint32_t in, out; /* host file handles */
+    uint32_t tx_len;
+    uint8_t tx[BOARD_LINK_TX_BYTES];
+} link;
+
+static uint32_t semihost(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
 
 __attribute__((weak)) void board_platform_init(void)
 {
@@ -170,18 +199,134 @@ const char *board_name(void)
     return BOARD_NAME;
 }
 
+static void link_close(void);
+
+void board_flush(void)
+{
+    if (!link.on || link.tx_len == 0) {
+        return;
+    }
+    uint32_t block[3] = {link.out, (uint32_t)(uintptr_t)link.tx, link.tx_len};
+    uint32_t left = semihost(SEMIHOSTING_SYS_WRITE, block);
+    link.tx_len = 0;
+    if (left != 0) {
+        link_close(); /* nobody reads the pipe any more: the host has gone */
+    }
+}
+
+static void put_byte(uint8_t byte)
+{
+    if (!link.on) {
+        uart_tx(byte);
+        return;
+    }
+    if (link.tx_len == BOARD_LINK_TX_BYTES) {
+        board_flush();
+    }
+    link.tx[link.tx_len++] = byte;
+}
+
 void board_putc(uint8_t byte)
 {
-    uart_tx(byte);
+    put_byte(byte);
+}
+
+bool board_link_on(void)
+{
+    return link.on;
+}
+
+static uint32_t link_open_one(char *path, uint32_t n, const char *name, uint32_t mode)
+{
+    uint32_t k = 0;
+    while (name[k]) {
+        path[n + k] = name[k];
+        k++;
+    }
+    path[n + k] = 0;
+    uint32_t block[3] = {(uint32_t)(uintptr_t)path, mode, n + k};
+    return semihost(SEMIHOSTING_SYS_OPEN, block);
+}
+
+int board_link_open(const char *dir, size_t len)
+{
+    char path[BOARD_LINK_PATH_MAX + 8];
+    if (counting_cycles) {
+        return -2;
+    }
+    if (link.on || len == 0 || len > BOARD_LINK_PATH_MAX) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        path[i] = dir[i];
+        if (dir[i] == 0) {
+            return -1;
+        }
+    }
+    uint32_t in = link_open_one(path, (uint32_t)len, "/in", SEMIHOSTING_MODE_RB);
+    if (in == UINT32_MAX) {
+        return -1;
+    }
+    uint32_t out = link_open_one(path, (uint32_t)len, "/out", SEMIHOSTING_MODE_WB);
+    if (out == UINT32_MAX) {
+        semihost(SEMIHOSTING_SYS_CLOSE, &in);
+        return -1;
+    }
+    /* Bytes the UART brought before the switch stay in rx.data and are read first. */
+    uart_lines(false);
+    link.in = in;
+    link.out = out;
+    link.tx_len = 0;
+    link.on = true;
+    return 0;
+}
+
+static void link_close(void)
+{
+    link.on = false;
+    link.tx_len = 0;
+    semihost(SEMIHOSTING_SYS_CLOSE, &link.in);
+    semihost(SEMIHOSTING_SYS_CLOSE, &link.out);
+    uint32_t primask = irq_save();
+    rx.tail = rx.head; /* the rest of what the host sent went with it */
+    rx.paused = false;
+    uart_lines(true);
+    rx_drain();
+    irq_restore(primask);
+}
+
+/* Wait for the host's next bytes (rx.data is empty); false: the host closed the link. */
+static bool link_fill(void)
+{
+    board_flush();
+    if (!link.on) {
+        return false;
+    }
+    uint32_t at = rx.head & (BOARD_RX_BUFFER_BYTES - 1u);
+    uint32_t room = BOARD_RX_BUFFER_BYTES - at;
+    uint32_t block[3] = {link.in, (uint32_t)(uintptr_t)&rx.data[at], room};
+    uint32_t left = semihost(SEMIHOSTING_SYS_READ, block);
+    if (left >= room) {
+        link_close(); /* end of file: the host closed its end */
+        return false;
+    }
+    rx.head += room - left;
+    return true;
 }
 
 bool board_rx_ready(void)
 {
-    return rx.head != rx.tail || uart_rx_ready();
+    return rx.head != rx.tail || (!link.on && uart_rx_ready());
 }
 
 int board_try_getc(void)
 {
+    if (link.on) { /* what has arrived; a pipe cannot be asked without waiting */
+        if (rx.head == rx.tail) {
+            return -1;
+        }
+        return rx.data[rx.tail++ & (BOARD_RX_BUFFER_BYTES - 1u)];
+    }
     if (!rx.enabled) { /* before board_init */
         return uart_rx_ready() ? uart_rx() : -1;
     }
@@ -212,6 +357,10 @@ int board_getc(void)
         if (byte >= 0) {
             return byte;
         }
+        if (link.on) {
+            link_fill(); /* back on the UART when it returns false */
+            continue;
+        }
         /* Sleep until the next interrupt. Masked first, so a byte that arrives between
          * the check and the WFI still wakes it (a pending interrupt ends WFI). */
         uint32_t primask = irq_save();
@@ -226,7 +375,7 @@ void board_write(const void *buf, size_t len)
 {
     const uint8_t *bytes = buf;
     for (size_t i = 0; i < len; i++) {
-        uart_tx(bytes[i]);
+        put_byte(bytes[i]);
     }
 }
 
@@ -241,7 +390,7 @@ void board_read(void *buf, size_t len)
 void board_puts(const char *text)
 {
     while (*text) {
-        uart_tx((uint8_t)*text++);
+        put_byte((uint8_t)*text++);
     }
 }
 
@@ -254,7 +403,7 @@ void board_put_dec(uint64_t value)
         value /= 10;
     } while (value);
     while (n) {
-        uart_tx((uint8_t)digits[--n]);
+        put_byte((uint8_t)digits[--n]);
     }
 }
 
@@ -262,7 +411,7 @@ void board_put_hex32(uint32_t value)
 {
     board_puts("0x");
     for (int shift = 28; shift >= 0; shift -= 4) {
-        uart_tx((uint8_t)"0123456789abcdef"[(value >> shift) & 0xFu]);
+        put_byte((uint8_t)"0123456789abcdef"[(value >> shift) & 0xFu]);
     }
 }
 
@@ -299,10 +448,9 @@ const char *board_counter_unit(void)
 
 void board_exit(int code)
 {
+    board_flush();
     uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
-    register uint32_t op __asm__("r0") = SEMIHOSTING_SYS_EXIT_EXTENDED;
-    register uint32_t *arg __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xab" : "+r"(op) : "r"(arg) : "memory");
+    semihost(SEMIHOSTING_SYS_EXIT_EXTENDED, block);
     /* Only reached if a debugger ignored the request. */
     for (;;) {
         __asm__ volatile("cpsid i\n wfi");

@@ -35,8 +35,23 @@ bool board_rx_ready(void);
 void board_write(const void *buf, size_t len);
 void board_read(void *buf, size_t len); /* waits until len bytes have arrived */
 void board_puts(const char *text);      /* text as is, no newline added */
+void board_flush(void);                 /* hand what was written to the link now (end of a frame) */
 void board_put_dec(uint64_t value);
 void board_put_hex32(uint32_t value);   /* "0x" and eight hex digits */
+
+/*
+ * The semihosting link: an emulated board's fast path to a host on the same machine.
+ * QEMU's UART models move one byte per round trip between its threads (about 30 us of
+ * host CPU per byte); semihosting SYS_READ / SYS_WRITE on two named pipes move a whole
+ * request per call. board_link_open(dir) opens <dir>/in (host to board) and <dir>/out
+ * (board to host), which the host has made and holds open, and from then on the serial
+ * functions above use them instead of the UART. When the host closes its end (or goes
+ * away) the board returns to the UART by itself.
+ * Returns 0; -1 when the pipes could not be opened (nothing changed); -2 on a core whose
+ * cycle counter runs: that is silicon, where semihosting without a debugger would halt it.
+ */
+int board_link_open(const char *dir, size_t len);
+bool board_link_on(void);
 
 /*
  * Work counter. Under QEMU with -icount shift=0 one instruction takes exactly 1 ns of

@@ -171,6 +171,7 @@ static void send_out(uint16_t seq, uint8_t cmd, uint32_t len)
     board_putc(0);
     cobs_write(s.out, n + PROTO_CRC_BYTES);
     board_putc(0);
+    board_flush();
 }
 
 static uint8_t *out_payload(void)
@@ -628,6 +629,25 @@ static int handle_stats(uint16_t seq, uint32_t crc, uint32_t len, uint32_t *deta
     return 0;
 }
 
+static int handle_link(uint16_t seq, const uint8_t *payload, uint32_t len, uint32_t *detail)
+{
+    if (len == 0 || len > PROTO_LINK_PATH_MAX) {
+        *detail = PROTO_LINK_PATH_MAX;
+        return PROTO_ERR_BAD_LENGTH;
+    }
+    if (board_link_on()) {
+        *detail = 1;
+        return PROTO_ERR_NO_LINK;
+    }
+    int status = board_link_open((const char *)payload, len);
+    if (status != 0) {
+        *detail = status == -2 ? 2u : 0u;
+        return PROTO_ERR_NO_LINK;
+    }
+    send_out(seq, PROTO_LINK_ACK, 0); /* the first frame on the new link */
+    return 0;
+}
+
 static void dispatch(void)
 {
     uint32_t n = s.length;
@@ -688,6 +708,9 @@ static void dispatch(void)
         break;
     case PROTO_STATS:
         error = handle_stats(seq, crc, len, &detail);
+        break;
+    case PROTO_LINK:
+        error = handle_link(seq, payload, len, &detail);
         break;
     case PROTO_RESET:
         if (len != 0) {

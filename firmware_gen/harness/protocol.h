@@ -66,6 +66,13 @@
  *          length); a chunk completing more windows than one answer holds ->
  *          BATCH_TOO_LARGE (detail: max_verdicts; nothing is consumed); END before one
  *          whole window arrived -> STREAM_SHORT (detail: samples received).
+ *   LINK   0x0C (dir: the path of a directory on the emulator's host, no NUL)
+ *                                             -> LINK_ACK 0x8C (), sent on the new link:
+ *          moves the link onto the semihosting pipes <dir>/in and <dir>/out (board.h,
+ *          board_link_open); the board returns to the UART when the host closes them.
+ *          A path longer than PROTO_LINK_PATH_MAX -> BAD_LENGTH (detail: the maximum);
+ *          pipes that cannot be opened, a link already moved, or a core where semihosting
+ *          would halt it (real silicon) -> NO_LINK.
  *   any failure                               -> ERROR 0xFF (code u8, cmd u8, detail u32)
  * where tensor = (ndim u8, dims u32 x ndim, size u32, scale f32, zero_point i32) and
  * str = (length u8, bytes).
@@ -108,6 +115,7 @@ extern "C" {
 #define PROTO_VERDICT_BYTES 18u     /* start u32, class u8, smoothed u8, work_pre u32, work u32,
                                        input_crc u32 */
 #define PROTO_STREAM_END 0x01u
+#define PROTO_LINK_PATH_MAX 200u    /* LINK: bytes of the directory path */
 
 enum proto_command {
     PROTO_HELLO = 0x01,
@@ -121,6 +129,7 @@ enum proto_command {
     PROTO_RAW = 0x09,
     PROTO_MONITOR = 0x0A,
     PROTO_STREAM = 0x0B,
+    PROTO_LINK = 0x0C,
 
     PROTO_INFO = 0x81,
     PROTO_PONG = 0x82,
@@ -134,6 +143,7 @@ enum proto_command {
     PROTO_RAW_RESULT = 0x89,
     PROTO_MONITOR_ACK = 0x8A,
     PROTO_VERDICTS = 0x8B,
+    PROTO_LINK_ACK = 0x8C,
     PROTO_ERROR = 0xFF,
 };
 
@@ -152,6 +162,8 @@ enum proto_error {
     PROTO_ERR_BAD_SMOOTHING = 12,  /* MONITOR: bad mode or smooth_windows; detail: max */
     PROTO_ERR_NOT_STREAMING = 13,  /* STREAM before MONITOR (or after END / a failure) */
     PROTO_ERR_STREAM_SHORT = 14,   /* STREAM END before a whole window; detail: samples */
+    PROTO_ERR_NO_LINK = 15,        /* LINK: detail 0 pipes not opened, 1 link already moved,
+                                      2 no semihosting host (real silicon) */
 };
 
 /* Counters reported by STATS, in this order. */
