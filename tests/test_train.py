@@ -73,6 +73,22 @@ def test_report_splits_seen_and_unseen_conditions_over_seeds(smoke_run):
     assert "## Seen vs unseen operating conditions" in (smoke_run / "reports/train.md").read_text()
 
 
+def test_report_says_where_the_training_time_went(smoke_run):
+    """train.json timing: one entry per (arch, seed) job, inside the jobs' span, on the
+    workers that ran them; the busy share is the jobs' time over the workers' time."""
+    report = json.loads((smoke_run / "reports/train.json").read_text())
+    t = report["timing"]
+    assert sorted((j["arch"], j["seed"]) for j in t["jobs"]) == sorted(
+        (a, s) for a in ("drsn_cw", "resnet") for s in report["seeds"])
+    assert t["workers"] == len({j["worker"] for j in t["jobs"]}) >= 1
+    assert all(0 <= j["start_s"] and j["start_s"] + j["seconds"] <= t["jobs_seconds"] + 0.2
+               for j in t["jobs"])
+    busy = sum(j["seconds"] for j in t["jobs"]) / (t["workers"] * t["jobs_seconds"])
+    assert t["worker_busy_share"] == pytest.approx(busy, abs=0.01) and 0 < busy <= 1.01
+    assert 0 < t["before_jobs_seconds"] and t["before_jobs_seconds"] + t["jobs_seconds"] <= report["seconds"] + 0.2
+    assert f"training jobs in {t['jobs_seconds']:.0f} s" in (smoke_run / "reports/train.md").read_text()
+
+
 def test_every_model_input_is_the_integer_preprocessing_output(smoke_run):
     """Training batches, validation, calibration and the test sweep are what the board
     computes: model_input = dequantize(preprocess(to_int16(x))), on the contract's grid
