@@ -164,6 +164,26 @@ def test_comparison_claims_a_gap_only_beyond_the_seed_spread():
     assert out["per_snr_pp"]["-5"] == pytest.approx(2.0) and out["claimed"]["-5"] is False
 
 
+def test_worker_plan_keeps_a_seed_on_one_worker_and_the_cpus_busy_to_the_end():
+    from training.train import worker_plan
+    archs = [("model", "drsn_cw"), ("baseline", "resnet"), ("compare", "drsn_cs")]
+
+    def jobs(arch_roles, seeds):
+        return [(r, a, i, s) for i, s in enumerate(seeds) for r, a in arch_roles]
+
+    default = jobs(archs, [1, 2, 3])
+    # 3 seeds on 2 CPUs: a worker per seed, each training the seed's 3 archs
+    assert worker_plan(default, cpus=2) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    # seeds that share out evenly: one worker per CPU
+    assert worker_plan(jobs(archs[:2], [7, 8]), cpus=2) == [[0, 1], [2, 3]]
+    assert worker_plan(jobs(archs, [1, 2, 3, 4]), cpus=2) == [[0, 1, 2, 6, 7, 8], [3, 4, 5, 9, 10, 11]]
+    # one seed: its jobs are shared out instead, shrinkage models first
+    assert worker_plan(jobs(archs, [1]), cpus=2) == [[0, 1], [2]]
+    # train.workers given: that many
+    assert worker_plan(default, cpus=2, workers=1) == [list(range(9))]
+    assert sorted(k for w in worker_plan(default, cpus=4) for k in w) == list(range(9))
+
+
 def test_saved_model_reproduces_the_reported_accuracy(smoke_run):
     import keras
     import training.models  # noqa: F401  (registers the custom layers)

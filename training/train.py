@@ -72,7 +72,6 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int, bar_position: int = 
     t = cfg["train"]
     x_clean, y = data["train"]
     x_val, y_val = data["val"]
-    feed = dataset.training_feed(data, cfg, seed)
     steps = -(-len(x_clean) // t["batch_size"])
     if t["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(t["learning_rate"], decay_steps=t["epochs"] * steps,
@@ -87,7 +86,7 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int, bar_position: int = 
     best, best_epoch, best_weights, waited = -1.0, 0, None, 0
     bar = EpochBar(name, t["epochs"], bar_position)
     for epoch in range(t["epochs"]):
-        x, yy = feed.epoch(epoch)
+        x, yy = _feed_epoch(data, cfg, seed, epoch)
         h = model.fit(x, yy, batch_size=t["batch_size"], epochs=1, shuffle=False, verbose=0)
         val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=256, verbose=0)
         logs = {"loss": h.history["loss"][0], "accuracy": h.history["accuracy"][0],
@@ -115,6 +114,23 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int, bar_position: int = 
     history["best_epoch"] = best_epoch + 1
     history["epochs_run"] = len(history["loss"])
     return history
+
+
+_FEED: dict = {}
+
+
+def _feed_epoch(data: dict, cfg: dict, seed: int, epoch: int):
+    """Epoch `epoch` of the training feed for `seed`, made once per process: every arch
+    of a seed trains on the same batches (worker_plan gives them to one worker). Only the
+    latest seed's epochs are kept."""
+    key = (seed, id(data), json.dumps([cfg["data"], cfg["train"]], sort_keys=True, default=str))
+    if _FEED.get("key") != key:
+        _FEED.clear()
+        _FEED.update(key=key, feed=dataset.training_feed(data, cfg, seed), epochs={})
+    epochs = _FEED["epochs"]
+    if epoch not in epochs:
+        epochs[epoch] = _FEED["feed"].epoch(epoch)
+    return epochs[epoch]
 
 
 def predict_sweep(model, test: dict, cfg: dict) -> dict:
@@ -392,24 +408,49 @@ def deploy_seed(role: str, runs: list[dict], val_selects: bool) -> dict:
 
 
 def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
-    """Every (role, arch, seed index, seed) job, in order of `jobs`, in train.workers
-    processes (0: one per CPU) with one TensorFlow thread each: a small model keeps one core
-    busy better than two threads do. Always in worker processes, even one: the float sums of
-    one thread come out the same whatever the number of workers, so a job's model depends
-    only on its seed and the config."""
-    workers = int(cfg["train"].get("workers", 1)) or len(os.sched_getaffinity(0))
-    workers = max(1, min(workers, len(jobs)))
+    """Every (role, arch, seed index, seed) job, in order of `jobs`, in worker processes
+    (worker_plan) with one TensorFlow thread each: a small model keeps one core busy better
+    than two threads do. Always in worker processes, even one: the float sums of one thread
+    come out the same whatever the number of workers, so a job's model depends only on its
+    seed and the config."""
+    cpus = len(os.sched_getaffinity(0))
+    plan = worker_plan(jobs, cpus, int(cfg["train"].get("workers", 0)))
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(str(artifacts.build_dir()),)) as pool:
-        # The slower shrinkage models first, the plain ResNets last: the workers then finish
-        # close together instead of one training the last model alone.
-        order = sorted(range(len(jobs)), key=lambda k: (jobs[k][1] == "resnet", k))
-        futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, n % workers)
-                   for n, k in enumerate(order)}
+    pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(str(artifacts.build_dir()),)) for _ in plan]
+    try:
+        futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, w)
+                   for w, (pool, mine) in enumerate(zip(pools, plan)) for k in mine}
         return [futures[k].result() for k in range(len(jobs))]
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
+
+
+def worker_plan(jobs: list, cpus: int, workers: int = 0) -> list[list[int]]:
+    """Which jobs (indices into `jobs`) each worker process runs, in order.
+
+    The archs of one seed go to one worker: they train on the same batches (the feed
+    depends on the seed alone), which that worker then makes once (`_feed_epoch`).
+    workers = 0 chooses: one per CPU when the seeds share out evenly over the CPUs, else one
+    per seed up to two per CPU (3 seeds on 2 CPUs: 3 workers): with 2 workers the one given
+    two seeds would train three models alone at the end, while 3 processes on 2 CPUs keep
+    both busy to the end. With fewer seeds than CPUs the jobs themselves are shared out,
+    the slower shrinkage models first."""
+    seeds = list(dict.fromkeys(j[3] for j in jobs))
+    if not workers:
+        n = len(seeds)
+        workers = n if cpus <= n <= 2 * cpus and n % cpus else cpus
+    workers = max(1, min(workers, len(jobs)))
+    if len(seeds) >= workers:
+        owner = {seed: i % workers for i, seed in enumerate(seeds)}
+        plan = [[k for k, j in enumerate(jobs) if owner[j[3]] == w] for w in range(workers)]
+    else:
+        order = sorted(range(len(jobs)), key=lambda k: (jobs[k][1] == "resnet", k))
+        plan = [order[w::workers] for w in range(workers)]
+    return [p for p in plan if p]
 
 
 _WORKER_DATA: dict = {}
