@@ -233,10 +233,6 @@ def run(cfg: dict) -> dict:
     window = cfg["data"]["window"]
     print(f"data: {len(classes)} classes, {len(data['train'][1])} train / {len(data['val'][1])} val / "
           f"{len(data['test']['y'])} test windows per condition ({data['seconds']:.1f} s)")
-    linear = linear_baseline(data, cfg)
-    print(f"linear spectral baseline: clean {linear['clean']:.3f}, "
-          f"mean at {cfg['eval']['snr_db'][0]} dB "
-          f"{np.mean([linear[k][dataset.format_snr(cfg['eval']['snr_db'][0])] for k in cfg['data']['noise_types']]):.3f}")
 
     # --- models, over seeds ----------------------------------------------------------------
     # Every arch is trained once per seed; of the deployed model's and the baseline's seeds,
@@ -248,7 +244,15 @@ def run(cfg: dict) -> dict:
     roles = model_roles(cfg)
     jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
     t_jobs = time.time()
-    done = run_jobs(cfg, data, jobs, len(seeds))
+    linear = {}
+
+    def meanwhile():   # in this process while the workers train
+        linear.update(linear_baseline(data, cfg))
+        low = dataset.format_snr(cfg['eval']['snr_db'][0])
+        print(f"linear spectral baseline: clean {linear['clean']:.3f}, mean at {low} dB "
+              f"{np.mean([linear[k][low] for k in cfg['data']['noise_types']]):.3f}")
+
+    done = run_jobs(cfg, data, jobs, len(seeds), meanwhile)
     timing = job_timing([out["timing"] for out in done], t_jobs, time.time(), t_start_wall)
     per_seed, candidates = {arch: [] for _, arch in roles}, {}
     for (role, arch, i, _), out in zip(jobs, done):
@@ -407,12 +411,12 @@ def deploy_seed(role: str, runs: list[dict], val_selects: bool) -> dict:
                       "val_accuracy_by_seed": [r["best_val_accuracy"] for r in runs]}
 
 
-def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
+def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int, meanwhile=None) -> list[dict]:
     """Every (role, arch, seed index, seed) job, in order of `jobs`, in worker processes
     (worker_plan) with one TensorFlow thread each: a small model keeps one core busy better
     than two threads do. Always in worker processes, even one: the float sums of one thread
     come out the same whatever the number of workers, so a job's model depends only on its
-    seed and the config."""
+    seed and the config. meanwhile(): run here once the jobs are handed out."""
     cpus = len(os.sched_getaffinity(0))
     plan = worker_plan(jobs, cpus, int(cfg["train"].get("workers", 0)))
     import multiprocessing
@@ -423,6 +427,8 @@ def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int) -> list[dict]:
     try:
         futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, w)
                    for w, (pool, mine) in enumerate(zip(pools, plan)) for k in mine}
+        if meanwhile:
+            meanwhile()
         return [futures[k].result() for k in range(len(jobs))]
     finally:
         for pool in pools:
@@ -484,7 +490,7 @@ def _timing_note(t: dict | None) -> str:
 
 
 def job_timing(jobs: list[dict], start: float, end: float, stage_start: float) -> dict:
-    """Where the stage's time went: before the jobs (data, linear baseline), the jobs in
+    """Where the stage's time went: before the jobs (the data), the jobs in
     their worker processes (each from its start to its end, model load and scoring
     included), and how busy the workers were while the jobs ran (1.0: never idle)."""
     wall = end - start
