@@ -202,8 +202,8 @@ def run(cfg: dict, real: bool = False, port: str | None = None, dry_run: bool = 
         print(b["line"])
         print(f"{board.name} is running in QEMU (pid {b['pid']}); its UART is {b['url']}")
     them = "them" if count > 1 else "it"
-    print(f"  recorded in {paths()['flash_state']}; `make hil` talks to {them}, `make stop` "
-          f"ends {them}")
+    print(f"  recorded in {paths()['flash_state']}; `make hil` talks to {them} (on the semihosting "
+          f"link, semihost://, unless hil.emulated_link = 'uart'), `make stop` ends {them}")
     bad = [b for b in started if not b["selftest"]["passed"]]
     if bad:
         raise UserError(f"the boot self-test failed on the emulated {board.name}; it is still "
