@@ -3,7 +3,7 @@ side by side in one run (rounds alternate the sizes, so a change in the machine'
 every size alike).
 
     make flash BOARDS=2 CONFIG=configs/smoke.toml
-    .venv/bin/python scripts/farm_speed.py --config configs/smoke.toml [--rounds 3] [--limit 0]
+    .venv/bin/python scripts/farm_speed.py --config configs/smoke.toml [--rounds 3] [--limit 0] [--link socket]
 
 Prints one line per run and a table: median vectors/s per farm size and the ratio to one
 board. Writes nothing but build/reports/hil.* (each run overwrites them).
@@ -28,11 +28,13 @@ def main() -> int:
     ap.add_argument("--config", default="configs/smoke.toml")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0, help="vectors per run (0: the whole sweep)")
+    ap.add_argument("--link", choices=("semihost", "socket"), default="semihost",
+                    help="the boards' semihosting pipes (as make hil) or their emulated UARTs")
     args = ap.parse_args()
     from boards import flash
     from drsn_edge.artifacts import paths
     from drsn_edge.cli import main as cli
-    urls = [b["url"] for b in flash.boards_of(flash.running())]
+    urls = [b["url"].replace("socket://", f"{args.link}://", 1) for b in flash.boards_of(flash.running())]
     if len(urls) < 2:
         print("farm_speed: start two or more boards first: make flash BOARDS=2", file=sys.stderr)
         return 2
