@@ -65,52 +65,130 @@ DK_INLINE dk_ew_output dk_ew_mul_output(const dk_mul_params *p)
 }
 
 /*
- * dk_fast_mbqm(x, q) + bias, in fewer instructions; bias must be a multiple of 2^q->right
- * (an output zero point moved inside the shift: ((t + r) >> e) + zp = (t + r + zp * 2^e) >> e).
+ * dk_fast_mbqm(x, q) + bias from xs = x << q->left (callers fold that shift into earlier
+ * steps), in fewer instructions; bias must be a multiple of 2^q->right (an output zero point
+ * moved inside the shift: ((t + r) >> e) + zp = (t + r + zp * 2^e) >> e).
  * - The rounding constant and bias ride on SMMLAR's accumulator.
- * - The [t < 0] correction takes the sign of x instead of t: t = SMMULR(x << left, m) with
- *   m >= 0 has x's sign or is 0, and for t = 0 and x < 0 the correction changes nothing:
- *   (2^(e-1) - 1 + bias) >> e = (2^(e-1) + bias) >> e for e >= 1. x is known before the
- *   multiply, so the correction is one ADD with a shifted operand.
+ * - The [t < 0] correction takes the sign of xs instead of t: t = SMMULR(xs, m) with m >= 0
+ *   has xs's sign or is 0 (|xs| < 2^30 on the fast path, so xs has x's sign), and for t = 0
+ *   and x < 0 the correction changes nothing: (2^(e-1) - 1 + bias) >> e = (2^(e-1) + bias)
+ *   >> e for e >= 1. xs is known before the multiply: the correction is one ADD.
  * - The multiplier 2^30 (the larger input of an ADD/SUB has scale ratio 0.5 exactly) is a
  *   plain shift: SMMULR(x << left, 2^30) = x * 2^(left - 2) for left >= 2, no rounding.
  * All parameters are constants in the generated code, so the branches fold away.
  */
-DK_INLINE int32_t dk_ew_mbqm(int32_t x, const dk_fast_rq *q, int32_t bias)
+/* x, with its value hidden from GCC: a constant the loop needs then stays in a register
+ * (or is one literal load) instead of being rebuilt inside the loop with up to 3 ADDs, and
+ * can be the register operand of an ADD with a shifted operand. */
+DK_INLINE int32_t dk_opaque(int32_t x)
 {
-    const uint32_t xs = (uint32_t)x << q->left;
+#if defined(__GNUC__) && defined(__arm__)
+    __asm__("" : "+r"(x));
+#endif
+    return x;
+}
+
+#if defined(__GNUC__)
+#define DK_CONSTANT_P(x) __builtin_constant_p(x)
+#else
+#define DK_CONSTANT_P(x) 0
+#endif
+
+DK_INLINE int32_t dk_shl(int32_t x, int32_t n)
+{
+    return (int32_t)((uint32_t)x << n);
+}
+
+DK_INLINE int32_t dk_ew_pow2(const dk_fast_rq *q)
+{
+    return q->multiplier == 0x40000000 && q->left >= 2;
+}
+
+DK_INLINE int32_t dk_ew_rq(int32_t xs, const dk_fast_rq *q, int32_t bias)
+{
     int32_t t;
-    if (q->multiplier == 0x40000000 && q->left >= 2) {
-        t = (int32_t)((uint32_t)x << (q->left - 2)) + bias;
+    if (dk_ew_pow2(q)) {
+        t = xs >> 2;   /* exact: xs is a multiple of 4 */
         if (q->right == 0) {
-            return t;
+            return t + bias;
         }
-        return (t + q->round + (x >> 31)) >> q->right;
+        return (t + q->round + bias + (t >> 31)) >> q->right;
     }
     if (q->right == 0) {
-        return dk_smmlar((int32_t)xs, q->multiplier, bias);
+        return dk_smmlar(xs, dk_opaque(q->multiplier), bias);
     }
-    t = dk_smmlar((int32_t)xs, q->multiplier, q->round + bias);
-    return (t + (x >> 31)) >> q->right;
+    t = dk_smmlar(xs, dk_opaque(q->multiplier), q->round + bias);
+    return (t + (xs >> 31)) >> q->right;
 }
 
-/* An int8 value moved to the common scale of its ADD/SUB. */
+/* An int8 value moved to the common scale of its ADD/SUB, times 2^lo (lo: the output's left
+ * shift, so the sum needs no shift of its own). For the multiplier 2^30 the result is
+ * (v + offset) * 2^(left - 2 + lo): one ADD with a shifted operand. */
+DK_INLINE int32_t dk_ew_scale_ls(int32_t v, const dk_ew_input *in, int32_t lo)
+{
+    const dk_fast_rq *q = &in->scale;
+    if (dk_ew_pow2(q) && q->right == 0) {
+        return dk_shl(v, q->left - 2 + lo) + dk_shl(in->offset, q->left - 2 + lo);
+    }
+    return dk_shl(dk_ew_rq(dk_shl(v, q->left) + dk_opaque(dk_shl(in->offset, q->left)), q, 0), lo);
+}
+
+/* dk_ew_scale_ls(v, in, lo) + bias * 2^lo. On the multiplier 2^30 bias joins the offset's
+ * constant; else, for a constant bias small enough (|bias * 2^right| < 2^29, beside
+ * |t| < 2^29), the rounding accumulator carries bias * 2^right through the shift exactly. */
+DK_INLINE int32_t dk_ew_scale_ls_b(int32_t v, const dk_ew_input *in, int32_t lo, int32_t bias)
+{
+    const dk_fast_rq *q = &in->scale;
+    const int64_t wide = (int64_t)bias * ((int64_t)1 << q->right);
+    if (dk_ew_pow2(q) && q->right == 0) {
+        return dk_shl(v, q->left - 2 + lo) + dk_opaque(dk_shl(in->offset, q->left - 2 + lo) + dk_shl(bias, lo));
+    }
+    if (DK_CONSTANT_P(bias) && wide > -(1 << 29) && wide < (1 << 29)) {
+        return dk_shl(dk_ew_rq(dk_shl(v, q->left) + dk_opaque(dk_shl(in->offset, q->left)), q, (int32_t)wide), lo);
+    }
+    return dk_ew_scale_ls(v, in, lo) + dk_shl(bias, lo);
+}
+
 DK_INLINE int32_t dk_ew_scale(int32_t v, const dk_ew_input *in)
 {
-    return dk_ew_mbqm(v + in->offset, &in->scale, 0);
+    return dk_ew_scale_ls(v, in, 0);
 }
 
-/* A common-scale sum or difference to the int8 output. The zero point goes inside the shift
- * when zp * 2^e stays well inside int32 (e <= 22; |t| < 2^29 on the fast path). */
-DK_INLINE int32_t dk_ew_out(int32_t acc, const dk_ew_output *out)
+/* The int8 output from xs = (common-scale sum or difference) << out->scale.left. The zero
+ * point goes inside the shift when zp * 2^e stays well inside int32 (e <= 22; |t| < 2^29
+ * on the fast path). */
+DK_INLINE int32_t dk_ew_out_ls(int32_t xs, const dk_ew_output *out)
 {
     int32_t y;
     if (out->scale.right <= 22) {
-        y = dk_ew_mbqm(acc, &out->scale, out->zero_point * (int32_t)(1u << out->scale.right));
+        y = dk_ew_rq(xs, &out->scale, out->zero_point * (int32_t)(1u << out->scale.right));
     } else {
-        y = dk_ew_mbqm(acc, &out->scale, 0) + out->zero_point;
+        y = dk_ew_rq(xs, &out->scale, 0) + out->zero_point;
     }
     return dk_clamp8(y, out->min, out->max);
+}
+
+DK_INLINE int32_t dk_ew_out(int32_t acc, const dk_ew_output *out)
+{
+    return dk_ew_out_ls(dk_shl(acc, out->scale.left), out);
+}
+
+/* out(scale(v1) +- scale(v2)): both sides already shifted for the output; a side on the
+ * multiplier 2^30 is a bare shift, its offset moved to the other side's constant */
+DK_INLINE int32_t dk_ew_add2(int32_t v1, const dk_ew_input *in1, int32_t v2, const dk_ew_input *in2,
+                             const dk_ew_output *out, int32_t subtract)
+{
+    const int32_t lo = out->scale.left;
+    const int32_t sign = subtract ? -1 : 1;
+    if (dk_ew_pow2(&in2->scale) && in2->scale.right == 0) {
+        const int32_t n = in2->scale.left - 2;
+        return dk_ew_out_ls(dk_ew_scale_ls_b(v1, in1, lo, sign * dk_shl(in2->offset, n)) + sign * dk_shl(v2, n + lo), out);
+    }
+    if (dk_ew_pow2(&in1->scale) && in1->scale.right == 0) {
+        const int32_t n = in1->scale.left - 2;
+        return dk_ew_out_ls(dk_shl(v1, n + lo) + dk_ew_scale_ls_b(v2, in2, lo, dk_shl(in1->offset, n) * (subtract ? -1 : 1)) * sign, out);
+    }
+    return dk_ew_out_ls(dk_ew_scale_ls(v1, in1, lo) + sign * dk_ew_scale_ls(v2, in2, lo), out);
 }
 
 #endif /* DK_EW_FAST_H */
