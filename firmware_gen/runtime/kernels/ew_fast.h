@@ -173,22 +173,38 @@ DK_INLINE int32_t dk_ew_out(int32_t acc, const dk_ew_output *out)
     return dk_ew_out_ls(dk_shl(acc, out->scale.left), out);
 }
 
-/* out(scale(v1) +- scale(v2)): both sides already shifted for the output; a side on the
- * multiplier 2^30 is a bare shift, its offset moved to the other side's constant */
+/* A side on the multiplier 2^30 with no right shift: its rescaling is a bare shift. */
+DK_INLINE int32_t dk_ew_bare(const dk_ew_input *in)
+{
+    return dk_ew_pow2(&in->scale) && in->scale.right == 0;
+}
+
+/* out(scale(v1) +- scale(v2)), both sides already shifted for the output. The bare side (the
+ * larger input of a TFLM ADD/SUB always is) goes second: one ADD with a shifted operand, its
+ * offset moved to the other side's constant. With constant parameters the swap and the
+ * signs fold away; with run-time ones (the library functions) there is one path. */
 DK_INLINE int32_t dk_ew_add2(int32_t v1, const dk_ew_input *in1, int32_t v2, const dk_ew_input *in2,
                              const dk_ew_output *out, int32_t subtract)
 {
     const int32_t lo = out->scale.left;
-    const int32_t sign = subtract ? -1 : 1;
-    if (dk_ew_pow2(&in2->scale) && in2->scale.right == 0) {
+    int32_t sign1 = 1, sign2 = subtract ? -1 : 1, x;
+    if (dk_ew_bare(in1) && !dk_ew_bare(in2)) {
+        const dk_ew_input *in = in1;
+        const int32_t v = v1;
+        in1 = in2;
+        in2 = in;
+        v1 = v2;
+        v2 = v;
+        sign1 = sign2;
+        sign2 = 1;
+    }
+    if (dk_ew_bare(in2)) {
         const int32_t n = in2->scale.left - 2;
-        return dk_ew_out_ls(dk_ew_scale_ls_b(v1, in1, lo, sign * dk_shl(in2->offset, n)) + sign * dk_shl(v2, n + lo), out);
+        x = sign1 * dk_ew_scale_ls_b(v1, in1, lo, sign1 * sign2 * dk_shl(in2->offset, n)) + sign2 * dk_shl(v2, n + lo);
+    } else {
+        x = sign1 * dk_ew_scale_ls(v1, in1, lo) + sign2 * dk_ew_scale_ls(v2, in2, lo);
     }
-    if (dk_ew_pow2(&in1->scale) && in1->scale.right == 0) {
-        const int32_t n = in1->scale.left - 2;
-        return dk_ew_out_ls(dk_shl(v1, n + lo) + dk_ew_scale_ls_b(v2, in2, lo, dk_shl(in1->offset, n) * (subtract ? -1 : 1)) * sign, out);
-    }
-    return dk_ew_out_ls(dk_ew_scale_ls(v1, in1, lo) + sign * dk_ew_scale_ls(v2, in2, lo), out);
+    return dk_ew_out_ls(x, out);
 }
 
 #endif /* DK_EW_FAST_H */

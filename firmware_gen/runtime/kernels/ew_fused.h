@@ -130,13 +130,11 @@ DK_SPECIALISE void dk_shrink_s8_inline(const dk_shrink_params *p, int32_t positi
         const int8_t *sp = shortcut ? shortcut + c : 0;
         int8_t *op = out + c;
         if (stage == last && split && tau_add >= 0 && tau_sub >= 0) {
-            if (sp) {
-                dk_shrink_split(&k, positions, channels, rp, tau_add, tau_sub, m_c, s_c, sp, op);
-            } else {
-                dk_shrink_split(&k, positions, channels, rp, tau_add, tau_sub, m_c, s_c, 0, op);
-            }
-        } else if (stage == last) {
-            /* the inference itself: one specialised loop per variant */
+            dk_shrink_split(&k, positions, channels, rp, tau_add, tau_sub, m_c, s_c, sp, op);
+        } else if (stage == last && DK_CONSTANT_P(stage)) {
+            /* the inference itself (generated code, stage a constant): one specialised loop
+             * per variant; the library function (debug dump, host tests) takes the loop
+             * below, the same steps, in a third of the code */
             if (sp) {
                 for (i = 0; i < positions; ++i) {
                     *op = (int8_t)dk_shrink_one(&k, *rp, tau_add, tau_sub, sp, 4);
@@ -204,15 +202,18 @@ DK_SPECIALISE void dk_channel_affine_s8_inline(const dk_channel_affine_params *p
                 op += channels;
             }
         } else {
-            /* two positions a pass: the loop's counting is shared */
-            for (i = 0; i + 1 < positions; i += 2) {
+            /* two positions a pass: the loop's counting is shared (generated code only,
+             * where the parameters are constants and each copy is short) */
+            for (i = 0; DK_CONSTANT_P(p->add.left_shift) && i + 1 < positions; i += 2) {
                 op[0] = (int8_t)dk_affine_one(xp[0], k2, c2, b, &u_out, &u_in, &y_out);
                 op[channels] = (int8_t)dk_affine_one(xp[channels], k2, c2, b, &u_out, &u_in, &y_out);
                 xp += 2 * channels;
                 op += 2 * channels;
             }
-            if (i < positions) {
+            for (; i < positions; ++i) {
                 *op = (int8_t)dk_affine_one(*xp, k2, c2, b, &u_out, &u_in, &y_out);
+                xp += channels;
+                op += channels;
             }
         }
     }
@@ -234,12 +235,13 @@ DK_SPECIALISE void dk_add_same_s8_inline(const dk_add_params *params, int32_t si
             output[i] = (int8_t)dk_ew_add2(input1[i], &in1, input2[i], &in2, &out, 1);
         }
     } else {
-        /* two elements a pass: the loop's counting is shared (the residual ADDs) */
-        for (i = 0; i + 1 < size; i += 2) {
+        /* two elements a pass: the loop's counting is shared (the residual ADDs; in the
+         * generated code only, where the parameters are constants and each copy is short) */
+        for (i = 0; DK_CONSTANT_P(params->left_shift) && i + 1 < size; i += 2) {
             output[i] = (int8_t)dk_ew_add2(input1[i], &in1, input2[i], &in2, &out, 0);
             output[i + 1] = (int8_t)dk_ew_add2(input1[i + 1], &in1, input2[i + 1], &in2, &out, 0);
         }
-        if (i < size) {
+        for (; i < size; ++i) {
             output[i] = (int8_t)dk_ew_add2(input1[i], &in1, input2[i], &in2, &out, 0);
         }
     }
