@@ -785,3 +785,93 @@ def hard_swish_table(input_scale: float, input_zero_point: int,
         y = _rdbpot(_i16_sdhm(r, pre_out), -out_q.shift) + int(output_zero_point)
         table.append(max(INT8_MIN, min(INT8_MAX, y)))
     return table
+
+
+# ------------------------------------------- LOGISTIC as a 256-entry table --
+# The generator tabulates LOGISTIC (one int8 input, constant parameters): the same
+# fixed-point steps as runtime/kernels/fixedpoint.c and logistic.c (TFLM's int8 logistic)
+# on Python ints, so dk_lut_s8 gives what dk_logistic_s8 gives, in 1 load per element.
+
+def _w32(v: int) -> int:
+    return ((v + 2**31) % 2**32) - 2**31
+
+
+def _srdhm32(a: int, b: int) -> int:
+    if a == b == -2**31:
+        return INT32_MAX
+    q = a * b + ((1 << 30) if a * b >= 0 else 1 - (1 << 30))
+    return abs(q) // (1 << 31) * (1 if q >= 0 else -1)     # C division truncates
+
+
+def _sat_shl32(x: int, e: int) -> int:
+    if e == 0:
+        return x
+    threshold = (1 << (31 - e)) - 1
+    if x > threshold:
+        return INT32_MAX
+    if x < -threshold:
+        return -2**31
+    return _w32(x << e)
+
+
+_Q31_EXP_MINUS_ONE_EIGHTH = 1895147668
+_Q31_ONE_THIRD = 715827883
+_Q31_EXP_MINUS_POW2 = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)
+
+
+def _exp_quarter_interval(a: int) -> int:
+    x = _w32(a + (1 << 28))
+    x2 = _srdhm32(x, x)
+    x3 = _srdhm32(x2, x)
+    x4 = _srdhm32(x2, x2)
+    poly = _rdbpot(_w32(_srdhm32(_w32(_rdbpot(x4, 2) + x3), _Q31_ONE_THIRD) + x2), 1)
+    return _w32(_Q31_EXP_MINUS_ONE_EIGHTH + _srdhm32(_Q31_EXP_MINUS_ONE_EIGHTH, _w32(x + poly)))
+
+
+def _exp_on_negative_values(a: int, integer_bits: int) -> int:
+    fractional_bits = 31 - integer_bits
+    quarter = 1 << (fractional_bits - 2)
+    a_mod = _w32((a & (quarter - 1)) - quarter)
+    remainder = _w32(a_mod - a)
+    result = _exp_quarter_interval(_sat_shl32(a_mod, integer_bits))
+    for j in range(-2, 5):
+        if integer_bits > j and remainder & (1 << (fractional_bits + j)):
+            result = _srdhm32(result, _Q31_EXP_MINUS_POW2[j + 2])
+    if integer_bits > 5 and a < -(1 << (36 - integer_bits)):
+        result = 0
+    return INT32_MAX if a == 0 else result
+
+
+def _one_over_one_plus_x(a: int) -> int:
+    s = a + INT32_MAX
+    s += 1 if s >= 0 else -1
+    half = s // 2 if s >= 0 else -((-s) // 2)               # C division truncates
+    x = _w32(1515870810 + _srdhm32(half, -1010580540))      # 48/17 - 32/17 d, Q2.29
+    for _ in range(3):
+        x = _w32(x + _sat_shl32(_srdhm32(x, _w32((1 << 29) - _srdhm32(half, x))), 2))
+    return _sat_shl32(x, 1)
+
+
+def _fx_logistic(a: int, integer_bits: int) -> int:
+    if a == 0:
+        return 1 << 30
+    positive = _one_over_one_plus_x(_exp_on_negative_values(_w32(-abs(a)), integer_bits))
+    return positive if a > 0 else _w32(INT32_MAX - positive)
+
+
+def logistic_table(p: LogisticParams) -> list[int]:
+    """LOGISTIC as a 256-entry table indexed by (uint8)x: dk_logistic_s8's result for every
+    int8 input (saturation beyond the radius, Q4.27 rescale, fixed-point logistic, 1/256
+    steps from zero point -128)."""
+    table = []
+    for byte in range(256):
+        x = (byte - 256 if byte >= 128 else byte) - int(p.input_zero_point)
+        if x <= -p.input_range_radius:
+            y = INT8_MIN
+        elif x >= p.input_range_radius:
+            y = INT8_MAX
+        else:
+            q = multiply_by_quantized_multiplier(x, p.input_multiplier, p.input_left_shift)
+            y = _rdbpot(_fx_logistic(q, LOGISTIC_INPUT_INTEGER_BITS), 23) + FIXED_OUTPUT_ZERO_POINT
+        table.append(max(INT8_MIN, min(INT8_MAX, y)))
+    return table

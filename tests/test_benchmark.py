@@ -165,7 +165,7 @@ def test_default_board_runs_the_dsp_kernels_with_real_instructions(report):
     _, rep = report
     asm = subprocess.run(["arm-none-eabi-objdump", "-d", rep["compiled"]["elf"]],
                          capture_output=True, text=True, check=True).stdout
-    for insn in ("smlad", "sxtb16", "smmulr"):
+    for insn in ("smlad", "sxtb16", "smmlar"):
         assert f"\t{insn}" in asm, insn
 
 

@@ -357,6 +357,30 @@ def test_fused_soft_threshold_equals_the_five_reference_kernels(variant):
         assert np.array_equal(got, y2), case
 
 
+def test_fused_soft_threshold_one_sided_form_equals_the_reference_kernels(variant):
+    """The DRSN's own quantization (tau's zero point its minimum, MINIMUM against the ADD's zero
+    point, ReLU on the SUB): the kernel's one-sided loop (ew_fused.h, dk_shrink_split), which
+    computes only a or s per element, against the five reference kernels; r spans all of int8."""
+    rng = np.random.default_rng(11)
+    for case in range(30):
+        L, C = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+        sr, zr = random_scale(rng), int(rng.integers(-128, 128))
+        st = random_scale(rng, 0.001, 1.0)
+        r = np.tile(np.arange(-128, 128, dtype=np.int8), (L * C + 255) // 256)[:L * C]
+        r = rng.permutation(r).reshape(L, C)
+        tau = int8(rng, (C,), case % 5 == 0)
+        add, (sa, za) = random_add(rng, s1=sr, z1=zr, s2=st, z2=-128)
+        sub, (ss, zs) = random_add(rng, "RELU", s1=sr, z1=zr, s2=st, z2=-128)
+        total, (sy, zy) = random_add(rng, s1=ss, z1=zs, s2=sa, z2=za)
+        sc = int8(rng, (L, C))
+        res, _ = random_add(rng, s1=sy, z1=zy)
+        m = hostlib.minimum(hostlib.add(r, tau[None], add), np.full((L, C), za, np.int8))
+        y = hostlib.add(hostlib.sub(r, tau[None], sub), m, total)
+        z = hostlib.add(y, sc, res)
+        assert np.array_equal(hostlib.shrink(r, tau, sc, add, sub, total, res, za, stage=4), z), case
+        assert np.array_equal(hostlib.shrink(r, tau, None, add, sub, total, None, za, stage=4), y), case
+
+
 def test_fused_batch_norm_equals_mul_then_add(variant):
     rng = np.random.default_rng(8)
     for case in range(40):

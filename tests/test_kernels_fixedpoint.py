@@ -251,6 +251,19 @@ def test_lut_reproduces_the_kernel_it_tabulates():
     assert np.array_equal(hostlib.lut(x, table), hostlib.logistic(x, p))
 
 
+def test_logistic_table_is_the_kernel_for_every_input():
+    """The generator's LOGISTIC table (quant.logistic_table, Python ints) holds what the
+    fixed-point kernel dk_logistic_s8 gives for each of the 256 inputs, over input scales
+    from saturating at a step to needing most of the range, and every zero point."""
+    rng = np.random.default_rng(5)
+    x = np.arange(-128, 128, dtype=np.int8)
+    for case in range(200):
+        scale = float(np.float32(np.exp(rng.uniform(np.log(1e-4), np.log(4.0)))))
+        p = quant.prepare_logistic(scale, int(rng.integers(-128, 128)))
+        table = np.array(quant.logistic_table(p), np.int8)
+        assert np.array_equal(table[x.view(np.uint8)], hostlib.logistic(x, p)), (case, scale)
+
+
 def test_host_library_is_built_with_warnings_as_errors():
     assert "-Werror" in hostlib.CFLAGS and "-std=c99" in hostlib.CFLAGS
     assert hostlib.build().exists()

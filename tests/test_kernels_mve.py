@@ -203,10 +203,10 @@ def test_fused_elementwise_and_fc_kernels_are_bit_exact_on_the_m55(defines, tmp_
     cases = ew_cases()
     data = write_ew_cases(tmp_path, cases)
     elf = run_cases(EW_CASES_MAIN, data, tmp_path, len(cases), defines)
-    # objdump decodes MVE only for an MVE architecture; VRMULH is the Helium requantization
+    # objdump decodes MVE only for an MVE architecture; VQRDMULH is the Helium requantization
     asm = subprocess.run(["arm-none-eabi-objdump", "-d", "-marmv8.1-m.main", str(elf)],
                          capture_output=True, text=True, check=True).stdout
-    assert ("\tvrmulh.s32" in asm) == (not defines)
+    assert ("\tvqrdmulh.s32" in asm) == (not defines)
     assert ("\tvaddva.s8" in asm) == (not defines)   # the FULLY_CONNECTED row sums
 
 
@@ -236,7 +236,7 @@ def test_benchmark_compares_helium_with_the_dsp_path_on_the_m55(smoke_tflite, tm
     """The smoke model on mps3-an547: the profiling build once with the Helium kernels and once
     with -DDK_NO_MVE, both bit-exact; the whole inference in clearly fewer instructions (the
     0.5x target itself is the report's verdict: 0.47 when written), every Helium kernel in
-    fewer instructions than its DSP twin, the kernels without a Helium variant in the same
+    fewer instructions than its DSP twin, SOFTMAX (no Helium variant) in the same
     number."""
     rep = benchmark.benchmark(smoke_tflite, BOARD, tmp_path, cycles=False)
     h = rep["helium"]
@@ -249,8 +249,10 @@ def test_benchmark_compares_helium_with_the_dsp_path_on_the_m55(smoke_tflite, tm
         assert ops[op]["ratio"] < 0.6, op
     # the DRSN's FULLY_CONNECTED layers are small (8-16 taps): requantization dominates
     assert ops["FULLY_CONNECTED"]["ratio"] < 0.95
-    for op in ("SOFTMAX", "LOGISTIC"):
-        assert ops[op]["ratio"] == pytest.approx(1.0, abs=0.02), op
+    assert ops["SOFTMAX"]["ratio"] == pytest.approx(1.0, abs=0.02)
+    # LOGISTIC is a 256-entry table lookup now (dk_lut_s8, no Helium variant): one load per
+    # element in either build (the smoke model: 126 vs 157 instructions in all)
+    assert ops["LOGISTIC"]["ratio"] <= 1.0 and ops["LOGISTIC"]["dsp_instructions"] < 400
     check = rep["target_checks"][-1]
     assert check["what"].startswith("M55 Helium") and check["value"] == h["ratio"]
     assert "## Helium (MVE) vs the DSP path" in benchmark.render_markdown(rep, None)

@@ -22,13 +22,16 @@ def prepare(op) -> quant.LogisticParams:
     return fn(x.scale, x.zero_point, y.scale, y.zero_point)
 
 
-@register("LOGISTIC", kernels=("logistic.c", "fixedpoint.c"), inplace=True,
-          tests=("tests/test_kernels.py::test_logistic_matches_tflm_including_saturated_inputs",))
+@register("LOGISTIC", kernels=("lut.c",), inplace=True,
+          tests=("tests/test_kernels.py::test_logistic_matches_tflm_including_saturated_inputs",
+                 "tests/test_kernels_fixedpoint.py::test_logistic_table_is_the_kernel_for_every_input"))
 def emit_logistic(em, k, op):
-    x, y = op.inputs[0], op.outputs[0]
-    em.comment(k, op, "output fixed at scale 1/256, zero point -128")
-    em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))
-    em.call(f"dk_logistic_s8(&L{k}_p, {em.ptr(x)}, {em.ptr(y)}, {numel(x.shape)})")
+    """dk_logistic_s8 costs about 400 instructions per element (the fixed-point exp and
+    reciprocal); its 256 possible results, computed here with the same steps
+    (quant.logistic_table), make it one load per element for 256 bytes of flash."""
+    from firmware_gen.ops.lut import emit_table
+    emit_table(em, k, op, quant.logistic_table(prepare(op)),
+               "output fixed at scale 1/256, zero point -128; a 256-entry table of dk_logistic_s8's results")
 
 
 @register("TANH", kernels=("tanh.c", "fixedpoint.c"), inplace=True,

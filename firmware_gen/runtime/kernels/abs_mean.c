@@ -42,10 +42,20 @@ void dk_abs_mean_s8(const int8_t abs_table[256], const dk_mean_params *mean,
                 sum += v;
             }
         } else {
-            for (i = 0; i < positions; ++i) {
+            /* four positions a pass into two sums: a quarter of the loop steps, and the
+             * loads do not wait on one add chain */
+            const int32_t c2 = 2 * channels, c3 = 3 * channels;
+            int32_t sum2 = 0;
+            for (i = 0; i + 3 < positions; i += 4) {
+                sum += abs_table[(uint8_t)xp[0]] + abs_table[(uint8_t)xp[channels]];
+                sum2 += abs_table[(uint8_t)xp[c2]] + abs_table[(uint8_t)xp[c3]];
+                xp += 4 * channels;
+            }
+            for (; i < positions; ++i) {
                 sum += abs_table[(uint8_t)*xp];
                 xp += channels;
             }
+            sum += sum2;
         }
         out[c] = dk_abs_mean_out(mean, sum, zero_point_sum);
     }

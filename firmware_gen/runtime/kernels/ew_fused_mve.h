@@ -5,9 +5,11 @@
  *
  * Four int8 elements per vector, widened to int32 lanes on load (VLDRB.S32) and narrowed on
  * store (VSTRB.32), every step of ew_fast.h lane by lane with the same arithmetic:
- *     dk_fast_mbqm:  t = VRMULH(x << left, m) (SMMULR's (a * b + 2^31) >> 32);
+ *     dk_fast_mbqm:  t = VQRDMULH(x << (left - 1), m) (SMMULR's (a * b + 2^31) >> 32 for
+ *                    a = x << left), or for the multiplier 2^30 the exact x << (left - 2);
  *                    (t + [e >= 1] (t >> 31) + 2^(e-1)) >> e (VSHL by -e: a flooring shift)
- *     the output:    + zero point, then VMAX / VMIN to [max(lo, -128), min(hi, 127)]
+ *     the output:    + zero point (inside the shift's rounding constant where it fits), then
+ *                    VMAX / VMIN to [max(lo, -128), min(hi, 127)]
  * The element-wise data is [positions][channels], so the lanes are 4 adjacent channels of one
  * position and the per-channel constants are vectors loaded once per group of 4 channels; a
  * last group of fewer channels is handled with a lane predicate (VCTP).
@@ -20,16 +22,32 @@
 
 #if DK_USE_MVE
 
-DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
+/* the rounding shift of dk_fast_mbqm after the multiply, + bias (a multiple of 2^right: an
+ * output zero point moved inside the shift, as in dk_ew_rq) */
+DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
 {
-    int32x4_t t = vrmulhq_s32(vshlq_r_s32(x, q->left), vdupq_n_s32(q->multiplier));
     if (q->neg) {
         t = vaddq_s32(t, vshrq_n_s32(t, 31));
     }
     if (q->right > 0) {
-        t = vshlq_r_s32(vaddq_n_s32(t, q->round), -q->right);
+        return vshlq_r_s32(vaddq_n_s32(t, q->round + bias), -q->right);
     }
-    return t;
+    return bias != 0 ? vaddq_n_s32(t, bias) : t;
+}
+
+/* dk_fast_mbqm lane-wise, + bias. The multiplier 2^30 (the larger ADD/SUB input) with
+ * left >= 2 is the exact shift x << (left - 2), no VRMULH. */
+DK_INLINE int32x4_t dk_mve_mbqm_b(int32x4_t x, const dk_fast_rq *q, int32_t bias)
+{
+    if (dk_ew_pow2(q)) {
+        return dk_mve_round(vshlq_r_s32(x, q->left - 2), q, bias);
+    }
+    return dk_mve_round(vqrdmulhq_n_s32(vshlq_r_s32(x, q->left - 1), q->multiplier), q, bias);
+}
+
+DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
+{
+    return dk_mve_mbqm_b(x, q, 0);
 }
 
 /* dk_ew_scale lane-wise */
@@ -38,40 +56,107 @@ DK_INLINE int32x4_t dk_mve_scale(int32x4_t v, const dk_ew_input *in)
     return dk_mve_mbqm(vaddq_n_s32(v, in->offset), &in->scale);
 }
 
-/* dk_ew_out lane-wise */
-DK_INLINE int32x4_t dk_mve_out(int32x4_t acc, const dk_ew_output *out)
+/* dk_ew_out_ls lane-wise, from xs = acc << (left - 1) (formed so by the caller): VQRDMULH's
+ * (2 * xs * m + 2^31) >> 32 is VRMULH's (acc << left) * m rounded, and takes the multiplier
+ * as a scalar register (no Q register for it; it cannot saturate, m < 2^31 and |xs| < 2^29).
+ * The zero point inside the rounding shift where it fits. */
+DK_INLINE int32x4_t dk_mve_out_raw(int32x4_t xs, const dk_ew_output *out)
 {
-    const int32x4_t y = vaddq_n_s32(dk_mve_mbqm(acc, &out->scale), out->zero_point);
-    return vmaxq_s32(vminq_s32(y, vdupq_n_s32(out->max < 127 ? out->max : 127)),
+    const dk_fast_rq *q = &out->scale;
+    const int32x4_t t = dk_ew_pow2(q) ? vshrq_n_s32(xs, 1) : vqrdmulhq_n_s32(xs, q->multiplier);
+    return q->right > 0 && q->right <= 22 ? dk_mve_round(t, q, out->zero_point * (int32_t)(1u << q->right))
+                                          : vaddq_n_s32(dk_mve_round(t, q, 0), out->zero_point);
+}
+
+DK_INLINE int32x4_t dk_mve_out_ls(int32x4_t xs, const dk_ew_output *out)
+{
+    return vmaxq_s32(vminq_s32(dk_mve_out_raw(xs, out), vdupq_n_s32(out->max < 127 ? out->max : 127)),
                      vdupq_n_s32(out->min > -128 ? out->min : -128));
 }
 
-/* The last stage of dk_shrink_s8_inline (k prepared there): y, or z with a shortcut */
+/* dk_ew_out lane-wise */
+DK_INLINE int32x4_t dk_mve_out(int32x4_t acc, const dk_ew_output *out)
+{
+    return dk_mve_out_ls(vshlq_r_s32(acc, out->scale.left - 1), out);
+}
+
+/* (scale(v1) + scale(v2)) << lo with in2 bare (2^30, no right shift): one VMLA for v2, its
+ * offset on v1's rounding constant where that is exact (as dk_ew_scale_ls_b) */
+DK_INLINE int32x4_t dk_mve_sum_bare2(int32x4_t v1, const dk_ew_input *in1, int32x4_t v2, const dk_ew_input *in2,
+                                     int32_t lo)
+{
+    const int32_t n = in2->scale.left - 2;
+    const int64_t k = (int64_t)in2->offset * ((int64_t)1 << (n + in1->scale.right));
+    int32x4_t a;
+    if (!dk_ew_bare(in1) && k > -(1 << 29) && k < (1 << 29)) {
+        a = vshlq_r_s32(dk_mve_mbqm_b(vaddq_n_s32(v1, in1->offset), &in1->scale, (int32_t)k), lo);
+    } else {
+        a = vaddq_n_s32(vshlq_r_s32(dk_mve_scale(v1, in1), lo), dk_shl(in2->offset, n + lo));
+    }
+    return vmlaq_n_s32(a, v2, (int32_t)(1u << (n + lo)));
+}
+
+/* (scale(v1) + scale(v2)) << lo: the sum of an ADD formed for its output */
+DK_INLINE int32x4_t dk_mve_sum_ls(int32x4_t v1, const dk_ew_input *in1, int32x4_t v2, const dk_ew_input *in2,
+                                  int32_t lo)
+{
+    if (dk_ew_bare(in2)) {
+        return dk_mve_sum_bare2(v1, in1, v2, in2, lo);
+    }
+    if (dk_ew_bare(in1)) {
+        return dk_mve_sum_bare2(v2, in2, v1, in1, lo);
+    }
+    return vshlq_r_s32(vaddq_s32(dk_mve_scale(v1, in1), dk_mve_scale(v2, in2)), lo);
+}
+
+/* (scale(r) + t) << lo for a per-channel vector t: with a bare r one VMLA on a constant
+ * prepared per group of channels (dk_mve_tau_ls) */
+DK_INLINE int32x4_t dk_mve_tau_ls(const dk_ew_input *in, int32x4_t t, int32_t lo)
+{
+    return dk_ew_bare(in) ? vshlq_r_s32(vaddq_n_s32(t, dk_shl(in->offset, in->scale.left - 2)), lo) : t;
+}
+
+DK_INLINE int32x4_t dk_mve_r_plus_ls(int32x4_t rv, const dk_ew_input *in, int32x4_t tl, int32x4_t t, int32_t lo)
+{
+    if (dk_ew_bare(in)) {
+        return vmlaq_n_s32(tl, rv, (int32_t)(1u << (in->scale.left - 2 + lo)));
+    }
+    return vshlq_r_s32(vaddq_s32(dk_mve_scale(rv, in), t), lo);
+}
+
+/* The last stage of dk_shrink_s8_inline (k prepared there): y, or z with a shortcut. Each sum
+ * is formed already shifted for its output (dk_mve_out_ls), as the scalar loops do. */
 DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, const dk_add_params *sub,
                              int32_t positions, int32_t channels, const int8_t *r, const int8_t *tau,
                              const int8_t *shortcut, int8_t *out)
 {
     const dk_ew_input t_add = dk_ew_input2(add);
     const dk_ew_input t_sub = dk_ew_input2(sub);
-    const int32x4_t min_value = vdupq_n_s32(k->min_value);
+    const int32_t hi = k->a_out.max < 127 ? k->a_out.max : 127;
+    const int32x4_t a_lo = vdupq_n_s32(k->a_out.min > -128 ? k->a_out.min : -128);
+    const int32x4_t m_hi = vdupq_n_s32(hi < k->min_value ? hi : k->min_value);
+    const int32_t la = k->a_out.scale.left - 1, ls = k->s_out.scale.left - 1;
     int32_t c, i;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
         const int32x4_t tv = vldrbq_z_s32(tau + c, p);
         const int32x4_t tau_add = dk_mve_scale(tv, &t_add);
-        const int32x4_t tau_sub = dk_mve_scale(tv, &t_sub);
+        const int32x4_t tau_sub = vnegq_s32(dk_mve_scale(tv, &t_sub));
+        const int32x4_t ta = dk_mve_tau_ls(&k->r_add, tau_add, la);
+        const int32x4_t ts = dk_mve_tau_ls(&k->r_sub, tau_sub, ls);
         const int8_t *rp = r + c;
         const int8_t *sp = shortcut ? shortcut + c : 0;
         int8_t *op = out + c;
         for (i = 0; i < positions; ++i) {
             const int32x4_t rv = vldrbq_z_s32(rp, p);
-            const int32x4_t a = dk_mve_out(vaddq_s32(dk_mve_scale(rv, &k->r_add), tau_add), &k->a_out);
-            const int32x4_t m = vminq_s32(a, min_value);
-            const int32x4_t s = dk_mve_out(vsubq_s32(dk_mve_scale(rv, &k->r_sub), tau_sub), &k->s_out);
-            int32x4_t y = dk_mve_out(vaddq_s32(dk_mve_scale(s, &k->s_in), dk_mve_scale(m, &k->m_in)), &k->y_out);
+            /* m = min(clamp(a, lo, hi), min_value) = min(max(a, lo), min(hi, min_value)) */
+            const int32x4_t a = dk_mve_out_raw(dk_mve_r_plus_ls(rv, &k->r_add, ta, tau_add, la), &k->a_out);
+            const int32x4_t m = vminq_s32(vmaxq_s32(a, a_lo), m_hi);
+            const int32x4_t s = dk_mve_out_ls(dk_mve_r_plus_ls(rv, &k->r_sub, ts, tau_sub, ls), &k->s_out);
+            int32x4_t y = dk_mve_out_ls(dk_mve_sum_ls(s, &k->s_in, m, &k->m_in, k->y_out.scale.left - 1), &k->y_out);
             if (sp) {
                 const int32x4_t sc = vldrbq_z_s32(sp, p);
-                y = dk_mve_out(vaddq_s32(dk_mve_scale(y, &k->y_in), dk_mve_scale(sc, &k->sc_in)), &k->z_out);
+                y = dk_mve_out_ls(dk_mve_sum_ls(y, &k->y_in, sc, &k->sc_in, k->z_out.scale.left - 1), &k->z_out);
                 sp += channels;
             }
             vstrbq_p_s32(op, y, p);
@@ -81,23 +166,26 @@ DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, c
     }
 }
 
-/* The last stage of dk_channel_affine_s8_inline: y = (x * scale[c]) + shift[c] */
+/* The last stage of dk_channel_affine_s8_inline: y = (x * scale[c]) + shift[c]; x * k + x_offset
+ * * k already shifted for u's output, u's bare side one VMLA on a per-group constant */
 DK_INLINE void dk_channel_affine_mve(const dk_ew_output *u_out, const dk_ew_input *u_in,
                                      const dk_ew_input *b_in, const dk_ew_output *y_out, int32_t x_offset,
                                      int32_t k_offset, int32_t positions, int32_t channels, const int8_t *x,
                                      const int8_t *scale, const int8_t *shift, int8_t *out)
 {
+    const int32_t ly = y_out->scale.left - 1;
     int32_t c, i;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
-        const int32x4_t k = vaddq_n_s32(vldrbq_z_s32(scale + c, p), k_offset);
+        const int32x4_t k = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(scale + c, p), k_offset), u_out->scale.left - 1);
+        const int32x4_t kx = vmulq_n_s32(k, x_offset);
         const int32x4_t b = dk_mve_scale(vldrbq_z_s32(shift + c, p), b_in);
+        const int32x4_t bl = dk_mve_tau_ls(u_in, b, ly);
         const int8_t *xp = x + c;
         int8_t *op = out + c;
         for (i = 0; i < positions; ++i) {
-            const int32x4_t xv = vaddq_n_s32(vldrbq_z_s32(xp, p), x_offset);
-            const int32x4_t u = dk_mve_out(vmulq_s32(xv, k), u_out);
-            vstrbq_p_s32(op, dk_mve_out(vaddq_s32(dk_mve_scale(u, u_in), b), y_out), p);
+            const int32x4_t u = dk_mve_out_ls(vaddq_s32(kx, vmulq_s32(vldrbq_z_s32(xp, p), k)), u_out);
+            vstrbq_p_s32(op, dk_mve_out_ls(dk_mve_r_plus_ls(u, u_in, bl, b, ly), y_out), p);
             xp += channels;
             op += channels;
         }
@@ -112,9 +200,12 @@ DK_INLINE void dk_add_same_mve(const dk_ew_input *in1, const dk_ew_input *in2, c
     int32_t i;
     for (i = 0; i < size; i += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(size - i));
-        const int32x4_t a = dk_mve_scale(vldrbq_z_s32(input1 + i, p), in1);
-        const int32x4_t b = dk_mve_scale(vldrbq_z_s32(input2 + i, p), in2);
-        vstrbq_p_s32(output + i, dk_mve_out(subtract ? vsubq_s32(a, b) : vaddq_s32(a, b), out), p);
+        const int32x4_t a = vldrbq_z_s32(input1 + i, p), b = vldrbq_z_s32(input2 + i, p);
+        if (subtract) {
+            vstrbq_p_s32(output + i, dk_mve_out(vsubq_s32(dk_mve_scale(a, in1), dk_mve_scale(b, in2)), out), p);
+        } else {
+            vstrbq_p_s32(output + i, dk_mve_out_ls(dk_mve_sum_ls(a, in1, b, in2, out->scale.left - 1), out), p);
+        }
     }
 }
 
