@@ -91,15 +91,44 @@ def run_tflm(model_bytes: bytes, x: np.ndarray, desc: str = "TFLM") -> np.ndarra
     return tflm_oracle.run(model_bytes, quantize_input(x, inp.scale, inp.zero_point), progress=desc)
 
 
-def run_interpreters(jobs: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    """{name: (run_tflite or run_tflm, model bytes, progress label)} -> {name: int8 outputs},
-    side by side on the machine's cores: both interpreters release the GIL while they run,
-    and each pass over the sweep is independent of the others."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        futures = {name: pool.submit(fn, model, x, desc) for name, (fn, model, desc) in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
+class Interpreters:
+    """Passes of the int8 interpreters over the sweep x, on a pool of the machine's cores,
+    started as soon as their model exists (the caller goes on with its own work, e.g. the
+    next model's QAT): both interpreters release the GIL while they run. Each pass is cut
+    into one piece per core, so that the longest pass (TFLM) does not finish alone; the
+    pieces run in the order given, so give the longest passes first.
+
+        runs = Interpreters(x)
+        runs.submit("tflm", run_tflm, model, "TFLM int8")
+        ...
+        int8 = runs.results()          # {name: int8 outputs [n, ...]}
+    """
+
+    def __init__(self, x: np.ndarray):
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+        self.x = x
+        self.cores = max(1, os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(max_workers=self.cores)
+        self.pieces: dict[str, list] = {}
+
+    def submit(self, name: str, fn, model: bytes, desc: str) -> None:
+        bounds = np.linspace(0, len(self.x), self.cores + 1).astype(int)
+        cuts = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a] or [(0, 0)]
+        self.pieces[name] = [self.pool.submit(fn, model, self.x[a:b],
+                                              desc if len(cuts) == 1 else f"{desc} {i + 1}/{len(cuts)}")
+                             for i, (a, b) in enumerate(cuts)]
+
+    def results(self) -> dict[str, np.ndarray]:
+        try:
+            return {name: np.concatenate([f.result() for f in futures])
+                    for name, futures in self.pieces.items()}
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+    def abandon(self) -> None:
+        """The caller failed: drop the pieces not started (the running ones end by themselves)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def output_params(model_bytes: bytes) -> tuple[float, int]:

@@ -143,6 +143,46 @@ def check_input_contract(tflite: bytes, contract: dict, name: str) -> None:
                         f"the model would see other inputs than it was trained on")
 
 
+def _meanwhile(runs, main: dict, ptq: bytes, data: dict, cfg: dict, x, slices, seconds: dict):
+    """What quantize does while the deployed model's interpreter passes run: the baseline's
+    QAT (its own pass is queued behind them), the op audits, the Keras passes over the sweep
+    and the error budget. Returns (base, audits, outs, budget, (baseline float, QAT probs))."""
+    qc = cfg["quantize"]
+    base, b_probs = None, None
+    if cfg["model"].get("baseline"):
+        t0 = time.perf_counter()
+        base = quantize_model(artifacts.paths()["model"] / "baseline.keras", data, cfg, cfg["model"]["baseline"])
+        seconds["qat_baseline"] = time.perf_counter() - t0
+        runs.submit("baseline_tflite", parity.run_tflite, base["tflite"], "TFLite baseline")
+
+    # --- audit --------------------------------------------------------------------------
+    # The deployed model must be fully int8; the others are reported as they are.
+    audits = {"model_int8": audit.audit(main["tflite"], ARTIFACTS["qat"], main["layers"]),
+              "model_ptq_int8": audit.inspect(ptq, ARTIFACTS["ptq"], main["layers"])}
+    if base:
+        audits["baseline_int8"] = audit.inspect(base["tflite"], ARTIFACTS["baseline"], base["layers"])
+
+    # --- Keras passes, error budget -----------------------------------------------------
+    t0 = time.perf_counter()
+    outs = {"float": _probs(main["float"], x), "qat": _probs(main["qat"], x)}
+    seconds["keras_inference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # About 100 windows of every condition, spread over its seen and unseen parts.
+    budget_idx = np.concatenate([np.arange(a, b, max(1, (b - a) // 100)) for _, a, b in slices])
+    fresh = qat.build_qat_model(main["float"], decay=qc["ema_decay"],
+                                input_range=contract_range(input_contract(cfg)))
+    qat.calibrate(fresh, data["calib"])
+    budget = {"windows": int(len(budget_idx)),
+              "calibrated": qat.error_budget(fresh, x[budget_idx], outs["float"][budget_idx]),
+              "fine_tuned": qat.error_budget(main["qat"], x[budget_idx], outs["float"][budget_idx])}
+    seconds["error_budget"] = time.perf_counter() - t0
+    if base:
+        t0 = time.perf_counter()
+        b_probs = (_probs(base["float"], x), _probs(base["qat"], x))
+        seconds["baseline_inference"] = time.perf_counter() - t0
+    return base, audits, outs, budget, b_probs
+
+
 def _probs(model, x) -> np.ndarray:
     return model.predict(x, batch_size=256, verbose=0)
 
@@ -175,34 +215,24 @@ def run(cfg: dict) -> dict:
                                  data["calib"], qc["representative_windows"])
     check_input_contract(ptq, input_contract(cfg), "PTQ")
     seconds["ptq"] = time.perf_counter() - t0
-    base = None
-    if has_baseline:
-        t0 = time.perf_counter()
-        base = quantize_model(p["model"] / "baseline.keras", data, cfg, cfg["model"]["baseline"])
-        seconds["qat_baseline"] = time.perf_counter() - t0
-
-    # --- audit --------------------------------------------------------------------------
-    # The deployed model must be fully int8; the others are reported as they are.
-    main_audit = audit.audit(main["tflite"], ARTIFACTS["qat"], main["layers"])
-    audits = {"model_int8": main_audit,
-              "model_ptq_int8": audit.inspect(ptq, ARTIFACTS["ptq"], main["layers"])}
-    if base:
-        audits["baseline_int8"] = audit.inspect(base["tflite"], ARTIFACTS["baseline"], base["layers"])
-
-    # --- parity -------------------------------------------------------------------------
-    t0 = time.perf_counter()
+    # The deployed model's interpreter passes start now, on the cores, while this thread
+    # goes on with the baseline's QAT, the Keras passes and the error budget (_meanwhile).
+    t_interp = time.perf_counter()
     x, y, slices = parity.stack_conditions(data["test"], kinds, snrs, qc["parity_windows"])
+    runs = parity.Interpreters(x)
+    runs.submit("tflm", parity.run_tflm, main["tflite"], "TFLM int8")
+    runs.submit("tflite", parity.run_tflite, main["tflite"], "TFLite int8")
+    runs.submit("ptq", parity.run_tflite, ptq, "TFLite PTQ")
+    try:
+        base, audits, outs, budget, b_probs = _meanwhile(runs, main, ptq, data, cfg, x, slices, seconds)
+    except BaseException:
+        runs.abandon()
+        raise
+    int8 = runs.results()
+    # From the deployed model's conversion to the last interpreter pass (overlaps _meanwhile).
+    seconds["interpreters"] = time.perf_counter() - t_interp
+    main_audit = audits["model_int8"]
     out_scale, out_zp = main_audit["output"]["scale"], main_audit["output"]["zero_point"]
-    outs = {"float": _probs(main["float"], x), "qat": _probs(main["qat"], x)}
-    seconds["keras_inference"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    jobs = {"tflite": (parity.run_tflite, main["tflite"], "TFLite int8"),
-            "ptq": (parity.run_tflite, ptq, "TFLite PTQ"),
-            "tflm": (parity.run_tflm, main["tflite"], "TFLM int8")}
-    if base:
-        jobs["baseline_tflite"] = (parity.run_tflite, base["tflite"], "TFLite baseline")
-    int8 = parity.run_interpreters(jobs, x)
-    seconds["interpreters"] = time.perf_counter() - t0
     ptq_scale, ptq_zp = audits["model_ptq_int8"]["output"]["scale"], audits["model_ptq_int8"]["output"]["zero_point"]
     outs["tflite"] = parity.dequantize(int8["tflite"], out_scale, out_zp)
     outs["tflm"] = parity.dequantize(int8["tflm"], out_scale, out_zp)
@@ -214,27 +244,15 @@ def run(cfg: dict) -> dict:
     # How faithfully the int8 runtimes execute the fake-quant model they were converted from.
     agreement_qat = {k: round(parity.agreement(outs["qat"], outs[k]), 4) for k in ("tflite", "tflm")}
     metrics = {k: parity.output_metrics(outs["float"], outs[k]) for k in ("qat", "ptq", "tflite", "tflm")}
-    t0 = time.perf_counter()
-    # About 100 windows of every condition, spread over its seen and unseen parts.
-    budget_idx = np.concatenate([np.arange(a, b, max(1, (b - a) // 100)) for _, a, b in slices])
-    fresh = qat.build_qat_model(main["float"], decay=qc["ema_decay"],
-                                input_range=contract_range(input_contract(cfg)))
-    qat.calibrate(fresh, data["calib"])
-    budget = {"windows": int(len(budget_idx)),
-              "calibrated": qat.error_budget(fresh, x[budget_idx], outs["float"][budget_idx]),
-              "fine_tuned": qat.error_budget(main["qat"], x[budget_idx], outs["float"][budget_idx])}
-    seconds["error_budget"] = time.perf_counter() - t0
     tvt = parity.lsb_difference(int8["tflite"], int8["tflm"])
     tvt["top1_agreement"] = round(parity.agreement(int8["tflite"], int8["tflm"]), 4)
 
     baseline = None
     if base:
-        t0 = time.perf_counter()
         b_audit = audits["baseline_int8"]
-        b_float = _probs(base["float"], x)
         b_int8 = int8.pop("baseline_tflite")
         b_deq = parity.dequantize(b_int8, b_audit["output"]["scale"], b_audit["output"]["zero_point"])
-        b_qat = _probs(base["qat"], x)
+        b_float, b_qat = b_probs
         baseline = {
             "arch": cfg["model"]["baseline"],
             "accuracy": {"float": parity.accuracy_by_condition(np.argmax(b_float, 1), y, slices),
@@ -248,7 +266,6 @@ def run(cfg: dict) -> dict:
             "qat_best_epoch": base["history"]["best_epoch"],
         }
         int8["baseline_tflite"] = b_int8
-        seconds["baseline_inference"] = time.perf_counter() - t0
 
     lowest = min(snrs)
     low_slice = next((a, b) for (c, a, b) in slices if c == (kinds[0], float(lowest)))
