@@ -221,14 +221,23 @@ def run(cfg: dict) -> dict:
     loo = cfg["data"].get("files", {}).get("leave_one_out", "")
     if loo:
         return run_leave_one_out(cfg, loo)
-    from training import models, plots
+    from training import plots
     t_start = time.perf_counter()
     t_start_wall = time.time()
-    seed = int(cfg["seed"])
     p = artifacts.paths()
+    seeds = training_seeds(cfg)
+    roles = model_roles(cfg)
+    jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
+    # The worker processes start now (importing TensorFlow takes seconds) while this one
+    # makes the data.
+    workers = Workers(cfg, jobs)
 
     # --- data ------------------------------------------------------------------------------
-    data = dataset.prepare(cfg)
+    try:
+        data = dataset.prepare(cfg)
+    except BaseException:
+        workers.close()
+        raise
     classes = data["classes"]
     window = cfg["data"]["window"]
     print(f"data: {len(classes)} classes, {len(data['train'][1])} train / {len(data['val'][1])} val / "
@@ -238,11 +247,8 @@ def run(cfg: dict) -> dict:
     # Every arch is trained once per seed; of the deployed model's and the baseline's seeds,
     # the best on validation is saved (never chosen on the test set). The spread over seeds
     # is reported next to every mean.
-    seeds = training_seeds(cfg)
     test = data["test"]
     parts = condition_masks(test)
-    roles = model_roles(cfg)
-    jobs = [(role, arch, i, run_seed) for i, run_seed in enumerate(seeds) for role, arch in roles]
     t_jobs = time.time()
     linear = {}
 
@@ -252,7 +258,7 @@ def run(cfg: dict) -> dict:
         print(f"linear spectral baseline: clean {linear['clean']:.3f}, mean at {low} dB "
               f"{np.mean([linear[k][low] for k in cfg['data']['noise_types']]):.3f}")
 
-    done = run_jobs(cfg, data, jobs, len(seeds), meanwhile)
+    done = workers.run(cfg, jobs, len(seeds), meanwhile)
     timing = job_timing([out["timing"] for out in done], t_jobs, time.time(), t_start_wall)
     per_seed, candidates = {arch: [] for _, arch in roles}, {}
     for (role, arch, i, _), out in zip(jobs, done):
@@ -411,27 +417,37 @@ def deploy_seed(role: str, runs: list[dict], val_selects: bool) -> dict:
                       "val_accuracy_by_seed": [r["best_val_accuracy"] for r in runs]}
 
 
-def run_jobs(cfg: dict, data: dict, jobs: list, n_seeds: int, meanwhile=None) -> list[dict]:
-    """Every (role, arch, seed index, seed) job, in order of `jobs`, in worker processes
-    (worker_plan) with one TensorFlow thread each: a small model keeps one core busy better
-    than two threads do. Always in worker processes, even one: the float sums of one thread
-    come out the same whatever the number of workers, so a job's model depends only on its
-    seed and the config. meanwhile(): run here once the jobs are handed out."""
-    cpus = len(os.sched_getaffinity(0))
-    plan = worker_plan(jobs, cpus, int(cfg["train"].get("workers", 0)))
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
-    pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(str(artifacts.build_dir()),)) for _ in plan]
-    try:
-        futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, w)
-                   for w, (pool, mine) in enumerate(zip(pools, plan)) for k in mine}
-        if meanwhile:
-            meanwhile()
-        return [futures[k].result() for k in range(len(jobs))]
-    finally:
-        for pool in pools:
+class Workers:
+    """The worker processes that train the jobs, one TensorFlow thread each: a small model
+    keeps one core busy better than two threads do. Always in worker processes, even one:
+    the float sums of one thread come out the same whatever the number of workers, so a
+    job's model depends only on its seed and the config. Started (and TensorFlow imported
+    in them) when made; run() ends them, close() too."""
+
+    def __init__(self, cfg: dict, jobs: list):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.plan = worker_plan(jobs, len(os.sched_getaffinity(0)), int(cfg["train"].get("workers", 0)))
+        ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                          initargs=(str(artifacts.build_dir()),)) for _ in self.plan]
+        for pool in self.pools:
+            pool.submit(int)   # starts the process now
+
+    def run(self, cfg: dict, jobs: list, n_seeds: int, meanwhile=None) -> list[dict]:
+        """Every (role, arch, seed index, seed) job's result, in order of `jobs`;
+        meanwhile(): run here once the jobs are handed out."""
+        try:
+            futures = {k: pool.submit(_worker_job, cfg, *jobs[k], n_seeds, w)
+                       for w, (pool, mine) in enumerate(zip(self.pools, self.plan)) for k in mine}
+            if meanwhile:
+                meanwhile()
+            return [futures[k].result() for k in range(len(jobs))]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for pool in self.pools:
             pool.shutdown(cancel_futures=True)
 
 
@@ -469,6 +485,7 @@ def _worker_init(build: str) -> None:
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    from training import models  # noqa: F401  (Keras, and the custom layers, before the first job)
 
 
 def _worker_job(cfg, role, arch, index, run_seed, n_seeds, position) -> dict:
