@@ -31,10 +31,15 @@ if ((${#missing[@]})); then
     if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif sudo -n true 2>/dev/null; then SUDO=(sudo -n); else
         die "missing Debian packages: ${missing[*]}; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
     fi
+    # In the background: it and the Python packages below are independent downloads and
+    # unpacks, and done one after the other they made up most of a fresh clone's set-up.
     say "installing Debian packages: ${missing[*]}"
-    "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get could not install ${missing[*]}"
+    apt_log=$(mktemp)
+    (
+        "${SUDO[@]}" apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    ) >"$apt_log" 2>&1 &
+    apt_pid=$!
 fi
 
 # --- Python environment ------------------------------------------------------------------
@@ -48,6 +53,14 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]" || die "pip could not install the Python packages (see above)"
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+
+if [ -n "${apt_pid:-}" ]; then
+    if ! wait "$apt_pid"; then
+        cat "$apt_log" >&2
+        die "apt-get could not install ${missing[*]}"
+    fi
+    rm -f "$apt_log"
 fi
 
 # --- Check that the tools work, not only that packages are installed ---------------------
