@@ -22,13 +22,14 @@ def prepare(op) -> quant.LogisticParams:
     return fn(x.scale, x.zero_point, y.scale, y.zero_point)
 
 
-@register("LOGISTIC", kernels=("lut.c",), inplace=True,
+@register("LOGISTIC", kernels=("lut.c", "logistic.c"), inplace=True,
           tests=("tests/test_kernels.py::test_logistic_matches_tflm_including_saturated_inputs",
                  "tests/test_kernels_fixedpoint.py::test_logistic_table_is_the_kernel_for_every_input"))
 def emit_logistic(em, k, op):
-    """dk_logistic_s8 costs about 400 instructions per element (the fixed-point exp and
-    reciprocal); its 256 possible results, computed here with the same steps
-    (quant.logistic_table), make it one load per element for 256 bytes of flash."""
+    """dk_logistic_s8 (logistic.c, which the table is tested against) costs about 400
+    instructions per element (the fixed-point exp and reciprocal); its 256 possible results,
+    computed here with the same steps (quant.logistic_table), make it one load per element
+    for 256 bytes of flash."""
     from firmware_gen.ops.lut import emit_table
     emit_table(em, k, op, quant.logistic_table(prepare(op)),
                "output fixed at scale 1/256, zero point -128; a 256-entry table of dk_logistic_s8's results")
