@@ -22,6 +22,35 @@
 
 #if DK_USE_MVE
 
+/* x << n (n < 0: a flooring right shift); no instruction for n == 0, which the compiler does
+ * not fold out of VSHL by itself (the parameters are constants in the generated code) */
+DK_INLINE int32x4_t dk_mve_shl(int32x4_t x, int32_t n)
+{
+    return n == 0 ? x : vshlq_r_s32(x, n);
+}
+
+/* x + n, no instruction for n == 0 (a zero offset) */
+DK_INLINE int32x4_t dk_mve_addn(int32x4_t x, int32_t n)
+{
+    return n == 0 ? x : vaddq_n_s32(x, n);
+}
+
+/* 4 int8 lanes widened / narrowed; full (a multiple of 4 channels, a constant in the
+ * generated code) needs no lane predicate: no VMSR + VPST around each load and store */
+DK_INLINE int32x4_t dk_mve_ld(const int8_t *p, mve_pred16_t m, int32_t full)
+{
+    return full ? vldrbq_s32(p) : vldrbq_z_s32(p, m);
+}
+
+DK_INLINE void dk_mve_st(int8_t *p, int32x4_t v, mve_pred16_t m, int32_t full)
+{
+    if (full) {
+        vstrbq_s32(p, v);
+    } else {
+        vstrbq_p_s32(p, v, m);
+    }
+}
+
 /* the rounding shift of dk_fast_mbqm after the multiply, + bias (a multiple of 2^right: an
  * output zero point moved inside the shift, as in dk_ew_rq) */
 DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
@@ -30,9 +59,9 @@ DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
         t = vaddq_s32(t, vshrq_n_s32(t, 31));
     }
     if (q->right > 0) {
-        return vshlq_r_s32(vaddq_n_s32(t, q->round + bias), -q->right);
+        return dk_mve_shl(dk_mve_addn(t, q->round + bias), -q->right);
     }
-    return bias != 0 ? vaddq_n_s32(t, bias) : t;
+    return bias != 0 ? dk_mve_addn(t, bias) : t;
 }
 
 /* dk_fast_mbqm lane-wise, + bias. The multiplier 2^30 (the larger ADD/SUB input) with
@@ -40,9 +69,9 @@ DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
 DK_INLINE int32x4_t dk_mve_mbqm_b(int32x4_t x, const dk_fast_rq *q, int32_t bias)
 {
     if (dk_ew_pow2(q)) {
-        return dk_mve_round(vshlq_r_s32(x, q->left - 2), q, bias);
+        return dk_mve_round(dk_mve_shl(x, q->left - 2), q, bias);
     }
-    return dk_mve_round(vqrdmulhq_n_s32(vshlq_r_s32(x, q->left - 1), q->multiplier), q, bias);
+    return dk_mve_round(vqrdmulhq_n_s32(dk_mve_shl(x, q->left - 1), q->multiplier), q, bias);
 }
 
 DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
@@ -53,7 +82,7 @@ DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
 /* dk_ew_scale lane-wise */
 DK_INLINE int32x4_t dk_mve_scale(int32x4_t v, const dk_ew_input *in)
 {
-    return dk_mve_mbqm(vaddq_n_s32(v, in->offset), &in->scale);
+    return dk_mve_mbqm(dk_mve_addn(v, in->offset), &in->scale);
 }
 
 /* dk_ew_out_ls lane-wise, from xs = acc << (left - 1) (formed so by the caller): VQRDMULH's
@@ -65,7 +94,7 @@ DK_INLINE int32x4_t dk_mve_out_raw(int32x4_t xs, const dk_ew_output *out)
     const dk_fast_rq *q = &out->scale;
     const int32x4_t t = dk_ew_pow2(q) ? vshrq_n_s32(xs, 1) : vqrdmulhq_n_s32(xs, q->multiplier);
     return q->right > 0 && q->right <= 22 ? dk_mve_round(t, q, out->zero_point * (int32_t)(1u << q->right))
-                                          : vaddq_n_s32(dk_mve_round(t, q, 0), out->zero_point);
+                                          : dk_mve_addn(dk_mve_round(t, q, 0), out->zero_point);
 }
 
 DK_INLINE int32x4_t dk_mve_out_ls(int32x4_t xs, const dk_ew_output *out)
@@ -77,7 +106,7 @@ DK_INLINE int32x4_t dk_mve_out_ls(int32x4_t xs, const dk_ew_output *out)
 /* dk_ew_out lane-wise */
 DK_INLINE int32x4_t dk_mve_out(int32x4_t acc, const dk_ew_output *out)
 {
-    return dk_mve_out_ls(vshlq_r_s32(acc, out->scale.left - 1), out);
+    return dk_mve_out_ls(dk_mve_shl(acc, out->scale.left - 1), out);
 }
 
 /* (scale(v1) + scale(v2)) << lo with in2 bare (2^30, no right shift): one VMLA for v2, its
@@ -89,9 +118,9 @@ DK_INLINE int32x4_t dk_mve_sum_bare2(int32x4_t v1, const dk_ew_input *in1, int32
     const int64_t k = (int64_t)in2->offset * ((int64_t)1 << (n + in1->scale.right));
     int32x4_t a;
     if (!dk_ew_bare(in1) && k > -(1 << 29) && k < (1 << 29)) {
-        a = vshlq_r_s32(dk_mve_mbqm_b(vaddq_n_s32(v1, in1->offset), &in1->scale, (int32_t)k), lo);
+        a = dk_mve_shl(dk_mve_mbqm_b(dk_mve_addn(v1, in1->offset), &in1->scale, (int32_t)k), lo);
     } else {
-        a = vaddq_n_s32(vshlq_r_s32(dk_mve_scale(v1, in1), lo), dk_shl(in2->offset, n + lo));
+        a = dk_mve_addn(dk_mve_shl(dk_mve_scale(v1, in1), lo), dk_shl(in2->offset, n + lo));
     }
     return vmlaq_n_s32(a, v2, (int32_t)(1u << (n + lo)));
 }
@@ -106,14 +135,14 @@ DK_INLINE int32x4_t dk_mve_sum_ls(int32x4_t v1, const dk_ew_input *in1, int32x4_
     if (dk_ew_bare(in1)) {
         return dk_mve_sum_bare2(v2, in2, v1, in1, lo);
     }
-    return vshlq_r_s32(vaddq_s32(dk_mve_scale(v1, in1), dk_mve_scale(v2, in2)), lo);
+    return dk_mve_shl(vaddq_s32(dk_mve_scale(v1, in1), dk_mve_scale(v2, in2)), lo);
 }
 
 /* (scale(r) + t) << lo for a per-channel vector t: with a bare r one VMLA on a constant
  * prepared per group of channels (dk_mve_tau_ls) */
 DK_INLINE int32x4_t dk_mve_tau_ls(const dk_ew_input *in, int32x4_t t, int32_t lo)
 {
-    return dk_ew_bare(in) ? vshlq_r_s32(vaddq_n_s32(t, dk_shl(in->offset, in->scale.left - 2)), lo) : t;
+    return dk_ew_bare(in) ? dk_mve_shl(dk_mve_addn(t, dk_shl(in->offset, in->scale.left - 2)), lo) : t;
 }
 
 DK_INLINE int32x4_t dk_mve_r_plus_ls(int32x4_t rv, const dk_ew_input *in, int32x4_t tl, int32x4_t t, int32_t lo)
@@ -121,11 +150,24 @@ DK_INLINE int32x4_t dk_mve_r_plus_ls(int32x4_t rv, const dk_ew_input *in, int32x
     if (dk_ew_bare(in)) {
         return vmlaq_n_s32(tl, rv, (int32_t)(1u << (in->scale.left - 2 + lo)));
     }
-    return vshlq_r_s32(vaddq_s32(dk_mve_scale(rv, in), t), lo);
+    return dk_mve_shl(vaddq_s32(dk_mve_scale(rv, in), t), lo);
+}
+
+/* y of the soft threshold for one vector r (a: r + tau, m: its MINIMUM, s: r - tau) */
+DK_INLINE int32x4_t dk_shrink_mve_y(const dk_shrink_ctx *k, int32x4_t rv, int32x4_t ta, int32x4_t tau_add,
+                                    int32x4_t ts, int32x4_t tau_sub, int32x4_t a_lo, int32x4_t m_hi)
+{
+    const int32_t la = k->a_out.scale.left - 1, ls = k->s_out.scale.left - 1;
+    /* m = min(clamp(a, lo, hi), min_value) = min(max(a, lo), min(hi, min_value)) */
+    const int32x4_t a = dk_mve_out_raw(dk_mve_r_plus_ls(rv, &k->r_add, ta, tau_add, la), &k->a_out);
+    const int32x4_t m = vminq_s32(vmaxq_s32(a, a_lo), m_hi);
+    const int32x4_t s = dk_mve_out_ls(dk_mve_r_plus_ls(rv, &k->r_sub, ts, tau_sub, ls), &k->s_out);
+    return dk_mve_out_ls(dk_mve_sum_ls(s, &k->s_in, m, &k->m_in, k->y_out.scale.left - 1), &k->y_out);
 }
 
 /* The last stage of dk_shrink_s8_inline (k prepared there): y, or z with a shortcut. Each sum
- * is formed already shifted for its output (dk_mve_out_ls), as the scalar loops do. */
+ * is formed already shifted for its output (dk_mve_out_ls), as the scalar loops do. One loop
+ * per variant (with and without the shortcut), so no test of it per position. */
 DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, const dk_add_params *sub,
                              int32_t positions, int32_t channels, const int8_t *r, const int8_t *tau,
                              const int8_t *shortcut, int8_t *out)
@@ -136,6 +178,7 @@ DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, c
     const int32x4_t a_lo = vdupq_n_s32(k->a_out.min > -128 ? k->a_out.min : -128);
     const int32x4_t m_hi = vdupq_n_s32(hi < k->min_value ? hi : k->min_value);
     const int32_t la = k->a_out.scale.left - 1, ls = k->s_out.scale.left - 1;
+    const int32_t full = (channels & 3) == 0;
     int32_t c, i;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
@@ -145,23 +188,25 @@ DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, c
         const int32x4_t ta = dk_mve_tau_ls(&k->r_add, tau_add, la);
         const int32x4_t ts = dk_mve_tau_ls(&k->r_sub, tau_sub, ls);
         const int8_t *rp = r + c;
-        const int8_t *sp = shortcut ? shortcut + c : 0;
         int8_t *op = out + c;
-        for (i = 0; i < positions; ++i) {
-            const int32x4_t rv = vldrbq_z_s32(rp, p);
-            /* m = min(clamp(a, lo, hi), min_value) = min(max(a, lo), min(hi, min_value)) */
-            const int32x4_t a = dk_mve_out_raw(dk_mve_r_plus_ls(rv, &k->r_add, ta, tau_add, la), &k->a_out);
-            const int32x4_t m = vminq_s32(vmaxq_s32(a, a_lo), m_hi);
-            const int32x4_t s = dk_mve_out_ls(dk_mve_r_plus_ls(rv, &k->r_sub, ts, tau_sub, ls), &k->s_out);
-            int32x4_t y = dk_mve_out_ls(dk_mve_sum_ls(s, &k->s_in, m, &k->m_in, k->y_out.scale.left - 1), &k->y_out);
-            if (sp) {
-                const int32x4_t sc = vldrbq_z_s32(sp, p);
-                y = dk_mve_out_ls(dk_mve_sum_ls(y, &k->y_in, sc, &k->sc_in, k->z_out.scale.left - 1), &k->z_out);
+        if (shortcut) {
+            const int8_t *sp = shortcut + c;
+            for (i = 0; i < positions; ++i) {
+                const int32x4_t y = dk_shrink_mve_y(k, dk_mve_ld(rp, p, full), ta, tau_add, ts, tau_sub, a_lo, m_hi);
+                const int32x4_t sc = dk_mve_ld(sp, p, full);
+                dk_mve_st(op, dk_mve_out_ls(dk_mve_sum_ls(y, &k->y_in, sc, &k->sc_in, k->z_out.scale.left - 1),
+                                            &k->z_out), p, full);
+                rp += channels;
                 sp += channels;
+                op += channels;
             }
-            vstrbq_p_s32(op, y, p);
-            rp += channels;
-            op += channels;
+        } else {
+            for (i = 0; i < positions; ++i) {
+                dk_mve_st(op, dk_shrink_mve_y(k, dk_mve_ld(rp, p, full), ta, tau_add, ts, tau_sub, a_lo, m_hi), p,
+                          full);
+                rp += channels;
+                op += channels;
+            }
         }
     }
 }
@@ -174,38 +219,50 @@ DK_INLINE void dk_channel_affine_mve(const dk_ew_output *u_out, const dk_ew_inpu
                                      const int8_t *scale, const int8_t *shift, int8_t *out)
 {
     const int32_t ly = y_out->scale.left - 1;
+    const int32_t full = (channels & 3) == 0;
     int32_t c, i;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
-        const int32x4_t k = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(scale + c, p), k_offset), u_out->scale.left - 1);
+        const int32x4_t k = dk_mve_shl(dk_mve_addn(vldrbq_z_s32(scale + c, p), k_offset), u_out->scale.left - 1);
         const int32x4_t kx = vmulq_n_s32(k, x_offset);
         const int32x4_t b = dk_mve_scale(vldrbq_z_s32(shift + c, p), b_in);
         const int32x4_t bl = dk_mve_tau_ls(u_in, b, ly);
         const int8_t *xp = x + c;
         int8_t *op = out + c;
         for (i = 0; i < positions; ++i) {
-            const int32x4_t u = dk_mve_out_ls(vaddq_s32(kx, vmulq_s32(vldrbq_z_s32(xp, p), k)), u_out);
-            vstrbq_p_s32(op, dk_mve_out_ls(dk_mve_r_plus_ls(u, u_in, bl, b, ly), y_out), p);
+            const int32x4_t u = dk_mve_out_ls(vaddq_s32(kx, vmulq_s32(dk_mve_ld(xp, p, full), k)), u_out);
+            dk_mve_st(op, dk_mve_out_ls(dk_mve_r_plus_ls(u, u_in, bl, b, ly), y_out), p, full);
             xp += channels;
             op += channels;
         }
     }
 }
 
-/* dk_add_same_s8_inline: size elements, 4 per vector, the last ones predicated */
+/* one vector of dk_add_same_s8_inline */
+DK_INLINE int32x4_t dk_add_same_mve_v(const dk_ew_input *in1, const dk_ew_input *in2, const dk_ew_output *out,
+                                      int32x4_t a, int32x4_t b, int32_t subtract)
+{
+    if (subtract) {
+        return dk_mve_out(vsubq_s32(dk_mve_scale(a, in1), dk_mve_scale(b, in2)), out);
+    }
+    return dk_mve_out_ls(dk_mve_sum_ls(a, in1, b, in2, out->scale.left - 1), out);
+}
+
+/* dk_add_same_s8_inline: size elements, 4 per vector unpredicated, the last 1-3 predicated */
 DK_INLINE void dk_add_same_mve(const dk_ew_input *in1, const dk_ew_input *in2, const dk_ew_output *out,
                                int32_t size, const int8_t *input1, const int8_t *input2, int8_t *output,
                                int32_t subtract)
 {
+    const int32_t whole = size & ~3;
     int32_t i;
-    for (i = 0; i < size; i += 4) {
+    for (i = 0; i < whole; i += 4) {
+        vstrbq_s32(output + i, dk_add_same_mve_v(in1, in2, out, vldrbq_s32(input1 + i), vldrbq_s32(input2 + i),
+                                                 subtract));
+    }
+    if (i < size) {
         const mve_pred16_t p = vctp32q((uint32_t)(size - i));
         const int32x4_t a = vldrbq_z_s32(input1 + i, p), b = vldrbq_z_s32(input2 + i, p);
-        if (subtract) {
-            vstrbq_p_s32(output + i, dk_mve_out(vsubq_s32(dk_mve_scale(a, in1), dk_mve_scale(b, in2)), out), p);
-        } else {
-            vstrbq_p_s32(output + i, dk_mve_out_ls(dk_mve_sum_ls(a, in1, b, in2, out->scale.left - 1), out), p);
-        }
+        vstrbq_p_s32(output + i, dk_add_same_mve_v(in1, in2, out, a, b, subtract), p);
     }
 }
 
