@@ -22,11 +22,56 @@
 
 #if DK_USE_MVE
 
-/* x << n (n < 0: a flooring right shift); no instruction for n == 0, which the compiler does
- * not fold out of VSHL by itself (the parameters are constants in the generated code) */
+/* x << n (n < 0: a flooring right shift). In the generated code n is a constant: no
+ * instruction for n == 0 (the compiler does not fold VSHL by 0 away), and otherwise the
+ * immediate forms VSHL #n / VSHR #-n, which need no scalar register for the amount (the soft
+ * threshold has more scalar constants than there are core registers; the ones that do not
+ * fit are reloaded on every pass). */
+#define DK_MVE_SHL_CASE(n) case n: return vshlq_n_s32(x, n); case -(n): return vshrq_n_s32(x, n);
+
 DK_INLINE int32x4_t dk_mve_shl(int32x4_t x, int32_t n)
 {
-    return n == 0 ? x : vshlq_r_s32(x, n);
+    if (n == 0) {
+        return x;
+    }
+    if (DK_CONSTANT_P(n)) {
+        switch (n) {
+        DK_MVE_SHL_CASE(1)
+        DK_MVE_SHL_CASE(2)
+        DK_MVE_SHL_CASE(3)
+        DK_MVE_SHL_CASE(4)
+        DK_MVE_SHL_CASE(5)
+        DK_MVE_SHL_CASE(6)
+        DK_MVE_SHL_CASE(7)
+        DK_MVE_SHL_CASE(8)
+        DK_MVE_SHL_CASE(9)
+        DK_MVE_SHL_CASE(10)
+        DK_MVE_SHL_CASE(11)
+        DK_MVE_SHL_CASE(12)
+        DK_MVE_SHL_CASE(13)
+        DK_MVE_SHL_CASE(14)
+        DK_MVE_SHL_CASE(15)
+        DK_MVE_SHL_CASE(16)
+        DK_MVE_SHL_CASE(17)
+        DK_MVE_SHL_CASE(18)
+        DK_MVE_SHL_CASE(19)
+        DK_MVE_SHL_CASE(20)
+        DK_MVE_SHL_CASE(21)
+        DK_MVE_SHL_CASE(22)
+        DK_MVE_SHL_CASE(23)
+        DK_MVE_SHL_CASE(24)
+        DK_MVE_SHL_CASE(25)
+        DK_MVE_SHL_CASE(26)
+        DK_MVE_SHL_CASE(27)
+        DK_MVE_SHL_CASE(28)
+        DK_MVE_SHL_CASE(29)
+        DK_MVE_SHL_CASE(30)
+        DK_MVE_SHL_CASE(31)
+        default:
+            break;
+        }
+    }
+    return vshlq_r_s32(x, n);
 }
 
 /* x + n, no instruction for n == 0 (a zero offset) */
