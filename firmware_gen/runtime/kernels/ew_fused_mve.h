@@ -98,15 +98,20 @@ DK_INLINE void dk_mve_st(int8_t *p, int32x4_t v, mve_pred16_t m, int32_t full)
 
 /* the rounding shift of dk_fast_mbqm after the multiply, + bias (a multiple of 2^right: an
  * output zero point moved inside the shift, as in dk_ew_rq) */
-DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
+DK_INLINE int32x4_t dk_mve_round_n(int32x4_t t, const dk_fast_rq *q, int32_t bias, int32_t neg)
 {
-    if (q->neg) {
+    if (neg) {
         t = vaddq_s32(t, vshrq_n_s32(t, 31));
     }
     if (q->right > 0) {
         return dk_mve_shl(dk_mve_addn(t, q->round + bias), -q->right);
     }
     return bias != 0 ? dk_mve_addn(t, bias) : t;
+}
+
+DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
+{
+    return dk_mve_round_n(t, q, bias, q->neg);
 }
 
 /* dk_fast_mbqm lane-wise, + bias. The multiplier 2^30 (the larger ADD/SUB input) with
@@ -134,18 +139,29 @@ DK_INLINE int32x4_t dk_mve_scale(int32x4_t v, const dk_ew_input *in)
  * (2 * xs * m + 2^31) >> 32 is VRMULH's (acc << left) * m rounded, and takes the multiplier
  * as a scalar register (no Q register for it; it cannot saturate, m < 2^31 and |xs| < 2^29).
  * The zero point inside the rounding shift where it fits. */
+/* The [t < 0] correction only moves a negative tie t down by one: from zp + v to zp + v - 1,
+ * where v <= 0 (t + 2^(e-1) < 2^(e-1) for t < 0). With a lower clamp lo >= zp (a ReLU) both
+ * clamp to lo, so such outputs skip it (two instructions a vector). The caller clamps the
+ * result from below by dk_mve_lo(out). */
+DK_INLINE int32_t dk_mve_lo(const dk_ew_output *out)
+{
+    return out->min > -128 ? out->min : -128;
+}
+
 DK_INLINE int32x4_t dk_mve_out_raw(int32x4_t xs, const dk_ew_output *out)
 {
     const dk_fast_rq *q = &out->scale;
     const int32x4_t t = dk_ew_pow2(q) ? vshrq_n_s32(xs, 1) : vqrdmulhq_n_s32(xs, q->multiplier);
-    return q->right > 0 && q->right <= 22 ? dk_mve_round(t, q, out->zero_point * (int32_t)(1u << q->right))
-                                          : dk_mve_addn(dk_mve_round(t, q, 0), out->zero_point);
+    const int32_t neg = q->neg && dk_mve_lo(out) < out->zero_point;
+    return q->right > 0 && q->right <= 22
+        ? dk_mve_round_n(t, q, out->zero_point * (int32_t)(1u << q->right), neg)
+        : dk_mve_addn(dk_mve_round_n(t, q, 0, neg), out->zero_point);
 }
 
 DK_INLINE int32x4_t dk_mve_out_ls(int32x4_t xs, const dk_ew_output *out)
 {
     return vmaxq_s32(vminq_s32(dk_mve_out_raw(xs, out), vdupq_n_s32(out->max < 127 ? out->max : 127)),
-                     vdupq_n_s32(out->min > -128 ? out->min : -128));
+                     vdupq_n_s32(dk_mve_lo(out)));
 }
 
 /* dk_ew_out lane-wise */
@@ -220,7 +236,7 @@ DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, c
     const dk_ew_input t_add = dk_ew_input2(add);
     const dk_ew_input t_sub = dk_ew_input2(sub);
     const int32_t hi = k->a_out.max < 127 ? k->a_out.max : 127;
-    const int32x4_t a_lo = vdupq_n_s32(k->a_out.min > -128 ? k->a_out.min : -128);
+    const int32x4_t a_lo = vdupq_n_s32(dk_mve_lo(&k->a_out));
     const int32x4_t m_hi = vdupq_n_s32(hi < k->min_value ? hi : k->min_value);
     const int32_t la = k->a_out.scale.left - 1, ls = k->s_out.scale.left - 1;
     const int32_t full = (channels & 3) == 0;
