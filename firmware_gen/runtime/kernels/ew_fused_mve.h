@@ -116,12 +116,17 @@ DK_INLINE int32x4_t dk_mve_round(int32x4_t t, const dk_fast_rq *q, int32_t bias)
 
 /* dk_fast_mbqm lane-wise, + bias. The multiplier 2^30 (the larger ADD/SUB input) with
  * left >= 2 is the exact shift x << (left - 2), no VRMULH. */
-DK_INLINE int32x4_t dk_mve_mbqm_b(int32x4_t x, const dk_fast_rq *q, int32_t bias)
+DK_INLINE int32x4_t dk_mve_mbqm_bn(int32x4_t x, const dk_fast_rq *q, int32_t bias, int32_t neg)
 {
     if (dk_ew_pow2(q)) {
-        return dk_mve_round(dk_mve_shl(x, q->left - 2), q, bias);
+        return dk_mve_round_n(dk_mve_shl(x, q->left - 2), q, bias, neg);
     }
-    return dk_mve_round(vqrdmulhq_n_s32(dk_mve_shl(x, q->left - 1), q->multiplier), q, bias);
+    return dk_mve_round_n(vqrdmulhq_n_s32(dk_mve_shl(x, q->left - 1), q->multiplier), q, bias, neg);
+}
+
+DK_INLINE int32x4_t dk_mve_mbqm_b(int32x4_t x, const dk_fast_rq *q, int32_t bias)
+{
+    return dk_mve_mbqm_bn(x, q, bias, q->neg);
 }
 
 DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
@@ -129,10 +134,23 @@ DK_INLINE int32x4_t dk_mve_mbqm(int32x4_t x, const dk_fast_rq *q)
     return dk_mve_mbqm_b(x, q, 0);
 }
 
-/* dk_ew_scale lane-wise */
+/* Whether scaling inputs v >= v_min needs the [t < 0] correction: not when v + offset >= 0
+ * for all of them (an input clamped at or above its zero point, e.g. a ReLU output), as then
+ * t >= 0 (the multipliers are positive) */
+DK_INLINE int32_t dk_mve_neg(const dk_ew_input *in, int32_t v_min)
+{
+    return in->scale.neg && v_min + in->offset < 0;
+}
+
+/* dk_ew_scale lane-wise, for inputs v >= v_min (-128: any) */
+DK_INLINE int32x4_t dk_mve_scale_m(int32x4_t v, const dk_ew_input *in, int32_t v_min)
+{
+    return dk_mve_mbqm_bn(dk_mve_addn(v, in->offset), &in->scale, 0, dk_mve_neg(in, v_min));
+}
+
 DK_INLINE int32x4_t dk_mve_scale(int32x4_t v, const dk_ew_input *in)
 {
-    return dk_mve_mbqm(dk_mve_addn(v, in->offset), &in->scale);
+    return dk_mve_scale_m(v, in, -128);
 }
 
 /* dk_ew_out_ls lane-wise, from xs = acc << (left - 1) (formed so by the caller): VQRDMULH's
@@ -172,31 +190,33 @@ DK_INLINE int32x4_t dk_mve_out(int32x4_t acc, const dk_ew_output *out)
 
 /* (scale(v1) + scale(v2)) << lo with in2 bare (2^30, no right shift): one VMLA for v2, its
  * offset on v1's rounding constant where that is exact (as dk_ew_scale_ls_b) */
-DK_INLINE int32x4_t dk_mve_sum_bare2(int32x4_t v1, const dk_ew_input *in1, int32x4_t v2, const dk_ew_input *in2,
-                                     int32_t lo)
+DK_INLINE int32x4_t dk_mve_sum_bare2(int32x4_t v1, const dk_ew_input *in1, int32_t min1, int32x4_t v2,
+                                     const dk_ew_input *in2, int32_t lo)
 {
     const int32_t n = in2->scale.left - 2;
     const int64_t k = (int64_t)in2->offset * ((int64_t)1 << (n + in1->scale.right));
     int32x4_t a;
     if (!dk_ew_bare(in1) && k > -(1 << 29) && k < (1 << 29)) {
-        a = dk_mve_shl(dk_mve_mbqm_b(dk_mve_addn(v1, in1->offset), &in1->scale, (int32_t)k), lo);
+        a = dk_mve_shl(dk_mve_mbqm_bn(dk_mve_addn(v1, in1->offset), &in1->scale, (int32_t)k, dk_mve_neg(in1, min1)),
+                       lo);
     } else {
-        a = dk_mve_addn(dk_mve_shl(dk_mve_scale(v1, in1), lo), dk_shl(in2->offset, n + lo));
+        a = dk_mve_addn(dk_mve_shl(dk_mve_scale_m(v1, in1, min1), lo), dk_shl(in2->offset, n + lo));
     }
     return vmlaq_n_s32(a, v2, (int32_t)(1u << (n + lo)));
 }
 
-/* (scale(v1) + scale(v2)) << lo: the sum of an ADD formed for its output */
-DK_INLINE int32x4_t dk_mve_sum_ls(int32x4_t v1, const dk_ew_input *in1, int32x4_t v2, const dk_ew_input *in2,
-                                  int32_t lo)
+/* (scale(v1) + scale(v2)) << lo: the sum of an ADD formed for its output; v1 >= min1,
+ * v2 >= min2 (-128: any) */
+DK_INLINE int32x4_t dk_mve_sum_ls(int32x4_t v1, const dk_ew_input *in1, int32_t min1, int32x4_t v2,
+                                  const dk_ew_input *in2, int32_t min2, int32_t lo)
 {
     if (dk_ew_bare(in2)) {
-        return dk_mve_sum_bare2(v1, in1, v2, in2, lo);
+        return dk_mve_sum_bare2(v1, in1, min1, v2, in2, lo);
     }
     if (dk_ew_bare(in1)) {
-        return dk_mve_sum_bare2(v2, in2, v1, in1, lo);
+        return dk_mve_sum_bare2(v2, in2, min2, v1, in1, lo);
     }
-    return dk_mve_shl(vaddq_s32(dk_mve_scale(v1, in1), dk_mve_scale(v2, in2)), lo);
+    return dk_mve_shl(vaddq_s32(dk_mve_scale_m(v1, in1, min1), dk_mve_scale_m(v2, in2, min2)), lo);
 }
 
 /* (scale(r) + t) << lo for a per-channel vector t: with a bare r one VMLA on a constant
@@ -206,12 +226,13 @@ DK_INLINE int32x4_t dk_mve_tau_ls(const dk_ew_input *in, int32x4_t t, int32_t lo
     return dk_ew_bare(in) ? dk_mve_shl(dk_mve_addn(t, dk_shl(in->offset, in->scale.left - 2)), lo) : t;
 }
 
-DK_INLINE int32x4_t dk_mve_r_plus_ls(int32x4_t rv, const dk_ew_input *in, int32x4_t tl, int32x4_t t, int32_t lo)
+DK_INLINE int32x4_t dk_mve_r_plus_ls(int32x4_t rv, const dk_ew_input *in, int32_t r_min, int32x4_t tl, int32x4_t t,
+                                     int32_t lo)
 {
     if (dk_ew_bare(in)) {
         return vmlaq_n_s32(tl, rv, (int32_t)(1u << (in->scale.left - 2 + lo)));
     }
-    return dk_mve_shl(vaddq_s32(dk_mve_scale(rv, in), t), lo);
+    return dk_mve_shl(vaddq_s32(dk_mve_scale_m(rv, in, r_min), t), lo);
 }
 
 /* y of the soft threshold for one vector r (a: r + tau, m: its MINIMUM, s: r - tau) */
@@ -220,10 +241,15 @@ DK_INLINE int32x4_t dk_shrink_mve_y(const dk_shrink_ctx *k, int32x4_t rv, int32x
 {
     const int32_t la = k->a_out.scale.left - 1, ls = k->s_out.scale.left - 1;
     /* m = min(clamp(a, lo, hi), min_value) = min(max(a, lo), min(hi, min_value)) */
-    const int32x4_t a = dk_mve_out_raw(dk_mve_r_plus_ls(rv, &k->r_add, ta, tau_add, la), &k->a_out);
+    const int32x4_t a = dk_mve_out_raw(dk_mve_r_plus_ls(rv, &k->r_add, -128, ta, tau_add, la), &k->a_out);
     const int32x4_t m = vminq_s32(vmaxq_s32(a, a_lo), m_hi);
-    const int32x4_t s = dk_mve_out_ls(dk_mve_r_plus_ls(rv, &k->r_sub, ts, tau_sub, ls), &k->s_out);
-    return dk_mve_out_ls(dk_mve_sum_ls(s, &k->s_in, m, &k->m_in, k->y_out.scale.left - 1), &k->y_out);
+    const int32x4_t s = dk_mve_out_ls(dk_mve_r_plus_ls(rv, &k->r_sub, -128, ts, tau_sub, ls), &k->s_out);
+    /* s >= its clamp's floor, m >= min(a's floor, m_hi) */
+    const int32_t a_hi = k->a_out.max < 127 ? k->a_out.max : 127;
+    const int32_t m_top = a_hi < k->min_value ? a_hi : k->min_value;
+    const int32_t m_min = dk_mve_lo(&k->a_out) < m_top ? dk_mve_lo(&k->a_out) : m_top;
+    return dk_mve_out_ls(dk_mve_sum_ls(s, &k->s_in, dk_mve_lo(&k->s_out), m, &k->m_in, m_min,
+                                       k->y_out.scale.left - 1), &k->y_out);
 }
 
 /* The last stage of dk_shrink_s8_inline (k prepared there): y, or z with a shortcut. Each sum
@@ -255,7 +281,8 @@ DK_INLINE void dk_shrink_mve(const dk_shrink_ctx *k, const dk_add_params *add, c
             for (i = 0; i < positions; ++i) {
                 const int32x4_t y = dk_shrink_mve_y(k, dk_mve_ld(rp, p, full), ta, tau_add, ts, tau_sub, a_lo, m_hi);
                 const int32x4_t sc = dk_mve_ld(sp, p, full);
-                dk_mve_st(op, dk_mve_out_ls(dk_mve_sum_ls(y, &k->y_in, sc, &k->sc_in, k->z_out.scale.left - 1),
+                dk_mve_st(op, dk_mve_out_ls(dk_mve_sum_ls(y, &k->y_in, dk_mve_lo(&k->y_out), sc, &k->sc_in, -128,
+                                                          k->z_out.scale.left - 1),
                                             &k->z_out), p, full);
                 rp += channels;
                 sp += channels;
@@ -292,7 +319,7 @@ DK_INLINE void dk_channel_affine_mve(const dk_ew_output *u_out, const dk_ew_inpu
         int8_t *op = out + c;
         for (i = 0; i < positions; ++i) {
             const int32x4_t u = dk_mve_out_ls(vaddq_s32(kx, vmulq_s32(dk_mve_ld(xp, p, full), k)), u_out);
-            dk_mve_st(op, dk_mve_out_ls(dk_mve_r_plus_ls(u, u_in, bl, b, ly), y_out), p, full);
+            dk_mve_st(op, dk_mve_out_ls(dk_mve_r_plus_ls(u, u_in, dk_mve_lo(u_out), bl, b, ly), y_out), p, full);
             xp += channels;
             op += channels;
         }
@@ -306,7 +333,7 @@ DK_INLINE int32x4_t dk_add_same_mve_v(const dk_ew_input *in1, const dk_ew_input 
     if (subtract) {
         return dk_mve_out(vsubq_s32(dk_mve_scale(a, in1), dk_mve_scale(b, in2)), out);
     }
-    return dk_mve_out_ls(dk_mve_sum_ls(a, in1, b, in2, out->scale.left - 1), out);
+    return dk_mve_out_ls(dk_mve_sum_ls(a, in1, -128, b, in2, -128, out->scale.left - 1), out);
 }
 
 /* dk_add_same_s8_inline: size elements, 4 per vector unpredicated, the last 1-3 predicated */
