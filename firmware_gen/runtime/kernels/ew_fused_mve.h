@@ -153,10 +153,6 @@ DK_INLINE int32x4_t dk_mve_scale(int32x4_t v, const dk_ew_input *in)
     return dk_mve_scale_m(v, in, -128);
 }
 
-/* dk_ew_out_ls lane-wise, from xs = acc << (left - 1) (formed so by the caller): VQRDMULH's
- * (2 * xs * m + 2^31) >> 32 is VRMULH's (acc << left) * m rounded, and takes the multiplier
- * as a scalar register (no Q register for it; it cannot saturate, m < 2^31 and |xs| < 2^29).
- * The zero point inside the rounding shift where it fits. */
 /* The [t < 0] correction only moves a negative tie t down by one: from zp + v to zp + v - 1,
  * where v <= 0 (t + 2^(e-1) < 2^(e-1) for t < 0). With a lower clamp lo >= zp (a ReLU) both
  * clamp to lo, so such outputs skip it (two instructions a vector). The caller clamps the
@@ -166,6 +162,10 @@ DK_INLINE int32_t dk_mve_lo(const dk_ew_output *out)
     return out->min > -128 ? out->min : -128;
 }
 
+/* dk_ew_out_ls lane-wise, from xs = acc << (left - 1) (formed so by the caller): VQRDMULH's
+ * (2 * xs * m + 2^31) >> 32 is VRMULH's (acc << left) * m rounded, and takes the multiplier
+ * as a scalar register (no Q register for it; it cannot saturate, m < 2^31 and |xs| < 2^29).
+ * The zero point inside the rounding shift where it fits. */
 DK_INLINE int32x4_t dk_mve_out_raw(int32x4_t xs, const dk_ew_output *out)
 {
     const dk_fast_rq *q = &out->scale;
