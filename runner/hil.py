@@ -260,7 +260,7 @@ def resolve_targets(h: dict) -> list[Target]:
     targets = []
     for entry in flash.boards_of(state):
         url = entry["url"]
-        if kind == "emulated" and h.get("emulated_link", "uart") == "semihosting":
+        if kind == "emulated" and h["emulated_link"] == "semihosting":
             # The pipes, not the emulated UART: a whole request per call (protocol_semihost.py).
             url = url.replace("socket://", "semihost://", 1)
         problem = None

@@ -435,7 +435,7 @@ class Device:
                         self._inbox = items[index + 1:] + self._inbox
                         time.sleep(BUSY_BACKOFF_S)
                         raise _Retry("the board is busy", "BUSY")
-                    raise DeviceError(error_name(code), _error_message(self.url, cmd, code,
+                    raise DeviceError(error_name(code), error_message(self.url, cmd, code,
                                                                        detail), detail)
                 if item.seq != seq:
                     self.stats.stale_frames += 1
@@ -582,7 +582,8 @@ def _command_name(cmd: int) -> str:
 
 
 _HINTS = {
-    ErrorCode.UNKNOWN_COMMAND: "the firmware does not know this command (older harness?)",
+    ErrorCode.UNKNOWN_COMMAND: "the firmware does not know this command (older harness? rebuild it: "
+                               "make flash)",
     ErrorCode.BAD_LENGTH: "payload length {detail} expected",
     ErrorCode.BAD_SHAPE: "input shape differs from the model's ({detail} bytes per input)",
     ErrorCode.BATCH_TOO_LARGE: "the board takes at most {detail} inputs per request",
@@ -592,14 +593,15 @@ _HINTS = {
     ErrorCode.BAD_SMOOTHING: "smoothing mode majority or mean over 1..{detail} windows",
     ErrorCode.NOT_STREAMING: "no stream is running; send MONITOR first",
     ErrorCode.STREAM_SHORT: "the stream ended after {detail} samples, before one whole window",
-    ErrorCode.NO_LINK: "no semihosting link: 0 pipes not opened, 1 already moved, 2 real silicon; "
-                       "detail {detail}",
+    ErrorCode.NO_LINK: "no semihosting link: the board could not open the pipes (is its emulator "
+                       "on another machine?) if detail 0, its link is already on pipes if 1, it is "
+                       "a real board (semihosting would halt it) if 2; detail {detail}",
     ErrorCode.PREPROCESS: "the board could not preprocess the raw window: dk_preprocess_s16 "
                           "status {detail}",
 }
 
 
-def _error_message(url: str, cmd: int, code, detail: int) -> str:
+def error_message(url: str, cmd: int, code, detail: int) -> str:
     if code == ErrorCode.PREPROCESS and detail >= 1 << 31:
         detail -= 1 << 32     # dk_preprocess_s16's statuses are negative
     hint = _HINTS.get(code, "detail {detail}").format(detail=detail)

@@ -239,7 +239,6 @@ def run(cfg: dict) -> dict:
         workers.close()
         raise
     classes = data["classes"]
-    window = cfg["data"]["window"]
     print(f"data: {len(classes)} classes, {len(data['train'][1])} train / {len(data['val'][1])} val / "
           f"{len(data['test']['y'])} test windows per condition ({data['seconds']:.1f} s)")
 
@@ -493,7 +492,7 @@ def _worker_job(cfg, role, arch, index, run_seed, n_seeds, position) -> dict:
     if not _WORKER_DATA:
         _WORKER_DATA.update(dataset.load_prepared(cfg))
     out = train_one(cfg, _WORKER_DATA, role, arch, index, run_seed, n_seeds, position)
-    out["timing"] = {"arch": arch, "seed": run_seed, "worker": os.getpid(),
+    out["timing"] = {"arch": arch, "seed": run_seed, "worker": position,
                      "start": start, "end": time.time()}
     return out
 
@@ -517,7 +516,7 @@ def job_timing(jobs: list[dict], start: float, end: float, stage_start: float) -
             "jobs_seconds": round(wall, 1),
             "workers": len(workers),
             "worker_busy_share": round(busy / (len(workers) * wall), 3) if wall > 0 else None,
-            "jobs": [{"arch": j["arch"], "seed": j["seed"], "worker": sorted(workers).index(j["worker"]),
+            "jobs": [{"arch": j["arch"], "seed": j["seed"], "worker": j["worker"],
                       "start_s": round(j["start"] - start, 1), "seconds": round(j["end"] - j["start"], 1)}
                      for j in jobs]}
 

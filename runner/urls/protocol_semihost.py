@@ -57,7 +57,8 @@ class Serial(SerialBase):
         self.is_open = True
 
     def _move_link(self) -> None:
-        from runner.protocol import Command, ErrorCode, FrameReader, Frame, encode_frame, parse_error
+        from runner.link import error_message
+        from runner.protocol import Command, FrameReader, Frame, encode_frame, parse_error
         self._dir = tempfile.mkdtemp(prefix="drsn-edge-link-")
         for name in ("in", "out"):
             os.mkfifo(os.path.join(self._dir, name), 0o600)
@@ -86,17 +87,8 @@ class Serial(SerialBase):
                 for item in uart_frames.feed(data):
                     if isinstance(item, Frame) and item.cmd == Command.ERROR and item.seq == seq:
                         code, _, detail = parse_error(item.payload)
-                        why = {(ErrorCode.NO_LINK, 0): "the board could not open the pipes (is its "
-                                                       "emulator on another machine?)",
-                               (ErrorCode.NO_LINK, 1): "the board's link is already on pipes "
-                                                       "(another host holds it)",
-                               (ErrorCode.NO_LINK, 2): "it is a real board (semihosting would halt it)"}
-                        if code == ErrorCode.UNKNOWN_COMMAND:
-                            reason = "its firmware predates the semihosting link; rebuild it (make flash)"
-                        else:
-                            reason = why.get((code, detail), f"it answered {getattr(code, 'name', code)}")
-                        raise SerialException(f"{self.portstr}: cannot move the link onto semihosting "
-                                              f"pipes: {reason}; or use socket:// instead")
+                        raise SerialException(f"{error_message(self.portstr, Command.LINK, code, detail)}"
+                                              f"; use socket:// instead")
         if bytes(got[:len(ack)]) != ack:
             raise SerialException(f"{self.portstr}: unexpected first bytes on the semihosting link")
         self._pending += got[len(ack):]
