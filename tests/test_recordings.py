@@ -98,6 +98,81 @@ def test_npz_only_array_or_named_key_and_column_arrays_are_flattened(tmp_path):
         recordings.load_signal(two)
 
 
+def test_mat_structs_read_as_dotted_names_with_their_stated_rate(tmp_path):
+    # MFPT's layout: one struct with the signal, its rate and the operating point.
+    sig = np.sin(np.arange(4000) * 0.01)
+    path = tmp_path / "baseline_1.mat"
+    scipy.io.savemat(path, {"bearing": {"sr": 48000, "gs": sig[:, None], "load": 270, "rate": 25}})
+    np.testing.assert_array_equal(recordings.load_signal(path), sig)
+    quarter = recordings.load_signal(path, fs_hz=12000, resample=True)
+    assert len(quarter) == 1000   # 48 kHz read from bearing.sr, brought to 12 kHz
+    with pytest.raises(UserError, match=r"recorded at 48000 Hz but data.fs_hz = 12000"):
+        recordings.load_signal(path, fs_hz=12000, resample=False)
+
+
+def test_mat_struct_array_elements_are_named_by_their_name_field(tmp_path):
+    # Paderborn's layout: a struct named like the file, its channels a struct array Y with
+    # Name and Data fields.
+    y = np.zeros((1, 3), dtype=[("Name", "O"), ("Unit", "O"), ("Data", "O")])
+    y[0, 0] = ("force", "N", ramp(50)[None, :])
+    y[0, 1] = ("speed", "rpm", ramp(50, 1.0)[None, :])
+    y[0, 2] = ("vibration_1", "g", ramp(64, 2.0)[None, :])
+    path = tmp_path / "N09_M07_F10_K001_1.mat"
+    scipy.io.savemat(path, {"N09_M07_F10_K001_1": {"Info": "run 1", "Y": y}})
+    np.testing.assert_array_equal(recordings.load_signal(path, "vibration_1"), ramp(64, 2.0))
+    with pytest.raises(UserError, match=r"several numeric arrays.*Y\.vibration_1\.Data"):
+        recordings.load_signal(path)
+
+
+def test_text_time_column_is_skipped_and_states_the_rate(tmp_path):
+    t = np.arange(400) / 48000.0
+    sig = np.sin(np.arange(400) * 0.3)
+    named = tmp_path / "run.csv"
+    named.write_text("Time (s),accel_g\n" + "\n".join(f"{a!r},{b!r}" for a, b in zip(t.tolist(), sig.tolist())) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(named), sig)
+    assert len(recordings.load_signal(named, fs_hz=12000, resample=True)) == 100
+    # No header: a first column rising in equal steps is time; blanks separate the fields.
+    plain = tmp_path / "run.txt"
+    plain.write_text("\n".join(f"{a!r}  {b!r}  {-b!r}" for a, b in zip(t.tolist(), sig.tolist())) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(plain), sig)
+    np.testing.assert_array_equal(recordings.load_signal(plain, "3"), -sig)
+    assert len(recordings.load_signal(plain, fs_hz=12000, resample=True)) == 100
+    with pytest.raises(UserError, match=r"run\.txt: no column 'accel' \(data.files.key\); "
+                                        r"columns: 3 unnamed columns"):
+        recordings.load_signal(plain, "accel")
+    np.testing.assert_array_equal(recordings.load_signal(named, "ACCEL_G"), sig)
+
+
+def test_text_file_of_any_name_that_reads_as_numbers(tmp_path):
+    # The IMS rig names its files by time stamp, 4 tab-separated channels, no header.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    path = tmp_path / "2004.02.12.10.32.39"
+    path.write_text("\n".join("\t".join(repr(v) for v in row) for row in x.tolist()) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(path), x[:, 0])
+    np.testing.assert_array_equal(recordings.load_signal(path, "2"), x[:, 1])
+
+
+def test_wav_channels_in_units_of_full_scale_at_the_stated_rate(tmp_path):
+    import scipy.io.wavfile
+    pcm = (np.sin(np.arange(2000)[:, None] * [0.1, 0.2]) * 20000).astype(np.int16)
+    stereo = tmp_path / "normal_0.wav"
+    scipy.io.wavfile.write(stereo, 48000, pcm)
+    np.testing.assert_array_equal(recordings.load_signal(stereo, "2"), pcm[:, 1] / 32768.0)
+    with pytest.raises(UserError, match=r"normal_0\.wav: several numeric arrays.*data.files.key"):
+        recordings.load_signal(stereo)
+    mono = tmp_path / "normal_1.wav"
+    scipy.io.wavfile.write(mono, 24000, pcm[:, 0])
+    assert len(recordings.load_signal(mono, fs_hz=12000, resample=True)) == 1000
+
+
+def test_folder_scan_skips_notes_but_takes_numeric_text(tmp_path):
+    (tmp_path / "readme.txt").write_text("Recorded on rig 2, sensor at the drive end.\n")
+    (tmp_path / "normal_0.txt").write_text("\n".join(str(v) for v in np.sin(np.arange(300))) + "\n")
+    save_mat(tmp_path / "inner_race_007_0.mat", n=300)
+    assert [p.name for p in recordings._scan([tmp_path])] == ["inner_race_007_0.mat", "normal_0.txt"]
+
+
 # ---------------------------------------------------------------------------- load errors
 
 def test_missing_file_is_a_user_error_naming_it(tmp_path):
@@ -106,10 +181,14 @@ def test_missing_file_is_a_user_error_naming_it(tmp_path):
 
 
 def test_unsupported_extension_names_the_file_and_the_supported_types(tmp_path):
-    path = tmp_path / "run.wav"
-    path.write_bytes(b"RIFF")
-    with pytest.raises(UserError, match=r"run\.wav.*'\.wav'.*\.mat, \.csv, \.npz"):
+    path = tmp_path / "run.bin"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(UserError, match=r"run\.bin.*'\.bin'.*\.mat, \.csv, \.npz, \.wav"):
         recordings.load_signal(path)
+    damaged = tmp_path / "run.wav"
+    damaged.write_bytes(b"RIFF")
+    with pytest.raises(UserError, match=r"run\.wav: not a readable \.wav file"):
+        recordings.load_signal(damaged)
 
 
 def test_unknown_mat_key_lists_the_variables_present(tmp_path):

@@ -1,8 +1,11 @@
 """Real vibration recordings: loading, windowing, labelling and a split by recording.
 
-Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; v7.3 files through h5py),
-single-column .csv (a header row is allowed) and .npz. Labels come from a manifest CSV
-("path,label", paths relative to the manifest) or from the file name.
+Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; structs such as MFPT's
+`bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py),
+text columns (.csv, .txt, .tsv, .dat, or a listed file of any other name that reads as
+numbers; a header row is allowed, a time column is skipped and gives the rate), .wav and
+.npz. Labels come from a manifest CSV ("path,label", paths relative to the manifest) or
+from the file name.
 
 A manifest with a header row may carry more columns: the operating condition of each
 recording (`path,label,load,speed_rpm,fs_hz,machine`...). The split can then follow them:
@@ -29,7 +32,8 @@ import numpy as np
 from drsn_edge.errors import UserError
 from training.signals import CLASSES
 
-SUFFIXES = (".mat", ".csv", ".npz")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+SUFFIXES = (".mat", ".csv", ".npz", ".wav", ".txt", ".tsv", ".dat")
 SPLITS = ("train", "val", "test")
 
 # CWRU-style short names: IR007, B014, OR021@6 (the @ position is ignored).
@@ -41,7 +45,7 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 
 # Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
 # shaft speeds, not rates, so they are not among them.
-RATE_KEYS = ("fs", "fs_hz", "Fs", "sample_rate", "sampling_rate", "sample_rate_hz")
+RATE_KEYS = ("fs", "fs_hz", "Fs", "sr", "sample_rate", "sampling_rate", "sample_rate_hz")
 
 
 def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | None = None,
@@ -49,10 +53,13 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
     """One recording as a 1-D float64 array, at `fs_hz` when given.
 
     `key` picks the variable of a .mat/.npz file: an exact name, or a unique name ending in
-    it (key="DE_time" fits every CWRU file). Default: the variable ending in _DE_time, else
-    the only floating-point array. CSV files use their first numeric column. The recording's
-    rate is `rate` (e.g. a manifest's fs_hz column), else a scalar named in RATE_KEYS stored
-    in a .mat/.npz; when it differs from `fs_hz` the signal is resampled (`resample`) or
+    it (key="DE_time" fits every CWRU file), or the name of a struct element holding one
+    numeric field (key="vibration_1"). Default: the variable ending in _DE_time, else the
+    only floating-point array. Text files use the column `key` names (header) or numbers
+    (from 1), else their first numeric column that is not a time axis; .wav files channel
+    `key` (from 1) of several. The recording's rate is `rate` (e.g. a manifest's fs_hz
+    column), else what the file states (a scalar named in RATE_KEYS, a .wav header, a time
+    column's step); when it differs from `fs_hz` the signal is resampled (`resample`) or
     refused.
     """
     path = Path(path)
@@ -60,12 +67,13 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
         raise UserError(f"{path}: recording not found; fix the path in data.files.paths "
                         f"or in the manifest")
     suffix = path.suffix.lower()
-    if suffix in (".mat", ".npz"):
-        arrays = _read_mat(path) if suffix == ".mat" else _read_npz(path)
+    if suffix in (".mat", ".npz", ".wav"):
+        arrays = {".mat": _read_mat, ".npz": _read_npz, ".wav": _read_wav}[suffix](path)
         rate = rate if rate is not None else _file_rate(arrays)
         data = _pick(arrays, key, path)
-    elif suffix == ".csv":
-        data = _read_csv(path)
+    elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
+        data, stated = _read_csv(path, key)
+        rate = rate if rate is not None else stated
     else:
         raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
                         f"convert it to one of {', '.join(SUFFIXES)}")
@@ -81,18 +89,72 @@ def _read_mat(path: Path) -> dict:
     except Exception as exc:  # scipy raises several types for damaged files
         raise UserError(f"{path}: not a readable MATLAB file ({exc}); re-save it from "
                         f"MATLAB with save(..., '-v7') or convert it to .csv/.npz") from None
-    return {k: v for k, v in raw.items() if not k.startswith("__")}
+    arrays: dict = {}
+    for k, v in raw.items():
+        if not k.startswith("__"):
+            _flatten(k, v, arrays)
+    return arrays
+
+
+def _flatten(name: str, value, out: dict, depth: int = 0) -> None:
+    """MATLAB structs and cells as dotted names: `bearing.gs`; an element of a struct array
+    by its Name field when it has one (Paderborn's `...Y.vibration_1.Data`), else `[i]`."""
+    if depth > 6 or not isinstance(value, np.ndarray):
+        out[name] = value
+        return
+    items = value.reshape(-1)
+    if value.dtype.names:
+        label = next((f for f in value.dtype.names if f.lower() == "name"), None)
+        for i, item in enumerate(items):
+            tag = _text(item[label]) if label and items.size > 1 else None
+            base = name if items.size == 1 else f"{name}.{tag}" if tag else f"{name}[{i}]"
+            for field in value.dtype.names:
+                if not (field == label and tag):
+                    _flatten(f"{base}.{field}", item[field], out, depth + 1)
+    elif value.dtype == object:
+        for i, item in enumerate(items):
+            _flatten(name if items.size == 1 else f"{name}[{i}]", item, out, depth + 1)
+    else:
+        out[name] = value
+
+
+def _text(value) -> str | None:
+    a = np.asarray(value).reshape(-1)
+    return str(a[0]) if a.size == 1 and a.dtype.kind == "U" and str(a[0]) else None
 
 
 def _read_mat73(path: Path) -> dict:
     import h5py
+    arrays: dict = {}
     try:
         with h5py.File(path, "r") as f:
             # MATLAB writes column-major, so h5py sees the transpose; flattening undoes it.
-            return {k: np.asarray(v) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+            # Struct fields are groups: their datasets become dotted names, as in v5 files.
+            f.visititems(lambda k, v: arrays.__setitem__(k.replace("/", "."), np.asarray(v))
+                         if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiub" else None)
     except OSError as exc:
         raise UserError(f"{path}: not a readable MATLAB v7.3 file ({exc}); "
                         f"convert it to .csv/.npz") from None
+    return arrays
+
+
+def _read_wav(path: Path) -> dict:
+    """Channels `1`, `2`, ... of a .wav as floats in units of full scale, and its rate `fs`."""
+    import warnings
+    import scipy.io.wavfile
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # unknown chunks (e.g. LIST metadata) are skipped
+            rate, data = scipy.io.wavfile.read(path)
+    except Exception as exc:  # scipy raises several types for damaged files
+        raise UserError(f"{path}: not a readable .wav file ({exc}); save it as PCM or float "
+                        f"WAV, or convert it to .csv/.npz") from None
+    if data.dtype.kind in "iu":
+        bits = data.dtype.itemsize * 8
+        mid = 2 ** (bits - 1) if data.dtype.kind == "u" else 0
+        data = (data.astype(np.float64) - mid) / 2 ** (bits - 1)
+    data = data.reshape(len(data), -1)
+    return {"fs": np.array(float(rate)), **{str(c + 1): data[:, c] for c in range(data.shape[1])}}
 
 
 def _read_npz(path: Path) -> dict:
@@ -105,10 +167,12 @@ def _read_npz(path: Path) -> dict:
 
 
 def _file_rate(arrays: dict) -> float | None:
-    for name in RATE_KEYS:
-        value = np.asarray(arrays.get(name, []))
-        if value.size == 1 and np.issubdtype(value.dtype, np.number):
-            return float(value.reshape(-1)[0])
+    """A rate the file states: a scalar named in RATE_KEYS, at the top or in a struct."""
+    for key in RATE_KEYS:
+        for name in [key] + sorted(n for n in arrays if n.endswith("." + key)):
+            value = np.asarray(arrays.get(name, []))
+            if value.size == 1 and np.issubdtype(value.dtype, np.number):
+                return float(value.reshape(-1)[0])
     return None
 
 
@@ -124,6 +188,9 @@ def _pick(arrays: dict, key: str, path: Path) -> np.ndarray:
         if key in arrays:
             return arrays[key]
         hits = [k for k in names if k.endswith(key)]
+        if not hits:   # a struct element by name: its one numeric field
+            hits = [k for k in names if (f".{key}." in k or k.startswith(f"{key}."))
+                    and _is_numeric(arrays[k])]
         if len(hits) == 1:
             return arrays[hits[0]]
         what = "several variables end in" if hits else "no variable"
@@ -150,14 +217,20 @@ def _pick(arrays: dict, key: str, path: Path) -> np.ndarray:
                     f"(variables: {listing}); set data.files.key to the one to use")
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
+    """The signal column of a text file, and the rate its time column states (or None).
+
+    Fields are split at commas, semicolons, tabs or runs of blanks. The column is `key`
+    (a header name, any case, or a number from 1), else the first numeric one that is not a
+    time axis: named like one (t, time, timestamp, seconds ...) or, without a header, rising
+    in equal steps while other numeric columns follow."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text CSV file; save the signal as one numeric "
+        raise UserError(f"{path}: not a text file; save the signal as one numeric "
                         f"column of text") from None
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
-             if ln.strip() and not ln.lstrip().startswith("#")]
+             if ln.strip() and not ln.lstrip().startswith(("#", "%"))]
     if not lines:
         raise UserError(f"{path}: the file is empty; it needs one numeric column "
                         f"(one sample per line)")
@@ -166,26 +239,88 @@ def _read_csv(path: Path) -> np.ndarray:
     def fields(line):
         return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
 
+    header = None
     first = fields(lines[0][1])
     if not any(_number(f) is not None for f in first):  # a header row
-        lines = lines[1:]
+        header, lines = first, lines[1:]
         if not lines:
             raise UserError(f"{path}: only a header row, no samples; add one sample per line")
     row = fields(lines[0][1])
-    column = next((i for i, f in enumerate(row) if _number(f) is not None), None)
-    if column is None:
+    numeric = [i for i, f in enumerate(row) if _number(f) is not None]
+    if not numeric:
         raise UserError(f"{path}: line {lines[0][0]} has no numeric value "
                         f"({lines[0][1].strip()!r}); the file needs a numeric column")
-    values = np.empty(len(lines))
-    for j, (lineno, line) in enumerate(lines):
-        parts = fields(line)
-        value = _number(parts[column]) if column < len(parts) else None
-        if value is None:
-            raise UserError(f"{path}: line {lineno}, column {column + 1}: "
-                            f"{(parts[column] if column < len(parts) else '')!r} is not a number; "
-                            f"fix or remove that line")
-        values[j] = value
-    return values
+
+    def column_values(column):
+        values = np.empty(len(lines))
+        for j, (lineno, line) in enumerate(lines):
+            parts = fields(line)
+            value = _number(parts[column]) if column < len(parts) else None
+            if value is None:
+                raise UserError(f"{path}: line {lineno}, column {column + 1}: "
+                                f"{(parts[column] if column < len(parts) else '')!r} is not a "
+                                f"number; fix or remove that line")
+            values[j] = value
+        return values
+
+    if key:
+        names = [h.lower() for h in header] if header else []
+        column = (names.index(key.lower()) if key.lower() in names
+                  else int(key) - 1 if key.isdigit() and 0 < int(key) <= len(row) else None)
+        if column is None:
+            listing = ", ".join(header) if header else f"{len(row)} unnamed columns"
+            raise UserError(f"{path}: no column {key!r} (data.files.key); columns: {listing}; "
+                            f"set data.files.key to a column name or number (from 1)")
+        return column_values(column), None
+    column, rate = numeric[0], None
+    if len(numeric) > 1:
+        name = header[column] if header and column < len(header) else None
+        values = column_values(column)
+        step = _time_step(values, name)
+        if step is not None:
+            rate = _rate_of(step, name)
+            column = numeric[1]
+        else:
+            return values, None
+    return column_values(column), rate
+
+
+_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?)\b", re.IGNORECASE)
+
+
+def _time_step(values: np.ndarray, name: str | None) -> float | None:
+    """The step of a time column (named like one, or rising in equal steps), else None."""
+    if len(values) < 3:
+        return None
+    steps = np.diff(values)
+    step = float(np.median(steps))
+    even = step > 0 and np.all(np.abs(steps - step) <= 0.01 * step)
+    if name is not None:
+        return (step if even else 0.0) if _TIME_NAME.match(name.replace("_", " ")) else None
+    return step if even else None
+
+
+def _rate_of(step: float, name: str | None) -> float | None:
+    """Samples per second for a time column's step (seconds, or ms / us when named so)."""
+    if not step > 0:
+        return None   # a time column with uneven steps states no rate
+    unit = 1e-3 if name and re.search(r"\bms\b|millisec", name, re.I) else \
+        1e-6 if name and re.search(r"\bus\b|µs|microsec", name, re.I) else 1.0
+    rate = 1.0 / (step * unit)
+    return float(round(rate)) if abs(rate - round(rate)) < 1e-3 * rate else rate
+
+
+def _reads_as_numbers(path: Path) -> bool:
+    """A file of another name that is text whose first lines hold numbers (e.g. the IMS
+    rig's files, named by their time stamp)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    rows = [r for r in head.splitlines()[:5] if r.strip()]
+    return bool(rows) and all(_number(f) is not None
+                              for r in rows[-2:] for f in re.split(r"[,;\s]+", r.strip()))
 
 
 def _number(text: str):
@@ -340,8 +475,12 @@ def _scan(paths, manifest: Path | None = None) -> list[Path]:
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
+            # A folder's notes (readme.txt) are not recordings: other text than .csv counts
+            # only when it reads as numbers.
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
-                           and not _is_manifest_of(q, manifest))
+                           and not _is_manifest_of(q, manifest)
+                           and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav")
+                                or _reads_as_numbers(q)))
             if not found:
                 raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
                                 f"check data.files.paths")
