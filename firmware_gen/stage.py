@@ -265,13 +265,14 @@ def random_selftest_vector(model_bytes: bytes, seed: int) -> dict:
 def model_card(model_bytes: bytes, user: bool) -> dict:
     """What firmware.json records of the deployed model: whose it is, its input and output
     shapes and quantization, and its ops."""
-    from quantize.audit import inspect
+    from quantize.audit import STATIC_NOTES, inspect
     rep = inspect(model_bytes, verify=False)
 
     def io(t):
         return {"shape": t["shape"], "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
     return {"source": "user" if user else "project", "input": io(rep["input"]),
-            "output": io(rep["output"]), "op_counts": rep["op_counts"]}
+            "output": io(rep["output"]), "op_counts": rep["op_counts"],
+            "static_shapes": STATIC_NOTES.get(model_bytes)}
 
 
 def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
@@ -459,6 +460,9 @@ def markdown(r: dict) -> str:
         lines += [f"{'Your model' if r['model'].get('source') == 'user' else 'Model'}: input "
                   f"{i['shape']} {i['dtype']}{quant(i)} → output {o['shape']} {o['dtype']}{quant(o)}; ops "
                   + ", ".join(f"{k} ×{v}" for k, v in r["model"]["op_counts"].items()) + ".", ""]
+        if r["model"].get("static_shapes"):
+            lines += [f"Deployed as static: {r['model']['static_shapes']['what']} "
+                      f"(`quantize/static_shapes.py`; TFLM runs it the same way).", ""]
     lines += [
         "| | bytes | |",
         "|---|---:|---|",

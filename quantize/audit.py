@@ -313,14 +313,26 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
             fix = ("neither back end can run it: build that layer from ops TFLite Micro has "
                    "(README, Bring your own model) and convert again")
         elif user and any("dynamic shape" in q for q in p):
-            fix = ("give the model a fixed batch size of 1 before converting (keras.Input(shape, "
-                   "batch_size=1)), so every shape is static")
+            fix = ("give every dimension a fixed size before converting (keras.Input(shape, "
+                   "batch_size=1) with no None in shape), so every shape is static")
         elif user and any("at run time" in q for q in p):
             fix = ("build that layer from ops TFLite Micro runs with static shapes (README, Bring "
                    "your own model) and convert again")
         raise UserError(f"{where} {'cannot be deployed' if user else 'is not fully int8 for TFLite Micro'}: "
                         f"{'; '.join(p[:3])}{more}; {fix}")
     return report
+
+
+# What make_static did to the models read here, by their new bytes (firmware.json says it).
+STATIC_NOTES: dict[bytes, dict] = {}
+
+
+def static_model(data: bytes) -> tuple[bytes, dict | None]:
+    from quantize.static_shapes import make_static
+    out, note = make_static(data)
+    if note:
+        STATIC_NOTES[out] = note
+    return out, note
 
 
 def read_model(path: str | Path, window: int | None = None, user: bool = False) -> bytes:
@@ -345,6 +357,11 @@ def read_model(path: str | Path, window: int | None = None, user: bool = False) 
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
+    if user:
+        # A model converted with a dynamic batch: its run-time shape ops become constants
+        # (quantize/static_shapes.py), once the file is known to be a whole flatbuffer.
+        _parse(data, str(path), verify=False, fix=USER_FIX)
+        data = static_model(data)[0]
     # TensorFlow's verifier is skipped: it costs seconds to import, and _parse's own
     # structural checks cover what the later stages index.
     report = audit(data, str(path), verify=False, user=user)

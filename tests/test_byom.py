@@ -565,21 +565,69 @@ def test_the_audit_keeps_the_window_check_for_our_model_only(tmp_path):
         read_model(path, user=True)
 
 
-def test_a_model_converted_with_a_dynamic_batch_is_told_to_fix_the_batch(tmp_path):
-    """Keras without batch_size=1 gives Flatten run-time shape ops (SHAPE, PACK...): the
-    audit says so and how to convert, instead of calling the int32 shapes a float fallback."""
+def dynamic_batch_model() -> bytes:
+    """Keras without batch_size=1: every shape signature says -1 for the batch, and Flatten
+    computes its target shape at run time (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE)."""
     import keras
     L = _layers()
     keras.utils.set_random_seed(1)
     x = keras.Input((16, 16, 1))                      # batch dimension left dynamic
-    y = L.Dense(3)(L.Flatten()(L.Conv2D(4, 3, strides=2)(x)))
+    y = L.Dense(3)(L.Flatten()(L.MaxPooling2D()(L.Conv2D(4, 3, activation="relu")(x))))
+    return to_int8(keras.Model(x, y), (16, 16, 1))
+
+
+def test_a_dynamic_batch_is_folded_to_the_batch_of_one_tflm_runs(tmp_path):
+    from quantize import static_shapes
+    model = dynamic_batch_model()
+    assert {"SHAPE", "PACK"} <= set(inspect(model, "m")["op_counts"])
     path = tmp_path / "dynamic.tflite"
-    path.write_bytes(to_int8(keras.Model(x, y), (16, 16, 1)))
+    path.write_bytes(model)
+    folded = read_model(path, user=True)
+    counts = inspect(folded, "m")["op_counts"]
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & set(counts), counts
+    assert counts["RESHAPE"] == 1 and counts["CONV_2D"] == 1 and counts["FULLY_CONNECTED"] == 1
+    _, note = static_shapes.make_static(model)
+    assert note["dynamic_batch"] and sorted(note["folded_ops"]) == ["PACK", "SHAPE", "STRIDED_SLICE"]
+    assert static_shapes.make_static(folded) == (folded, None)          # nothing left to do
+    assert static_shapes.make_static(model)[0] == folded                # deterministic
+    # TFLM gives the same outputs on both
+    inp = tflm_oracle.model_inputs(model)[0]
+    x = np.random.default_rng(0).integers(-128, 128, size=(20, *inp.shape[1:]), dtype=np.int16).astype(np.int8)
+    np.testing.assert_array_equal(tflm_oracle.run(folded, x), tflm_oracle.run(model, x))
+
+
+def test_a_dynamic_batch_model_deploys_and_is_bit_exact_on_the_board(tmp_path, capsys, monkeypatch):
+    model_file = tmp_path / "dynamic.tflite"
+    model_file.write_bytes(dynamic_batch_model())
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["selftest"]["passed"] and rep["model"]["input"]["shape"] == [1, 16, 16, 1]
+    assert rep["model"]["static_shapes"]["dynamic_batch"] is True
+    assert "Deployed as static" in (build / "reports" / "firmware.md").read_text()
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+    assert code == 0, err
+    assert "40/40 vectors bit-exact on mps2-an386" in out
+
+
+def test_a_dynamic_dimension_other_than_the_batch_stays_refused_in_one_line(tmp_path):
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(1)
+    x = keras.Input((None, 3), batch_size=1)          # any length: not a shape to plan memory for
+    y = L.Dense(2)(L.GlobalAveragePooling1D()(L.Conv1D(4, 3)(x)))
+    path = tmp_path / "any_length.tflite"
+    path.write_bytes(to_int8(keras.Model(x, y), (32, 3)))
     with pytest.raises(UserError) as err:
         read_model(path, user=True)
     msg = str(err.value)
-    assert "\n" not in msg and "cannot be deployed" in msg
-    assert "SHAPE" in msg and "batch_size=1" in msg and "fell back to float" not in msg
+    assert "\n" not in msg and "cannot be deployed" in msg and "dynamic shape" in msg
+    assert "no None in shape" in msg
 
 
 def test_benchmark_with_model_measures_it_on_random_inputs(models, tmp_path_factory, capsys, monkeypatch):
