@@ -40,9 +40,11 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     g = model.subgraphs[0]
     tensors = g.tensors or []
     dynamic = [i for i, t in enumerate(tensors) if -1 in _signature(t)]
-    # Only a -1 batch over a stored batch of 1 is what TFLM runs as static.
+    # Only a -1 batch over a stored batch of 1 is what TFLM runs as static; the model's
+    # other -1 dimensions follow from the input's shape (a Dense on a sequence reshapes to
+    # [-1, -1] and back), and the interpreter tells them.
     if any(-1 in _signature(tensors[i])[1:] or tensors[i].shape is None or len(tensors[i].shape) == 0
-           or int(tensors[i].shape[0]) != 1 for i in dynamic):
+           or int(tensors[i].shape[0]) != 1 for i in g.inputs if i in dynamic):
         return model_bytes, None
 
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
@@ -68,7 +70,12 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     if not folded and not dynamic:
         return model_bytes, None
 
-    values = _evaluate(model_bytes, sorted(shape_only)) if folded else {}
+    try:
+        values, shapes = _evaluate(model_bytes, sorted(shape_only), dynamic)
+    except Exception:   # the interpreter cannot run it: the audit names what is wrong
+        return model_bytes, None
+    for i in dynamic:
+        tensors[i].shape = np.array(shapes[i], dtype=np.int32)
     for i, value in values.items():
         buf = schema.BufferT()
         buf.data = np.ascontiguousarray(value, dtype="<i4").view(np.uint8).reshape(-1)
@@ -96,9 +103,10 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     return bytes(builder.Output()), note
 
 
-def _evaluate(model_bytes: bytes, indices: list[int]) -> dict[int, np.ndarray]:
+def _evaluate(model_bytes: bytes, indices: list[int], dynamic: list[int]):
     """The values the shape-only tensors take when the model runs (any input: they do not
-    depend on it), from the TFLite interpreter with every intermediate kept."""
+    depend on it), and the shapes of the `dynamic` tensors, from the TFLite interpreter with
+    every intermediate kept."""
     import warnings
     import tensorflow as tf
     with warnings.catch_warnings():
@@ -110,4 +118,5 @@ def _evaluate(model_bytes: bytes, indices: list[int]) -> dict[int, np.ndarray]:
     for d in it.get_input_details():
         it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     it.invoke()
-    return {i: np.array(it.get_tensor(i), dtype=np.int32) for i in indices}
+    return ({i: np.array(it.get_tensor(i), dtype=np.int32) for i in indices},
+            {i: list(np.shape(it.get_tensor(i))) for i in dynamic})
