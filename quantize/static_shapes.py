@@ -91,6 +91,7 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     g.operators = [op for k, op in enumerate(g.operators) if k not in set(folded)]
     for i in dynamic:
         tensors[i].shapeSignature = None
+    dilated = _dilations(model, names, schema)
 
     import flatbuffers
     builder = flatbuffers.Builder(len(model_bytes) + 1024)
@@ -99,8 +100,133 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
             "what": ("converted with a dynamic batch: run with the batch of 1 its tensors store"
                      if dynamic else "shapes computed at run time")
                     + (f"; {len(folded)} shape op(s) ({', '.join(sorted(set(folded_names)))}) folded "
-                       f"into constants" if folded else "")}
+                       f"into constants" if folded else "")
+                    + (f"; {dilated} SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND pair(s) around a "
+                       f"convolution made one dilated convolution" if dilated else "")}
+    note["dilated_convolutions"] = dilated
     return bytes(builder.Output()), note
+
+
+def _dilations(model, names: dict, schema) -> int:
+    """SPACE_TO_BATCH_ND -> [EXPAND_DIMS | RESHAPE] -> CONV_2D | DEPTHWISE_CONV_2D ->
+    [RESHAPE] -> BATCH_TO_SPACE_ND, which the converter makes of a dilated convolution when
+    the batch is dynamic, becomes PAD -> [...] -> the convolution with that dilation.
+
+    Why it is the same: SPACE_TO_BATCH_ND pads each spatial dimension with the zero point
+    (pb before, pa after) and deals the positions out to d batches; the stride-1 VALID
+    convolution of each batch reads every d-th position; BATCH_TO_SPACE_ND interleaves the
+    results and crops cb before. Output j of the whole is then the dilated convolution of
+    the input padded with pb - cb before, and only the padding the kept outputs read is
+    needed after. The products and sums are the same integers, so the int8 outputs are too.
+    Returns how many were rewritten; a chain that does not fit is left as it is."""
+    g = model.subgraphs[0]
+    tensors, ops = g.tensors, g.operators
+
+    def op_name(op):
+        code = model.operatorCodes[op.opcodeIndex]
+        return names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
+
+    def const(i):
+        b = model.buffers[tensors[i].buffer]
+        if b.data is None or len(b.data) == 0:
+            return None
+        return np.frombuffer(bytes(bytearray(b.data)), "<i4").reshape([int(d) for d in tensors[i].shape])
+
+    def set_const(i, values):
+        buf = schema.BufferT()
+        buf.data = np.ascontiguousarray(values, dtype="<i4").view(np.uint8).reshape(-1)
+        model.buffers.append(buf)
+        tensors[i].buffer = len(model.buffers) - 1
+        tensors[i].shape = np.array(np.shape(values), dtype=np.int32)
+
+    def consumers(t):
+        return [k for k, op in enumerate(ops) if t in [int(i) for i in (op.inputs if op.inputs is not None else [])]]
+
+    def shape(i):
+        return [int(d) for d in tensors[i].shape]
+
+    def pad_code():
+        for j, code in enumerate(model.operatorCodes):
+            if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == schema.BuiltinOperator.PAD:
+                return j
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.PAD
+        code.version = 2      # the int8 PAD
+        model.operatorCodes.append(code)
+        return len(model.operatorCodes) - 1
+
+    done, drop = 0, set()
+    outputs = {int(i) for i in g.outputs}
+    for k, s2b in enumerate(ops):
+        if op_name(s2b) != "SPACE_TO_BATCH_ND":
+            continue
+        x, block_t, pads_t = [int(i) for i in s2b.inputs]
+        block, pads = const(block_t), const(pads_t)
+        if block is None or pads is None:
+            continue
+        chain, t = [k], int(s2b.outputs[0])
+        conv = None
+        while True:                                   # follow the single-consumer chain
+            users = consumers(t)
+            if len(users) != 1 or t in outputs:
+                break
+            j = users[0]
+            kind = op_name(ops[j])
+            chain.append(j)
+            t = int(ops[j].outputs[0])
+            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and conv is None:
+                conv = j
+            elif kind == "BATCH_TO_SPACE_ND" or kind not in ("EXPAND_DIMS", "RESHAPE"):
+                break
+        b2s = chain[-1]
+        if conv is None or op_name(ops[b2s]) != "BATCH_TO_SPACE_ND" or len(chain) > 5:
+            continue
+        crops, block2 = const(int(ops[b2s].inputs[2])), const(int(ops[b2s].inputs[1]))
+        opts = ops[conv].builtinOptions
+        if (crops is None or block2 is None or list(block2) != list(block) or opts.padding != schema.Padding.VALID
+                or opts.strideH != 1 or opts.strideW != 1 or opts.dilationHFactor != 1 or opts.dilationWFactor != 1):
+            continue
+        m = len(block)
+        xs, out = shape(x), shape(int(ops[b2s].outputs[0]))
+        filt = shape(int(ops[conv].inputs[1]))        # [o, kh, kw, i] or [1, kh, kw, c]
+        taps = [filt[2]] if m == 1 else [filt[1], filt[2]]
+        if len(xs) != m + 2 or len(out) != m + 2 or xs[0] != 1:
+            continue
+        before = [int(pads[i][0]) - int(crops[i][0]) for i in range(m)]
+        after = [out[1 + i] + (taps[i] - 1) * int(block[i]) - xs[1 + i] - before[i] for i in range(m)]
+        if min(before + after) < 0:
+            continue
+        # PAD in place of SPACE_TO_BATCH_ND, on the same output tensor
+        padded = [1] + [xs[1 + i] + before[i] + after[i] for i in range(m)] + [xs[-1]]
+        new_pads = np.array([[0, 0]] + [[before[i], after[i]] for i in range(m)] + [[0, 0]], np.int32)
+        set_const(pads_t, new_pads)
+        s2b.opcodeIndex = pad_code()
+        s2b.inputs = np.array([x, pads_t], np.int32)
+        s2b.builtinOptionsType = schema.BuiltinOptions.PadOptions
+        s2b.builtinOptions = schema.PadOptionsT()
+        t = int(s2b.outputs[0])
+        tensors[t].shape = np.array(padded, np.int32)
+        # the ops up to the convolution see one image of the padded size, not d of them
+        for j in chain[1:chain.index(conv)]:
+            o = int(ops[j].outputs[0])
+            if op_name(ops[j]) == "RESHAPE":
+                set_const(int(ops[j].inputs[1]), np.array([1, 1] + padded[1:], np.int32))
+            tensors[o].shape = np.array([1, 1] + padded[1:] if m == 1 else padded, np.int32)
+        if m == 1:
+            opts.dilationWFactor = int(block[0])
+        else:
+            opts.dilationHFactor, opts.dilationWFactor = int(block[0]), int(block[1])
+        conv_out = [1, 1] + out[1:] if m == 1 else out
+        tensors[int(ops[conv].outputs[0])].shape = np.array(conv_out, np.int32)
+        for j in chain[chain.index(conv) + 1:-1]:     # a RESHAPE back to [1, w, c]
+            set_const(int(ops[j].inputs[1]), np.array(out, np.int32))
+            tensors[int(ops[j].outputs[0])].shape = np.array(out, np.int32)
+        # the op before BATCH_TO_SPACE_ND writes its output tensor; it goes
+        ops[chain[-2]].outputs = np.array([int(ops[b2s].outputs[0])], np.int32)
+        drop.add(b2s)
+        done += 1
+    g.operators = [op for k, op in enumerate(ops) if k not in drop]
+    return done
 
 
 def _evaluate(model_bytes: bytes, indices: list[int], dynamic: list[int]):
