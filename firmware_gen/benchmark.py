@@ -63,11 +63,14 @@ BENCH_MAIN = BENCH_DIR / "bench_main.c"
 N_VECTORS = 4          # test windows per measurement (the count barely depends on the data)
 QEMU_TIMEOUT_S = 120.0
 
-# Targets of issue 6 for the default DRSN on mps2-an386 (reported, never asserted).
+# Targets for the default DRSN on mps2-an386 (reported, never asserted): issue 16's, where it
+# tightened issue 6's (convolutions 1.0 -> 1.4 MACs per instruction, instructions 0.5 -> 0.18,
+# peak RAM 0.5 -> 0.35) and moved the flash target to the size-mode image (the speed image's
+# flash stays a reported ratio); issue 6's reference-kernel target stays.
 TARGETS = {
-    "conv_macs_per_instruction_min": 1.0,
-    "vs_tflm_cmsis_nn": {"instructions": 0.5, "peak_ram": 0.5, "flash": 0.6,
-                         "estimated_cycles": 0.3, "size_mode_flash": 0.5},
+    "conv_macs_per_instruction_min": 1.4,
+    "vs_tflm_cmsis_nn": {"instructions": 0.18, "peak_ram": 0.35, "estimated_cycles": 0.3,
+                         "size_mode_flash": 0.5},
     "vs_tflm_reference": {"instructions": 0.2},
     "helium_vs_dsp": {"instructions": 0.5},   # Helium (MVE) kernels vs the DSP ones, same board
 }
@@ -381,6 +384,8 @@ def map_breakdown(map_file: Path) -> dict[str, dict[str, int]]:
 
 def _object_kind(obj: str) -> str:
     name = Path(obj.split("(")[0]).name
+    if name.startswith("libtensorflow-microlite"):   # TFLM's archive, before the C library's
+        return "TFLM"
     if obj.endswith(")") or name.startswith("lib"):
         return "C library"
     stem = re.sub(r"^\d{3}-", "", Path(name).stem)

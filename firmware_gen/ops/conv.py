@@ -212,7 +212,7 @@ def emit_fast(em, st: Step, what: str) -> None:
     geo = st.info
     q, _ = fast_quant(op, geo["out_c"])
     direct = geo["direct"]
-    weights8 = em.weights8(k)
+    weights8 = em.weights8(k, uses=geo["pixels"] if direct else 2)
     em.comment(k, op, f"{what}; {'1 x 1 over the pixels' if direct else 'im2col'}: "
                       f"{geo['patch']} taps per channel, {geo['block']} pixels per block, "
                       f"dk_conv1d_s8_fast records ({'int8' if weights8 else 'int16'} weights); "
