@@ -249,6 +249,11 @@ def model_tensor_shape(ops, index):
 OPTIMIZE = ("speed", "size")
 
 
+# Layers that use each weight once per inference keep int8 weights in speed mode while they
+# hold under this share of the model's MACs (Emitter.weights8).
+ONCE_MACS_SHARE = 0.05
+
+
 class Emitter:
     def __init__(self, model_bytes: bytes, name: str, optimize: str = "speed",
                  size_layers: frozenset[int] | None = None):
@@ -282,6 +287,10 @@ class Emitter:
                                                and self.ops[-1].opcode == "DEQUANTIZE"):
             raise UserError(f"model output {self.output.name!r} is {self.output.type}, not int8 (nor "
                             f"float32 from a final DEQUANTIZE); convert with int8 or float32 output")
+        macs = [layer_macs(op) for op in self.ops]
+        once = [m for op, m in zip(self.ops, macs) if op.opcode == "FULLY_CONNECTED"
+                and _numel(op.outputs[0].shape) == int(op.outputs[0].shape[-1])]
+        self.once_share = sum(once) / max(1, sum(macs))
         self.steps = plan_steps(self.ops, self.output.index)
         self.placed, self.alias, self.arena = plan_arena(self.ops, self.input.index, self.output.index,
                                                          self.steps)
@@ -367,11 +376,13 @@ class Emitter:
 
     def weights8(self, k: int, uses: int = 2) -> bool:
         """Whether layer k's fast-path records hold int8 weights (firmware.optimize = "size",
-        or the layer was picked to meet a flash budget) rather than int16 (faster). A layer
-        that uses each weight once per inference (`uses`: a one-row FULLY_CONNECTED) keeps
-        int8 in speed mode too: widening it would save one SXTB16 per two weights at the
-        price of a byte per weight (on the DRSN, 13 KB of flash for 0.2 % of the time)."""
-        if self.optimize == "size" or k in self.size_layers or uses <= 1:
+        or the layer was picked to meet a flash budget) rather than int16 (faster). Layers
+        that use each weight once per inference (`uses`: a one-row FULLY_CONNECTED) keep int8
+        in speed mode too when together they hold under ONCE_MACS_SHARE of the model's MACs:
+        widening them would save one SXTB16 per two weights, a byte of flash each, for almost
+        none of the time (the DRSN's shrinkage FCs: 13 KB for 0.25 % of its instructions; an
+        FC autoencoder keeps int16)."""
+        if self.optimize == "size" or k in self.size_layers or (uses <= 1 and self.once_share < ONCE_MACS_SHARE):
             self.weights8_used.add(k)
             return True
         return False
