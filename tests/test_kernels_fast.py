@@ -607,18 +607,22 @@ FAST_KERNELS = {"dk_conv1d_s8_fast", "dk_conv_s8_fast", "dk_fully_connected_s8_f
 def test_size_mode_is_bit_exact_and_halves_the_fast_layers_weights(variant, drsn_blocks, tmp_path):
     """Every layer on the int16 fast records in speed mode takes int8 records in size mode,
     the outputs stay TFLM's bit for bit (every layer, through the debug path too), and each
-    such layer's constants shrink by exactly its weights' int8 bytes (2 * taps per channel pair)."""
+    such layer's constants shrink by exactly its weights' int8 bytes (2 * taps per channel pair).
+    The one-row FULLY_CONNECTED layers (each weight used once, a small share of the MACs)
+    are int8 in both modes."""
     models = [fast_chain_model(3, True), *drsn_blocks]
     for j, model in enumerate(models):
         speed = codegen.generate(model, tmp_path / f"speed{j}", name="m")
         size = check_generated_model(model, tmp_path / f"size{j}", variant, n=6, seed=j, optimize="size")
         assert size["optimize"] == "size" and size["weight_bytes"] < speed["weight_bytes"]
         fast = [l for l in speed["layers"] if l["kernel"] in FAST_KERNELS]
-        assert fast and not speed["weights8_layers"]
+        once = [l["index"] for l in fast if l["kernel"] == "dk_fully_connected_s8_fast"]
+        assert [l for l in fast if l["index"] not in once]
+        assert speed["weights8_layers"] == once
         assert size["weights8_layers"] == sorted(l["index"] for l in fast)
         ops = oracle.read_operators(model)
         for a, b in zip(speed["layers"], size["layers"]):
-            if a["kernel"] not in FAST_KERNELS:
+            if a["kernel"] not in FAST_KERNELS or a["index"] in once:
                 assert a["const_bytes"] == b["const_bytes"], a["name"]
                 continue
             w = ops[a["index"]].inputs[1]
