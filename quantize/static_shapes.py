@@ -132,12 +132,24 @@ def _dilations(model, names: dict, schema) -> int:
             return None
         return np.frombuffer(bytes(bytearray(b.data)), "<i4").reshape([int(d) for d in tensors[i].shape])
 
-    def set_const(i, values):
+    def new_const(values) -> int:
+        """A new int32 constant tensor: the converter shares one tensor among every op with
+        the same constant (same paddings, same shape), so none is changed in place."""
         buf = schema.BufferT()
         buf.data = np.ascontiguousarray(values, dtype="<i4").view(np.uint8).reshape(-1)
         model.buffers.append(buf)
-        tensors[i].buffer = len(model.buffers) - 1
-        tensors[i].shape = np.array(np.shape(values), dtype=np.int32)
+        t = schema.TensorT()
+        t.type = schema.TensorType.INT32
+        t.name = f"static_shapes/const_{len(tensors)}".encode()
+        t.shape = np.array(np.shape(values), dtype=np.int32)
+        t.buffer = len(model.buffers) - 1
+        tensors.append(t)
+        return len(tensors) - 1
+
+    def set_input(op, position, values):
+        inputs = [int(i) for i in op.inputs]
+        inputs[position] = new_const(values)
+        op.inputs = np.array(inputs, np.int32)
 
     def consumers(t):
         return [k for k, op in enumerate(ops) if t in [int(i) for i in (op.inputs if op.inputs is not None else [])]]
@@ -199,19 +211,18 @@ def _dilations(model, names: dict, schema) -> int:
         # PAD in place of SPACE_TO_BATCH_ND, on the same output tensor
         padded = [1] + [xs[1 + i] + before[i] + after[i] for i in range(m)] + [xs[-1]]
         new_pads = np.array([[0, 0]] + [[before[i], after[i]] for i in range(m)] + [[0, 0]], np.int32)
-        set_const(pads_t, new_pads)
         s2b.opcodeIndex = pad_code()
-        s2b.inputs = np.array([x, pads_t], np.int32)
+        s2b.inputs = np.array([x, new_const(new_pads)], np.int32)
         s2b.builtinOptionsType = schema.BuiltinOptions.PadOptions
         s2b.builtinOptions = schema.PadOptionsT()
         t = int(s2b.outputs[0])
         tensors[t].shape = np.array(padded, np.int32)
         # the ops up to the convolution see one image of the padded size, not d of them
+        image = [1, 1] + padded[1:] if m == 1 else padded
         for j in chain[1:chain.index(conv)]:
-            o = int(ops[j].outputs[0])
             if op_name(ops[j]) == "RESHAPE":
-                set_const(int(ops[j].inputs[1]), np.array([1, 1] + padded[1:], np.int32))
-            tensors[o].shape = np.array([1, 1] + padded[1:] if m == 1 else padded, np.int32)
+                set_input(ops[j], 1, np.array(image, np.int32))
+            tensors[int(ops[j].outputs[0])].shape = np.array(image, np.int32)
         if m == 1:
             opts.dilationWFactor = int(block[0])
         else:
@@ -219,7 +230,7 @@ def _dilations(model, names: dict, schema) -> int:
         conv_out = [1, 1] + out[1:] if m == 1 else out
         tensors[int(ops[conv].outputs[0])].shape = np.array(conv_out, np.int32)
         for j in chain[chain.index(conv) + 1:-1]:     # a RESHAPE back to [1, w, c]
-            set_const(int(ops[j].inputs[1]), np.array(out, np.int32))
+            set_input(ops[j], 1, np.array(out, np.int32))
             tensors[int(ops[j].outputs[0])].shape = np.array(out, np.int32)
         # the op before BATCH_TO_SPACE_ND writes its output tensor; it goes
         ops[chain[-2]].outputs = np.array([int(ops[b2s].outputs[0])], np.int32)

@@ -609,6 +609,25 @@ def test_dilated_convolutions_of_a_dynamic_batch_become_dilated_convolutions(tmp
     np.testing.assert_array_equal(tflm_oracle.run(folded, x), tflite_ref(folded, x))
 
 
+def test_dilated_layers_sharing_their_paddings_constant_each_keep_their_own():
+    """Same rate and padding: the converter gives every SPACE_TO_BATCH_ND one shared
+    paddings tensor, which the rewrite must not change in place."""
+    import keras
+    from quantize import static_shapes
+    L = _layers()
+    keras.utils.set_random_seed(4)
+    x = keras.Input((48, 2))
+    h = x
+    for _ in range(3):
+        h = L.Conv1D(6, 3, dilation_rate=2, padding="same", activation="relu")(h)
+    model = to_int8(keras.Model(x, L.Dense(3)(L.Flatten()(h))), (48, 2))
+    folded, note = static_shapes.make_static(model)
+    assert note["dilated_convolutions"] == 3
+    rng = np.random.default_rng(2)
+    xs = rng.integers(-128, 128, size=(12, 48, 2), dtype=np.int16).astype(np.int8)
+    np.testing.assert_array_equal(tflite_ref(folded, xs), tflite_ref(model, xs))
+
+
 def test_a_dynamic_batch_is_folded_to_the_batch_of_one_tflm_runs(tmp_path):
     from quantize import static_shapes
     model = dynamic_batch_model()
