@@ -369,9 +369,13 @@ class Emitter:
     def optimize_note(self) -> str:
         if self.optimize == "size":
             return 'optimize = "size": the fast kernels widen int8 weights in the loop'
-        if self.weights8_used:
-            return (f'optimize = "speed", int16 weights but in layers {sorted(self.weights8_used)} '
-                    f'(flash budget)')
+        budget = sorted(self.weights8_used & self.size_layers)
+        once = sorted(self.weights8_used - self.size_layers)
+        why = ([f"layers {budget} (flash budget)"] if budget else []) + \
+              ([f"one-row FULLY_CONNECTED layers {once} (under {ONCE_MACS_SHARE:.0%} of the MACs)"]
+               if once else [])
+        if why:
+            return f'optimize = "speed", int16 weights but int8 in {" and ".join(why)}'
         return 'optimize = "speed": the fast kernels\' weights widened to int16 here'
 
     def weights8(self, k: int, uses: int = 2) -> bool:

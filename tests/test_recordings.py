@@ -143,6 +143,80 @@ def test_text_time_column_is_skipped_and_states_the_rate(tmp_path):
     np.testing.assert_array_equal(recordings.load_signal(named, "ACCEL_G"), sig)
 
 
+def test_time_and_index_columns_in_the_forms_files_have_them(tmp_path):
+    sig = np.sin(np.arange(600) * 0.37)
+    rows = lambda first: "\n".join(f"{a},{b!r}" for a, b in zip(first, sig.tolist())) + "\n"
+    # ms in the name (time_ms): 10 kHz, not 10 Hz
+    ms = tmp_path / "ms.csv"
+    ms.write_text("time_ms,accel\n" + rows([f"{i * 0.1:.1f}" for i in range(600)]))
+    np.testing.assert_array_equal(recordings.load_signal(ms, fs_hz=10000), sig)
+    # no header, time printed with 5 decimals at 25.6 kHz: steps of 3e-5 and 4e-5, still time
+    coarse = tmp_path / "coarse.csv"
+    coarse.write_text(rows([f"{i / 25600:.5f}" for i in range(600)]))
+    np.testing.assert_array_equal(recordings.load_signal(coarse), sig)
+    assert len(recordings.load_signal(coarse, fs_hz=12800, resample=True)) == 300
+    # no header, a counter 0, 1, 2 ...: an index, skipped, no rate
+    counter = tmp_path / "counter.csv"
+    counter.write_text(rows([str(i) for i in range(600)]))
+    np.testing.assert_array_equal(recordings.load_signal(counter, fs_hz=10000), sig)
+    # pandas' to_csv: an unnamed index column
+    pandas = tmp_path / "pandas.csv"
+    pandas.write_text(",accel\n" + rows([str(i) for i in range(600)]))
+    np.testing.assert_array_equal(recordings.load_signal(pandas, fs_hz=10000), sig)
+    # a column picked by key still gets the time column's rate
+    keyed = tmp_path / "keyed.csv"
+    keyed.write_text("time,x,y\n" + "\n".join(f"{i / 10000!r},0.5,{v!r}" for i, v in enumerate(sig.tolist())) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(keyed, "y", fs_hz=10000), sig)
+    with pytest.raises(UserError, match=r"keyed\.csv: recorded at 10000 Hz but data.fs_hz = 20000"):
+        recordings.load_signal(keyed, "y", fs_hz=20000)
+
+
+def test_the_delimiter_comes_from_the_data_not_the_header(tmp_path):
+    sig = np.sin(np.arange(50) * 0.5)
+    few = tmp_path / "few.csv"        # a header naming fewer columns than there are
+    few.write_text("time\n" + "\n".join(f"{i / 1000!r},{v!r}" for i, v in enumerate(sig.tolist())) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(few, fs_hz=1000), sig)
+    tabs = tmp_path / "tabs.txt"      # tab-separated, commas inside the header's names
+    tabs.write_text("Acc X, g\tAcc Y, g\n" + "\n".join(f"{v!r}\t{-v!r}" for v in sig.tolist()) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(tabs), sig)
+    np.testing.assert_array_equal(recordings.load_signal(tabs, "acc y, g"), -sig)
+
+
+def test_empty_wav_rates_next_to_the_signal_and_repeated_names(tmp_path):
+    import scipy.io.wavfile
+    empty = tmp_path / "empty.wav"
+    scipy.io.wavfile.write(empty, 12000, np.zeros(0, np.int16))
+    with pytest.raises(UserError, match=r"empty\.wav: the \.wav file holds no samples"):
+        recordings.load_signal(empty)
+    two = tmp_path / "two.mat"        # each struct's own rate
+    scipy.io.savemat(two, {"a": {"sr": 1000, "gs": ramp(100)[:, None]},
+                           "b": {"sr": 2000, "gs": ramp(100, 1.0)[:, None]}})
+    with pytest.raises(UserError, match=r"recorded at 2000 Hz but data.fs_hz = 1000"):
+        recordings.load_signal(two, "b.gs", fs_hz=1000)
+    np.testing.assert_array_equal(recordings.load_signal(two, "a.gs", fs_hz=1000), ramp(100))
+    y = np.zeros((1, 2), dtype=[("Name", "O"), ("Data", "O")])
+    y[0, 0] = ("vibration", ramp(40)[None, :])
+    y[0, 1] = ("vibration", ramp(40, 3.0)[None, :])
+    dup = tmp_path / "dup.mat"        # two channels of one name: kept apart by index
+    scipy.io.savemat(dup, {"run": {"Y": y}})
+    np.testing.assert_array_equal(recordings.load_signal(dup, "Y[1].Data"), ramp(40, 3.0))
+
+
+def test_mat_v73_text_and_cell_contents_are_not_signals(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "meas.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["meas/vib"] = ramp(300)[None, :]
+        f["meas/fs"] = np.array([[12000.0]])
+        unit = f.create_dataset("meas/unit", data=np.array([[ord(c)] for c in "m/s^2"], np.uint16))
+        unit.attrs["MATLAB_class"] = np.bytes_("char")
+        f["#refs#/a"] = ramp(10)[None, :]
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .".ljust(116, b" ")
+    with open(path, "r+b") as f:
+        f.write(header + b"\x00" * 8 + b"\x00\x02IM")
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=12000), ramp(300))
+
+
 def test_text_file_of_any_name_that_reads_as_numbers(tmp_path):
     # The IMS rig names its files by time stamp, 4 tab-separated channels, no header.
     rng = np.random.default_rng(0)

@@ -69,8 +69,9 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
     suffix = path.suffix.lower()
     if suffix in (".mat", ".npz", ".wav"):
         arrays = {".mat": _read_mat, ".npz": _read_npz, ".wav": _read_wav}[suffix](path)
-        rate = rate if rate is not None else _file_rate(arrays)
-        data = _pick(arrays, key, path)
+        name = _pick(arrays, key, path)
+        rate = rate if rate is not None else _file_rate(arrays, name)
+        data = arrays[name]
     elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
         data, stated = _read_csv(path, key)
         rate = rate if rate is not None else stated
@@ -105,8 +106,9 @@ def _flatten(name: str, value, out: dict, depth: int = 0) -> None:
     items = value.reshape(-1)
     if value.dtype.names:
         label = next((f for f in value.dtype.names if f.lower() == "name"), None)
+        tags = [_text(item[label]) if label and items.size > 1 else None for item in items]
         for i, item in enumerate(items):
-            tag = _text(item[label]) if label and items.size > 1 else None
+            tag = tags[i] if tags.count(tags[i]) == 1 else None   # a repeated name: by index
             base = name if items.size == 1 else f"{name}.{tag}" if tag else f"{name}[{i}]"
             for field in value.dtype.names:
                 if not (field == label and tag):
@@ -130,8 +132,11 @@ def _read_mat73(path: Path) -> dict:
         with h5py.File(path, "r") as f:
             # MATLAB writes column-major, so h5py sees the transpose; flattening undoes it.
             # Struct fields are groups: their datasets become dotted names, as in v5 files.
+            # MATLAB's text is uint16 data marked char; #refs# holds what cells point to.
             f.visititems(lambda k, v: arrays.__setitem__(k.replace("/", "."), np.asarray(v))
-                         if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiub" else None)
+                         if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiub"
+                         and not k.startswith("#") and v.attrs.get("MATLAB_class") != b"char"
+                         else None)
     except OSError as exc:
         raise UserError(f"{path}: not a readable MATLAB v7.3 file ({exc}); "
                         f"convert it to .csv/.npz") from None
@@ -153,6 +158,9 @@ def _read_wav(path: Path) -> dict:
         bits = data.dtype.itemsize * 8
         mid = 2 ** (bits - 1) if data.dtype.kind == "u" else 0
         data = (data.astype(np.float64) - mid) / 2 ** (bits - 1)
+    if data.size == 0:
+        raise UserError(f"{path}: the .wav file holds no samples; it needs at least one window "
+                        f"of vibration")
     data = data.reshape(len(data), -1)
     return {"fs": np.array(float(rate)), **{str(c + 1): data[:, c] for c in range(data.shape[1])}}
 
@@ -166,11 +174,19 @@ def _read_npz(path: Path) -> dict:
                         f"numpy.savez(path, signal=array)") from None
 
 
-def _file_rate(arrays: dict) -> float | None:
-    """A rate the file states: a scalar named in RATE_KEYS, at the top or in a struct."""
+def _file_rate(arrays: dict, signal: str = "") -> float | None:
+    """A rate the file states: a scalar named in RATE_KEYS, in the struct that holds the
+    signal (the nearest first), else at the top, else in any struct."""
+    parts = signal.split(".")[:-1]
+    scopes = [".".join(parts[:n]) + "." for n in range(len(parts), 0, -1)] + [""]
+    for scope in scopes:
+        for key in RATE_KEYS:
+            value = np.asarray(arrays.get(scope + key, []))
+            if value.size == 1 and np.issubdtype(value.dtype, np.number):
+                return float(value.reshape(-1)[0])
     for key in RATE_KEYS:
-        for name in [key] + sorted(n for n in arrays if n.endswith("." + key)):
-            value = np.asarray(arrays.get(name, []))
+        for name in sorted(n for n in arrays if n.endswith("." + key)):
+            value = np.asarray(arrays[name])
             if value.size == 1 and np.issubdtype(value.dtype, np.number):
                 return float(value.reshape(-1)[0])
     return None
@@ -181,18 +197,19 @@ def _is_numeric(a) -> bool:
                                           or a.dtype == bool) and a.size > 1
 
 
-def _pick(arrays: dict, key: str, path: Path) -> np.ndarray:
+def _pick(arrays: dict, key: str, path: Path) -> str:
+    """The name of the signal to use (see load_signal)."""
     names = sorted(arrays)
     listing = ", ".join(f"{k} {getattr(arrays[k], 'shape', '')}" for k in names) or "none"
     if key:
         if key in arrays:
-            return arrays[key]
+            return key
         hits = [k for k in names if k.endswith(key)]
         if not hits:   # a struct element by name: its one numeric field
             hits = [k for k in names if (f".{key}." in k or k.startswith(f"{key}."))
                     and _is_numeric(arrays[k])]
         if len(hits) == 1:
-            return arrays[hits[0]]
+            return hits[0]
         what = "several variables end in" if hits else "no variable"
         raise UserError(f"{path}: {what} {key!r} (data.files.key); variables present: "
                         f"{listing}; set data.files.key to one of them")
@@ -202,14 +219,14 @@ def _pick(arrays: dict, key: str, path: Path) -> np.ndarray:
         number = re.sub(r"\D", "", path.stem)
         own = [k for k in hits if number and re.sub(r"\D", "", k.split("_")[0]) == number.zfill(3)]
         if len(own) == 1:
-            return arrays[own[0]]
+            return own[0]
         raise UserError(f"{path}: several drive-end signals ({', '.join(hits)}); set "
                         f"data.files.key to the one to use")
     if hits:
-        return arrays[hits[0]]
+        return hits[0]
     numeric = [k for k in names if _is_numeric(arrays[k])]
     if len(numeric) == 1:
-        return arrays[numeric[0]]
+        return numeric[0]
     if not numeric:
         raise UserError(f"{path}: no numeric signal in the file (variables: {listing}); "
                         f"store the vibration signal as a numeric array")
@@ -220,10 +237,12 @@ def _pick(arrays: dict, key: str, path: Path) -> np.ndarray:
 def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     """The signal column of a text file, and the rate its time column states (or None).
 
-    Fields are split at commas, semicolons, tabs or runs of blanks. The column is `key`
-    (a header name, any case, or a number from 1), else the first numeric one that is not a
-    time axis: named like one (t, time, timestamp, seconds ...) or, without a header, rising
-    in equal steps while other numeric columns follow."""
+    Fields are split at commas, semicolons, tabs or runs of blanks (as the first data line
+    has them). The column is `key` (a header name, any case, or a number from 1), else the
+    first numeric one after a leading time or index column: one named like time (t, time,
+    Time (s), timestamp ...) or like an index (empty, index, Unnamed: 0), or, without a
+    header, a first column that only rises while others follow. A time column rising in
+    even steps gives the rate (seconds; ms / us when its name says so); an index gives none."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -234,18 +253,19 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     if not lines:
         raise UserError(f"{path}: the file is empty; it needs one numeric column "
                         f"(one sample per line)")
+    header = None
+    if not any(_number(f) is not None for f in re.split(r"[,;\s]+", lines[0][1].strip())):
+        header, lines = lines[0][1], lines[1:]           # a header row
+        if not lines:
+            raise UserError(f"{path}: only a header row, no samples; add one sample per line")
     delimiter = next((d for d in (",", ";", "\t") if d in lines[0][1]), None)
 
     def fields(line):
         return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
 
-    header = None
-    first = fields(lines[0][1])
-    if not any(_number(f) is not None for f in first):  # a header row
-        header, lines = first, lines[1:]
-        if not lines:
-            raise UserError(f"{path}: only a header row, no samples; add one sample per line")
     row = fields(lines[0][1])
+    names = fields(header) if header is not None else []
+    names += [""] * (len(row) - len(names)) if header is not None else []
     numeric = [i for i, f in enumerate(row) if _number(f) is not None]
     if not numeric:
         raise UserError(f"{path}: line {lines[0][0]} has no numeric value "
@@ -263,51 +283,68 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
             values[j] = value
         return values
 
+    # A leading time or index column, and the rate a time column gives.
+    first, rate, lead = numeric[0], None, False
+    if len(numeric) > 1:
+        name = names[first] if header is not None else None
+        kind = _lead_kind(column_values(first), name)
+        if kind is not None:
+            lead = True
+            rate = _rate_of(column_values(first), name) if kind == "time" else None
     if key:
-        names = [h.lower() for h in header] if header else []
-        column = (names.index(key.lower()) if key.lower() in names
+        lowered = [n.lower() for n in names]
+        column = (lowered.index(key.lower()) if key.lower() in lowered
                   else int(key) - 1 if key.isdigit() and 0 < int(key) <= len(row) else None)
         if column is None:
-            listing = ", ".join(header) if header else f"{len(row)} unnamed columns"
+            listing = ", ".join(n or "(unnamed)" for n in names) if header is not None \
+                else f"{len(row)} unnamed columns"
             raise UserError(f"{path}: no column {key!r} (data.files.key); columns: {listing}; "
                             f"set data.files.key to a column name or number (from 1)")
-        return column_values(column), None
-    column, rate = numeric[0], None
-    if len(numeric) > 1:
-        name = header[column] if header and column < len(header) else None
-        values = column_values(column)
-        step = _time_step(values, name)
-        if step is not None:
-            rate = _rate_of(step, name)
-            column = numeric[1]
-        else:
-            return values, None
-    return column_values(column), rate
+        return column_values(column), rate if lead and column != first else None
+    return column_values(numeric[1] if lead else first), rate
 
 
 _TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?)\b", re.IGNORECASE)
+_INDEX_NAME = re.compile(r"^(|index|idx|n|no|sample|samples|unnamed.*)$", re.IGNORECASE)
 
 
-def _time_step(values: np.ndarray, name: str | None) -> float | None:
-    """The step of a time column (named like one, or rising in equal steps), else None."""
-    if len(values) < 3:
-        return None
-    steps = np.diff(values)
-    step = float(np.median(steps))
-    even = step > 0 and np.all(np.abs(steps - step) <= 0.01 * step)
+def _lead_kind(values: np.ndarray, name: str | None) -> str | None:
+    """'time', 'index' or None for a file's first numeric column, by its header name, or
+    (no header) by its values: an integer count by 1 is an index, anything else that only
+    rises is time (vibration never does)."""
     if name is not None:
-        return (step if even else 0.0) if _TIME_NAME.match(name.replace("_", " ")) else None
-    return step if even else None
+        label = name.replace("_", " ").strip()
+        return "time" if _TIME_NAME.match(label) else "index" if _INDEX_NAME.match(label) else None
+    if len(values) < 3 or not np.all(np.diff(values) > 0):
+        return None
+    return "index" if np.all(np.diff(values) == 1) and np.all(values == np.round(values)) else "time"
 
 
-def _rate_of(step: float, name: str | None) -> float | None:
-    """Samples per second for a time column's step (seconds, or ms / us when named so)."""
-    if not step > 0:
-        return None   # a time column with uneven steps states no rate
-    unit = 1e-3 if name and re.search(r"\bms\b|millisec", name, re.I) else \
-        1e-6 if name and re.search(r"\bus\b|µs|microsec", name, re.I) else 1.0
+def _rate_of(values: np.ndarray, name: str | None) -> float | None:
+    """Samples per second of a time column that rises in even steps (to within 1 % and the
+    resolution the numbers were printed with), in seconds, or ms / us when its name says
+    so; None for uneven steps."""
+    steps = np.diff(values)
+    if len(steps) < 2:
+        return None
+    step = (values[-1] - values[0]) / len(steps)
+    printed = _resolution(values[:1000])
+    if not step > 0 or np.any(np.abs(steps - step) > 0.01 * step + printed):
+        return None
+    label = (name or "").replace("_", " ")
+    unit = 1e-3 if re.search(r"\bms\b|millisec", label, re.I) else \
+        1e-6 if re.search(r"\bus\b|µs|microsec", label, re.I) else 1.0
     rate = 1.0 / (step * unit)
     return float(round(rate)) if abs(rate - round(rate)) < 1e-3 * rate else rate
+
+
+def _resolution(values: np.ndarray) -> float:
+    """The smallest power of ten the values are whole multiples of (down to 1e-12)."""
+    for d in range(13):
+        q = 10.0 ** -d
+        if np.all(np.abs(values / q - np.round(values / q)) < 1e-6):
+            return q
+    return 0.0
 
 
 def _reads_as_numbers(path: Path) -> bool:
