@@ -351,6 +351,15 @@ def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
     return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
+def quantize(x, scale: float, zero_point: int) -> np.ndarray:
+    """float32 -> int8 (QUANTIZE of the model's float32 input)."""
+    x = np.ascontiguousarray(x, np.float32)
+    out = np.zeros(x.shape, np.int8)
+    p = ops.quantize.QUANTIZE_PARAMS.make({"scale": scale, "zero_point": zero_point})
+    load().dk_quantize_f32_s8(ctypes.byref(p), _ptr8(x.view(np.int8)), _ptr8(out), x.size)
+    return out
+
+
 def dequantize(x, scale: float, zero_point: int) -> np.ndarray:
     """int8 -> float32 (DEQUANTIZE)."""
     x = _i8(x)

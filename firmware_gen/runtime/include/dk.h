@@ -133,6 +133,12 @@ void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
 void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
                       int8_t *output, int32_t size);
 
+/* QUANTIZE float32 -> int8 (the model's float input): input bytes, 4 per value, native
+ * float32 (no alignment required), each clamp(round_half_away(x / scale) + zero_point) with
+ * TFLM's float32 division; out-of-int32-range quotients and NaN as the TFLM host gives them. */
+void dk_quantize_f32_s8(const dk_quantize_params *params, const int8_t *input,
+                        int8_t *output, int32_t size);
+
 /* DEQUANTIZE int8 -> float32 (the model's float output): output bytes, 4 per value,
  * native float32 (no alignment required), each (float)((double)scale * (q - zero_point)). */
 void dk_dequantize_s8_f32(const dk_dequantize_params *params, const int8_t *input,

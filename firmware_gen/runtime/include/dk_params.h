@@ -159,6 +159,11 @@ typedef struct {
     dk_requant output;
 } dk_requantize_params;
 
+typedef struct {
+    float scale;         /* the output's scale (float32; x / scale in float32) */
+    int32_t zero_point;  /* the output's zero point */
+} dk_quantize_params;
+
 /* LOGISTIC and TANH: the input rescaled to Q4.27 (Q3.28 for TANH) and the radius
  * beyond which the output saturates. */
 typedef struct {
