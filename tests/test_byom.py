@@ -634,6 +634,81 @@ def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(t
     assert all(isinstance(v, float) for v in dbg["device_output"])
 
 
+@pytest.mark.parametrize("name,board", [("dense-float-out", "mps2-an386"),
+                                        ("cnn1d-int8-out", "mps2-an386"),
+                                        ("dense-float-out", "lm3s6965evb")])
+def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(name, board, tmp_path, capsys,
+                                                                             monkeypatch):
+    """The converter's default float32 interface: the board takes float32 bytes (4 per value)
+    and quantizes them as TFLM does, on the Cortex-M4F's FPU and in the Cortex-M3's soft-float
+    alike; the self-test input, the HIL vectors (seeded random floats over the int8 range and
+    beyond) and a --vectors file of floats all give TFLM's output bytes."""
+    model = float_input_model(name)
+    output_float = FLOAT_INPUT_CASES[name][1]
+    model_file = tmp_path / f"{name}.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common, "--board", board)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    mi = hil._model_input(model)
+    assert mi.dtype == "float32"
+    assert rep["model"]["input"]["dtype"] == "float32"
+    assert rep["model"]["input"]["quantized_by"] == {"scale": pytest.approx(mi.scale), "zero_point": mi.zero_point}
+    assert rep["model"]["output"]["dtype"] == ("float32" if output_float else "int8")
+    assert rep["model"]["op_counts"].get("QUANTIZE") == 1
+    st = rep["selftest"]
+    assert st["passed"], st
+    n_in = int(np.prod(mi.shape))
+    rng = np.random.default_rng([SEED, stage.SELFTEST_STREAM])
+    from drsn_edge.int8 import random_float_inputs
+    x0 = random_float_inputs(rng, (1, *mi.shape), mi.scale, mi.zero_point)
+    expected = tflm_oracle.run(model, x0).reshape(-1)
+    assert st["expected"] == expected.tolist()
+    selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
+    assert f"const int8_t selftest_input[{4 * n_in}]" in selftest_c and "float32 values" in selftest_c
+    assert "Your model: input" in (build / "reports" / "firmware.md").read_text()
+
+    elf = build / "firmware" / board / "firmware.elf"
+    with boards.Emulator(board, elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+            y, _ = dev.infer(x0[0])
+            with pytest.raises(UserError, match="inputs must be float32"):
+                dev.infer(np.zeros(mi.shape, np.int8))
+        assert info.input.size == 4 * n_in and info.input.dtype == np.float32
+        assert y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+        assert code == 0, err
+        assert "40/40 vectors bit-exact on " + board in out
+        h = json.loads((build / "reports" / "hil.json").read_text())
+        assert h["bit_exact"] is True and h["input_kind"] == "random"
+        # the random floats cover the int8 range and go beyond it at both ends (the clamp)
+        vs = hil.random_vectors(mi, 40, SEED)
+        assert vs.x.dtype == np.float32
+        lo, hi = (-128 - mi.zero_point) * mi.scale, (127 - mi.zero_point) * mi.scale
+        assert vs.x.min() < lo and vs.x.max() > hi
+        assert ((vs.x >= lo) & (vs.x <= hi)).mean() > 0.7
+        # a --vectors file of floats, with the exact half-way points of the rounding
+        xs = np.resize(half_way_floats(mi.scale, 4), (6, *mi.shape))
+        xs = np.where(np.isfinite(xs), xs, 0.0).astype(np.float32)
+        vec = tmp_path / "floats.npz"
+        np.savez(vec, x=xs)
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+        assert code == 0, err
+        assert "6/6 vectors bit-exact on " + board in out
+        h = json.loads((build / "reports" / "hil.json").read_text())
+        assert h["input_kind"] == "file" and h["bit_exact"] is True
+        # int8 vectors for a float32 input: one line, exit 2
+        np.savez(vec, x=np.zeros((2, *mi.shape), np.int8))
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+        assert code == 2 and "takes float32 inputs" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
 def test_random_hil_vectors_are_seeded_and_cover_int8():
     inp = hil.ModelInput((49, 10, 1), 0.1, 0)
     a = hil.random_vectors(inp, 300, SEED)
