@@ -380,6 +380,14 @@ def resize_nearest(x, q: dict) -> np.ndarray:
     return out
 
 
+def reduce_max(x, outer: int, reduce: int, inner: int) -> np.ndarray:
+    """REDUCE_MAX of int8 x viewed as [outer, reduce, inner] -> [outer * inner]."""
+    x = _i8(x)
+    out = np.zeros(outer * inner, np.int8)
+    load().dk_reduce_max_s8(outer, reduce, inner, _ptr8(x), _ptr8(out))
+    return out
+
+
 def strided_slice(x, q: dict, out_shape) -> np.ndarray:
     """STRIDED_SLICE of int8 x with the plan of ops.strided_slice.prepare."""
     x = _i8(x)

@@ -15,7 +15,8 @@ reads the flatbuffer itself and checks, op by op:
   converter's default float32 input); every other tensor stays int8;
 - no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
   tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
-  (a STRIDED_SLICE of int8 data with constant begin/end/strides is a copy, and allowed).
+  (a STRIDED_SLICE of int8 data with constant begin/end/strides, or a SLICE with constant
+  begin/size, is a copy, and allowed).
 
 Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
 came from, recovered from the tensor names the converter keeps
@@ -45,6 +46,9 @@ TFLM_INT8_OPS = frozenset({
     "PADV2", "PRELU", "ELU", "LOG_SOFTMAX", "L2_NORMALIZATION", "SQUARED_DIFFERENCE",
     "RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND",
     "SPACE_TO_BATCH_ND", "TRANSPOSE_CONV",
+    # Keras GlobalMaxPooling (REDUCE_MAX), tf.split (SPLIT, SPLIT_V), tf.slice (SLICE, when
+    # its begin and size are constant: see static_slice)
+    "REDUCE_MAX", "SPLIT", "SPLIT_V",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({
@@ -251,8 +255,8 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             and len(outs) == 1 and outs[0]["dtype"] == "int8" and not isinstance(outs[0].get("scale"), list))
         # STRIDED_SLICE of int8 data with constant begin/end/strides (Keras Cropping) is a
         # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
-        static_slice = (name == "STRIDED_SLICE" and len(ins) == 4 and ins[0]["dtype"] == "int8"
-                        and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
+        static_slice = (name in ("STRIDED_SLICE", "SLICE") and len(ins) == {"STRIDED_SLICE": 4, "SLICE": 3}[name]
+                        and ins[0]["dtype"] == "int8" and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
         if final_dequantize:
             float_output = int(g.outputs[0])
         elif first_quantize:

@@ -231,6 +231,12 @@ HOST_CASES = {
     "transpose_conv-same-and-valid": lambda L: ((5, 4, 2), lambda x: L.Concatenate()([
         L.Flatten()(L.Conv2DTranspose(3, 3, strides=2, padding="same")(x)),
         L.Flatten()(L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="valid")(L.Conv2D(3, 1)(x)))])),
+    "global-max-pool-2d-and-1d": lambda L: ((8, 8, 3), lambda x: L.Concatenate()([
+        L.GlobalMaxPooling2D()(L.Conv2D(4, 3, activation="relu")(x)),
+        L.GlobalMaxPooling1D()(L.Reshape((64, 3))(x))])),
+    "slice-windows": lambda L: ((9, 6), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 2, 1], [1, 5, 4]))(L.Dense(6)(x))),
+        L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 0, 3], [1, -1, -1]))(x))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -277,7 +283,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
-              "log_softmax": {"LOG_SOFTMAX"}}
+              "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

@@ -263,6 +263,13 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
     if name == "STRIDED_SLICE":
         from firmware_gen.ops import strided_slice
         return hostlib.strided_slice(xs[0], strided_slice.prepare(op.index, op), out_t.shape)
+    if name == "SLICE":
+        from firmware_gen.ops import slice as slice_op
+        return hostlib.strided_slice(xs[0], slice_op.prepare(op.index, op), out_t.shape)
+    if name == "REDUCE_MAX":
+        from firmware_gen.ops import reduce_max
+        _, plan = reduce_max.prepare(op.index, op)
+        return hostlib.reduce_max(xs[0], *plan).reshape(out_t.shape)
     if name in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
         return hostlib.copy(xs[0]).reshape(out_t.shape)
     raise NotImplementedError(name)
@@ -594,6 +601,40 @@ def strided_slice_family(rng, seed):
     return convert(branches, seed)
 
 
+# tf.slice windows (begin, size; -1: to the end) of a [1, 7, 6, 5] input
+SLICE_WINDOWS = [
+    ([0, 1, 2, 0], [1, 5, 3, 5]),
+    ([0, 0, 0, 2], [1, -1, -1, 2]),
+    ([0, 6, 5, 4], [1, 1, 1, 1]),
+    ([0, 2, 0, 0], [1, 3, -1, -1]),
+    ([0, 0, 1, 1], [-1, 7, 4, 3]),
+]
+
+
+def slice_family(rng, seed):
+    branches = []
+    for begin, size in SLICE_WINDOWS:
+        def fn(x, begin=begin, size=size):
+            return tf.slice(x * 1.0, begin, size)    # * 1.0: the slice is not of the graph input
+        branches.append(([((1, 7, 6, 5), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def reduce_max_family(rng, seed):
+    """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
+    keep_dims either way, on random shapes."""
+    branches = []
+    for k in range(8):
+        shape = (1, int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 6)))
+        axes = [[1], [1, 2], [3], [2]][k % 4]
+        keep = bool(k % 2)
+
+        def fn(x, axes=axes, keep=keep):
+            return tf.reduce_max(x * 1.0, axis=axes, keepdims=keep)
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def sum_family(rng, seed):
     """SUM over time, over channels, over both, keep_dims either way (the extreme input
     draws saturate the outputs calibrated on uniform data)."""
@@ -734,6 +775,8 @@ FAMILIES = {
     "resize": resize_family,
     "strided_slice": strided_slice_family,
     "sum": sum_family,
+    "slice": slice_family,
+    "reduce_max": reduce_max_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
@@ -874,6 +917,22 @@ def test_strided_slice_matches_tflm(seed):
     assert any(op.options.get("shrinkAxisMask") for op in ops)
     assert any(op.options.get("beginMask") or op.options.get("endMask") for op in ops)
     assert any((np.asarray(op.inputs[3].data) < 0).any() for op in ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_slice_matches_tflm(seed):
+    stats = check_model(model_for("slice", seed), {"SLICE"}, seed)
+    assert stats["ops"] == len(SLICE_WINDOWS)
+    sizes = [np.asarray(op.inputs[2].data) for op in oracle.read_operators(model_for("slice", seed))
+             if op.opcode == "SLICE"]
+    assert len(sizes) == len(SLICE_WINDOWS)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reduce_max_matches_tflm(seed):
+    stats = check_model(model_for("reduce_max", seed), {"REDUCE_MAX"}, seed)
+    assert stats["ops"] == 8
+    assert stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

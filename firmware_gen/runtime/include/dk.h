@@ -187,6 +187,12 @@ void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
 void dk_resize_nearest_s8(const dk_resize_nearest_params *params, const int8_t *input,
                           int8_t *output);
 
+/* REDUCE_MAX over contiguous axes: [outer, reduce, inner] -> [outer, inner], the int8
+ * maximum (input and output share their quantization). The output must not overlap the
+ * input. */
+void dk_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner, const int8_t *input,
+                      int8_t *output);
+
 /* STRIDED_SLICE (constant begin/end/strides): output element (i0, i1, i2, i3) is input
  * element start + i0 * step[0] + i1 * step[1] + i2 * step[2] + i3 * step[3]. */
 void dk_strided_slice_s8(const dk_strided_slice_params *params, const int8_t *input,
