@@ -715,6 +715,23 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
         assert len(err.strip().splitlines()) == 1, err
 
 
+def test_benchmark_with_a_float_interface_model_checks_the_float_bytes(tmp_path_factory, capsys, monkeypatch):
+    """benchmark --model on float32 in and out: the image holds the random float inputs and
+    TFLM's float outputs as bytes (bench_output sized in bytes, 4 per value), and every one
+    checks on the board."""
+    build = tmp_path_factory.mktemp("fbf")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "f.tflite"
+    model_file.write_bytes(float_input_model("dense-float-out"))
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
+    data_c = next(build.rglob("bench_data.c")).read_text()
+    assert "int8_t bench_output[40];" in data_c          # 10 float32 outputs
+
+
 def test_random_hil_vectors_are_seeded_and_cover_int8():
     inp = hil.ModelInput((49, 10, 1), 0.1, 0)
     a = hil.random_vectors(inp, 300, SEED)
