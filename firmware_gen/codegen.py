@@ -124,6 +124,11 @@ def _set_block(step: Step, block: int) -> None:
 
 
 
+# Operators with several outputs the compiled runtime takes (ops/split.py): every output is
+# placed by the memory planner; the layer table reports the first.
+MULTI_OUTPUT_OPS = frozenset({"SPLIT", "SPLIT_V"})
+
+
 def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
     """Group the operators into kernel calls: fused patterns first (ops.FUSIONS, in order), one
     call per operator otherwise. Only consecutive operators whose intermediates nobody else reads are fused."""
@@ -189,17 +194,19 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         for t in st.reads:
             r = root(t)
             life.setdefault(r, [now, now])[1] = max(life[r][1], now)
-        out = ops[st.last].outputs[0]
+        outs = ops[st.last].outputs
+        out = outs[0]
         if st.kind == "alias":
             continue
         src = st.inplace
-        if (src is not None and out.index != output_index and root(output_index) != root(src)
+        if (src is not None and len(outs) == 1 and out.index != output_index and root(output_index) != root(src)
                 and not read_later(src, j) and sizes.get(root(src)) == _nbytes(out)):
             alias[out.index] = root(src)
             st.info["inplace_of"] = root(src)
             continue
-        life[out.index] = [now, now]
-        sizes[out.index] = _nbytes(out)
+        for o in outs:     # several for SPLIT / SPLIT_V, each placed on its own
+            life[o.index] = [now, now]
+            sizes[o.index] = _nbytes(o)
         if st.scratch:
             life[("scratch", j)] = [now, now]
             sizes[("scratch", j)] = st.scratch
@@ -646,7 +653,7 @@ def check(model_bytes: bytes, where: str = "the model") -> None:
         if op.opcode not in SUPPORTED:
             raise UserError(f"{where}: op {op.index} {op.opcode} ({_layer_name(op.outputs[0])}) has no kernel "
                             f"in the compiled runtime (it has: {', '.join(sorted(SUPPORTED))}); {tflm_hint}")
-        if len(op.outputs) != 1:
+        if len(op.outputs) != 1 and op.opcode not in MULTI_OUTPUT_OPS:
             raise UserError(f"{where}: op {op.index} {op.opcode} has {len(op.outputs)} outputs; the compiled "
                             f"runtime takes single-output ops; {tflm_hint}")
     graph_out = _graph_outputs(model_bytes)

@@ -620,6 +620,19 @@ def slice_family(rng, seed):
     return convert(branches, seed)
 
 
+# tf.split of a [1, 6, 8, 4] input: (parts or sizes, axis)
+SPLITS = [(2, 1), (4, 2), ([1, 2, 1], 3), ([3, 1, 2], 1), ([5, 3], -2), (1, 3)]
+
+
+def split_family(rng, seed):
+    branches = []
+    for parts, axis in SPLITS:
+        def fn(x, parts=parts, axis=axis):
+            return [p * 1.0 for p in tf.split(x * 1.0, parts, axis=axis)]
+        branches.append(([((1, 6, 8, 4), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -777,6 +790,7 @@ FAMILIES = {
     "sum": sum_family,
     "slice": slice_family,
     "reduce_max": reduce_max_family,
+    "split": split_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
@@ -926,6 +940,26 @@ def test_slice_matches_tflm(seed):
     sizes = [np.asarray(op.inputs[2].data) for op in oracle.read_operators(model_for("slice", seed))
              if op.opcode == "SLICE"]
     assert len(sizes) == len(SLICE_WINDOWS)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_split_matches_tflm_on_every_output(seed):
+    """SPLIT (equal parts) and SPLIT_V (given sizes, a negative axis): every output of
+    every op, one STRIDED_SLICE plan each, against TFLM's tensors."""
+    from firmware_gen.ops import split
+    model = model_for("split", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("SPLIT", "SPLIT_V")]
+    assert {op.opcode for op in ops} == {"SPLIT", "SPLIT_V"}
+    compared = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x = tensors[split.data_input(op).index]
+            for y, p in zip(op.outputs, split.prepare(op.index, op)):
+                got = hostlib.strided_slice(x, p, y.shape)
+                assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
+                compared += 1
+    assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 12
 
 
 @pytest.mark.parametrize("seed", SEEDS)
