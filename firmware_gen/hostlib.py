@@ -380,6 +380,18 @@ def resize_nearest(x, q: dict) -> np.ndarray:
     return out
 
 
+def resize_bilinear(x, q: dict) -> np.ndarray:
+    """RESIZE_BILINEAR of NHWC int8 x with the parameters of ops.resize_bilinear.prepare."""
+    x = _i8(x)
+    out = np.zeros((q["batches"], q["output_height"], q["output_width"], q["depth"]), np.int8)
+    rows = np.ascontiguousarray(q["row_table"], np.int32)
+    cols = np.ascontiguousarray(q["col_table"], np.int32)
+    p = ops.resize_bilinear.RESIZE_BILINEAR_PARAMS.make(q, rows=rows.ctypes.data_as(_I32P),
+                                                        cols=cols.ctypes.data_as(_I32P))
+    load().dk_resize_bilinear_s8(ctypes.byref(p), _ptr8(x), _ptr8(out))
+    return out
+
+
 def reduce_max(x, outer: int, reduce: int, inner: int) -> np.ndarray:
     """REDUCE_MAX of int8 x viewed as [outer, reduce, inner] -> [outer * inner]."""
     x = _i8(x)

@@ -46,9 +46,9 @@ TFLM_INT8_OPS = frozenset({
     "PADV2", "PRELU", "ELU", "LOG_SOFTMAX", "L2_NORMALIZATION", "SQUARED_DIFFERENCE",
     "RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND",
     "SPACE_TO_BATCH_ND", "TRANSPOSE_CONV",
-    # Keras GlobalMaxPooling (REDUCE_MAX), tf.split (SPLIT, SPLIT_V), tf.slice (SLICE, when
+    # Keras GlobalMaxPooling (REDUCE_MAX), Resizing / UpSampling2D bilinear (RESIZE_BILINEAR), tf.split (SPLIT, SPLIT_V), tf.slice (SLICE, when
     # its begin and size are constant: see static_slice)
-    "REDUCE_MAX", "SPLIT", "SPLIT_V",
+    "REDUCE_MAX", "SPLIT", "SPLIT_V", "RESIZE_BILINEAR",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({

@@ -237,6 +237,9 @@ HOST_CASES = {
     "slice-windows": lambda L: ((9, 6), lambda x: L.Concatenate()([
         L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 2, 1], [1, 5, 4]))(L.Dense(6)(x))),
         L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 0, 3], [1, -1, -1]))(x))])),
+    "bilinear-upsampling-and-resizing": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.UpSampling2D(interpolation="bilinear")(L.Conv2D(3, 1)(x))),
+        L.Flatten()(L.Resizing(4, 9)(x))])),
     "split-and-split_v": lambda L: ((6, 8), lambda x: L.Concatenate()([
         L.Flatten()(t) for t in (L.Lambda(lambda t: tf.split(t, 2, axis=-1))(L.Dense(8)(x))
                                  + L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=1))(x))[::-1]])),
@@ -287,7 +290,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
-              "split": {"SPLIT", "SPLIT_V"}}
+              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

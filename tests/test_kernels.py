@@ -257,6 +257,9 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
                                (o["strideH"], o["strideW"]), padding, _act(op))
         fn = hostlib.avgpool if name == "AVERAGE_POOL_2D" else hostlib.maxpool
         return fn(xs[0], p, padding)
+    if name == "RESIZE_BILINEAR":
+        from firmware_gen.ops import resize_bilinear
+        return hostlib.resize_bilinear(xs[0], resize_bilinear.prepare(op.index, op))
     if name == "RESIZE_NEAREST_NEIGHBOR":
         from firmware_gen.ops import resize
         return hostlib.resize_nearest(xs[0], resize.prepare(op.index, op))
@@ -578,6 +581,21 @@ def resize_family(rng, seed):
     return convert(branches, seed)
 
 
+def resize_bilinear_family(rng, seed):
+    """RESIZE_BILINEAR up and down, square and not, with each of TFLM's rules (plain,
+    align_corners, half_pixel_centers: the Keras Resizing / UpSampling2D default)."""
+    branches = []
+    for k in range(12):
+        ac, hp = [(False, False), (True, False), (False, True)][k % 3]
+        h, w, c = int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        size = (int(rng.integers(1, 3 * h + 2)), int(rng.integers(1, 3 * w + 2)))
+
+        def fn(x, size=size, ac=ac, hp=hp):
+            return tf.compat.v1.image.resize_bilinear(x, size, align_corners=ac, half_pixel_centers=hp)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 # Slices of a [1, 7, 6, 5] tensor: strides, negative indices, reversed axes, masks (an
 # omitted bound), shrunk axes (an integer index), and ranges clamped to the axis.
 SLICES = [
@@ -791,6 +809,7 @@ FAMILIES = {
     "slice": slice_family,
     "reduce_max": reduce_max_family,
     "split": split_family,
+    "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
@@ -909,6 +928,17 @@ def test_log_softmax_matches_tflm(seed):
 def test_int8_requantize_matches_tflm(seed):
     stats = check_model(model_for("quantize", seed), {"QUANTIZE"}, seed)
     assert stats["ops"] == 6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_resize_bilinear_matches_tflm(seed):
+    stats = check_model(model_for("resize_bilinear", seed), {"RESIZE_BILINEAR"}, seed)
+    assert stats["ops"] == 12 and stats["min_hits"] and stats["max_hits"]
+    ops = [op for op in oracle.read_operators(model_for("resize_bilinear", seed))
+           if op.opcode == "RESIZE_BILINEAR"]
+    rules = {(op.options.get("alignCorners", False), op.options.get("halfPixelCenters", False))
+             for op in ops}
+    assert rules == {(False, False), (True, False), (False, True)}, rules
 
 
 @pytest.mark.parametrize("seed", SEEDS)

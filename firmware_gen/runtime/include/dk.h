@@ -183,6 +183,11 @@ void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
 
 /* ---- resizing ----------------------------------------------------------- */
 
+/* RESIZE_BILINEAR (TFLM's integer kernel): per output row/column two input rows/columns
+ * and a weight in 1/1024 (tables from the generator); sum / 2^20 rounded half away. */
+void dk_resize_bilinear_s8(const dk_resize_bilinear_params *params, const int8_t *input,
+                           int8_t *output);
+
 /* RESIZE_NEAREST_NEIGHBOR: each output pixel copies input pixel (rows[y], cols[x]). */
 void dk_resize_nearest_s8(const dk_resize_nearest_params *params, const int8_t *input,
                           int8_t *output);

@@ -233,6 +233,19 @@ typedef struct {
 } dk_resize_nearest_params;
 
 typedef struct {
+    int32_t batches;
+    int32_t input_height;
+    int32_t input_width;
+    int32_t depth;        /* channels */
+    int32_t output_height;
+    int32_t output_width;
+    const int32_t *rows;  /* per output row: upper input row, lower input row, weight of the
+                             lower (of 1024) */
+    const int32_t *cols;  /* per output column: left input column, right one, weight of the
+                             right (of 1024) */
+} dk_resize_bilinear_params;
+
+typedef struct {
     int32_t start;     /* input element of the first output element */
     int32_t count[4];  /* output elements along each of four loops, outermost first */
     int32_t step[4];   /* input elements between neighbours along each loop (may be negative) */
