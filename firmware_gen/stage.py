@@ -474,7 +474,10 @@ def markdown(r: dict) -> str:
     if r["model"].get("input"):
         i, o = r["model"]["input"], r["model"]["output"]
 
-        def quant(t):   # a float32 output (final DEQUANTIZE) is not quantized
+        def quant(t):   # a float32 input or output (first QUANTIZE, final DEQUANTIZE) is not quantized
+            if t.get("quantized_by"):
+                q = t["quantized_by"]
+                return f" (quantized on the board: scale {q['scale']:.6g}, zero point {q['zero_point']})"
             return (f" (scale {t['scale']:.6g}, zero point {t['zero_point']})" if t.get("scale") is not None
                     else "")
         lines += [f"{'Your model' if r['model'].get('source') == 'user' else 'Model'}: input "

@@ -682,7 +682,8 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
     assert st["expected"] == expected.tolist()
     selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
     assert f"const int8_t selftest_input[{4 * n_in}]" in selftest_c and "float32 values" in selftest_c
-    assert "Your model: input" in (build / "reports" / "firmware.md").read_text()
+    md = (build / "reports" / "firmware.md").read_text()
+    assert f"float32 (quantized on the board: scale {mi.scale:.6g}, zero point {mi.zero_point})" in md
 
     elf = build / "firmware" / board / "firmware.elf"
     with boards.Emulator(board, elf) as emu:
