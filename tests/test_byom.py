@@ -706,6 +706,12 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
         lo, hi = (-128 - mi.zero_point) * mi.scale, (127 - mi.zero_point) * mi.scale
         assert vs.x.min() < lo and vs.x.max() > hi
         assert ((vs.x >= lo) & (vs.x <= hi)).mean() > 0.7
+        # layer by layer: the board's QUANTIZE of the float input equals TFLM's
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "2")
+        assert code == 0, err + out
+        dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+        assert dbg["output_equal"] is True and dbg["first_difference"] is None
+        assert dbg["layers"][0]["name"].startswith("0:quantize:") and dbg["layers"][0]["status"] == "equal"
         # a --vectors file of floats, with the exact half-way points of the rounding
         xs = np.resize(half_way_floats(mi.scale, 4), (6, *mi.shape))
         xs = np.where(np.isfinite(xs), xs, 0.0).astype(np.float32)
