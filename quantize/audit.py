@@ -89,7 +89,8 @@ REGENERATE = "regenerate it with `make quantize`"
 # What to do with a model of one's own that is damaged or not fully int8.
 USER_FIX = ("convert it with full-integer quantization: tf.lite.TFLiteConverter with "
             "optimizations = [tf.lite.Optimize.DEFAULT], a representative_dataset, "
-            "supported_ops = [TFLITE_BUILTINS_INT8] and int8 inference_input_type/output_type")
+            "supported_ops = [TFLITE_BUILTINS_INT8]; inference_input_type/output_type int8 or "
+            "the default float32")
 
 
 def _parse(model_bytes: bytes, where: str, verify: bool = True, fix: str = REGENERATE):
