@@ -21,3 +21,17 @@ def quantize_input(x, scale: float, zero_point: int) -> np.ndarray:
     a = np.abs(v.astype(np.float64))
     r = np.copysign(np.floor(a + 0.5), v)
     return np.clip(r + zero_point, -128, 127).astype(np.int8)
+
+
+# The share of the random float inputs' span that lies beyond the int8 range, on each side.
+FLOAT_MARGIN = 0.125
+
+
+def random_float_inputs(rng: np.random.Generator, shape, scale: float, zero_point: int) -> np.ndarray:
+    """Seeded random float32 inputs for a model whose float32 input is quantized with
+    (scale, zero_point): uniform over the values the int8 input can represent,
+    [(-128 - zp) * scale, (127 - zp) * scale], widened by FLOAT_MARGIN of that span on each
+    side so that one value in five lands beyond the ends and exercises the clamp."""
+    lo, hi = (-128 - zero_point) * float(scale), (127 - zero_point) * float(scale)
+    pad = FLOAT_MARGIN * (hi - lo)
+    return rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32)

@@ -124,6 +124,11 @@ def _set_block(step: Step, block: int) -> None:
 
 
 
+# Operators with several outputs the compiled runtime takes (ops/split.py): every output is
+# placed by the memory planner; the layer table reports the first.
+MULTI_OUTPUT_OPS = frozenset({"SPLIT", "SPLIT_V"})
+
+
 def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
     """Group the operators into kernel calls: fused patterns first (ops.FUSIONS, in order), one
     call per operator otherwise. Only consecutive operators whose intermediates nobody else reads are fused."""
@@ -183,23 +188,25 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         return any(root(t) == r for st in steps[j + 1:] for t in st.reads)
 
     life: dict = {input_index: [0, 0]}
-    sizes: dict = {input_index: _numel(model_tensor_shape(ops, input_index))}
+    sizes: dict = {input_index: _nbytes(model_tensor(ops, input_index))}   # 4 per value if float32
     for j, st in enumerate(steps):
         now = 2 * j + 1
         for t in st.reads:
             r = root(t)
             life.setdefault(r, [now, now])[1] = max(life[r][1], now)
-        out = ops[st.last].outputs[0]
+        outs = ops[st.last].outputs
+        out = outs[0]
         if st.kind == "alias":
             continue
         src = st.inplace
-        if (src is not None and out.index != output_index and root(output_index) != root(src)
+        if (src is not None and len(outs) == 1 and out.index != output_index and root(output_index) != root(src)
                 and not read_later(src, j) and sizes.get(root(src)) == _nbytes(out)):
             alias[out.index] = root(src)
             st.info["inplace_of"] = root(src)
             continue
-        life[out.index] = [now, now]
-        sizes[out.index] = _nbytes(out)
+        for o in outs:     # several for SPLIT / SPLIT_V, each placed on its own
+            life[o.index] = [now, now]
+            sizes[o.index] = _nbytes(o)
         if st.scratch:
             life[("scratch", j)] = [now, now]
             sizes[("scratch", j)] = st.scratch
@@ -233,12 +240,16 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
     return placed, {i: root(i) for i in list(alias)}, arena
 
 
-def model_tensor_shape(ops, index):
+def model_tensor(ops, index) -> Tensor:
     for op in ops:
         for t in list(op.inputs) + op.outputs:
             if t is not None and t.index == index:
-                return t.shape
+                return t
     raise KeyError(index)
+
+
+def model_tensor_shape(ops, index):
+    return model_tensor(ops, index).shape
 
 
 # --- C emission -------------------------------------------------------------------------------
@@ -278,9 +289,15 @@ class Emitter:
         self.layers: list[dict] = []
         self.const_names: dict[int, str] = {}
         self.weight_bytes = 0
-        if self.input.type != "INT8":
-            raise UserError(f"model input {self.input.name!r} is {self.input.type}, not int8; convert "
-                            f"with int8 input (inference_input_type = tf.int8)")
+        # The input is int8, or float32 when the only op reading it is a QUANTIZE to int8 (a
+        # model converted with the converter's default float32 interface around int8 internals).
+        readers = [op for op in self.ops if any(t is not None and t.index == self.input.index
+                                                for t in op.inputs)]
+        if self.input.type != "INT8" and not (
+                self.input.type == "FLOAT32" and len(readers) == 1 and readers[0].opcode == "QUANTIZE"
+                and readers[0].outputs[0].type == "INT8"):
+            raise UserError(f"model input {self.input.name!r} is {self.input.type}, not int8 (nor float32 "
+                            f"read only by a QUANTIZE to int8); convert with int8 or float32 input")
         # The output is int8, or float32 when the last op dequantizes it (a model converted
         # with inference_output_type = tf.float32 around int8 internals).
         if self.output.type != "INT8" and not (self.output.type == "FLOAT32"
@@ -612,8 +629,19 @@ def dtype_name(t: Tensor) -> str:
     return "float32" if t.type == "FLOAT32" else "int8"
 
 
+def float_input_quantization(ops: list[Operator], inp: Tensor) -> dict:
+    """For a float32 input, {"quantized_by": {scale, zero_point}}: the int8 quantization
+    the first QUANTIZE gives it (what a float input means to the model); {} for int8."""
+    if inp.type != "FLOAT32":
+        return {}
+    y = next(op.outputs[0] for op in ops if op.opcode == "QUANTIZE"
+             and any(t is not None and t.index == inp.index for t in op.inputs))
+    return {"quantized_by": {"scale": float(y.scale), "zero_point": int(y.zero_point)}}
+
+
 def qscale(t: Tensor) -> float:
-    """The per-tensor scale, 0.0 for a tensor that is not quantized (the float32 output)."""
+    """The per-tensor scale, 0.0 for a tensor that is not quantized (a float32 input or
+    output)."""
     return float(t.scale) if len(t.scales) else 0.0
 
 
@@ -643,7 +671,7 @@ def check(model_bytes: bytes, where: str = "the model") -> None:
         if op.opcode not in SUPPORTED:
             raise UserError(f"{where}: op {op.index} {op.opcode} ({_layer_name(op.outputs[0])}) has no kernel "
                             f"in the compiled runtime (it has: {', '.join(sorted(SUPPORTED))}); {tflm_hint}")
-        if len(op.outputs) != 1:
+        if len(op.outputs) != 1 and op.opcode not in MULTI_OUTPUT_OPS:
             raise UserError(f"{where}: op {op.index} {op.opcode} has {len(op.outputs)} outputs; the compiled "
                             f"runtime takes single-output ops; {tflm_hint}")
     graph_out = _graph_outputs(model_bytes)
@@ -693,7 +721,8 @@ def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model", optim
         "weight_bytes": em.weight_bytes,
         "optimize": optimize,
         "weights8_layers": sorted(em.weights8_used),
-        "input": {"shape": list(em.input.shape), "scale": float(em.input.scale), "zero_point": em.input.zero_point},
+        "input": {"shape": list(em.input.shape), "dtype": dtype_name(em.input), "scale": qscale(em.input),
+                  "zero_point": qzero(em.input), **float_input_quantization(em.ops, em.input)},
         "output": {"shape": list(em.output.shape), "dtype": dtype_name(em.output), "scale": qscale(em.output),
                    "zero_point": qzero(em.output)},
         "layers": em.layers,

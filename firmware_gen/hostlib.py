@@ -351,6 +351,15 @@ def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
     return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
+def quantize(x, scale: float, zero_point: int) -> np.ndarray:
+    """float32 -> int8 (QUANTIZE of the model's float32 input)."""
+    x = np.ascontiguousarray(x, np.float32)
+    out = np.zeros(x.shape, np.int8)
+    p = ops.quantize.QUANTIZE_PARAMS.make({"scale": scale, "zero_point": zero_point})
+    load().dk_quantize_f32_s8(ctypes.byref(p), _ptr8(x.view(np.int8)), _ptr8(out), x.size)
+    return out
+
+
 def dequantize(x, scale: float, zero_point: int) -> np.ndarray:
     """int8 -> float32 (DEQUANTIZE)."""
     x = _i8(x)
@@ -368,6 +377,26 @@ def resize_nearest(x, q: dict) -> np.ndarray:
     cols = np.ascontiguousarray(q["col_index"], np.int32)
     p = ops.resize.RESIZE_PARAMS.make(q, rows=rows.ctypes.data_as(_I32P), cols=cols.ctypes.data_as(_I32P))
     load().dk_resize_nearest_s8(ctypes.byref(p), _ptr8(x), _ptr8(out))
+    return out
+
+
+def resize_bilinear(x, q: dict) -> np.ndarray:
+    """RESIZE_BILINEAR of NHWC int8 x with the parameters of ops.resize_bilinear.prepare."""
+    x = _i8(x)
+    out = np.zeros((q["batches"], q["output_height"], q["output_width"], q["depth"]), np.int8)
+    rows = np.ascontiguousarray(q["row_table"], np.int32)
+    cols = np.ascontiguousarray(q["col_table"], np.int32)
+    p = ops.resize_bilinear.RESIZE_BILINEAR_PARAMS.make(q, rows=rows.ctypes.data_as(_I32P),
+                                                        cols=cols.ctypes.data_as(_I32P))
+    load().dk_resize_bilinear_s8(ctypes.byref(p), _ptr8(x), _ptr8(out))
+    return out
+
+
+def reduce_max(x, outer: int, reduce: int, inner: int) -> np.ndarray:
+    """REDUCE_MAX of int8 x viewed as [outer, reduce, inner] -> [outer * inner]."""
+    x = _i8(x)
+    out = np.zeros(outer * inner, np.int8)
+    load().dk_reduce_max_s8(outer, reduce, inner, _ptr8(x), _ptr8(out))
     return out
 
 

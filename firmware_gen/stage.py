@@ -252,14 +252,22 @@ SELFTEST_STREAM = 15   # the random self-test input: numpy stream [seed, 15]
 
 def random_selftest_vector(model_bytes: bytes, seed: int) -> dict:
     """For a model with no test set here (a user's --model): a seeded random int8 input of
-    the model's shape, and TFLM's output for it."""
+    the model's shape, and TFLM's output for it. A float32 input (quantized by the model's
+    first op) gets seeded random floats over what its int8 quantization represents and a
+    little beyond (drsn_edge.int8.random_float_inputs)."""
     from firmware_gen import tflm_oracle
-    inp = tflm_oracle.model_inputs(model_bytes)[0]
+    from runner.hil import _model_input
+    inp = _model_input(model_bytes)
     rng = np.random.default_rng([seed, SELFTEST_STREAM])
-    q = rng.integers(-128, 128, size=tuple(inp.shape), dtype=np.int16).astype(np.int8)
+    if inp.dtype == "float32":
+        from drsn_edge.int8 import random_float_inputs
+        q = random_float_inputs(rng, (1, *inp.shape), inp.scale, inp.zero_point)
+    else:
+        q = rng.integers(-128, 128, size=(1, *inp.shape), dtype=np.int16).astype(np.int8)
     expected = tflm_oracle.run(model_bytes, q).reshape(-1)
     return {"index": None, "label": None, "input": q.reshape(-1), "kind": "random", "seed": seed,
-            "expected": expected, "scale": float(inp.scale), "zero_point": int(inp.zero_point)}
+            "expected": expected, "scale": inp.scale, "zero_point": inp.zero_point,
+            "dtype": inp.dtype}
 
 
 def model_card(model_bytes: bytes, user: bool) -> dict:
@@ -270,7 +278,12 @@ def model_card(model_bytes: bytes, user: bool) -> dict:
 
     def io(t):
         return {"shape": t["shape"], "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
-    return {"source": "user" if user else "project", "input": io(rep["input"]),
+    inp = io(rep["input"])
+    if inp["dtype"] == "float32":   # quantized by the first op: record with what
+        from firmware_gen import codegen, tflm_oracle
+        inp.update(codegen.float_input_quantization(tflm_oracle.read_operators(model_bytes),
+                                                    tflm_oracle.model_inputs(model_bytes)[0]))
+    return {"source": "user" if user else "project", "input": inp,
             "output": io(rep["output"]), "op_counts": rep["op_counts"],
             "static_shapes": STATIC_NOTES.get(model_bytes)}
 
@@ -282,13 +295,21 @@ def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
 
 
 def selftest_source(name: str, vector: dict) -> str:
-    n_in = len(vector["input"])
+    given = np.asarray(vector["input"])
+    float_in = given.dtype == np.float32
+    if float_in:   # a float32 input (first QUANTIZE): its bytes, 4 per value
+        given = given.astype("<f4").view(np.int8)
+    n_in = len(given)
     expected = np.asarray(vector["expected"])
     floats = expected.dtype == np.float32
     if floats:   # a float32 output (final DEQUANTIZE): its bytes, compared byte for byte
         expected = expected.astype("<f4").view(np.int8)
     n_out = len(expected)
-    if vector.get("kind") == "random":
+    if vector.get("kind") == "random" and float_in:
+        what = (f" * Input: seeded random float32 values (seed {vector['seed']}; no test set for this\n"
+                f" * model) as their {n_in} little-endian bytes, over what the model's first QUANTIZE\n"
+                f" * (scale {vector['scale']:.9g}, zero point {vector['zero_point']}) represents and beyond.\n")
+    elif vector.get("kind") == "random":
         what = (f" * Input: seeded random int8 values (seed {vector['seed']}; no test set for this\n"
                 f" * model), for input scale {vector['scale']:.9g} and zero point {vector['zero_point']}.\n")
     else:
@@ -304,7 +325,7 @@ def selftest_source(name: str, vector: dict) -> str:
            if floats else "") +
         f" */\n"
         f"#include <stdint.h>\n\n"
-        + _c_array(f"const int8_t selftest_input[{n_in}]", vector["input"]) + "\n"
+        + _c_array(f"const int8_t selftest_input[{n_in}]", given) + "\n"
         + _c_array(f"const int8_t selftest_expected[{n_out}]", expected) + "\n"
         + f"int8_t selftest_actual[{n_out}];\n")
 
@@ -454,7 +475,10 @@ def markdown(r: dict) -> str:
     if r["model"].get("input"):
         i, o = r["model"]["input"], r["model"]["output"]
 
-        def quant(t):   # a float32 output (final DEQUANTIZE) is not quantized
+        def quant(t):   # a float32 input or output (first QUANTIZE, final DEQUANTIZE) is not quantized
+            if t.get("quantized_by"):
+                q = t["quantized_by"]
+                return f" (quantized on the board: scale {q['scale']:.6g}, zero point {q['zero_point']})"
             return (f" (scale {t['scale']:.6g}, zero point {t['zero_point']})" if t.get("scale") is not None
                     else "")
         lines += [f"{'Your model' if r['model'].get('source') == 'user' else 'Model'}: input "

@@ -10,10 +10,13 @@ reads the flatbuffer itself and checks, op by op:
   an int8→int8 QUANTIZE, a pure integer requantize that TFLM implements, is accepted only
   when the caller allows it). One exception, for a user's model only (allow_float_output):
   a DEQUANTIZE int8→float32 as the last op, writing the model's one output (a model
-  converted with inference_output_type = tf.float32); every other tensor stays int8;
+  converted with inference_output_type = tf.float32), and a QUANTIZE float32→int8 as the
+  first op, the only reader of the model's one input (a model converted with the
+  converter's default float32 input); every other tensor stays int8;
 - no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
   tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
-  (a STRIDED_SLICE of int8 data with constant begin/end/strides is a copy, and allowed).
+  (a STRIDED_SLICE of int8 data with constant begin/end/strides, or a SLICE with constant
+  begin/size, is a copy, and allowed).
 
 Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
 came from, recovered from the tensor names the converter keeps
@@ -43,6 +46,9 @@ TFLM_INT8_OPS = frozenset({
     "PADV2", "PRELU", "ELU", "LOG_SOFTMAX", "L2_NORMALIZATION", "SQUARED_DIFFERENCE",
     "RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND",
     "SPACE_TO_BATCH_ND", "TRANSPOSE_CONV",
+    # Keras GlobalMaxPooling (REDUCE_MAX), Resizing / UpSampling2D bilinear (RESIZE_BILINEAR), tf.split (SPLIT, SPLIT_V), tf.slice (SLICE, when
+    # its begin and size are constant: see static_slice)
+    "REDUCE_MAX", "SPLIT", "SPLIT_V", "RESIZE_BILINEAR",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({
@@ -83,7 +89,8 @@ REGENERATE = "regenerate it with `make quantize`"
 # What to do with a model of one's own that is damaged or not fully int8.
 USER_FIX = ("convert it with full-integer quantization: tf.lite.TFLiteConverter with "
             "optimizations = [tf.lite.Optimize.DEFAULT], a representative_dataset, "
-            "supported_ops = [TFLITE_BUILTINS_INT8] and int8 inference_input_type/output_type")
+            "supported_ops = [TFLITE_BUILTINS_INT8]; inference_input_type/output_type int8 or "
+            "the default float32")
 
 
 def _parse(model_bytes: bytes, where: str, verify: bool = True, fix: str = REGENERATE):
@@ -196,7 +203,8 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             verify: bool = True, fix: str = REGENERATE, allow_float_output: bool = False) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
     and the list of problems (empty when the model is fully int8 for TFLM).
-    allow_float_output: accept a final DEQUANTIZE int8→float32 writing the model's output."""
+    allow_float_output: accept a user model's float32 interface: a final DEQUANTIZE
+    int8→float32 writing the model's output, a first QUANTIZE float32→int8 reading its input."""
     schema = _schema()
     model = _parse(model_bytes, where, verify, fix)
     op_names = _names(schema.BuiltinOperator)
@@ -205,6 +213,9 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
     tensors = [_tensor_info(t, model.buffers, type_names) for t in g.tensors]
     ops, problems = [], []
     float_output = None     # the graph output a final DEQUANTIZE writes, when accepted
+    float_input = None      # the graph input a first QUANTIZE reads, when accepted
+    input_readers = [i for i, op in enumerate(g.operators or []) if len(g.inputs) == 1
+                     and op.inputs is not None and int(g.inputs[0]) in [int(j) for j in op.inputs]]
     n_ops = len(g.operators or [])
     for i, op in enumerate(g.operators or []):
         code = model.operatorCodes[op.opcodeIndex]
@@ -238,12 +249,19 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             and op.outputs is not None and list(op.outputs) == [int(g.outputs[0])]
             and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "int8"
             and not isinstance(ins[0].get("scale"), list) and outs[0]["dtype"] == "float32")
+        first_quantize = (
+            allow_float_output and name == "QUANTIZE" and i == 0 and input_readers == [0]
+            and op.inputs is not None and list(op.inputs) == [int(g.inputs[0])]
+            and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "float32"
+            and len(outs) == 1 and outs[0]["dtype"] == "int8" and not isinstance(outs[0].get("scale"), list))
         # STRIDED_SLICE of int8 data with constant begin/end/strides (Keras Cropping) is a
         # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
-        static_slice = (name == "STRIDED_SLICE" and len(ins) == 4 and ins[0]["dtype"] == "int8"
-                        and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
+        static_slice = (name in ("STRIDED_SLICE", "SLICE") and len(ins) == {"STRIDED_SLICE": 4, "SLICE": 3}[name]
+                        and ins[0]["dtype"] == "int8" and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
         if final_dequantize:
             float_output = int(g.outputs[0])
+        elif first_quantize:
+            float_input = int(g.inputs[0])
         elif name in BOUNDARY_OPS:
             requant = name == "QUANTIZE" and all(t["dtype"] == "int8" for t in variable)
             if not (requant and allow_requantize):
@@ -251,7 +269,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
                     f"{'/'.join(t['dtype'] for t in variable[:1])}→{'/'.join(t['dtype'] for t in outs)}"
                 note = ""
                 if allow_float_output:
-                    note = (" (the input must be int8: inference_input_type = tf.int8)"
+                    note = (" (only a first QUANTIZE reading the model's float32 input is accepted)"
                             if name == "QUANTIZE" and not requant else
                             " (only a final DEQUANTIZE writing the model's float32 output is accepted)")
                 problems.append((1, f"{where_op} is a {kind} boundary inside the graph{note}"))
@@ -262,7 +280,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         if shapes_t and name not in DYNAMIC_SHAPE_OPS and name not in BOUNDARY_OPS:
             problems.append((2, f"{where_op} takes a shape computed at run time "
                                 f"({shapes_t[0]['name']!r}); use static shapes"))
-        if float_t and name not in BOUNDARY_OPS and not final_dequantize:
+        if float_t and name not in BOUNDARY_OPS and not final_dequantize and not first_quantize:
             t = float_t[0]
             problems.append((0, f"{where_op} has a {t['dtype']} tensor {t['name']!r}; it fell back to float"))
         dyn = [t for t in ins + outs if t["dynamic"]]
@@ -276,7 +294,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
     for label, idx in (("input", g.inputs), ("output", g.outputs)):
         for j in idx:
-            if tensors[j]["dtype"] != "int8" and j != float_output:
+            if tensors[j]["dtype"] != "int8" and j not in (float_output, float_input):
                 problems.append((0, f"model {label} {tensors[j]['name']!r} is {tensors[j]['dtype']}, not int8"))
 
     const_bytes = sum(_nbytes(t) for t in tensors if t["const"])
@@ -377,7 +395,8 @@ def read_model(path: str | Path, window: int | None = None, user: bool = False) 
 
 def _check_user_io(data: bytes, path: Path) -> None:
     """One input and one output tensor, each int8 (the output may be the float32 of a final
-    DEQUANTIZE) with a batch of 1: what the firmware's model API and the serial protocol carry."""
+    DEQUANTIZE, the input the float32 of a first QUANTIZE) with a batch of 1: what the
+    firmware's model API and the serial protocol carry."""
     g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
     for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
         if len(idx) != 1:
@@ -386,8 +405,9 @@ def _check_user_io(data: bytes, path: Path) -> None:
         t = g.tensors[idx[0]]
         shape = [int(d) for d in (t.shape if t.shape is not None else [])]
         q = t.quantization
-        # A float32 output is one the audit accepted: written by a final DEQUANTIZE.
-        float_output = label == "outputs" and int(t.type) == _schema().TensorType.FLOAT32
+        # A float32 input or output is one the audit accepted: read by a first QUANTIZE,
+        # written by a final DEQUANTIZE.
+        float_output = int(t.type) == _schema().TensorType.FLOAT32
         if not float_output and (q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None):
             raise UserError(f"{path}: the model's {label[:-1]} has no per-tensor int8 quantization "
                             f"(scale and zero point); {USER_FIX}")

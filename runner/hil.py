@@ -332,14 +332,20 @@ def check_board(dev: Device, model: bytes, model_file: Path, target: Target):
 @dataclass
 class ModelInput:
     shape: tuple[int, ...]
-    scale: float
-    zero_point: int
+    scale: float          # the int8 quantization of the input (for a float32 input: the one
+    zero_point: int       # its first QUANTIZE applies)
+    dtype: str = "int8"   # or "float32": the model takes float32 and quantizes it itself
 
 
 def _model_input(model: bytes) -> ModelInput:
     from firmware_gen import tflm_oracle
     t = tflm_oracle.model_inputs(model)[0]
-    return ModelInput(tuple(int(d) for d in t.shape[1:]), float(t.scale), int(t.zero_point))
+    shape = tuple(int(d) for d in t.shape[1:])
+    if t.type == "FLOAT32":
+        q = next(op.outputs[0] for op in tflm_oracle.read_operators(model) if op.opcode == "QUANTIZE"
+                 and any(i is not None and i.index == t.index for i in op.inputs))
+        return ModelInput(shape, float(q.scale), int(q.zero_point), "float32")
+    return ModelInput(shape, float(t.scale), int(t.zero_point))
 
 
 def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
@@ -367,11 +373,17 @@ RANDOM_STREAM = 16    # numpy stream [seed, 16]: the random HIL inputs
 
 def random_vectors(inp: ModelInput, n: int, seed: int) -> Vectors:
     """n seeded random int8 inputs over the whole int8 range (no labels): bit-exactness
-    needs no data set. The same seed and n give the same vectors (so a run resumes)."""
+    needs no data set. The same seed and n give the same vectors (so a run resumes). For a
+    float32 input: seeded random floats over what the int8 input represents and an eighth of
+    that span beyond each end (drsn_edge.int8.random_float_inputs)."""
     rng = np.random.default_rng([seed, RANDOM_STREAM])
-    x = rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
+    if inp.dtype == "float32":
+        from drsn_edge.int8 import random_float_inputs
+        x = random_float_inputs(rng, (n, *inp.shape), inp.scale, inp.zero_point)
+    else:
+        x = rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
     return Vectors(x, None, np.zeros(n, np.int64), None, [("random", None)],
-                   f"seeded random int8 inputs (seed {seed})", None, None, "random")
+                   f"seeded random {inp.dtype} inputs (seed {seed})", None, None, "random")
 
 
 def sweep_vectors(cfg: dict, inp: ModelInput, full_scale: float | None = None) -> Vectors:
@@ -477,6 +489,12 @@ def file_vectors(path: str, inp: ModelInput, full_scale: float | None = None) ->
                             f"one of those, or use hil.input = \"int8\" for int8 inputs")
         raw, q = _raw_inputs(x.reshape(n, size), inp, full_scale)
         q = q.reshape(n, *inp.shape)
+    elif inp.dtype == "float32":
+        # The model quantizes its float32 input itself: the floats go to the board as they are.
+        if not np.issubdtype(x.dtype, np.floating):
+            raise UserError(f"{p}: x is {x.dtype}, but the model takes float32 inputs (its first "
+                            f"op quantizes them); give x as floats")
+        q = np.asarray(x, np.float32).reshape(n, *inp.shape)
     elif x.dtype == np.int8:
         q = x.reshape(n, *inp.shape)
     elif np.issubdtype(x.dtype, np.floating):

@@ -162,7 +162,7 @@ class Device:
         return time.perf_counter() - started
 
     def infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | int]:
-        """Run the model on int8 inputs.
+        """Run the model on int8 inputs (float32 for a model that quantizes its float32 input).
 
         x of shape (n, *input_shape) or (n, input_size) -> (outputs (n, *output_shape),
         work (n,) uint64); x of exactly input_shape -> (output, work as int). Batches larger
@@ -225,7 +225,7 @@ class Device:
         batch, _ = self._as_batch(x, info)
         if len(batch) != 1:
             raise UserError(f"debug() takes one input, got a batch of {len(batch)}")
-        payload = shape_header(info.input.shape) + batch[0].tobytes()
+        payload = shape_header(info.input.shape) + batch[0].astype(batch.dtype.newbyteorder("<"), copy=False).tobytes()
         for _attempt in range(self.retries + 1):
             frames = self.request(Command.DEBUG, payload)
             result = self._assemble_debug(frames, layers, info)
@@ -448,7 +448,11 @@ class Device:
 
     def _as_batch(self, x, info: DeviceInfo) -> tuple[np.ndarray, bool]:
         x = np.asarray(x)
-        if x.dtype != np.int8:
+        if info.input.dtype == np.float32:       # a model that quantizes a float32 input
+            if x.dtype != np.float32:
+                raise UserError(f"inputs must be float32 (the model on {self.url} quantizes its "
+                                f"float32 input itself), got {x.dtype}")
+        elif x.dtype != np.int8:
             raise UserError(f"inputs must be int8 (quantized with the model's input scale "
                             f"{info.input.scale} and zero point {info.input.zero_point}), "
                             f"got {x.dtype}")
@@ -457,7 +461,7 @@ class Device:
             return x.reshape(1, *shape), True
         if x.ndim == len(shape) + 1 and x.shape[1:] == shape:
             return x, False
-        if x.ndim == 2 and x.shape[1] == info.input.size:
+        if x.ndim == 2 and x.shape[1] == int(np.prod(shape)):
             return x.reshape(len(x), *shape), False
         raise UserError(f"input of shape {x.shape} does not fit the model on {self.url}, "
                         f"which takes {shape} (or a batch of them)")

@@ -250,7 +250,8 @@ class TensorInfo:
     @property
     def dtype(self) -> np.dtype:
         """int8, or float32 when the size is 4 bytes per element (the float32 output of a
-        model ending in DEQUANTIZE; the wire format has no type field, model_api.h)."""
+        model ending in DEQUANTIZE, the float32 input of one starting with a QUANTIZE; the
+        wire format has no type field, model_api.h)."""
         n = int(np.prod(self.shape, dtype=np.int64))
         return np.dtype("<f4") if n and self.size == 4 * n else np.dtype(np.int8)
 
@@ -347,8 +348,10 @@ def shape_header(shape: tuple[int, ...]) -> bytes:
 
 
 def infer_payload(batch: np.ndarray) -> bytes:
-    """INFER request for int8 inputs of shape (n, *input_shape)."""
-    return struct.pack("<H", batch.shape[0]) + shape_header(batch.shape[1:]) + batch.tobytes()
+    """INFER request for inputs of shape (n, *input_shape): int8, or float32 (a model whose
+    first op quantizes a float32 input) as little-endian bytes, 4 per value."""
+    data = batch.astype(batch.dtype.newbyteorder("<"), copy=False).tobytes()
+    return struct.pack("<H", batch.shape[0]) + shape_header(batch.shape[1:]) + data
 
 
 def parse_result(body: bytes, out_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -231,6 +231,18 @@ HOST_CASES = {
     "transpose_conv-same-and-valid": lambda L: ((5, 4, 2), lambda x: L.Concatenate()([
         L.Flatten()(L.Conv2DTranspose(3, 3, strides=2, padding="same")(x)),
         L.Flatten()(L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="valid")(L.Conv2D(3, 1)(x)))])),
+    "global-max-pool-2d-and-1d": lambda L: ((8, 8, 3), lambda x: L.Concatenate()([
+        L.GlobalMaxPooling2D()(L.Conv2D(4, 3, activation="relu")(x)),
+        L.GlobalMaxPooling1D()(L.Reshape((64, 3))(x))])),
+    "slice-windows": lambda L: ((9, 6), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 2, 1], [1, 5, 4]))(L.Dense(6)(x))),
+        L.Flatten()(L.Lambda(lambda t: tf.slice(t, [0, 0, 3], [1, -1, -1]))(x))])),
+    "bilinear-upsampling-and-resizing": lambda L: ((6, 5, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.UpSampling2D(interpolation="bilinear")(L.Conv2D(3, 1)(x))),
+        L.Flatten()(L.Resizing(4, 9)(x))])),
+    "split-and-split_v": lambda L: ((6, 8), lambda x: L.Concatenate()([
+        L.Flatten()(t) for t in (L.Lambda(lambda t: tf.split(t, 2, axis=-1))(L.Dense(8)(x))
+                                 + L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=1))(x))[::-1]])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -277,7 +289,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "hard_swish": {"HARD_SWISH"}, "transpose": {"TRANSPOSE"}, "prelu": {"PRELU"},
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
-              "log_softmax": {"LOG_SOFTMAX"}}
+              "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
+              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -379,26 +392,148 @@ def test_the_layer_debug_compares_a_float32_output_bit_for_bit():
     assert off["layers"][-1]["max_lsb"] == 1 and off["layers"][-1]["status"] == "DIFFERS"
 
 
-def test_a_float_input_stays_refused_in_one_line_saying_how_to_convert():
-    """inference_input_type float32 puts a QUANTIZE float32->int8 first: not compiled (the
-    harness and HIL carry int8 inputs); the audit says to convert with int8 input."""
+# --- a float32 input (a first QUANTIZE float32 -> int8) ---------------------------------------------
+
+def float_interface_model(shape, body, seed: int = 3, output_float: bool = True, data=(-1.0, 1.0)) -> bytes:
+    """The converter's commonest output: full-integer quantization with a representative
+    dataset but the default float32 interface (no inference_input_type / supported_ops), so
+    the graph starts with a QUANTIZE float32->int8 and ends with a DEQUANTIZE; or, with
+    output_float=False, float32 in and int8 out. `data`: the representative dataset's range
+    (it sets the input's zero point)."""
     import keras
-    L = _layers()
-    keras.utils.set_random_seed(1)
-    x = keras.Input((8,), batch_size=1)
-    m = keras.Model(x, L.Dense(4)(x))
-    conv = tf.lite.TFLiteConverter.from_keras_model(m)
+    keras.utils.set_random_seed(seed)
+    x = keras.Input(shape, batch_size=1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(x, body(x)))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    rng = np.random.default_rng(0)
-    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8)).astype(np.float32)] for _ in range(8))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.float32
-    conv.inference_output_type = tf.float32
+    rng = np.random.default_rng(seed)
+    conv.representative_dataset = lambda: ([rng.uniform(*data, size=(1, *shape)).astype(np.float32)]
+                                           for _ in range(24))
+    if not output_float:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+FLOAT_INPUT_CASES = {     # (builder, float32 output, the representative data's range)
+    "dense-float-out": (lambda L: ((16,), lambda x: L.Dense(10)(L.Dense(12, activation="relu")(x))),
+                        True, (-1.0, 1.0)),
+    "conv-float-out-zp-128": (lambda L: ((10, 10, 2), lambda x: L.Flatten()(L.Conv2D(3, 3, strides=2)(x))),
+                              True, (0.0, 1.0)),
+    "cnn1d-int8-out": (cnn1d, False, (-2.0, 2.0)),
+    "softmax-int8-out-zp127": (lambda L: ((24,), lambda x: L.Dense(6, activation="softmax")(x)),
+                               False, (-1.0, 0.0)),
+}
+
+
+def float_input_model(name: str) -> bytes:
+    make, output_float, data = FLOAT_INPUT_CASES[name]
+    return float_interface_model(*make(_layers()), output_float=output_float, data=data)
+
+
+def half_way_floats(scale, n_steps: int = 140) -> np.ndarray:
+    """The float32 values where the rounding decides: (k + 1/2) * scale for k over and beyond
+    the int8 range, and their float32 neighbours on both sides, plus 0, -0, the clamp's far
+    side, values whose quotient leaves the int32 range, +-inf and NaN."""
+    s = np.float32(scale)
+    v = []
+    for k in range(-n_steps - 128, n_steps + 128):
+        h = np.float32((k + 0.5) * s)
+        v += [h, np.nextafter(h, np.float32(np.inf)), np.nextafter(h, np.float32(-np.inf))]
+    v += [0.0, -0.0, 1e-45, -1e-45, 1e10, -1e10, 3e38, -3e38, np.inf, -np.inf, np.nan, -np.nan,
+          np.float32(2.0 ** 31) * s, np.float32(-2.0 ** 31) * s]
+    return np.array(v, np.float32)
+
+
+@pytest.mark.parametrize("name", list(FLOAT_INPUT_CASES))
+def test_the_float_input_quantize_kernel_is_bit_exact_to_tflm(name):
+    """dk_quantize_f32_s8 against TFLM's own QUANTIZE output (every tensor kept) on the
+    values where the rounding, the clamp and the int32 conversion decide, for zero points
+    of both signs."""
+    from firmware_gen import hostlib
+    model = float_input_model(name)
+    ops = tflm_oracle.read_operators(model)
+    assert ops[0].opcode == "QUANTIZE" and ops[0].inputs[0].type == "FLOAT32"
+    y = ops[0].outputs[0]
+    x = half_way_floats(y.scale)
+    n = int(np.prod(ops[0].inputs[0].shape))
+    x = np.resize(x, (-(-len(x) // n), n))
+    ref = np.concatenate([tflm_oracle.run_capture(model, [row.reshape(ops[0].inputs[0].shape)])[y.index]
+                          .reshape(-1) for row in x])
+    got = hostlib.quantize(x.reshape(-1), y.scale, y.zero_point)
+    np.testing.assert_array_equal(got, ref)
+    assert {-128, 127} <= set(ref.tolist()) and len(np.unique(ref)) == 256
+
+
+def test_the_zero_points_of_the_float_input_cases_differ():
+    zps = {name: tflm_oracle.read_operators(float_input_model(name))[0].outputs[0].zero_point
+           for name in FLOAT_INPUT_CASES}
+    assert zps["conv-float-out-zp-128"] == -128 and zps["softmax-int8-out-zp127"] == 127, zps
+    assert min(zps.values()) < 0 < max(zps.values()), zps
+
+
+@pytest.mark.parametrize("name", list(FLOAT_INPUT_CASES))
+def test_a_float_input_is_bit_exact_to_tflm_on_the_host(name, tmp_path):
+    """The generated C of a float32-input model: 4 bytes per input value in, the same output
+    bytes as TFLM (float32 or int8) out."""
+    model = float_input_model(name)
+    output_float = FLOAT_INPUT_CASES[name][1]
+    ops = [op.opcode for op in tflm_oracle.read_operators(model)]
+    assert ops[0] == "QUANTIZE" and ops.count("QUANTIZE") == 1 and (ops[-1] == "DEQUANTIZE") == output_float
+    rep = inspect(model, name, allow_float_output=True)
+    assert rep["problems"] == [] and rep["input"]["dtype"] == "float32"
+    lib, info = host_library(model, tmp_path)
+    assert info["input"]["dtype"] == "float32" and info["input"]["scale"] == 0.0
+    q = tflm_oracle.read_operators(model)[0].outputs[0]
+    assert info["input"]["quantized_by"] == {"scale": float(q.scale), "zero_point": q.zero_point}
+    model_c = (tmp_path / "model.c").read_text()
+    assert "dk_quantize_f32_s8(" in model_c and "float32 input -> int8" in model_c
+    n_in = int(np.prod(info["input"]["shape"]))
+    assert f"memcpy((arena + " in model_c and f", in, {4 * n_in});" in model_c
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng(3)
+    n = 32
+    lo, hi = (-128 - q.zero_point) * float(q.scale), (127 - q.zero_point) * float(q.scale)
+    x = rng.uniform(lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo), (n, *inp.shape[1:])).astype(np.float32)
+    ref = tflm_oracle.run(model, x).reshape(n, -1)
+    assert ref.dtype == (np.float32 if output_float else np.int8)
+    got = np.zeros_like(ref)
+    for i in range(n):
+        xi = np.ascontiguousarray(x[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    assert got.tobytes() == ref.tobytes()
+    assert len(np.unique(ref, axis=0)) > 1
+
+
+def rebuilt(model: bytes, edit) -> bytes:
+    """The model with its flatbuffer edited by edit(ModelT)."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    edit(m)
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_the_audit_accepts_a_float_quantize_only_as_the_first_op_reading_the_input():
+    model = float_input_model("dense-float-out")
+    rep = audit_user(model)
+    assert rep["problems"] == [] and rep["input"]["dtype"] == "float32"
+    # our own models stay fully int8
+    problems = inspect(model, "m")["problems"]
+    assert any("model input" in p and "float32, not int8" in p for p in problems), problems
+    assert any("QUANTIZE is a float32→int8 boundary" in p for p in problems), problems
+
+    def second(m):       # the QUANTIZE moved after the FULLY_CONNECTED: no longer first
+        ops = m.subgraphs[0].operators
+        ops[0], ops[1] = ops[1], ops[0]
+    problems = inspect(rebuilt(model, second), "m", allow_float_output=True)["problems"]
+    assert any("op 1 QUANTIZE is a float32→int8 boundary inside the graph (only a first QUANTIZE" in p
+               for p in problems), problems
     with pytest.raises(UserError) as err:
-        audit_user(conv.convert())
-    msg = str(err.value)
-    assert "\n" not in msg and "cannot be deployed" in msg
-    assert "QUANTIZE" in msg and "inference_input_type = tf.int8" in msg
+        audit_user(rebuilt(model, second))
+    assert "\n" not in str(err.value) and "cannot be deployed" in str(err.value)
 
 
 def audit_user(model: bytes) -> dict:
@@ -510,6 +645,105 @@ def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(t
     assert dbg["output_equal"] is True and dbg["first_difference"] is None
     assert dbg["layers"][-1]["status"] == "equal" and dbg["layers"][-1]["size"] == 10
     assert all(isinstance(v, float) for v in dbg["device_output"])
+
+
+@pytest.mark.parametrize("name,board", [("dense-float-out", "mps2-an386"),
+                                        ("cnn1d-int8-out", "mps2-an386"),
+                                        ("dense-float-out", "lm3s6965evb")])
+def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(name, board, tmp_path, capsys,
+                                                                             monkeypatch):
+    """The converter's default float32 interface: the board takes float32 bytes (4 per value)
+    and quantizes them as TFLM does, on the Cortex-M4F's FPU and in the Cortex-M3's soft-float
+    alike; the self-test input, the HIL vectors (seeded random floats over the int8 range and
+    beyond) and a --vectors file of floats all give TFLM's output bytes."""
+    model = float_input_model(name)
+    output_float = FLOAT_INPUT_CASES[name][1]
+    model_file = tmp_path / f"{name}.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    code, out, err = run_cli(capsys, "firmware", *common, "--board", board)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    mi = hil._model_input(model)
+    assert mi.dtype == "float32"
+    assert rep["model"]["input"]["dtype"] == "float32"
+    assert rep["model"]["input"]["quantized_by"] == {"scale": pytest.approx(mi.scale), "zero_point": mi.zero_point}
+    assert rep["model"]["output"]["dtype"] == ("float32" if output_float else "int8")
+    assert rep["model"]["op_counts"].get("QUANTIZE") == 1
+    st = rep["selftest"]
+    assert st["passed"], st
+    n_in = int(np.prod(mi.shape))
+    rng = np.random.default_rng([SEED, stage.SELFTEST_STREAM])
+    from drsn_edge.int8 import random_float_inputs
+    x0 = random_float_inputs(rng, (1, *mi.shape), mi.scale, mi.zero_point)
+    expected = tflm_oracle.run(model, x0).reshape(-1)
+    assert st["expected"] == expected.tolist()
+    selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
+    assert f"const int8_t selftest_input[{4 * n_in}]" in selftest_c and "float32 values" in selftest_c
+    md = (build / "reports" / "firmware.md").read_text()
+    assert f"float32 (quantized on the board: scale {mi.scale:.6g}, zero point {mi.zero_point})" in md
+
+    elf = build / "firmware" / board / "firmware.elf"
+    with boards.Emulator(board, elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+            y, _ = dev.infer(x0[0])
+            with pytest.raises(UserError, match="inputs must be float32"):
+                dev.infer(np.zeros(mi.shape, np.int8))
+        assert info.input.size == 4 * n_in and info.input.dtype == np.float32
+        assert y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+        assert code == 0, err
+        assert "40/40 vectors bit-exact on " + board in out
+        h = json.loads((build / "reports" / "hil.json").read_text())
+        assert h["bit_exact"] is True and h["input_kind"] == "random"
+        # the random floats cover the int8 range and go beyond it at both ends (the clamp)
+        vs = hil.random_vectors(mi, 40, SEED)
+        assert vs.x.dtype == np.float32
+        lo, hi = (-128 - mi.zero_point) * mi.scale, (127 - mi.zero_point) * mi.scale
+        assert vs.x.min() < lo and vs.x.max() > hi
+        assert ((vs.x >= lo) & (vs.x <= hi)).mean() > 0.7
+        # layer by layer: the board's QUANTIZE of the float input equals TFLM's
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "2")
+        assert code == 0, err + out
+        dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+        assert dbg["output_equal"] is True and dbg["first_difference"] is None
+        assert dbg["layers"][0]["name"].startswith("0:quantize:") and dbg["layers"][0]["status"] == "equal"
+        # a --vectors file of floats, with the exact half-way points of the rounding
+        xs = np.resize(half_way_floats(mi.scale, 4), (6, *mi.shape))
+        xs = np.where(np.isfinite(xs), xs, 0.0).astype(np.float32)
+        vec = tmp_path / "floats.npz"
+        np.savez(vec, x=xs)
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+        assert code == 0, err
+        assert "6/6 vectors bit-exact on " + board in out
+        h = json.loads((build / "reports" / "hil.json").read_text())
+        assert h["input_kind"] == "file" and h["bit_exact"] is True
+        # int8 vectors for a float32 input: one line, exit 2
+        np.savez(vec, x=np.zeros((2, *mi.shape), np.int8))
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+        assert code == 2 and "takes float32 inputs" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_benchmark_with_a_float_interface_model_checks_the_float_bytes(tmp_path_factory, capsys, monkeypatch):
+    """benchmark --model on float32 in and out: the image holds the random float inputs and
+    TFLM's float outputs as bytes (bench_output sized in bytes, 4 per value), and every one
+    checks on the board."""
+    build = tmp_path_factory.mktemp("fbf")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "f.tflite"
+    model_file.write_bytes(float_input_model("dense-float-out"))
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
+    data_c = next(build.rglob("bench_data.c")).read_text()
+    assert "int8_t bench_output[40];" in data_c          # 10 float32 outputs
 
 
 def test_random_hil_vectors_are_seeded_and_cover_int8():

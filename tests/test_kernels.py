@@ -257,12 +257,22 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
                                (o["strideH"], o["strideW"]), padding, _act(op))
         fn = hostlib.avgpool if name == "AVERAGE_POOL_2D" else hostlib.maxpool
         return fn(xs[0], p, padding)
+    if name == "RESIZE_BILINEAR":
+        from firmware_gen.ops import resize_bilinear
+        return hostlib.resize_bilinear(xs[0], resize_bilinear.prepare(op.index, op))
     if name == "RESIZE_NEAREST_NEIGHBOR":
         from firmware_gen.ops import resize
         return hostlib.resize_nearest(xs[0], resize.prepare(op.index, op))
     if name == "STRIDED_SLICE":
         from firmware_gen.ops import strided_slice
         return hostlib.strided_slice(xs[0], strided_slice.prepare(op.index, op), out_t.shape)
+    if name == "SLICE":
+        from firmware_gen.ops import slice as slice_op
+        return hostlib.strided_slice(xs[0], slice_op.prepare(op.index, op), out_t.shape)
+    if name == "REDUCE_MAX":
+        from firmware_gen.ops import reduce_max
+        _, plan = reduce_max.prepare(op.index, op)
+        return hostlib.reduce_max(xs[0], *plan).reshape(out_t.shape)
     if name in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
         return hostlib.copy(xs[0]).reshape(out_t.shape)
     raise NotImplementedError(name)
@@ -571,6 +581,21 @@ def resize_family(rng, seed):
     return convert(branches, seed)
 
 
+def resize_bilinear_family(rng, seed):
+    """RESIZE_BILINEAR up and down, square and not, with each of TFLM's rules (plain,
+    align_corners, half_pixel_centers: the Keras Resizing / UpSampling2D default)."""
+    branches = []
+    for k in range(12):
+        ac, hp = [(False, False), (True, False), (False, True)][k % 3]
+        h, w, c = int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        size = (int(rng.integers(1, 3 * h + 2)), int(rng.integers(1, 3 * w + 2)))
+
+        def fn(x, size=size, ac=ac, hp=hp):
+            return tf.compat.v1.image.resize_bilinear(x, size, align_corners=ac, half_pixel_centers=hp)
+        branches.append(([((1, h, w, c), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 # Slices of a [1, 7, 6, 5] tensor: strides, negative indices, reversed axes, masks (an
 # omitted bound), shrunk axes (an integer index), and ranges clamped to the axis.
 SLICES = [
@@ -591,6 +616,53 @@ def strided_slice_family(rng, seed):
         def fn(x, cut=cut):
             return cut(x) * 1.0     # the slice stays an op of its own (not the graph input)
         branches.append(([((1, 7, 6, 5), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+# tf.slice windows (begin, size; -1: to the end) of a [1, 7, 6, 5] input
+SLICE_WINDOWS = [
+    ([0, 1, 2, 0], [1, 5, 3, 5]),
+    ([0, 0, 0, 2], [1, -1, -1, 2]),
+    ([0, 6, 5, 4], [1, 1, 1, 1]),
+    ([0, 2, 0, 0], [1, 3, -1, -1]),
+    ([0, 0, 1, 1], [-1, 7, 4, 3]),
+]
+
+
+def slice_family(rng, seed):
+    branches = []
+    for begin, size in SLICE_WINDOWS:
+        def fn(x, begin=begin, size=size):
+            return tf.slice(x * 1.0, begin, size)    # * 1.0: the slice is not of the graph input
+        branches.append(([((1, 7, 6, 5), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+# tf.split of a [1, 6, 8, 4] input: (parts or sizes, axis)
+SPLITS = [(2, 1), (4, 2), ([1, 2, 1], 3), ([3, 1, 2], 1), ([5, 3], -2), (1, 3)]
+
+
+def split_family(rng, seed):
+    branches = []
+    for parts, axis in SPLITS:
+        def fn(x, parts=parts, axis=axis):
+            return [p * 1.0 for p in tf.split(x * 1.0, parts, axis=axis)]
+        branches.append(([((1, 6, 8, 4), *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def reduce_max_family(rng, seed):
+    """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
+    keep_dims either way, on random shapes."""
+    branches = []
+    for k in range(8):
+        shape = (1, int(rng.integers(1, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 6)))
+        axes = [[1], [1, 2], [3], [2]][k % 4]
+        keep = bool(k % 2)
+
+        def fn(x, axes=axes, keep=keep):
+            return tf.reduce_max(x * 1.0, axis=axes, keepdims=keep)
+        branches.append(([(shape, *random_range(rng))], fn))
     return convert(branches, seed)
 
 
@@ -734,6 +806,10 @@ FAMILIES = {
     "resize": resize_family,
     "strided_slice": strided_slice_family,
     "sum": sum_family,
+    "slice": slice_family,
+    "reduce_max": reduce_max_family,
+    "split": split_family,
+    "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
     "precision": precision_family,
@@ -855,6 +931,17 @@ def test_int8_requantize_matches_tflm(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_resize_bilinear_matches_tflm(seed):
+    stats = check_model(model_for("resize_bilinear", seed), {"RESIZE_BILINEAR"}, seed)
+    assert stats["ops"] == 12 and stats["min_hits"] and stats["max_hits"]
+    ops = [op for op in oracle.read_operators(model_for("resize_bilinear", seed))
+           if op.opcode == "RESIZE_BILINEAR"]
+    rules = {(op.options.get("alignCorners", False), op.options.get("halfPixelCenters", False))
+             for op in ops}
+    assert rules == {(False, False), (True, False), (False, True)}, rules
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_resize_nearest_neighbor_matches_tflm(seed):
     stats = check_model(model_for("resize", seed), {"RESIZE_NEAREST_NEIGHBOR"}, seed)
     assert stats["ops"] == 9
@@ -874,6 +961,42 @@ def test_strided_slice_matches_tflm(seed):
     assert any(op.options.get("shrinkAxisMask") for op in ops)
     assert any(op.options.get("beginMask") or op.options.get("endMask") for op in ops)
     assert any((np.asarray(op.inputs[3].data) < 0).any() for op in ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_slice_matches_tflm(seed):
+    stats = check_model(model_for("slice", seed), {"SLICE"}, seed)
+    assert stats["ops"] == len(SLICE_WINDOWS)
+    sizes = [np.asarray(op.inputs[2].data) for op in oracle.read_operators(model_for("slice", seed))
+             if op.opcode == "SLICE"]
+    assert len(sizes) == len(SLICE_WINDOWS)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_split_matches_tflm_on_every_output(seed):
+    """SPLIT (equal parts) and SPLIT_V (given sizes, a negative axis): every output of
+    every op, one STRIDED_SLICE plan each, against TFLM's tensors."""
+    from firmware_gen.ops import split
+    model = model_for("split", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("SPLIT", "SPLIT_V")]
+    assert {op.opcode for op in ops} == {"SPLIT", "SPLIT_V"}
+    compared = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x = tensors[split.data_input(op).index]
+            for y, p in zip(op.outputs, split.prepare(op.index, op)):
+                got = hostlib.strided_slice(x, p, y.shape)
+                assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
+                compared += 1
+    assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 12
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reduce_max_matches_tflm(seed):
+    stats = check_model(model_for("reduce_max", seed), {"REDUCE_MAX"}, seed)
+    assert stats["ops"] == 8
+    assert stats["min_hits"] and stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

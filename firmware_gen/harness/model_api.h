@@ -4,8 +4,9 @@
  * The harness (protocol.c, main.c) never knows which network it runs: the code generator
  * emits one C file implementing these functions for the chosen model, and the test suite
  * links a small hand-written model (tests/firmware/test_model.c) instead. Everything is
- * int8 in, int8 out, except that a model whose last op is DEQUANTIZE outputs float32 (its
- * size is then 4 bytes per element; the harness moves bytes and never looks inside).
+ * int8 in, int8 out, except that a model whose last op is DEQUANTIZE outputs float32 and one
+ * whose first op is a QUANTIZE of its input takes float32 (the size is then 4 bytes per
+ * element; the harness moves bytes and never looks inside).
  * Quantization parameters are reported, never applied, by the harness.
  */
 #ifndef DRSN_MODEL_API_H
@@ -40,9 +41,9 @@ typedef struct {
     uint8_t ndim;         /* 1..MODEL_MAX_DIMS, no batch dimension */
     uint32_t dims[MODEL_MAX_DIMS];
     uint32_t size;        /* bytes: the product of dims for int8; 4 times it for the float32
-                           * output of a final DEQUANTIZE (the element type is size divided
-                           * by the product of dims) */
-    float scale;          /* real = scale * (q - zero_point); 0 for a float32 output */
+                           * output of a final DEQUANTIZE or input of a first QUANTIZE (the
+                           * element type is size divided by the product of dims) */
+    float scale;          /* real = scale * (q - zero_point); 0 for a float32 tensor */
     int32_t zero_point;
 } model_tensor_info;
 
@@ -56,7 +57,8 @@ uint32_t model_arena_bytes(void);               /* working memory the model rese
 int model_init(void);
 
 /* One inference: model_input()->size bytes in, model_output()->size bytes out (float32
- * outputs as native float bytes, written byte-wise: `out` needs no alignment). */
+ * inputs and outputs as native float bytes, read and written byte-wise: neither `in` nor
+ * `out` needs alignment). */
 int model_invoke(const int8_t *in, int8_t *out);
 
 /*

@@ -1,11 +1,11 @@
-"""QUANTIZE from int8 to int8 (a requantization)."""
+"""QUANTIZE from int8 to int8 (a requantization); the QUANTIZE unit is ops/quantize.py."""
 
 from __future__ import annotations
 
 from drsn_edge.errors import UserError
 from firmware_gen import quant
 from firmware_gen.params import REQUANT, Struct, field
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import layer_name, numel
 
 REQUANTIZE_PARAMS = Struct("dk_requantize_params", [
     field("input_zero_point", "int32_t"),
@@ -22,9 +22,9 @@ def prepare(op) -> quant.RequantizeParams:
     return quant.prepare_requantize(x.scale, x.zero_point, y.scale, y.zero_point)
 
 
-@register("QUANTIZE", kernels=("requantize.c",), inplace=True, kernel_name="dk_quantize_s8",
-          tests=("tests/test_kernels.py::test_int8_requantize_matches_tflm",))
 def emit(em, k, op):
+    """The int8 -> int8 case of the QUANTIZE unit (registered in ops/quantize.py, which
+    also takes the float32 input)."""
     x, y = op.inputs[0], op.outputs[0]
     q = prepare(op)
     em.comment(k, op)

@@ -133,6 +133,12 @@ void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
 void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
                       int8_t *output, int32_t size);
 
+/* QUANTIZE float32 -> int8 (the model's float input): input bytes, 4 per value, native
+ * float32 (no alignment required), each clamp(round_half_away(x / scale) + zero_point) with
+ * TFLM's float32 division; out-of-int32-range quotients and NaN as the TFLM host gives them. */
+void dk_quantize_f32_s8(const dk_quantize_params *params, const int8_t *input,
+                        int8_t *output, int32_t size);
+
 /* DEQUANTIZE int8 -> float32 (the model's float output): output bytes, 4 per value,
  * native float32 (no alignment required), each (float)((double)scale * (q - zero_point)). */
 void dk_dequantize_s8_f32(const dk_dequantize_params *params, const int8_t *input,
@@ -177,9 +183,20 @@ void dk_prelu_s8(const dk_prelu_params *params, const dk_broadcast *bc,
 
 /* ---- resizing ----------------------------------------------------------- */
 
+/* RESIZE_BILINEAR (TFLM's integer kernel): per output row/column two input rows/columns
+ * and a weight in 1/1024 (tables from the generator); sum / 2^20 rounded half away. */
+void dk_resize_bilinear_s8(const dk_resize_bilinear_params *params, const int8_t *input,
+                           int8_t *output);
+
 /* RESIZE_NEAREST_NEIGHBOR: each output pixel copies input pixel (rows[y], cols[x]). */
 void dk_resize_nearest_s8(const dk_resize_nearest_params *params, const int8_t *input,
                           int8_t *output);
+
+/* REDUCE_MAX over contiguous axes: [outer, reduce, inner] -> [outer, inner], the int8
+ * maximum (input and output share their quantization). The output must not overlap the
+ * input. */
+void dk_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner, const int8_t *input,
+                      int8_t *output);
 
 /* STRIDED_SLICE (constant begin/end/strides): output element (i0, i1, i2, i3) is input
  * element start + i0 * step[0] + i1 * step[1] + i2 * step[2] + i3 * step[3]. */

@@ -159,6 +159,11 @@ typedef struct {
     dk_requant output;
 } dk_requantize_params;
 
+typedef struct {
+    float scale;         /* the output's scale (float32; x / scale in float32) */
+    int32_t zero_point;  /* the output's zero point */
+} dk_quantize_params;
+
 /* LOGISTIC and TANH: the input rescaled to Q4.27 (Q3.28 for TANH) and the radius
  * beyond which the output saturates. */
 typedef struct {
@@ -226,6 +231,19 @@ typedef struct {
     const int32_t *rows;  /* output_height input rows, one per output row */
     const int32_t *cols;  /* output_width input columns, one per output column */
 } dk_resize_nearest_params;
+
+typedef struct {
+    int32_t batches;
+    int32_t input_height;
+    int32_t input_width;
+    int32_t depth;        /* channels */
+    int32_t output_height;
+    int32_t output_width;
+    const int32_t *rows;  /* per output row: upper input row, lower input row, weight of the
+                             lower (of 1024) */
+    const int32_t *cols;  /* per output column: left input column, right one, weight of the
+                             right (of 1024) */
+} dk_resize_bilinear_params;
 
 typedef struct {
     int32_t start;     /* input element of the first output element */
