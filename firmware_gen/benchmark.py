@@ -98,8 +98,8 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
             x = np.stack(rows).astype(np.float32)
             q = quantize_input(x, inp.scale, inp.zero_point)
     if q is None and inp.type == "FLOAT32":     # the model quantizes its float32 input itself
-        from runner.hil import _model_input
-        mi = _model_input(model_bytes)
+        from runner.hil import model_input_of
+        mi = model_input_of(model_bytes)
         q = random_float_inputs(np.random.default_rng(0), (n, *mi.shape), mi.scale, mi.zero_point)
     elif q is None:
         q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)

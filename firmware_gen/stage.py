@@ -256,8 +256,8 @@ def random_selftest_vector(model_bytes: bytes, seed: int) -> dict:
     first op) gets seeded random floats over what its int8 quantization represents and a
     little beyond (drsn_edge.int8.random_float_inputs)."""
     from firmware_gen import tflm_oracle
-    from runner.hil import _model_input
-    inp = _model_input(model_bytes)
+    from runner.hil import model_input_of
+    inp = model_input_of(model_bytes)
     rng = np.random.default_rng([seed, SELFTEST_STREAM])
     if inp.dtype == "float32":
         from drsn_edge.int8 import random_float_inputs

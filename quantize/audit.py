@@ -273,6 +273,10 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
                             if name == "QUANTIZE" and not requant else
                             " (only a final DEQUANTIZE writing the model's float32 output is accepted)")
                 problems.append((1, f"{where_op} is a {kind} boundary inside the graph{note}"))
+        elif name == "TILE":   # Keras UpSampling (nearest); a data op, not a shape op
+            problems.append((0, f"{where_op} has no kernel in the TFLM host interpreter the board is "
+                                f"checked against; for UpSampling use Resizing(interpolation='nearest'), "
+                                f"which converts to RESIZE_NEAREST_NEIGHBOR"))
         elif name in DYNAMIC_SHAPE_OPS and not static_slice:
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
         elif name not in TFLM_INT8_OPS and not static_slice:
@@ -327,7 +331,7 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
         p = report["problems"]
         more = f"; and {len(p) - 3} more" if len(p) > 3 else ""
         fix = USER_FIX if user else "quantize with the QAT pipeline (`make quantize`)"
-        if user and p[0].endswith("is not an int8 builtin TFLite Micro implements"):
+        if user and ("is not an int8 builtin TFLite Micro implements" in p[0] or "TILE" in p[0]):
             fix = ("neither back end can run it: build that layer from ops TFLite Micro has "
                    "(README, Bring your own model) and convert again")
         elif user and any("dynamic shape" in q for q in p):

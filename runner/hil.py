@@ -147,7 +147,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
             if raw:
                 from runner.link import check_raw_fits
                 check_raw_fits(info, target.url)
-            vs = load_vectors(cfg, vectors, _model_input(model), 0, raw, user=user)
+            vs = load_vectors(cfg, vectors, model_input_of(model), 0, raw, user=user)
             from runner import debug as layer_debug
             return layer_debug.run(dev, model, vs, debug, info)
     from runner import farm
@@ -160,7 +160,7 @@ def run(cfg: dict, vectors: str | None = None, debug: int | None = None) -> int:
         if raw:
             from runner.link import check_raw_fits
             check_raw_fits(info, ready[0].url)
-        vs = load_vectors(cfg, vectors, _model_input(model), h["limit"], raw, user=user)
+        vs = load_vectors(cfg, vectors, model_input_of(model), h["limit"], raw, user=user)
         where = (f"the {info.board} at {ready[0].url}" if len(boards) == 1 else
                  f"{len(ready)} boards ({', '.join(b.url for b in ready)})")
         print(f"hil: {len(vs)} vectors from {vs.source} to {where}")
@@ -337,7 +337,9 @@ class ModelInput:
     dtype: str = "int8"   # or "float32": the model takes float32 and quantizes it itself
 
 
-def _model_input(model: bytes) -> ModelInput:
+def model_input_of(model: bytes) -> ModelInput:
+    """The model's input as the link carries it: shape without the batch, quantization and
+    element type (used by hil, the self-test vector and the benchmark alike)."""
     from firmware_gen import tflm_oracle
     t = tflm_oracle.model_inputs(model)[0]
     shape = tuple(int(d) for d in t.shape[1:])

@@ -666,7 +666,7 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
     code, out, err = run_cli(capsys, "firmware", *common, "--board", board)
     assert code == 0, err
     rep = json.loads((build / "reports" / "firmware.json").read_text())
-    mi = hil._model_input(model)
+    mi = hil.model_input_of(model)
     assert mi.dtype == "float32"
     assert rep["model"]["input"]["dtype"] == "float32"
     assert rep["model"]["input"]["quantized_by"] == {"scale": pytest.approx(mi.scale), "zero_point": mi.zero_point}

@@ -70,7 +70,7 @@ def smoke_vectors(build, limit=LIMIT):
     os.environ["DRSN_EDGE_BUILD"] = str(build)
     cfg = config.load(SMOKE)
     model = (build / "model" / "model_int8.tflite").read_bytes()
-    return hil.load_vectors(cfg, None, hil._model_input(model), limit), model
+    return hil.load_vectors(cfg, None, hil.model_input_of(model), limit), model
 
 
 def fake_quantize_outputs(build, per=10):
@@ -635,7 +635,7 @@ def test_hil_raw_mode_1000_windows_bit_exact(hil_build, board, run_hil, tmp_path
 
     # What the report claims, checked here on a few windows without the runner.
     model = (build / "model" / "model_int8.tflite").read_bytes()
-    inp = hil._model_input(model)
+    inp = hil.model_input_of(model)
     some = x[[0, 1, n - 15, n - 14, n - 1]]          # sensor windows, zeros, DC, a ramp
     want_in = preprocess(some, inp.scale, inp.zero_point)
     want_out = tflm_oracle.run(model, want_in.reshape(len(some), *inp.shape))
@@ -659,7 +659,7 @@ def test_hil_raw_sweep_reports_and_debug(hil_build, board, run_hil, tmp_path):
     # the same windows as the int8 sweep, the int8 inputs made by the preprocessing
     cfg = config.load(SMOKE)
     model = (build / "model" / "model_int8.tflite").read_bytes()
-    vs = hil.load_vectors(cfg, None, hil._model_input(model), 70, raw=True)
+    vs = hil.load_vectors(cfg, None, hil.model_input_of(model), 70, raw=True)
     int8_vs, _ = smoke_vectors(build, 70)
     assert np.array_equal(vs.y, int8_vs.y) and vs.raw.dtype == np.int16
     # the model takes the input contract, the sweep's int16 samples are those its model

@@ -262,7 +262,7 @@ def test_int8_test_vectors_are_the_integer_preprocessing_of_the_raw_windows(quan
     monkeypatch.setenv("DRSN_EDGE_BUILD", str(quantized))
     from drsn_edge import config
     cfg = config.load(SMOKE)
-    inp = hil._model_input(model)
+    inp = hil.model_input_of(model)
     as_int8 = hil.sweep_vectors(cfg, inp)
     as_raw = hil.sweep_vectors(cfg, inp, float(cfg["data"]["sensor_full_scale"]))
     assert as_int8.raw is None and as_raw.raw.dtype == np.int16
