@@ -550,6 +550,16 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+def user_model_build(tmp_path, monkeypatch, model: bytes, name: str = "model") -> tuple[Path, Path, list]:
+    """The model as tmp_path/<name>.tflite, an empty build dir (no data, no trained model:
+    nothing of ours) and the CLI arguments that point the stages at both."""
+    model_file = tmp_path / f"{name}.tflite"
+    model_file.write_bytes(model)
+    build = tmp_path / "build"
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    return model_file, build, ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+
+
 @pytest.mark.parametrize("name", list(BOARD_MODELS))
 def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, tmp_path, capsys,
                                                                  monkeypatch):
@@ -558,11 +568,7 @@ def test_firmware_and_hil_with_model_are_bit_exact_on_the_board(name, tmp_path, 
     counts = inspect(model, name)["op_counts"]
     assert ops <= set(counts), counts
     models = {name: model}
-    model_file = tmp_path / f"{name}.tflite"
-    model_file.write_bytes(models[name])
-    build = tmp_path / "build"          # no data, no trained model: nothing of ours
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, models[name], name)
 
     code, out, err = run_cli(capsys, "firmware", *common)
     assert code == 0, err
@@ -604,11 +610,7 @@ def test_firmware_and_hil_with_a_float_output_model_are_bit_exact_on_the_board(t
     """A model converted with a float32 output: the model card says float32, the boot
     self-test compares the float bytes, and HIL finds every output's bytes equal TFLM's."""
     model = float_output_model("dense-classifier")
-    model_file = tmp_path / "float_out.tflite"
-    model_file.write_bytes(model)
-    build = tmp_path / "build"
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, model, "float_out")
     code, out, err = run_cli(capsys, "firmware", *common)
     assert code == 0, err
     rep = json.loads((build / "reports" / "firmware.json").read_text())
@@ -658,11 +660,7 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
     beyond) and a --vectors file of floats all give TFLM's output bytes."""
     model = float_input_model(name)
     output_float = FLOAT_INPUT_CASES[name][1]
-    model_file = tmp_path / f"{name}.tflite"
-    model_file.write_bytes(model)
-    build = tmp_path / "build"
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, model, name)
     code, out, err = run_cli(capsys, "firmware", *common, "--board", board)
     assert code == 0, err
     rep = json.loads((build / "reports" / "firmware.json").read_text())
@@ -900,11 +898,7 @@ def tflite_ref(model: bytes, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("make", [dynamic_batch_model, dynamic_tcn_model])
 def test_a_dynamic_batch_model_deploys_and_is_bit_exact_on_the_board(make, tmp_path, capsys, monkeypatch):
-    model_file = tmp_path / "dynamic.tflite"
-    model_file.write_bytes(make())
-    build = tmp_path / "build"
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, make(), "dynamic")
     code, out, err = run_cli(capsys, "firmware", *common)
     assert code == 0, err
     rep = json.loads((build / "reports" / "firmware.json").read_text())
@@ -976,11 +970,7 @@ def test_an_input_larger_than_the_default_frame_goes_through_bit_exact(tmp_path,
     x = keras.Input((72, 72, 1), batch_size=1)
     model = to_int8(keras.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(2, 3, strides=8)(x)))),
                     (72, 72, 1), samples=4)
-    model_file = tmp_path / "big.tflite"
-    model_file.write_bytes(model)
-    build = tmp_path / "build"
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    common = ["--config", SMOKE, "--build-dir", str(build), "--model", str(model_file)]
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, model, "big")
     code, out, err = run_cli(capsys, "firmware", *common)
     assert code == 0, err
     with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
