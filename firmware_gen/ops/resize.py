@@ -48,23 +48,30 @@ def nearest(out_size: int, in_size: int, align_corners: bool, half_pixel_centers
     return out
 
 
-def prepare(k, op) -> dict:
+def geometry(k, op) -> dict:
+    """What both RESIZE ops check and take: a constant output size of an NHWC tensor whose
+    quantization it keeps, and the align_corners / half_pixel_centers options."""
     x, size, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    where = f"op {k} {op.opcode} ({layer_name(y)})"
     same_quant(k, op, [x])
     if size.data is None:
-        raise UserError(f"op {k} RESIZE_NEAREST_NEIGHBOR ({layer_name(y)}) has a run-time output size; "
-                        f"use a constant one")
+        raise UserError(f"{where} has a run-time output size; use a constant one")
     if len(x.shape) != 4:
-        raise UserError(f"op {k} RESIZE_NEAREST_NEIGHBOR ({layer_name(y)}) resizes a rank-{len(x.shape)} "
-                        f"tensor; the compiled runtime resizes NHWC (rank 4)")
+        raise UserError(f"{where} resizes a rank-{len(x.shape)} tensor; the compiled runtime "
+                        f"resizes NHWC (rank 4)")
     out_h, out_w = (int(v) for v in np.asarray(size.data).reshape(-1)[:2])
     b, in_h, in_w, c = (int(d) for d in x.shape)
-    ac = bool(op.options.get("alignCorners", False))
-    hp = bool(op.options.get("halfPixelCenters", False))
-    return {"batches": b, "input_height": in_h, "input_width": in_w, "depth": c,
+    return {"where": where, "batches": b, "input_height": in_h, "input_width": in_w, "depth": c,
             "output_height": out_h, "output_width": out_w,
-            "row_index": nearest(out_h, in_h, ac, hp), "col_index": nearest(out_w, in_w, ac, hp),
-            "align_corners": ac, "half_pixel_centers": hp}
+            "align_corners": bool(op.options.get("alignCorners", False)),
+            "half_pixel_centers": bool(op.options.get("halfPixelCenters", False))}
+
+
+def prepare(k, op) -> dict:
+    g = geometry(k, op)
+    ac, hp = g["align_corners"], g["half_pixel_centers"]
+    return {**g, "row_index": nearest(g["output_height"], g["input_height"], ac, hp),
+            "col_index": nearest(g["output_width"], g["input_width"], ac, hp)}
 
 
 @register("RESIZE_NEAREST_NEIGHBOR", kernels=("resize_nearest.c",),

@@ -15,11 +15,10 @@ their quantization (TFLM does not requantize).
 
 from __future__ import annotations
 
-import numpy as np
-
 from drsn_edge.errors import UserError
 from firmware_gen.params import Struct, field
-from firmware_gen.ops.base import layer_name, register, same_quant
+from firmware_gen.ops.base import register
+from firmware_gen.ops.resize import geometry
 
 RESIZE_BILINEAR_PARAMS = Struct("dk_resize_bilinear_params", [
     field("batches", "int32_t"),
@@ -56,23 +55,12 @@ def interpolation(out_size: int, in_size: int, align_corners: bool, half_pixel_c
 
 
 def prepare(k, op) -> dict:
-    x, size, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    where = f"op {k} RESIZE_BILINEAR ({layer_name(y)})"
-    same_quant(k, op, [x])
-    if size.data is None:
-        raise UserError(f"{where} has a run-time output size; use a constant one")
-    if len(x.shape) != 4:
-        raise UserError(f"{where} resizes a rank-{len(x.shape)} tensor; the compiled runtime resizes NHWC")
-    out_h, out_w = (int(v) for v in np.asarray(size.data).reshape(-1)[:2])
-    b, in_h, in_w, c = (int(d) for d in x.shape)
-    ac = bool(op.options.get("alignCorners", False))
-    hp = bool(op.options.get("halfPixelCenters", False))
+    g = geometry(k, op)
+    ac, hp = g["align_corners"], g["half_pixel_centers"]
     if ac and hp:
-        raise UserError(f"{where} sets both align_corners and half_pixel_centers, which TFLM refuses")
-    return {"batches": b, "input_height": in_h, "input_width": in_w, "depth": c,
-            "output_height": out_h, "output_width": out_w,
-            "row_table": interpolation(out_h, in_h, ac, hp), "col_table": interpolation(out_w, in_w, ac, hp),
-            "align_corners": ac, "half_pixel_centers": hp}
+        raise UserError(f"{g['where']} sets both align_corners and half_pixel_centers, which TFLM refuses")
+    return {**g, "row_table": interpolation(g["output_height"], g["input_height"], ac, hp),
+            "col_table": interpolation(g["output_width"], g["input_width"], ac, hp)}
 
 
 @register("RESIZE_BILINEAR", kernels=("resize_bilinear.c",),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from drsn_edge.errors import UserError
-from firmware_gen.ops.base import layer_name, numel, register
-from firmware_gen.ops.strided_slice import STRIDED_SLICE_PARAMS, plan
+from firmware_gen.ops.base import layer_name, register
+from firmware_gen.ops.strided_slice import STRIDED_SLICE_PARAMS, checked_plan
 
 
 def window(k, op) -> tuple[list[int], list[int]]:
@@ -39,13 +39,8 @@ def window(k, op) -> tuple[list[int], list[int]]:
 def prepare(k, op) -> dict:
     x, y = op.inputs[0], op.outputs[0]
     begin, size = window(k, op)
-    p = plan(x.shape, begin, [b + s for b, s in zip(begin, size)], [1] * len(begin))
-    if isinstance(p, str):
-        raise UserError(f"op {k} SLICE ({layer_name(y)}): {p}; the compiled runtime cannot take it")
-    if int(np.prod(p["count"])) != numel(y.shape):
-        raise UserError(f"op {k} SLICE ({layer_name(y)}): the window has {int(np.prod(p['count']))} "
-                        f"elements but the output {list(y.shape)} has {numel(y.shape)}")
-    return p
+    return checked_plan(f"op {k} SLICE ({layer_name(y)})", x, y, begin,
+                        [b + s for b, s in zip(begin, size)], [1] * len(begin))
 
 
 @register("SLICE", kernels=("strided_slice.c",), kernel_name="dk_strided_slice_s8",

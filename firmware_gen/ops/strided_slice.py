@@ -76,8 +76,14 @@ def prepare(k, op) -> dict:
     if not len(begin) == len(end) == len(strides) == len(x.shape):
         raise UserError(f"{where} slices {len(begin)} of {len(x.shape)} axes; the compiled runtime "
                         f"takes one begin/end/stride per axis")
-    p = plan(x.shape, begin, end, strides, int(o.get("beginMask", 0)), int(o.get("endMask", 0)),
-             int(o.get("shrinkAxisMask", 0)))
+    return checked_plan(where, x, y, begin, end, strides, int(o.get("beginMask", 0)),
+                        int(o.get("endMask", 0)), int(o.get("shrinkAxisMask", 0)))
+
+
+def checked_plan(where: str, x, y, begin, end, strides, *masks) -> dict:
+    """plan(), refused in one line when the compiled runtime cannot take the slice or it does
+    not fill the output (STRIDED_SLICE and SLICE alike)."""
+    p = plan(x.shape, begin, end, strides, *masks)
     if isinstance(p, str):
         raise UserError(f"{where}: {p}; the compiled runtime cannot take it")
     if int(np.prod(p["count"])) != numel(y.shape):
