@@ -55,7 +55,7 @@ from drsn_edge import artifacts
 from drsn_edge.artifacts import paths
 from drsn_edge.config import section
 from drsn_edge.errors import UserError
-from drsn_edge.int8 import quantize_input, random_float_inputs
+from drsn_edge.int8 import quantize_input
 from firmware_gen import codegen, cycle_estimate, stage, tflm_oracle
 
 BENCH_DIR = Path(__file__).resolve().parent / "bench"
@@ -98,9 +98,8 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
             x = np.stack(rows).astype(np.float32)
             q = quantize_input(x, inp.scale, inp.zero_point)
     if q is None and inp.type == "FLOAT32":     # the model quantizes its float32 input itself
-        from runner.hil import model_input_of
-        mi = model_input_of(model_bytes)
-        q = random_float_inputs(np.random.default_rng(0), (n, *mi.shape), mi.scale, mi.zero_point)
+        from runner.hil import model_input_of, random_inputs
+        q = random_inputs(np.random.default_rng(0), model_input_of(model_bytes), n)
     elif q is None:
         q = np.random.default_rng(0).integers(-128, 128, size=(n, int(np.prod(shape[1:])))).astype(np.int8)
     q = q.reshape((n, *shape[1:]))

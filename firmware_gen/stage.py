@@ -256,14 +256,9 @@ def random_selftest_vector(model_bytes: bytes, seed: int) -> dict:
     first op) gets seeded random floats over what its int8 quantization represents and a
     little beyond (drsn_edge.int8.random_float_inputs)."""
     from firmware_gen import tflm_oracle
-    from runner.hil import model_input_of
+    from runner.hil import model_input_of, random_inputs
     inp = model_input_of(model_bytes)
-    rng = np.random.default_rng([seed, SELFTEST_STREAM])
-    if inp.dtype == "float32":
-        from drsn_edge.int8 import random_float_inputs
-        q = random_float_inputs(rng, (1, *inp.shape), inp.scale, inp.zero_point)
-    else:
-        q = rng.integers(-128, 128, size=(1, *inp.shape), dtype=np.int16).astype(np.int8)
+    q = random_inputs(np.random.default_rng([seed, SELFTEST_STREAM]), inp, 1)
     expected = tflm_oracle.run(model_bytes, q).reshape(-1)
     return {"index": None, "label": None, "input": q.reshape(-1), "kind": "random", "seed": seed,
             "expected": expected, "scale": inp.scale, "zero_point": inp.zero_point,

@@ -28,6 +28,20 @@ def _signature(t) -> list[int]:
     return [] if t.shapeSignature is None else [int(d) for d in t.shapeSignature]
 
 
+def _op_name(model, op, names: dict) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    # Newer files keep the code in builtinCode, older ones in deprecatedBuiltinCode.
+    return names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
+
+
+def _int32_buffer(model, schema, values) -> int:
+    """A new buffer holding int32 `values` (little-endian); its index."""
+    buf = schema.BufferT()
+    buf.data = np.ascontiguousarray(values, dtype="<i4").view(np.uint8).reshape(-1)
+    model.buffers.append(buf)
+    return len(model.buffers) - 1
+
+
 def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     """(bytes, note): the model with its run-time shape computations folded into constants
     and its batch-of-1 shape signatures made static, and what was done; the bytes unchanged
@@ -57,16 +71,15 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     # An op computes only shapes when its outputs are int32 and it reads nothing but a
     # tensor's shape (SHAPE), constants, or other such ops' outputs.
     shape_only: set[int] = set()
-    folded: list[int] = []
+    folded: dict[int, str] = {}       # op index -> its name
     for k, op in enumerate(g.operators or []):
-        code = model.operatorCodes[op.opcodeIndex]
-        name = names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
+        name = _op_name(model, op, names)
         ins = [int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
         outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
         if outs and all(tensors[o].type == int32 for o in outs) and (
                 name == "SHAPE" or (ins and all(has_data(i) or i in shape_only for i in ins))):
             shape_only.update(outs)
-            folded.append(k)
+            folded[k] = name
     if not folded and not dynamic:
         return model_bytes, None
 
@@ -77,18 +90,11 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     for i in dynamic:
         tensors[i].shape = np.array(shapes[i], dtype=np.int32)
     for i, value in values.items():
-        buf = schema.BufferT()
-        buf.data = np.ascontiguousarray(value, dtype="<i4").view(np.uint8).reshape(-1)
-        model.buffers.append(buf)
-        t = tensors[i]
-        t.buffer = len(model.buffers) - 1
-        t.shape = np.array(value.shape, dtype=np.int32)
-        t.shapeSignature = None
-    folded_names = []
-    for k in folded:
-        code = model.operatorCodes[g.operators[k].opcodeIndex]
-        folded_names.append(names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "?"))
-    g.operators = [op for k, op in enumerate(g.operators) if k not in set(folded)]
+        tensors[i].buffer = _int32_buffer(model, schema, value)
+        tensors[i].shape = np.array(value.shape, dtype=np.int32)
+        tensors[i].shapeSignature = None
+    folded_names = list(folded.values())
+    g.operators = [op for k, op in enumerate(g.operators) if k not in folded]
     for i in dynamic:
         tensors[i].shapeSignature = None
     dilated = _dilations(model, names, schema)
@@ -123,8 +129,7 @@ def _dilations(model, names: dict, schema) -> int:
     tensors, ops = g.tensors, g.operators
 
     def op_name(op):
-        code = model.operatorCodes[op.opcodeIndex]
-        return names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
+        return _op_name(model, op, names)
 
     def const(i):
         b = model.buffers[tensors[i].buffer]
@@ -135,14 +140,11 @@ def _dilations(model, names: dict, schema) -> int:
     def new_const(values) -> int:
         """A new int32 constant tensor: the converter shares one tensor among every op with
         the same constant (same paddings, same shape), so none is changed in place."""
-        buf = schema.BufferT()
-        buf.data = np.ascontiguousarray(values, dtype="<i4").view(np.uint8).reshape(-1)
-        model.buffers.append(buf)
         t = schema.TensorT()
         t.type = schema.TensorType.INT32
         t.name = f"static_shapes/const_{len(tensors)}".encode()
         t.shape = np.array(np.shape(values), dtype=np.int32)
-        t.buffer = len(model.buffers) - 1
+        t.buffer = _int32_buffer(model, schema, values)
         tensors.append(t)
         return len(tensors) - 1
 

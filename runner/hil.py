@@ -340,13 +340,12 @@ class ModelInput:
 def model_input_of(model: bytes) -> ModelInput:
     """The model's input as the link carries it: shape without the batch, quantization and
     element type (used by hil, the self-test vector and the benchmark alike)."""
-    from firmware_gen import tflm_oracle
+    from firmware_gen import codegen, tflm_oracle
     t = tflm_oracle.model_inputs(model)[0]
     shape = tuple(int(d) for d in t.shape[1:])
     if t.type == "FLOAT32":
-        q = next(op.outputs[0] for op in tflm_oracle.read_operators(model) if op.opcode == "QUANTIZE"
-                 and any(i is not None and i.index == t.index for i in op.inputs))
-        return ModelInput(shape, float(q.scale), int(q.zero_point), "float32")
+        q = codegen.float_input_quantization(tflm_oracle.read_operators(model), t)["quantized_by"]
+        return ModelInput(shape, q["scale"], q["zero_point"], "float32")
     return ModelInput(shape, float(t.scale), int(t.zero_point))
 
 
@@ -373,17 +372,22 @@ def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
 RANDOM_STREAM = 16    # numpy stream [seed, 16]: the random HIL inputs
 
 
+def random_inputs(rng: np.random.Generator, inp: ModelInput, n: int) -> np.ndarray:
+    """n random inputs of the model's shape: int8 over the whole range, or for a float32
+    input floats over what its int8 quantization represents and a little beyond
+    (drsn_edge.int8.random_float_inputs)."""
+    if inp.dtype == "float32":
+        from drsn_edge.int8 import random_float_inputs
+        return random_float_inputs(rng, (n, *inp.shape), inp.scale, inp.zero_point)
+    return rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
+
+
 def random_vectors(inp: ModelInput, n: int, seed: int) -> Vectors:
     """n seeded random int8 inputs over the whole int8 range (no labels): bit-exactness
     needs no data set. The same seed and n give the same vectors (so a run resumes). For a
     float32 input: seeded random floats over what the int8 input represents and an eighth of
     that span beyond each end (drsn_edge.int8.random_float_inputs)."""
-    rng = np.random.default_rng([seed, RANDOM_STREAM])
-    if inp.dtype == "float32":
-        from drsn_edge.int8 import random_float_inputs
-        x = random_float_inputs(rng, (n, *inp.shape), inp.scale, inp.zero_point)
-    else:
-        x = rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
+    x = random_inputs(np.random.default_rng([seed, RANDOM_STREAM]), inp, n)
     return Vectors(x, None, np.zeros(n, np.int64), None, [("random", None)],
                    f"seeded random {inp.dtype} inputs (seed {seed})", None, None, "random")
 
