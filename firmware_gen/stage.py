@@ -158,7 +158,8 @@ def _build(fw: dict, model_bytes: bytes, board: boards.Board, out: Path, name: s
         from firmware_gen import tflm_backend
         return tflm_backend.build(model_bytes, board, out, name=name,
                                   tflm_lib=fw["tflm_lib"], tflm_include=fw["tflm_include"],
-                                  arena_margin=int(fw["arena_margin"]), extra_sources=extra)
+                                  arena_margin=int(fw["arena_margin"]), extra_sources=extra,
+                                  monitor=monitor)
     from firmware_gen import build
     return build.build(model_bytes, board, out, name=name, extra_sources=extra, defines=defines,
                        monitor=monitor, optimize=fw["optimize"], flash_budget=int(fw["flash_budget"]))

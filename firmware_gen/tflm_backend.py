@@ -17,8 +17,9 @@ and what differs per model is generated into out_dir/src:
 
 The arena size comes from a measured run: a first image with a generous arena boots in QEMU
 and reports interpreter.arena_used_bytes() through INFO; the image that is kept reserves that
-plus a margin (an arena of exactly arena_used_bytes() has been seen to fail). The measured
-figure is cached in out_dir/tflm_arena.json, keyed by everything that could change it, so
+plus a margin (an arena of exactly arena_used_bytes() has been seen to fail), doubled until
+the image starts (a stack of ten FULLY_CONNECTED layers needed 4 KB over the measure). The
+figures are cached in out_dir/tflm_arena.json, keyed by everything that could change it, so
 rebuilding the same model with the same library boots once (to check the image) instead of
 building twice.
 
@@ -45,7 +46,7 @@ from boards.board import Board
 from drsn_edge import artifacts
 from drsn_edge.errors import UserError
 from firmware_gen import tflm_oracle
-from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES
+from firmware_gen.build import HARNESS_INCLUDE_DIRS, HARNESS_SOURCES, harness_defines
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 MODEL_SOURCE = HARNESS_DIR / "tflm_model.cc"
@@ -342,12 +343,14 @@ def _tensor_json(t) -> dict:
 
 def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "model",
           tflm_lib: str = "", tflm_include: str = "", arena_margin: int = 1024,
-          extra_sources=()) -> dict:
+          extra_sources=(), monitor: bool = True) -> dict:
     """Generate, measure the arena, compile and size the TFLM firmware for `board`.
 
     Returns {"board", "elf", "model", "size"} like firmware_gen.build.build; model holds
     "arena_used" (measured on the board) and "arena_bytes" (reserved = used + margin).
     extra_sources: more C files to link in (e.g. the boot self-test vector).
+    monitor: size the harness's streaming monitor for the model's input, as the compiled
+    back end does (False for a user's model); the serial frames always carry one input.
     """
     if arena_margin < ALIGN:
         raise UserError(f"firmware.arena_margin = {arena_margin}: use at least {ALIGN} bytes "
@@ -360,17 +363,17 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
     resolver_ops(model_bytes, methods, where=str(kit.root))
     gen = out_dir / "src"
     key = _cache_key(model_bytes, board, kit)
+    defines = [*kit.defines, *harness_defines(model_bytes, monitor)]
 
     def image(arena: int, elf: Path) -> tuple[dict, Path]:
         info = generate(model_bytes, gen, name, arena, methods)
-        return info, _compile(board, kit, gen, extra_sources, elf)
+        return info, _compile(board, kit, gen, extra_sources, elf, defines)
 
-    used, measured_with = _cached(out_dir, key), None
+    (used, extra), measured_with = _cached(out_dir, key), None
     for _attempt in range(2):
         if used is None:
-            used, measured_with = _measure(model_bytes, board, out_dir, image)
-            artifacts.write_json(out_dir / CACHE_FILE, {"key": key, "arena_used": used})
-        info, elf = image(used + arena_margin, out_dir / "firmware.elf")
+            (used, extra), measured_with = _measure(model_bytes, board, out_dir, image)
+        info, elf = image(used + arena_margin + extra, out_dir / "firmware.elf")
         # Boot the image that is kept, too: it proves the margin suffices, and it catches a
         # cached figure that no longer holds (then measured afresh rather than trusted).
         status, seen = _boot(board, elf)
@@ -378,15 +381,24 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
             used = None
             continue
         break
+    # arena_used_bytes() leaves out room the interpreter needs only while it allocates
+    # (seen with a stack of ten FULLY_CONNECTED layers): then the margin doubles until the
+    # image starts, up to the arena it was measured in, which did.
+    while status == ARENA_TOO_SMALL and measured_with and used + arena_margin + extra < measured_with:
+        extra = min(2 * (arena_margin + extra), measured_with - used) - arena_margin
+        info, elf = image(used + arena_margin + extra, out_dir / "firmware.elf")
+        status, _ = _boot(board, elf)
+    if measured_with and status == MODEL_OK:
+        artifacts.write_json(out_dir / CACHE_FILE, {"key": key, "arena_used": used, "extra": extra})
     if status == ARENA_TOO_SMALL:
         raise UserError(f"{elf} fails to allocate its tensors with an arena of "
-                        f"{info['arena_bytes']} bytes ({used} measured + {arena_margin} margin); "
+                        f"{info['arena_bytes']} bytes ({used} measured + {arena_margin + extra} margin); "
                         f"raise firmware.arena_margin")
     if status != MODEL_OK:
         raise UserError(f"{elf} on {board.name}: model_init returned {status} "
                         f"({STATUS.get(status, 'unknown')})")
-    info.update({"arena_used": used, "arena_margin": arena_margin,
-                 "arena_measured_with": measured_with, "tflm_lib": str(kit.lib),
+    info.update({"arena_used": used, "arena_margin": arena_margin + extra,
+                 "arena_measured_with": measured_with or None, "tflm_lib": str(kit.lib),
                  "tflm_include": [str(d) for d in kit.include_dirs], "defines": kit.defines})
     artifacts.write_json(gen / "model_info.json", info)
     return {"board": board.name, "elf": elf, "model": info, "size": boards.size_report(elf)}
@@ -395,8 +407,9 @@ def build(model_bytes: bytes, board: str, out_dir: str | Path, name: str = "mode
 MODEL_OK = 0
 
 
-def _measure(model_bytes, board: Board, out_dir: Path, image) -> tuple[int, int]:
-    """Boot an image with a generous arena and read back what the interpreter used."""
+def _measure(model_bytes, board: Board, out_dir: Path, image) -> tuple[tuple[int, int], int]:
+    """Boot an image with a generous arena and read back what the interpreter used:
+    ((bytes used, 0 extra margin), the arena it was measured in)."""
     arena = _generous_arena(model_bytes, board)
     probe = out_dir / "probe" / "firmware.elf"
     for _attempt in range(3):
@@ -422,7 +435,7 @@ def _measure(model_bytes, board: Board, out_dir: Path, image) -> tuple[int, int]
         raise UserError(f"the TFLM image for {board.name} failed to start: model_init "
                         f"returned {status} ({STATUS.get(status, 'unknown')})")
     shutil.rmtree(probe.parent, ignore_errors=True)
-    return used, arena
+    return (used, 0), arena
 
 
 def _boot(board: Board, elf: Path) -> tuple[int, int]:
@@ -433,11 +446,11 @@ def _boot(board: Board, elf: Path) -> tuple[int, int]:
     return info.model_status, info.arena_bytes
 
 
-def _compile(board: Board, kit: Toolkit, gen: Path, extra_sources, elf: Path) -> Path:
+def _compile(board: Board, kit: Toolkit, gen: Path, extra_sources, elf: Path, defines) -> Path:
     sources = [gen / "model_data.cc", MODEL_SOURCE, *map(Path, extra_sources), *HARNESS_SOURCES]
     try:
         return boards.compile_firmware(board, sources, [gen, *HARNESS_INCLUDE_DIRS], elf,
-                                       defines=kit.defines, libs=[kit.lib],
+                                       defines=defines, libs=[kit.lib],
                                        system_include_dirs=kit.include_dirs)
     except UserError as exc:
         raise _explain(exc, kit, board) from None
@@ -500,14 +513,15 @@ def _numel(shape) -> int:
     return n
 
 
-def _cached(out_dir: Path, key: str) -> int | None:
+def _cached(out_dir: Path, key: str) -> tuple[int | None, int]:
+    """(arena bytes used, extra margin the image needed) measured before, or (None, 0)."""
     try:
         data = json.loads((out_dir / CACHE_FILE).read_text())
     except (OSError, ValueError):
-        return None
+        return None, 0
     if data.get("key") != key or not isinstance(data.get("arena_used"), int):
-        return None
-    return data["arena_used"]
+        return None, 0
+    return data["arena_used"], int(data.get("extra", 0))
 
 
 def _cache_key(model_bytes: bytes, board: Board, kit: Toolkit) -> str:

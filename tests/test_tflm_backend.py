@@ -8,6 +8,7 @@ and small archives built here for chosen cores.
 """
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -26,8 +27,8 @@ M4F = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
 TINY_OPS = ["ADD", "RESHAPE", "FULLY_CONNECTED", "ADD", "SOFTMAX"]
 
 
-def tiny_model() -> bytes:
-    """int8 [1,16,1] -> ADD(x,x) -> RESHAPE -> FULLY_CONNECTED -> ADD -> SOFTMAX [1,4]:
+def tiny_model(n: int = 16) -> bytes:
+    """int8 [1,n,1] -> ADD(x,x) -> RESHAPE -> FULLY_CONNECTED -> ADD -> SOFTMAX [1,4]:
     four op types, one of them used twice. Built with the schema, no TensorFlow needed."""
     def quant(scale, zero_point):
         q = schema.QuantizationParametersT()
@@ -47,16 +48,16 @@ def tiny_model() -> bytes:
 
     rng = np.random.default_rng(1)
     buffers = [schema.BufferT() for _ in range(4)]
-    for buf, data in zip(buffers[1:], [np.array([1, 16], np.int32),
-                                       rng.integers(-127, 128, (4, 16)).astype(np.int8),
+    for buf, data in zip(buffers[1:], [np.array([1, n], np.int32),
+                                       rng.integers(-127, 128, (4, n)).astype(np.int8),
                                        rng.integers(-500, 500, 4).astype(np.int32)]):
         buf.data = list(data.tobytes())
     i8, i32 = schema.TensorType.INT8, schema.TensorType.INT32
-    tensors = [tensor([1, 16, 1], i8, 0, "input", quant(0.05, 3)),
-               tensor([1, 16, 1], i8, 0, "sum", quant(0.1, 3)),
+    tensors = [tensor([1, n, 1], i8, 0, "input", quant(0.05, 3)),
+               tensor([1, n, 1], i8, 0, "sum", quant(0.1, 3)),
                tensor([2], i32, 1, "shape"),
-               tensor([1, 16], i8, 0, "flat", quant(0.1, 3)),
-               tensor([4, 16], i8, 2, "w", quant(0.02, 0)),
+               tensor([1, n], i8, 0, "flat", quant(0.1, 3)),
+               tensor([4, n], i8, 2, "w", quant(0.02, 0)),
                tensor([4], i32, 3, "b", quant(0.002, 0)),
                tensor([1, 4], i8, 0, "logits", quant(0.5, -2)),
                tensor([1, 4], i8, 0, "twice", quant(1.0, -2)),
@@ -68,7 +69,7 @@ def tiny_model() -> bytes:
         code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, builtin, 1
         codes.append(code)
     reshape, softmax = schema.ReshapeOptionsT(), schema.SoftmaxOptionsT()
-    reshape.newShape, softmax.beta = [1, 16], 1.0
+    reshape.newShape, softmax.beta = [1, n], 1.0
     opts = schema.BuiltinOptions
     sg = schema.SubGraphT()
     sg.tensors, sg.inputs, sg.outputs, sg.name = tensors, [0], [8], "main"
@@ -339,6 +340,47 @@ def test_build_checks_everything_before_compiling(tiny, fake_tflm, tmp_path):
         tflm_backend.build(tiny, "mps2-an386", tmp_path / "out", tflm_lib=str(lib),
                            tflm_include=str(root))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_image_is_sized_for_the_input_and_grows_its_margin_until_it_starts(fake_tflm, tmp_path,
+                                                                                monkeypatch):
+    """An image input larger than the default 4 KB frame gets frames that carry one (the
+    compiled back end's harness sizing), and when the arena measured plus the margin does
+    not allocate (arena_used_bytes() leaves out what allocation needs for a moment), the
+    margin doubles until the image starts; the figure that worked is cached."""
+    lib, root = fake_tflm
+    model = tiny_model(6000)
+    needs, used = 19_000, 15_828            # this fake interpreter's real need, and what it reports
+    built = []
+
+    def compile_(board, kit, gen, extra, elf, defines):
+        header = (gen / "tflm_model.h").read_text()
+        built.append((int(re.search(r"TFLM_ARENA_BYTES (\d+)u", header).group(1)), defines))
+        elf.parent.mkdir(parents=True, exist_ok=True)
+        elf.write_bytes(b"elf")
+        return elf
+
+    def boot(board, elf):
+        arena = built[-1][0]
+        return (tflm_backend.MODEL_OK, used) if arena >= needs else (tflm_backend.ARENA_TOO_SMALL, 0)
+
+    monkeypatch.setattr(tflm_backend, "_compile", compile_)
+    monkeypatch.setattr(tflm_backend, "_boot", boot)
+    monkeypatch.setattr(tflm_backend.boards, "size_report", lambda elf: {})
+    out = tmp_path / "out"
+    info = tflm_backend.build(model, "mps2-an386", out, tflm_lib=str(lib), tflm_include=str(root),
+                              arena_margin=1024, monitor=False)["model"]
+    probe = built[0][0]
+    # probe, then used + 1024, + 2048, + 4096 (rounded up to 16 bytes; 19,936 >= 19,000)
+    assert probe >= needs and [a for a, _ in built[1:]] == [16_864, 17_888, 19_936]
+    assert (info["arena_used"], info["arena_margin"], info["arena_bytes"]) == (used, 4096, 19_936)
+    assert json.loads((out / tflm_backend.CACHE_FILE).read_text())["extra"] == 3072
+    defines = built[-1][1]
+    assert "PROTO_MAX_PAYLOAD=6144u" in defines and "MONITOR_MAX_WINDOW=1u" in defines
+    built.clear()   # the same build again: the cached figure boots first time
+    tflm_backend.build(model, "mps2-an386", out, tflm_lib=str(lib), tflm_include=str(root),
+                       arena_margin=1024, monitor=False)
+    assert [a for a, _ in built] == [19_936]
 
 
 def test_link_errors_are_explained(fake_tflm):
