@@ -126,7 +126,7 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
     `stop`: a threading.Event; once set, the run returns None (the HIL runner computes
     this beside the streaming and abandons it on an interrupt). `progress`: a label for a
     progress bar, for long sweeps."""
-    interp = runtime.Interpreter.from_bytes(model_bytes)
+    interp = interpreter(model_bytes)
     inp, outp = interp.get_input_details(0), interp.get_output_details(0)
     in_shape = tuple(int(d) for d in inp["shape"][1:])
     q = np.asarray(q)
@@ -147,6 +147,14 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
         interp.invoke()
         out[i] = np.asarray(interp.get_output(0))[0]
     return out
+
+
+def interpreter(model_bytes: bytes):
+    """The TFLM host interpreter for a model, with an arena sized from its tensors: the
+    runtime's default, ten times the model's bytes, is too small for a model with few
+    weights and large activations (a pooling layer on a 22x21x15 input)."""
+    return runtime.Interpreter.from_bytes(
+        model_bytes, arena_size=len(model_bytes) + _arena_estimate(_model(model_bytes), 0))
 
 
 def _arena_estimate(model: schema.ModelT, subgraph: int) -> int:

@@ -132,14 +132,14 @@ class Interpreters:
 
 
 def output_params(model_bytes: bytes) -> tuple[float, int]:
-    from tflite_micro.python.tflite_micro import runtime
-    return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_output_details(0))
+    from firmware_gen import tflm_oracle
+    return _io_params(tflm_oracle.interpreter(model_bytes).get_output_details(0))
 
 
 def input_params(model_bytes: bytes) -> tuple[float, int]:
     """(scale, zero point) of the model's input tensor."""
-    from tflite_micro.python.tflite_micro import runtime
-    return _io_params(runtime.Interpreter.from_bytes(model_bytes).get_input_details(0))
+    from firmware_gen import tflm_oracle
+    return _io_params(tflm_oracle.interpreter(model_bytes).get_input_details(0))
 
 
 # --- the test sweep as one array ------------------------------------------------------------

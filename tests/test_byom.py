@@ -195,6 +195,10 @@ HOST_CASES = {
         L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same")(x))),
     "pools-same-and-valid": lambda L: ((9, 9, 4), lambda x: L.Flatten()(
         L.MaxPooling2D(2, strides=1)(L.AveragePooling2D(3, strides=2, padding="same")(x)))),
+    # No weights and a large input: TFLM's host runtime must get an arena for its activations
+    # (its default, ten times the model's bytes, failed to allocate).
+    "pools-on-a-large-input": lambda L: ((40, 40, 16), lambda x: L.Flatten()(
+        L.AveragePooling2D(2)(L.MaxPooling2D((1, 5), strides=(3, 1))(x)))),
     "kws-dscnn-49x10": lambda L: ((49, 10, 1), lambda x: L.Dense(12, activation="softmax")(
         L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same", activation="relu")(
             L.Conv2D(16, (10, 4), strides=(2, 2), padding="same", activation="relu")(x))))),
