@@ -46,6 +46,9 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 # Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
 # shaft speeds, not rates, so they are not among them.
 RATE_KEYS = ("fs", "fs_hz", "Fs", "sr", "sample_rate", "sampling_rate", "sample_rate_hz")
+# ... or its sample interval (seconds per sample): LabVIEW's waveform export (the KAIST rig's
+# .mat files) writes `x_values.increment` beside `y_values.values`.
+INTERVAL_KEYS = ("increment", "dt")
 
 
 def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | None = None,
@@ -69,9 +72,10 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
     suffix = path.suffix.lower()
     if suffix in (".mat", ".npz", ".wav"):
         arrays = {".mat": _read_mat, ".npz": _read_npz, ".wav": _read_wav}[suffix](path)
-        name = _pick(arrays, key, path)
+        variable, channel = _channel_key(key, arrays)
+        name = _pick(arrays, variable, path)
         rate = rate if rate is not None else _file_rate(arrays, name)
-        data = arrays[name]
+        data = _channel(arrays[name], name, channel, path)
     elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
         data, stated = _read_csv(path, key)
         rate = rate if rate is not None else stated
@@ -175,21 +179,69 @@ def _read_npz(path: Path) -> dict:
 
 
 def _file_rate(arrays: dict, signal: str = "") -> float | None:
-    """A rate the file states: a scalar named in RATE_KEYS, in the struct that holds the
-    signal (the nearest first), else at the top, else in any struct."""
+    """A rate the file states: a scalar named in RATE_KEYS (Hz) or INTERVAL_KEYS (seconds per
+    sample), in the struct that holds the signal (the nearest first), else at the top, else
+    in any struct."""
     parts = signal.split(".")[:-1]
     scopes = [".".join(parts[:n]) + "." for n in range(len(parts), 0, -1)] + [""]
     for scope in scopes:
-        for key in RATE_KEYS:
-            value = np.asarray(arrays.get(scope + key, []))
-            if value.size == 1 and np.issubdtype(value.dtype, np.number):
-                return float(value.reshape(-1)[0])
-    for key in RATE_KEYS:
+        for key in RATE_KEYS + INTERVAL_KEYS:
+            rate = _scalar_rate(arrays.get(scope + key), key)
+            if rate is not None:
+                return rate
+    for key in RATE_KEYS + INTERVAL_KEYS:
         for name in sorted(n for n in arrays if n.endswith("." + key)):
-            value = np.asarray(arrays[name])
-            if value.size == 1 and np.issubdtype(value.dtype, np.number):
-                return float(value.reshape(-1)[0])
+            rate = _scalar_rate(arrays[name], key)
+            if rate is not None:
+                return rate
     return None
+
+
+def _scalar_rate(value, key: str) -> float | None:
+    value = np.asarray(value if value is not None else [])
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        return None
+    number = float(value.reshape(-1)[0])
+    if key in INTERVAL_KEYS:
+        if not number > 0:
+            return None
+        number = 1.0 / number
+        if abs(number - round(number)) < 1e-6 * number:   # 1 / (1/25600) is 25600.000000000004
+            number = float(round(number))
+    return number
+
+
+def _channel_key(key: str, arrays: dict) -> tuple[str, int | None]:
+    """data.files.key split into a variable and a channel: `name:2` is channel 2 of the matrix
+    `name`, a bare number the channel of the file's default matrix (unless a variable has that
+    name: a .wav file's channels are named 1, 2, ...)."""
+    if not key or key in arrays:
+        return key, None
+    if key.isdigit():
+        return "", int(key)
+    m = re.fullmatch(r"(.+):(\d+)", key)
+    return (m.group(1), int(m.group(2))) if m else (key, None)
+
+
+def _channel(data, name: str, channel: int | None, path: Path):
+    """One channel of a matrix [samples, channels] (or [channels, samples]: the shorter side
+    counts channels); a matrix without a channel is refused with the key that picks one."""
+    a = np.asarray(data)
+    dims = [s for s in a.shape if s > 1]
+    if len(dims) == 2 and isinstance(data, np.ndarray) and a.ndim == 2:
+        axis = 1 if a.shape[1] <= a.shape[0] else 0
+        count = a.shape[axis]
+        if channel is None:
+            raise UserError(f"{path}: {name} has shape {a.shape}, {count} channels, not one channel; "
+                            f"pick one with data.files.key = '{name}:1' (1 to {count})")
+        if not 1 <= channel <= count:
+            raise UserError(f"{path}: {name} has {count} channels (shape {a.shape}), no channel "
+                            f"{channel} (data.files.key); give one from 1 to {count}")
+        return np.take(a, channel - 1, axis=axis)
+    if channel is not None and channel != 1:
+        raise UserError(f"{path}: {name} holds one channel (shape {a.shape}), no channel {channel} "
+                        f"(data.files.key); drop ':{channel}' from the key")
+    return data
 
 
 def _is_numeric(a) -> bool:
@@ -237,12 +289,18 @@ def _pick(arrays: dict, key: str, path: Path) -> str:
 def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     """The signal column of a text file, and the rate its time column states (or None).
 
-    Fields are split at commas, semicolons, tabs or runs of blanks (as the first data line
-    has them). The column is `key` (a header name, any case, or a number from 1), else the
-    first numeric one after a leading time or index column: one named like time (t, time,
-    Time (s), timestamp ...) or like an index (empty, index, Unnamed: 0), or, without a
-    header, a first column that only rises while others follow. A time column rising in
-    even steps gives the rate (seconds; ms / us when its name says so); an index gives none."""
+    The numeric block starts at the first two lines of numbers; lines of text before it are
+    a preamble (the SEU rig's files), the last of them the header when it names the columns
+    (or it is the only one). Fields are split at tabs, semicolons, commas or runs of blanks,
+    whichever every sampled data line has; with tabs, semicolons or blanks a comma inside a
+    number is a decimal comma (1,234;5,678). Trailing lines whose field is empty or NaN end the
+    column (a spreadsheet's export). The column is `key` (a header name, any case, or a number
+    from 1), else the first numeric one after leading time columns that does not only switch
+    between two levels (a tachometer's pulses): a time or index column named like one (t,
+    time, Time (s), timestamp ... / empty, index, Unnamed: 0), or, without a header, a first
+    column that only rises while others follow, or four whole-number clock columns hour,
+    minute, second, microsecond (FEMTO/PRONOSTIA). A time column rising in even steps gives
+    the rate (seconds; ms / us when its name says so); an index gives none."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -253,44 +311,66 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     if not lines:
         raise UserError(f"{path}: the file is empty; it needs one numeric column "
                         f"(one sample per line)")
-    header = None
-    if not any(_number(f) is not None for f in re.split(r"[,;\s]+", lines[0][1].strip())):
-        header, lines = lines[0][1], lines[1:]           # a header row
-        if not lines:
-            raise UserError(f"{path}: only a header row, no samples; add one sample per line")
-    delimiter = next((d for d in (",", ";", "\t") if d in lines[0][1]), None)
+    delimiter, decimal_comma, sample = _dialect(path, [ln for _, ln in lines])
 
     def fields(line):
         return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
 
-    row = fields(lines[0][1])
+    def num(field):
+        return _number(field.replace(",", ".") if decimal_comma else field)
+
+    def shape(line):
+        parts = fields(line)
+        return len(parts), frozenset(i for i, f in enumerate(parts) if f and num(f) is not None)
+
+    # The numeric block starts at the first line shaped like the data lines in the middle of
+    # the file (as many fields, numbers where they have numbers); text before it is preamble.
+    shapes = [shape(ln) for ln in sample]
+    width, columns = max(set(shapes), key=shapes.count)
+    start = next((i for i, (_, line) in enumerate(lines)
+                  if (lambda n, c: n == width and columns <= c)(*shape(line))), None) \
+        if columns else None
+    if start is None:
+        if len(lines) == 1:
+            raise UserError(f"{path}: only a header row, no samples; add one sample per line")
+        raise UserError(f"{path}: no column of numbers (line {lines[-1][0]}: "
+                        f"{lines[-1][1].strip()[:60]!r}); the file needs a numeric column")
+    header = None
+    if start == 1 or (start > 1 and len(fields(lines[start - 1][1])) == len(fields(lines[start][1])) > 1):
+        header = lines[start - 1][1]
+    rows = [(lineno, fields(line)) for lineno, line in lines[start:]]
+    row = rows[0][1]
     names = fields(header) if header is not None else []
     names += [""] * (len(row) - len(names)) if header is not None else []
-    numeric = [i for i, f in enumerate(row) if _number(f) is not None]
-    if not numeric:
-        raise UserError(f"{path}: line {lines[0][0]} has no numeric value "
-                        f"({lines[0][1].strip()!r}); the file needs a numeric column")
+    numeric = [i for i, f in enumerate(row) if f and num(f) is not None]
 
     def column_values(column):
-        values = np.empty(len(lines))
-        for j, (lineno, line) in enumerate(lines):
-            parts = fields(line)
-            value = _number(parts[column]) if column < len(parts) else None
+        cells = [(lineno, parts[column] if column < len(parts) else "") for lineno, parts in rows]
+        end = len(cells)
+        while end > 1 and cells[end - 1][1].lower() in _BLANK:   # trailing empty / NaN lines
+            end -= 1
+        values = np.empty(end)
+        for j, (lineno, cell) in enumerate(cells[:end]):
+            value = num(cell) if cell else None
             if value is None:
-                raise UserError(f"{path}: line {lineno}, column {column + 1}: "
-                                f"{(parts[column] if column < len(parts) else '')!r} is not a "
+                raise UserError(f"{path}: line {lineno}, column {column + 1}: {cell!r} is not a "
                                 f"number; fix or remove that line")
             values[j] = value
         return values
 
-    # A leading time or index column, and the rate a time column gives.
-    first, rate, lead = numeric[0], None, False
-    if len(numeric) > 1:
-        name = names[first] if header is not None else None
-        kind = _lead_kind(column_values(first), name)
+    # Leading time columns, and the rate they give.
+    lead, rate = [], None
+    clock = _clock(column_values, numeric) if header is None and len(numeric) > 4 else None
+    if clock is not None:
+        lead = numeric[:4]
+        rate = _rate_of(clock, "us")
+    elif len(numeric) > 1:
+        name = names[numeric[0]] if header is not None else None
+        values = column_values(numeric[0])
+        kind = _lead_kind(values, name)
         if kind is not None:
-            lead = True
-            rate = _rate_of(column_values(first), name) if kind == "time" else None
+            lead = numeric[:1]
+            rate = _rate_of(values, name) if kind == "time" else None
     if key:
         lowered = [n.lower() for n in names]
         column = (lowered.index(key.lower()) if key.lower() in lowered
@@ -300,8 +380,68 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
                 else f"{len(row)} unnamed columns"
             raise UserError(f"{path}: no column {key!r} (data.files.key); columns: {listing}; "
                             f"set data.files.key to a column name or number (from 1)")
-        return column_values(column), rate if lead and column != first else None
-    return column_values(numeric[1] if lead else first), rate
+        return column_values(column), rate if lead and column not in lead else None
+    candidates = [c for c in numeric if c not in lead]
+    for column in candidates:
+        values = column_values(column)
+        if len(candidates) == 1 or not _two_levels(values):
+            return values, rate
+    return column_values(candidates[0]), rate   # every column pulses: the first
+
+
+_BLANK = ("", "nan", "na", "n/a", "null", "none", "-")
+
+
+def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]:
+    """(delimiter, decimal comma, the sampled lines) from data lines in the middle of the file (past any
+    preamble, before any trailing junk): the separator every one of them has, tab first."""
+    mid = len(lines) // 2
+    sample = [ln for ln in lines[mid:mid + 200] if re.search(r"\d", ln)][:50] or \
+             [ln for ln in lines[:mid][::-1] if re.search(r"\d", ln)][:50] or lines[:1]
+    delimiter = next((d for d in ("\t", ";", ",") if all(d in ln for ln in sample)), None)
+    cells = [f.strip() for ln in sample for f in (ln.split(delimiter) if delimiter else ln.split())]
+    if delimiter != ",":
+        comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
+        return delimiter, comma and not any("." in f for f in cells), sample
+    whole = [re.fullmatch(r"[-+]?\d+", f) is not None for f in cells]
+    if cells and all(whole) and all(len(ln.split(",")) == 2 for ln in sample):
+        raise UserError(f"{path}: every line is two whole numbers split by a comma "
+                        f"({sample[0].strip()!r}): a decimal comma, or two columns of integers? "
+                        f"Save it with '.' as the decimal mark, or with ';' between columns")
+    return delimiter, False, sample
+
+
+def _clock(column_values, numeric: list[int]) -> np.ndarray | None:
+    """Microseconds since the first line when the first four numeric columns are a clock:
+    whole hours (< 24), minutes (< 60), seconds (< 61) and microseconds (< 10^6) that never
+    go back (FEMTO/PRONOSTIA's acc_*.csv); else None."""
+    parts = []
+    for column, top in zip(numeric[:4], (24, 60, 61, 1_000_000)):
+        values = column_values(column)
+        if len(values) < 3 or np.any(values != np.round(values)) or values.min() < 0 \
+                or values.max() >= top:
+            return None
+        parts.append(values)
+    if len({len(p) for p in parts}) != 1:
+        return None
+    h, m, s, us = parts
+    t = ((h * 60 + m) * 60 + s) * 1e6 + us
+    t = t - t[0]
+    return t if np.all(np.diff(t) >= 0) and t[-1] > 0 else None
+
+
+def _two_levels(values: np.ndarray) -> bool:
+    """A column that only switches between two levels (a tachometer's or key phasor's pulse
+    train) or is flat: nine in ten samples within a tenth of the range of its bottom or top.
+    Vibration, even a pure tone, spends far more time in between."""
+    if values.size < 8:
+        return False
+    lo, hi = np.percentile(values, [1, 99])
+    span = hi - lo
+    if not span > 0:
+        return True
+    low, high = values < lo + 0.1 * span, values > hi - 0.1 * span
+    return (low | high).mean() > 0.9 and min(low.mean(), high.mean()) > 0.01
 
 
 _TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?)\b", re.IGNORECASE)
