@@ -623,3 +623,236 @@ def test_a_stated_sample_rate_equal_to_fs_hz_is_accepted(tmp_path):
     from training import recordings
     np.savez(tmp_path / "normal_1.npz", signal=np.ones(100), fs=12000)
     assert recordings.load_signal(tmp_path / "normal_1.npz", fs_hz=12000.0).size == 100
+
+
+# ---------------------------------------------------------------------------- public data sets' layouts
+# Synthetic files written the way public bearing/gearbox data sets store theirs (layouts from
+# their documentation and loaders), with known numbers in them.
+
+H = np.round(np.sin(np.arange(2560) * 0.37) * 0.8, 4)       # "horizontal" channel
+V = np.round(np.cos(np.arange(2560) * 0.11) * 0.3, 4)       # "vertical" channel
+
+
+def stated_rate(path, key=""):
+    """The rate a file states, from the refusal at a rate it cannot have (None: none stated)."""
+    try:
+        recordings.load_signal(path, key, fs_hz=1.0, resample=False)
+    except UserError as exc:
+        return float(str(exc).split("recorded at ")[1].split(" Hz")[0])
+    return None
+
+
+def test_xjtu_sy_named_columns_no_rate_in_the_file(tmp_path):
+    path = tmp_path / "1.csv"
+    path.write_text("Horizontal_vibration_signals,Vertical_vibration_signals\n"
+                    + "".join(f"{a},{b}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "vertical_vibration_signals"), V)
+    assert stated_rate(path) is None        # 25.6 kHz comes from the manifest's fs_hz
+    assert len(recordings.load_signal(path, "", 12800, rate=25600.0, resample=True)) == 1280
+
+
+def femto_lines(sep, start_us=(9 * 3600 + 39 * 60 + 39) * 10**6 + 965438):
+    """PRONOSTIA's acc_*.csv: hour, minute, second, microsecond, horizontal, vertical; no header.
+    The clock crosses a second (and a minute) boundary inside the file."""
+    out = []
+    for i, (a, b) in enumerate(zip(H.tolist(), V.tolist())):
+        t = start_us + int(i * 1e6 / 25600)
+        h, rest = divmod(t, 3600 * 10**6)
+        m, rest = divmod(rest, 60 * 10**6)
+        s, us = divmod(rest, 10**6)
+        out.append(sep.join([str(h), str(m), str(s), f"{us}.0" if i % 2 else str(us), repr(a), repr(b)]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_femto_clock_columns_are_skipped_and_give_25600_hz(tmp_path, sep):
+    path = tmp_path / "acc_00001.csv"
+    path.write_text(femto_lines(sep, start_us=(9 * 3600 + 59 * 60 + 59) * 10**6 + 965438))
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=25600), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "6", fs_hz=25600), V)
+    assert stated_rate(path) == 25600.0 and stated_rate(path, "6") == 25600.0
+    assert stated_rate(path, "1") is None   # a clock column picked on purpose states nothing
+    assert len(recordings.load_signal(path, fs_hz=12800, resample=True)) == 1280
+
+
+def seu_file(path, sep, preamble, trailing=""):
+    block = np.stack([H, V, -H, -V, H / 2, V / 2, H * 2, V * 2], 1)
+    path.write_text("".join(f"{line}\n" for line in preamble)
+                    + "".join(sep.join(repr(float(x)) for x in row) + trailing + "\n" for row in block))
+    return block
+
+
+def test_seu_gearbox_text_preamble_before_eight_channels(tmp_path):
+    # Southeast University's gearset/bearingset: lines of text, then 8 channels; most files
+    # comma-separated with a comma closing each line, some tab-separated.
+    comma = tmp_path / "Chipped_20_0.csv"
+    block = seu_file(comma, ",", [f"Information {i}: drivetrain dynamics simulator, 2018" for i in range(15)]
+                     + ["Data"], trailing=",")
+    np.testing.assert_array_equal(recordings.load_signal(comma), block[:, 0])
+    np.testing.assert_array_equal(recordings.load_signal(comma, "2"), block[:, 1])   # planetary x
+    assert len(recordings.load_signal(comma)) == 2560 and stated_rate(comma) is None
+    tab = tmp_path / "ball_20_0.csv"
+    block = seu_file(tab, "\t", [f"Parameter {i}\tvalue {i}" for i in range(12)])
+    np.testing.assert_array_equal(recordings.load_signal(tab, "8"), block[:, 7])
+    with pytest.raises(UserError, match=r"ball_20_0\.csv: no column '9' \(data.files.key\); "
+                                        r"columns: 8 unnamed columns"):
+        recordings.load_signal(tab, "9")
+
+
+def test_jnu_single_column_and_phm2009_tab_columns(tmp_path):
+    jnu = tmp_path / "ib600_2.csv"
+    jnu.write_text("".join(f"{a!r}\n" for a in H.tolist()))
+    np.testing.assert_array_equal(recordings.load_signal(jnu), H)
+    phm = tmp_path / "spur_1_30hz_High_1.txt"   # input accel, output accel, tachometer
+    tach = np.where(np.arange(2560) % 50 < 5, 5.0, 0.0)
+    phm.write_text("".join(f"{a!r}\t{b!r}\t{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(phm), H)
+    np.testing.assert_array_equal(recordings.load_signal(phm, "2"), V)
+
+
+def test_mafaulda_tachometer_first_column_is_not_the_default(tmp_path):
+    # MAFAULDA: 8 columns, no header: tachometer, underhang axial/radial/tangential,
+    # overhang axial/radial/tangential, microphone; 50 kHz (not in the file).
+    rng = np.random.default_rng(3)
+    tach = np.where(np.arange(2560) % 170 < 12, 4.9, 0.05) + np.round(rng.normal(0, 0.01, 2560), 4)
+    path = tmp_path / "13.5168.csv"
+    path.write_text("".join(",".join(f"{x:.4f}" for x in (t, a, b, -a, -b, a / 2, b / 2, 0.1 * a)) + "\n"
+                            for t, a, b in zip(tach.tolist(), H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)      # column 2, underhang axial
+    np.testing.assert_allclose(recordings.load_signal(path, "1"), np.round(tach, 4))
+    assert stated_rate(path) is None
+
+
+def test_a_pure_tone_is_vibration_not_a_pulse_train(tmp_path):
+    path = tmp_path / "tone.csv"
+    tone = np.sin(np.arange(3000) * 2 * np.pi / 40)
+    path.write_text("".join(f"{a!r},{b!r}\n" for a, b in zip(tone.tolist(), (tone / 2).tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), tone)
+
+
+def test_decimal_commas_with_semicolons_tabs_or_blanks(tmp_path):
+    def euro(x):
+        return repr(float(x)).replace(".", ",")
+    semi = tmp_path / "messung.csv"
+    semi.write_text("Zeit;Beschleunigung\n" + "".join(f"{euro(i / 10000)};{euro(a)}\n" for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(semi), H)
+    assert stated_rate(semi) == 10000.0                       # "Zeit" is time, 0,0001 s a step
+    tabs = tmp_path / "run.txt"
+    tabs.write_text("".join(f"{euro(a)}\t{euro(b)}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(tabs, "2"), V)
+    assert recordings.load_signal(tmp_path / "run.txt")[1] == H[1]
+    blanks = tmp_path / "run.dat"
+    blanks.write_text("".join(f"{euro(a)}  {euro(b)}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(blanks), H)
+
+
+def test_comma_only_lines_of_two_whole_numbers_are_refused(tmp_path):
+    path = tmp_path / "komma.csv"
+    path.write_text("".join(f"{int(a * 1000)},{abs(int(b * 1000))}\n" for a, b in zip(H.tolist(), V.tolist())))
+    with pytest.raises(UserError, match=r"komma\.csv: every line is two whole numbers split by a comma "
+                                        r"\('.*'\): a decimal comma, or two columns of integers\? Save it "
+                                        r"with '\.' as the decimal mark, or with ';' between columns"):
+        recordings.load_signal(path)
+
+
+@pytest.mark.parametrize("junk", ["", ",", ",,", "NaN,NaN", "nan,"])
+def test_thousands_of_trailing_empty_or_nan_lines_end_the_signal(tmp_path, junk):
+    path = tmp_path / "export.csv"
+    path.write_text("acc,vel\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(H.tolist(), V.tolist())) + f"{junk}\n" * 3000)
+    x = recordings.load_signal(path)
+    assert x.shape == (2560,)
+    np.testing.assert_array_equal(x, H)
+    gap = tmp_path / "gap.csv"   # NaN inside the recording is still refused
+    gap.write_text("acc\n1.0\nNaN\n2.0\n" + "NaN\n" * 100)
+    with pytest.raises(UserError, match=r"gap\.csv: 1 NaN/inf values \(first at index 1\)"):
+        recordings.load_signal(gap)
+
+
+def test_units_row_under_the_names_and_labview_measurement_files(tmp_path):
+    units = tmp_path / "daq.csv"
+    units.write_text("Time,Accel\nms,g\n" + "".join(f"{i * 0.1:.1f},{a!r}\n" for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(units), H)
+    assert stated_rate(units) == 10000.0
+    np.testing.assert_array_equal(recordings.load_signal(units, "g"), H)
+    lvm = tmp_path / "run_1.lvm"     # LabVIEW's text export: two header blocks, X_Value, a Comment column
+    head = ["LabVIEW Measurement\t", "Writer_Version\t2", "Separator\tTab", "Decimal_Separator\t.",
+            "***End_of_Header***\t", "", "Channels\t2\t", "Samples\t2560\t2560",
+            "Delta_X\t3.906250E-5\t3.906250E-5", "***End_of_Header***\t",
+            "X_Value\tUntitled\tUntitled 1\tComment"]
+    lvm.write_text("\n".join(head) + "\n"
+                   + "".join(f"{i / 25600:.6f}\t{a!r}\t{b!r}\t\n" for i, (a, b) in enumerate(zip(H.tolist(), V.tolist()))))
+    np.testing.assert_array_equal(recordings.load_signal(lvm), H)
+    np.testing.assert_array_equal(recordings.load_signal(lvm, "Untitled 1"), V)
+    assert stated_rate(lvm) == 25600.0
+
+
+def test_hust_data_and_fs(tmp_path):
+    path = tmp_path / "0.5X_B_65Hz.mat"
+    scipy.io.savemat(path, {"data": H[:, None], "fs": np.array([[51200]])})
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=51200), H)
+    assert stated_rate(path) == 51200.0
+
+
+def test_ottawa_two_channels_name_the_key(tmp_path):
+    # University of Ottawa (variable speed): Channel_1 accelerometer, Channel_2 speed encoder.
+    path = tmp_path / "H-A-1.mat"
+    scipy.io.savemat(path, {"Channel_1": H[:, None], "Channel_2": V[:, None]})
+    with pytest.raises(UserError, match=r"H-A-1\.mat: several numeric arrays and none ending in _DE_time "
+                                        r"\(variables: Channel_1 \(2560, 1\), Channel_2 \(2560, 1\)\); "
+                                        r"set data.files.key to the one to use"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "Channel_1"), H)
+
+
+def test_matrix_of_channels_is_picked_by_number(tmp_path):
+    # DIRG (Politecnico di Torino): one [samples, 6] matrix named like the file.
+    block = np.stack([H, V, -H, -V, H / 2, V / 2], 1)
+    path = tmp_path / "C4A_300_505_1.mat"
+    scipy.io.savemat(path, {"C4A_300_505_1": block})
+    with pytest.raises(UserError, match=r"C4A_300_505_1\.mat: C4A_300_505_1 has shape \(2560, 6\), 6 channels, "
+                                        r"not one channel; pick one with data.files.key = '1' \(this file's "
+                                        r"C4A_300_505_1; or 'C4A_300_505_1:1'\), a channel from 1 to 6"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "2"), V)
+    np.testing.assert_array_equal(recordings.load_signal(path, "C4A_300_505_1:4"), -V)
+    with pytest.raises(UserError, match=r"C4A_300_505_1 has 6 channels \(shape \(2560, 6\)\), no channel 7"):
+        recordings.load_signal(path, "7")
+    # [channels, samples], e.g. four sensors in rows: the shorter side counts channels
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, data=block[:, :4].T.copy())
+    np.testing.assert_array_equal(recordings.load_signal(rows, "3"), -H)
+    one = tmp_path / "97.mat"
+    save_mat(one, n=300)
+    with pytest.raises(UserError, match=r"97\.mat: X097_DE_time holds one channel \(shape \(300, 1\)\), "
+                                        r"no channel 2"):
+        recordings.load_signal(one, "2")
+
+
+def test_kaist_labview_waveform_struct_states_its_interval(tmp_path):
+    # KAIST rig: LabVIEW's waveform export, Signal.y_values.values [samples, 4] beside
+    # Signal.x_values.increment (seconds per sample).
+    block = np.stack([H, V, -H, -V], 1)
+    signal = {"x_values": {"start_value": 0.0, "increment": 1 / 25600, "number_of_values": 2560},
+              "y_values": {"values": block, "quantity": {"label": "g"}},
+              "function_record": {"name": "Signal"}}
+    path = tmp_path / "0Nm_BPFI_03.mat"
+    scipy.io.savemat(path, {"Signal": signal})
+    with pytest.raises(UserError, match=r"Signal\.y_values\.values has shape \(2560, 4\), 4 channels"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "3", fs_hz=25600), -H)
+    assert stated_rate(path, "Signal.y_values.values:1") == 25600.0
+
+
+def test_cwru_48k_without_rpm_and_two_runs_of_other_numbers(tmp_path):
+    de = tmp_path / "109.mat"          # 48 kHz drive-end files: DE, FE, BA, no RPM; no rate inside
+    scipy.io.savemat(de, {"X109_DE_time": H[:, None], "X109_FE_time": V[:, None], "X109_BA_time": -H[:, None]})
+    np.testing.assert_array_equal(recordings.load_signal(de), H)
+    assert stated_rate(de) is None
+    np.testing.assert_array_equal(recordings.load_signal(de, "BA_time"), -H)
+    two = tmp_path / "IR007_1.mat"     # renamed: the file name no longer says which run is its own
+    scipy.io.savemat(two, {"X105_DE_time": H[:, None], "X106_DE_time": V[:, None]})
+    with pytest.raises(UserError, match=r"IR007_1\.mat: several drive-end signals \(X105_DE_time, "
+                                        r"X106_DE_time\); set data.files.key to the one to use"):
+        recordings.load_signal(two)
+    np.testing.assert_array_equal(recordings.load_signal(two, "X106_DE_time"), V)

@@ -32,8 +32,8 @@ import numpy as np
 from drsn_edge.errors import UserError
 from training.signals import CLASSES
 
-TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
-SUFFIXES = (".mat", ".csv", ".npz", ".wav", ".txt", ".tsv", ".dat")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".lvm")
+SUFFIXES = (".mat", ".csv", ".npz", ".wav", ".txt", ".tsv", ".dat", ".lvm")
 SPLITS = ("train", "val", "test")
 
 # CWRU-style short names: IR007, B014, OR021@6 (the @ position is ignored).
@@ -75,7 +75,7 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
         variable, channel = _channel_key(key, arrays)
         name = _pick(arrays, variable, path)
         rate = rate if rate is not None else _file_rate(arrays, name)
-        data = _channel(arrays[name], name, channel, path)
+        data = _channel(arrays[name], name, channel, path, named=bool(variable))
     elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
         data, stated = _read_csv(path, key)
         rate = rate if rate is not None else stated
@@ -223,7 +223,7 @@ def _channel_key(key: str, arrays: dict) -> tuple[str, int | None]:
     return (m.group(1), int(m.group(2))) if m else (key, None)
 
 
-def _channel(data, name: str, channel: int | None, path: Path):
+def _channel(data, name: str, channel: int | None, path: Path, named: bool = True):
     """One channel of a matrix [samples, channels] (or [channels, samples]: the shorter side
     counts channels); a matrix without a channel is refused with the key that picks one."""
     a = np.asarray(data)
@@ -232,15 +232,16 @@ def _channel(data, name: str, channel: int | None, path: Path):
         axis = 1 if a.shape[1] <= a.shape[0] else 0
         count = a.shape[axis]
         if channel is None:
+            pick = f"'{name}:1'" if named else f"'1' (this file's {name}; or '{name}:1')"
             raise UserError(f"{path}: {name} has shape {a.shape}, {count} channels, not one channel; "
-                            f"pick one with data.files.key = '{name}:1' (1 to {count})")
+                            f"pick one with data.files.key = {pick}, a channel from 1 to {count}")
         if not 1 <= channel <= count:
             raise UserError(f"{path}: {name} has {count} channels (shape {a.shape}), no channel "
                             f"{channel} (data.files.key); give one from 1 to {count}")
         return np.take(a, channel - 1, axis=axis)
     if channel is not None and channel != 1:
         raise UserError(f"{path}: {name} holds one channel (shape {a.shape}), no channel {channel} "
-                        f"(data.files.key); drop ':{channel}' from the key")
+                        f"(data.files.key); set data.files.key to a variable's name")
     return data
 
 
@@ -335,9 +336,15 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
             raise UserError(f"{path}: only a header row, no samples; add one sample per line")
         raise UserError(f"{path}: no column of numbers (line {lines[-1][0]}: "
                         f"{lines[-1][1].strip()[:60]!r}); the file needs a numeric column")
-    header = None
-    if start == 1 or (start > 1 and len(fields(lines[start - 1][1])) == len(fields(lines[start][1])) > 1):
+    # The header: the line before the data when it is the first, or names as many columns;
+    # lines of that width just above it (a units row under the names) are header rows too.
+    header, above = None, []
+    if start == 1 or (start > 1 and len(fields(lines[start - 1][1])) == width > 1):
         header = lines[start - 1][1]
+        j = start - 1
+        while j > 0 and len(fields(lines[j - 1][1])) == width > 1 and not shape(lines[j - 1][1])[1]:
+            j -= 1
+            above.append(fields(lines[j][1]))
     rows = [(lineno, fields(line)) for lineno, line in lines[start:]]
     row = rows[0][1]
     names = fields(header) if header is not None else []
@@ -368,13 +375,17 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
         name = names[numeric[0]] if header is not None else None
         values = column_values(numeric[0])
         kind = _lead_kind(values, name)
+        if kind is None and above:   # "Time" over a units row "s" or "ms"
+            name = " ".join(r[numeric[0]] for r in above[::-1] + [names] if numeric[0] < len(r))
+            kind = _lead_kind(values, name)
         if kind is not None:
             lead = numeric[:1]
             rate = _rate_of(values, name) if kind == "time" else None
     if key:
-        lowered = [n.lower() for n in names]
-        column = (lowered.index(key.lower()) if key.lower() in lowered
-                  else int(key) - 1 if key.isdigit() and 0 < int(key) <= len(row) else None)
+        header_rows = [[n.lower() for n in r] for r in [names] + above]
+        column = next((r.index(key.lower()) for r in header_rows if key.lower() in r), None)
+        if column is None and key.isdigit() and 0 < int(key) <= len(row):
+            column = int(key) - 1
         if column is None:
             listing = ", ".join(n or "(unnamed)" for n in names) if header is not None \
                 else f"{len(row)} unnamed columns"
@@ -399,6 +410,9 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]
     sample = [ln for ln in lines[mid:mid + 200] if re.search(r"\d", ln)][:50] or \
              [ln for ln in lines[:mid][::-1] if re.search(r"\d", ln)][:50] or lines[:1]
     delimiter = next((d for d in ("\t", ";", ",") if all(d in ln for ln in sample)), None)
+    if delimiter == "," and all(len(ln.split()) > 1 and all(
+            re.fullmatch(r"[-+]?\d*,?\d+([eE][-+]?\d+)?", f) for f in ln.split()) for ln in sample):
+        delimiter = None   # blanks between numbers with decimal commas: 0,25  -1,5
     cells = [f.strip() for ln in sample for f in (ln.split(delimiter) if delimiter else ln.split())]
     if delimiter != ",":
         comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
@@ -444,7 +458,8 @@ def _two_levels(values: np.ndarray) -> bool:
     return (low | high).mean() > 0.9 and min(low.mean(), high.mean()) > 0.01
 
 
-_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?)\b", re.IGNORECASE)
+_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?|x value|zeit|temps|tiempo|tempo)\b",
+                        re.IGNORECASE)
 _INDEX_NAME = re.compile(r"^(|index|idx|n|no|sample|samples|unnamed.*)$", re.IGNORECASE)
 
 
