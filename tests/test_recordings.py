@@ -785,6 +785,7 @@ def test_units_row_under_the_names_and_labview_measurement_files(tmp_path):
     np.testing.assert_array_equal(recordings.load_signal(lvm), H)
     np.testing.assert_array_equal(recordings.load_signal(lvm, "Untitled 1"), V)
     assert stated_rate(lvm) == 25600.0
+    assert [q.name for q in recordings._scan([tmp_path])] == ["daq.csv", "run_1.lvm"]
 
 
 def test_hust_data_and_fs(tmp_path):

@@ -671,7 +671,7 @@ def _scan(paths, manifest: Path | None = None) -> list[Path]:
             # only when it reads as numbers.
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
                            and not _is_manifest_of(q, manifest)
-                           and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav")
+                           and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav", ".lvm")
                                 or _reads_as_numbers(q)))
             if not found:
                 raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
