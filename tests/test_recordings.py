@@ -823,6 +823,9 @@ def test_matrix_of_channels_is_picked_by_number(tmp_path):
     rows = tmp_path / "rows.npz"
     np.savez(rows, data=block[:, :4].T.copy())
     np.testing.assert_array_equal(recordings.load_signal(rows, "3"), -H)
+    pt = tmp_path / "PT500_IF_1.mat"      # four sensors in rows of a .mat
+    scipy.io.savemat(pt, {"data": block[:, :4].T.copy()})
+    np.testing.assert_array_equal(recordings.load_signal(pt, "4"), -V)
     one = tmp_path / "97.mat"
     save_mat(one, n=300)
     with pytest.raises(UserError, match=r"97\.mat: X097_DE_time holds one channel \(shape \(300, 1\)\), "

@@ -1,10 +1,10 @@
 """Real vibration recordings: loading, windowing, labelling and a split by recording.
 
 Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; structs such as MFPT's
-`bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py),
-text columns (.csv, .txt, .tsv, .dat, or a listed file of any other name that reads as
-numbers; a header row is allowed, a time column is skipped and gives the rate), .wav and
-.npz. Labels come from a manifest CSV ("path,label", paths relative to the manifest) or
+`bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py;
+a channel of a matrix by number), text columns (.csv, .txt, .tsv, .dat, .lvm, or a listed
+file of any other name that reads as numbers; a preamble and a header row are allowed, time
+columns are skipped and give the rate, decimal commas are read), .wav and .npz. Labels come from a manifest CSV ("path,label", paths relative to the manifest) or
 from the file name.
 
 A manifest with a header row may carry more columns: the operating condition of each
@@ -57,7 +57,8 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
 
     `key` picks the variable of a .mat/.npz file: an exact name, or a unique name ending in
     it (key="DE_time" fits every CWRU file), or the name of a struct element holding one
-    numeric field (key="vibration_1"). Default: the variable ending in _DE_time, else the
+    numeric field (key="vibration_1"); "name:2" or "2" picks channel 2 of a matrix (of the
+    default variable for a bare number). Default: the variable ending in _DE_time, else the
     only floating-point array. Text files use the column `key` names (header) or numbers
     (from 1), else their first numeric column that is not a time axis; .wav files channel
     `key` (from 1) of several. The recording's rate is `rate` (e.g. a manifest's fs_hz
