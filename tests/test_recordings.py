@@ -747,13 +747,27 @@ def test_decimal_commas_with_semicolons_tabs_or_blanks(tmp_path):
     np.testing.assert_array_equal(recordings.load_signal(blanks), H)
 
 
-def test_comma_only_lines_of_two_whole_numbers_are_refused(tmp_path):
+def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refused(tmp_path):
     path = tmp_path / "komma.csv"
-    path.write_text("".join(f"{int(a * 1000)},{abs(int(b * 1000))}\n" for a, b in zip(H.tolist(), V.tolist())))
-    with pytest.raises(UserError, match=r"komma\.csv: every line is two whole numbers split by a comma "
+    path.write_text("".join(f"{int(a * 1000)},{abs(int(b * 1000))}\n" for a, b in zip(H, V)))
+    with pytest.raises(UserError, match=r"komma\.csv: every line is whole numbers split by commas "
                                         r"\('.*'\): a decimal comma, or two columns of integers\? Save it "
                                         r"with '\.' as the decimal mark, or with ';' between columns"):
         recordings.load_signal(path)
+    four = tmp_path / "vier.csv"      # 0,046,1,250: a fraction's leading zero gives it away
+    four.write_text("".join(f"0,{i % 1000:03d},1,{(7 * i) % 1000:03d}\n" for i in range(500)))
+    with pytest.raises(UserError, match=r"vier\.csv: every line is whole numbers split by commas"):
+        recordings.load_signal(four)
+    counts = tmp_path / "counts.csv"  # an index and integer counts stay readable
+    counts.write_text("".join(f"{i},{(37 * i) % 200 - 100},{(11 * i) % 50}\n" for i in range(500)))
+    np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])
+
+
+def test_header_over_lines_closed_by_a_delimiter_after_a_preamble(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Recorder export\nChannels: 2\nacc_x,acc_y\n"
+                    + "".join(f"{a},{b},\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path, "ACC_Y"), V)
 
 
 @pytest.mark.parametrize("junk", ["", ",", ",,", "NaN,NaN", "nan,"])

@@ -321,9 +321,15 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     def num(field):
         return _number(field.replace(",", ".") if decimal_comma else field)
 
+    def width_of(parts):   # a delimiter closing each line (SEU's "...,0.12,") adds no column
+        n = len(parts)
+        while n and not parts[n - 1]:
+            n -= 1
+        return n
+
     def shape(line):
         parts = fields(line)
-        return len(parts), frozenset(i for i, f in enumerate(parts) if f and num(f) is not None)
+        return width_of(parts), frozenset(i for i, f in enumerate(parts) if f and num(f) is not None)
 
     # The numeric block starts at the first line shaped like the data lines in the middle of
     # the file (as many fields, numbers where they have numbers); text before it is preamble.
@@ -340,30 +346,44 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     # The header: the line before the data when it is the first, or names as many columns;
     # lines of that width just above it (a units row under the names) are header rows too.
     header, above = None, []
-    if start == 1 or (start > 1 and len(fields(lines[start - 1][1])) == width > 1):
+    def names_columns(line):   # as many names as columns (one more: a closing empty column)
+        return width > 1 and width <= width_of(fields(line)) <= len(fields(lines[start][1]))
+
+    if start == 1 or (start > 1 and names_columns(lines[start - 1][1])):
         header = lines[start - 1][1]
         j = start - 1
-        while j > 0 and len(fields(lines[j - 1][1])) == width > 1 and not shape(lines[j - 1][1])[1]:
+        while j > 0 and names_columns(lines[j - 1][1]) and not shape(lines[j - 1][1])[1]:
             j -= 1
             above.append(fields(lines[j][1]))
-    rows = [(lineno, fields(line)) for lineno, line in lines[start:]]
-    row = rows[0][1]
+    rows = lines[start:]
+    row = fields(rows[0][1])
     names = fields(header) if header is not None else []
     names += [""] * (len(row) - len(names)) if header is not None else []
     numeric = [i for i, f in enumerate(row) if f and num(f) is not None]
+    parsed: dict[int, np.ndarray] = {}
 
     def column_values(column):
-        cells = [(lineno, parts[column] if column < len(parts) else "") for lineno, parts in rows]
+        if column in parsed:
+            return parsed[column]
+        cells = [(parts[column].strip() if column < len(parts) else "")
+                 for parts in ((line.split(delimiter) if delimiter else line.split()) for _, line in rows)]
         end = len(cells)
-        while end > 1 and cells[end - 1][1].lower() in _BLANK:   # trailing empty / NaN lines
+        while end > 1 and cells[end - 1].lower() in _BLANK:   # trailing empty / NaN lines
             end -= 1
-        values = np.empty(end)
-        for j, (lineno, cell) in enumerate(cells[:end]):
-            value = num(cell) if cell else None
-            if value is None:
-                raise UserError(f"{path}: line {lineno}, column {column + 1}: {cell!r} is not a "
-                                f"number; fix or remove that line")
-            values[j] = value
+        cells = cells[:end]
+        if decimal_comma:
+            cells = [c.replace(",", ".") for c in cells]
+        try:
+            values = np.array(cells, dtype=np.float64) if all(cells) else None
+        except ValueError:
+            values = None
+        if values is None:   # name the first line that is not a number
+            for (lineno, _), cell in zip(rows, cells):
+                if not cell or _number(cell) is None:
+                    raise UserError(f"{path}: line {lineno}, column {column + 1}: {cell!r} is not a "
+                                    f"number; fix or remove that line")
+            values = np.array([_number(c) for c in cells], dtype=np.float64)
+        parsed[column] = values
         return values
 
     # Leading time columns, and the rate they give.
@@ -419,8 +439,9 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]
         comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
         return delimiter, comma and not any("." in f for f in cells), sample
     whole = [re.fullmatch(r"[-+]?\d+", f) is not None for f in cells]
-    if cells and all(whole) and all(len(ln.split(",")) == 2 for ln in sample):
-        raise UserError(f"{path}: every line is two whole numbers split by a comma "
+    if cells and all(whole) and (all(len(ln.split(",")) == 2 for ln in sample)
+                                 or any(re.fullmatch(r"0\d+", f) for f in cells)):
+        raise UserError(f"{path}: every line is whole numbers split by commas "
                         f"({sample[0].strip()!r}): a decimal comma, or two columns of integers? "
                         f"Save it with '.' as the decimal mark, or with ';' between columns")
     return delimiter, False, sample
