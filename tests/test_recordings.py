@@ -860,6 +860,11 @@ def test_kaist_labview_waveform_struct_states_its_interval(tmp_path):
         recordings.load_signal(path)
     np.testing.assert_array_equal(recordings.load_signal(path, "3", fs_hz=25600), -H)
     assert stated_rate(path, "Signal.y_values.values:1") == 25600.0
+    two = tmp_path / "two_signals.mat"   # accelerometers and a microphone, each its own waveform
+    scipy.io.savemat(two, {"Signal_0": signal, "Signal_1": {**signal, "x_values": {
+        "start_value": 0.0, "increment": 1 / 51200, "number_of_values": 2560}}})
+    assert stated_rate(two, "Signal_1.y_values.values:2") == 51200.0
+    assert stated_rate(two, "Signal_0.y_values.values:2") == 25600.0
 
 
 def test_cwru_48k_without_rpm_and_two_runs_of_other_numbers(tmp_path):

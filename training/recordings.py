@@ -186,8 +186,8 @@ def _file_rate(arrays: dict, signal: str = "") -> float | None:
     parts = signal.split(".")[:-1]
     scopes = [".".join(parts[:n]) + "." for n in range(len(parts), 0, -1)] + [""]
     for scope in scopes:
-        for key in RATE_KEYS + INTERVAL_KEYS:
-            rate = _scalar_rate(arrays.get(scope + key), key)
+        for key in RATE_KEYS + INTERVAL_KEYS + tuple("x_values." + k for k in INTERVAL_KEYS):
+            rate = _scalar_rate(arrays.get(scope + key), key.split(".")[-1])
             if rate is not None:
                 return rate
     for key in RATE_KEYS + INTERVAL_KEYS:
