@@ -724,6 +724,22 @@ def test_mafaulda_tachometer_first_column_is_not_the_default(tmp_path):
     assert stated_rate(path) is None
 
 
+def test_columns_named_as_speed_or_voltage_are_not_the_default(tmp_path):
+    # Fraunhofer's unbalance set: V_in, Measured_RPM, Vibration_1..3 (4096 Hz, not in the file)
+    rpm = np.linspace(600, 2300, 2560)
+    path = tmp_path / "0D.csv"
+    path.write_text("V_in,Measured_RPM,Vibration_1,Vibration_2,Vibration_3\n"
+                    + "".join(f"{r / 400:.4f},{r:.2f},{a},{b},{-a}\n" for r, a, b in zip(rpm.tolist(), H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "measured_rpm"), np.round(rpm, 2))
+    wide = tmp_path / "vb.csv"   # a time stamp, then a second of samples along each line
+    wide.write_text("".join(f"{t}," + ",".join(f"{x:.4f}" for x in np.sin(np.arange(1024) * 0.1 * (t + 1))) + "\n"
+                            for t in range(4)))
+    with pytest.raises(UserError, match=r"vb\.csv: 1025 numbers per line in 4 lines: the samples seem to "
+                                        r"run along the lines; store one sample per line"):
+        recordings.load_signal(wide)
+
+
 def test_a_pure_tone_is_vibration_not_a_pulse_train(tmp_path):
     path = tmp_path / "tone.csv"
     tone = np.sin(np.arange(3000) * 2 * np.pi / 40)

@@ -413,15 +413,24 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
             raise UserError(f"{path}: no column {key!r} (data.files.key); columns: {listing}; "
                             f"set data.files.key to a column name or number (from 1)")
         return column_values(column), rate if lead and column not in lead else None
+    if len(numeric) > 256:
+        raise UserError(f"{path}: {len(numeric)} numbers per line in {len(rows)} lines: the samples "
+                        f"seem to run along the lines; store one sample per line (a column per "
+                        f"channel), or pick a column with data.files.key")
+    # Not vibration: a column whose name says speed, tachometer, torque ... (Fraunhofer's
+    # unbalance set: V_in, Measured_RPM before Vibration_1), or that only pulses.
     candidates = [c for c in numeric if c not in lead]
-    for column in candidates:
+    named = [c for c in candidates if not (header is not None and _NOT_VIBRATION.search(names[c]))]
+    for column in named:
         values = column_values(column)
         if len(candidates) == 1 or not _two_levels(values):
             return values, rate
-    return column_values(candidates[0]), rate   # every column pulses: the first
+    return column_values((named or candidates)[0]), rate   # every column pulses: the first
 
 
 _BLANK = ("", "nan", "na", "n/a", "null", "none", "-")
+_NOT_VIBRATION = re.compile(r"rpm|speed|tach|encoder|torque|temp|current|volt|v_in\b|force|"
+                            r"pressure|trigger|phasor|pulse|load", re.IGNORECASE)
 
 
 def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]:
