@@ -818,6 +818,21 @@ def test_units_row_under_the_names_and_labview_measurement_files(tmp_path):
     assert [q.name for q in recordings._scan([tmp_path])] == ["daq.csv", "run_1.lvm"]
 
 
+def test_excel_and_tdms_files_say_how_to_convert_them(tmp_path):
+    # HUSTbearing (Huazhong) ships Excel workbooks; NI rigs write TDMS.
+    book = tmp_path / "0.5X_B_65Hz.xlsx"
+    book.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(UserError, match=r"0\.5X_B_65Hz\.xlsx: unsupported file type '\.xlsx'; save the sheet "
+                                        r"as \.csv \(a column per channel\) and list that, or convert it to one of"):
+        recordings.load_signal(book)
+    with pytest.raises(UserError, match=r"folder has no .* recordings \(\.xlsx files: save the sheet as \.csv"):
+        recordings._scan([tmp_path])
+    tdms = tmp_path / "current.tdms"
+    tdms.write_bytes(b"TDSm" + bytes(100))
+    with pytest.raises(UserError, match=r"current\.tdms: unsupported file type '\.tdms'; export its vibration"):
+        recordings.load_signal(tdms)
+
+
 def test_hust_data_and_fs(tmp_path):
     path = tmp_path / "0.5X_B_65Hz.mat"
     scipy.io.savemat(path, {"data": H[:, None], "fs": np.array([[51200]])})

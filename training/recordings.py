@@ -43,6 +43,11 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 
 # ---------------------------------------------------------------------------- loading
 
+# What to do with the other formats data sets come in (HUSTbearing's Excel workbooks, NI's TDMS).
+_CONVERT = {".xls": "save the sheet as .csv (a column per channel) and list that, or convert it",
+            ".xlsx": "save the sheet as .csv (a column per channel) and list that, or convert it",
+            ".tdms": "export its vibration channel (NI's TDMS) as .csv or .mat, or convert it"}
+
 # Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
 # shaft speeds, not rates, so they are not among them.
 RATE_KEYS = ("fs", "fs_hz", "Fs", "sr", "sample_rate", "sampling_rate", "sample_rate_hz")
@@ -81,8 +86,9 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
         data, stated = _read_csv(path, key)
         rate = rate if rate is not None else stated
     else:
+        hint = _CONVERT.get(suffix, "convert it")
         raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                        f"convert it to one of {', '.join(SUFFIXES)}")
+                        f"{hint} to one of {', '.join(SUFFIXES)}")
     return at_rate(_as_signal(data, path), rate, fs_hz, resample, path)
 
 
@@ -705,7 +711,9 @@ def _scan(paths, manifest: Path | None = None) -> list[Path]:
                            and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav", ".lvm")
                                 or _reads_as_numbers(q)))
             if not found:
-                raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
+                other = sorted({q.suffix.lower() for q in p.iterdir() if q.suffix.lower() in _CONVERT})
+                advice = f" ({'/'.join(other)} files: {_CONVERT[other[0]]})" if other else ""
+                raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings{advice}; "
                                 f"check data.files.paths")
             files += found
         elif p.is_file():
