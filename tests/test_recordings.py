@@ -704,11 +704,17 @@ def test_jnu_single_column_and_phm2009_tab_columns(tmp_path):
     jnu = tmp_path / "ib600_2.csv"
     jnu.write_text("".join(f"{a!r}\n" for a in H.tolist()))
     np.testing.assert_array_equal(recordings.load_signal(jnu), H)
-    phm = tmp_path / "spur_1_30hz_High_1.txt"   # input accel, output accel, tachometer
+    # PHM 2009 gearbox: input accelerometer, output accelerometer, tachometer; 66,666.67 Hz
     tach = np.where(np.arange(2560) % 50 < 5, 5.0, 0.0)
-    phm.write_text("".join(f"{a!r}\t{b!r}\t{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
+    phm = tmp_path / "Run_1.csv"
+    phm.write_text("".join(f"{a!r},{b!r},{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
     np.testing.assert_array_equal(recordings.load_signal(phm), H)
     np.testing.assert_array_equal(recordings.load_signal(phm, "2"), V)
+    assert stated_rate(phm) is None
+    assert len(recordings.load_signal(phm, "", 12000, rate=200000 / 3, resample=True)) == 461  # 2560 * 0.18
+    tabs = tmp_path / "spur_1_30hz_High_1.txt"
+    tabs.write_text("".join(f"{a!r}\t{b!r}\t{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(tabs), H)
 
 
 def test_mafaulda_tachometer_first_column_is_not_the_default(tmp_path):
