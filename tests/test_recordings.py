@@ -874,6 +874,11 @@ def test_matrix_of_channels_is_picked_by_number(tmp_path):
     rows = tmp_path / "rows.npz"
     np.savez(rows, data=block[:, :4].T.copy())
     np.testing.assert_array_equal(recordings.load_signal(rows, "3"), -H)
+    uored = tmp_path / "H_1_0.mat"        # UORED-VAFCLS: named like the file, accelerometer then microphone
+    scipy.io.savemat(uored, {"H_1_0": np.stack([H, V], 1)})
+    np.testing.assert_array_equal(recordings.load_signal(uored, "1"), H)
+    with pytest.raises(UserError, match=r"H_1_0\.mat: H_1_0 has shape \(2560, 2\), 2 channels"):
+        recordings.load_signal(uored)
     pt = tmp_path / "PT500_IF_1.mat"      # four sensors in rows of a .mat
     scipy.io.savemat(pt, {"data": block[:, :4].T.copy()})
     np.testing.assert_array_equal(recordings.load_signal(pt, "4"), -V)
