@@ -879,6 +879,9 @@ def test_matrix_of_channels_is_picked_by_number(tmp_path):
     np.testing.assert_array_equal(recordings.load_signal(uored, "1"), H)
     with pytest.raises(UserError, match=r"H_1_0\.mat: H_1_0 has shape \(2560, 2\), 2 channels"):
         recordings.load_signal(uored)
+    cube = tmp_path / "cube.npz"          # a leading axis of one
+    np.savez(cube, x=block[None, :, :3])
+    np.testing.assert_array_equal(recordings.load_signal(cube, "x:2"), V)
     pt = tmp_path / "PT500_IF_1.mat"      # four sensors in rows of a .mat
     scipy.io.savemat(pt, {"data": block[:, :4].T.copy()})
     np.testing.assert_array_equal(recordings.load_signal(pt, "4"), -V)

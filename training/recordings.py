@@ -235,7 +235,8 @@ def _channel(data, name: str, channel: int | None, path: Path, named: bool = Tru
     counts channels); a matrix without a channel is refused with the key that picks one."""
     a = np.asarray(data)
     dims = [s for s in a.shape if s > 1]
-    if len(dims) == 2 and isinstance(data, np.ndarray) and a.ndim == 2:
+    if len(dims) == 2 and isinstance(data, np.ndarray):
+        a = a.reshape(dims)   # (1, samples, 4) as (samples, 4)
         axis = 1 if a.shape[1] <= a.shape[0] else 0
         count = a.shape[axis]
         if channel is None:
