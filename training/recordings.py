@@ -4,8 +4,8 @@ Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; structs such a
 `bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py;
 a channel of a matrix by number), text columns (.csv, .txt, .tsv, .dat, .lvm, or a listed
 file of any other name that reads as numbers; a preamble and a header row are allowed, time
-columns are skipped and give the rate, decimal commas are read), .wav and .npz. Labels come from a manifest CSV ("path,label", paths relative to the manifest) or
-from the file name.
+columns are skipped and give the rate, decimal commas are read), .wav and .npz. Labels come
+from a manifest CSV ("path,label", paths relative to the manifest) or from the file name.
 
 A manifest with a header row may carry more columns: the operating condition of each
 recording (`path,label,load,speed_rpm,fs_hz,machine`...). The split can then follow them:
@@ -298,18 +298,21 @@ def _pick(arrays: dict, key: str, path: Path) -> str:
 def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     """The signal column of a text file, and the rate its time column states (or None).
 
-    The numeric block starts at the first two lines of numbers; lines of text before it are
-    a preamble (the SEU rig's files), the last of them the header when it names the columns
-    (or it is the only one). Fields are split at tabs, semicolons, commas or runs of blanks,
-    whichever every sampled data line has; with tabs, semicolons or blanks a comma inside a
-    number is a decimal comma (1,234;5,678). Trailing lines whose field is empty or NaN end the
-    column (a spreadsheet's export). The column is `key` (a header name, any case, or a number
-    from 1), else the first numeric one after leading time columns that does not only switch
-    between two levels (a tachometer's pulses): a time or index column named like one (t,
-    time, Time (s), timestamp ... / empty, index, Unnamed: 0), or, without a header, a first
-    column that only rises while others follow, or four whole-number clock columns hour,
-    minute, second, microsecond (FEMTO/PRONOSTIA). A time column rising in even steps gives
-    the rate (seconds; ms / us when its name says so); an index gives none."""
+    The numeric block starts at the first line shaped like the lines in the middle of the
+    file (as many fields, numbers where they have numbers); lines of text before it are a
+    preamble (the SEU rig's files), the last of them the header when it names the columns (or
+    it is the only one), with a units row under the names allowed. Fields are split at tabs,
+    semicolons, commas or runs of blanks, whichever every sampled data line has; with tabs,
+    semicolons or blanks a comma inside a number is a decimal comma (1,234;5,678). Trailing
+    lines whose field is empty or NaN end the column (a spreadsheet's export). The column is
+    `key` (a header name, any case, or a number from 1), else the first numeric one after
+    leading time columns that neither only switches between two levels (a tachometer's
+    pulses) nor is named as speed, torque, voltage...: a time or index column named like one
+    (t, time, Time (s), timestamp ... / empty, index, Unnamed: 0), or, without a header, a
+    first column that only rises while others follow, or four whole-number clock columns
+    hour, minute, second, microsecond (FEMTO/PRONOSTIA). A time column rising in even steps
+    gives the rate (seconds; ms / us when its name says so), as does the clock; an index
+    gives none."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -342,9 +345,11 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     # the file (as many fields, numbers where they have numbers); text before it is preamble.
     shapes = [shape(ln) for ln in sample]
     width, columns = max(set(shapes), key=shapes.count)
-    start = next((i for i, (_, line) in enumerate(lines)
-                  if (lambda n, c: n == width and columns <= c)(*shape(line))), None) \
-        if columns else None
+    def data_like(line):
+        n, c = shape(line)
+        return n == width and columns <= c
+
+    start = next((i for i, (_, line) in enumerate(lines) if data_like(line)), None) if columns else None
     if start is None:
         if len(lines) == 1:
             raise UserError(f"{path}: only a header row, no samples; add one sample per line")
@@ -352,10 +357,10 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
                         f"{lines[-1][1].strip()[:60]!r}); the file needs a numeric column")
     # The header: the line before the data when it is the first, or names as many columns;
     # lines of that width just above it (a units row under the names) are header rows too.
-    header, above = None, []
     def names_columns(line):   # as many names as columns (one more: a closing empty column)
         return width > 1 and width <= width_of(fields(line)) <= len(fields(lines[start][1]))
 
+    header, above = None, []
     if start == 1 or (start > 1 and names_columns(lines[start - 1][1])):
         header = lines[start - 1][1]
         j = start - 1
@@ -441,8 +446,9 @@ _NOT_VIBRATION = re.compile(r"rpm|speed|tach|encoder|torque|temp|current|volt|v_
 
 
 def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]:
-    """(delimiter, decimal comma, the sampled lines) from data lines in the middle of the file (past any
-    preamble, before any trailing junk): the separator every one of them has, tab first."""
+    """(delimiter, decimal comma, the sampled lines) from data lines in the middle of the file
+    (past any preamble, before any trailing junk): the separator every one of them has, tab
+    first; blanks when the commas sit inside numbers between blanks."""
     mid = len(lines) // 2
     sample = [ln for ln in lines[mid:mid + 200] if re.search(r"\d", ln)][:50] or \
              [ln for ln in lines[:mid][::-1] if re.search(r"\d", ln)][:50] or lines[:1]
