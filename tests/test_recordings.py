@@ -785,6 +785,17 @@ def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refuse
     np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])
 
 
+def test_quoted_fields(tmp_path):
+    path = tmp_path / "quoted.csv"   # a spreadsheet's export quoting every field
+    path.write_text('"time","acc"\n' + "".join(f'"{i / 1000}","{a}"\n' for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    assert stated_rate(path) == 1000.0
+    euro = tmp_path / "quoted_euro.csv"
+    euro.write_text('"Zeit";"acc"\n' + "".join(f'"{i / 1000}";"{a}"\n'.replace(".", ",")
+                                                for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(euro), H)
+
+
 def test_header_over_lines_closed_by_a_delimiter_after_a_preamble(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("Recorder export\nChannels: 2\nacc_x,acc_y\n"

@@ -325,8 +325,8 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
                         f"(one sample per line)")
     delimiter, decimal_comma, sample = _dialect(path, [ln for _, ln in lines])
 
-    def fields(line):
-        return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
+    def fields(line):   # quotes around a field (a spreadsheet's "0.25") are not part of it
+        return [f.strip().strip('"') for f in (line.split(delimiter) if delimiter else line.split())]
 
     def num(field):
         return _number(field.replace(",", ".") if decimal_comma else field)
@@ -377,7 +377,7 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     def column_values(column):
         if column in parsed:
             return parsed[column]
-        cells = [(parts[column].strip() if column < len(parts) else "")
+        cells = [(parts[column].strip().strip('"') if column < len(parts) else "")
                  for parts in ((line.split(delimiter) if delimiter else line.split()) for _, line in rows)]
         end = len(cells)
         while end > 1 and cells[end - 1].lower() in _BLANK:   # trailing empty / NaN lines
@@ -456,7 +456,7 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]
     if delimiter == "," and all(len(ln.split()) > 1 and all(
             re.fullmatch(r"[-+]?\d*,?\d+([eE][-+]?\d+)?", f) for f in ln.split()) for ln in sample):
         delimiter = None   # blanks between numbers with decimal commas: 0,25  -1,5
-    cells = [f.strip() for ln in sample for f in (ln.split(delimiter) if delimiter else ln.split())]
+    cells = [f.strip().strip('"') for ln in sample for f in (ln.split(delimiter) if delimiter else ln.split())]
     if delimiter != ",":
         comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
         return delimiter, comma and not any("." in f for f in cells), sample
