@@ -935,3 +935,6 @@ def test_cwru_48k_without_rpm_and_two_runs_of_other_numbers(tmp_path):
                                         r"X106_DE_time\); set data.files.key to the one to use"):
         recordings.load_signal(two)
     np.testing.assert_array_equal(recordings.load_signal(two, "X106_DE_time"), V)
+    other = tmp_path / "174.mat"       # a file whose one run carries another number (X173)
+    scipy.io.savemat(other, {"X173_DE_time": V[:, None], "X173_FE_time": H[:, None], "X173RPM": 1730.0})
+    np.testing.assert_array_equal(recordings.load_signal(other), V)
