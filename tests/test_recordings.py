@@ -938,3 +938,25 @@ def test_cwru_48k_without_rpm_and_two_runs_of_other_numbers(tmp_path):
     other = tmp_path / "174.mat"       # a file whose one run carries another number (X173)
     scipy.io.savemat(other, {"X173_DE_time": V[:, None], "X173_FE_time": H[:, None], "X173RPM": 1730.0})
     np.testing.assert_array_equal(recordings.load_signal(other), V)
+
+
+def test_paderborn_nesting_with_x_and_y_channels_of_one_name(tmp_path):
+    # Paderborn: a struct named like the file with Info, X (slow channels) and Y (fast ones),
+    # each a struct array of Name, Type, Unit, Data (a row), Raster; 'speed' in both.
+    fields = [("Name", "O"), ("Type", "O"), ("Unit", "O"), ("Data", "O"), ("Raster", "O")]
+    x = np.zeros((1, 2), dtype=fields)
+    x[0, 0] = ("force", "PT", "N", ramp(40)[None, :], "Mech_4kHz")
+    x[0, 1] = ("speed", "PT", "rpm", ramp(40, 1.0)[None, :], "Mech_4kHz")
+    y = np.zeros((1, 3), dtype=fields)
+    y[0, 0] = ("phase_current_1", "PT", "A", ramp(640, 2.0)[None, :], "HostService")
+    y[0, 1] = ("vibration_1", "PT", "m/s^2", H[None, :640], "HostService")
+    y[0, 2] = ("speed", "PT", "rpm", ramp(640, 3.0)[None, :], "HostService")
+    name = "N15_M07_F10_KA01_1"
+    path = tmp_path / f"{name}.mat"
+    scipy.io.savemat(path, {name: {"Info": "bearing KA01", "X": x, "Y": y, "Description": "run 1"}})
+    np.testing.assert_array_equal(recordings.load_signal(path, "vibration_1"), H[:640])
+    np.testing.assert_array_equal(recordings.load_signal(path, "Y.speed"), ramp(640, 3.0))
+    with pytest.raises(UserError, match=r"N15_M07_F10_KA01_1\.mat: several variables match 'speed' \(data.files.key\); "
+                                        r"variables present: .*N15_M07_F10_KA01_1\.X\.speed\.Data \(1, 40\)"):
+        recordings.load_signal(path, "speed")
+    assert stated_rate(path, "vibration_1") is None   # 64 kHz: from the manifest

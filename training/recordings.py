@@ -271,7 +271,7 @@ def _pick(arrays: dict, key: str, path: Path) -> str:
                     and _is_numeric(arrays[k])]
         if len(hits) == 1:
             return hits[0]
-        what = "several variables end in" if hits else "no variable"
+        what = "several variables match" if hits else "no variable"
         raise UserError(f"{path}: {what} {key!r} (data.files.key); variables present: "
                         f"{listing}; set data.files.key to one of them")
     hits = [k for k in names if k.endswith("_DE_time")]
