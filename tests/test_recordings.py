@@ -780,6 +780,9 @@ def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refuse
     four.write_text("".join(f"0,{i % 1000:03d},1,{(7 * i) % 1000:03d}\n" for i in range(500)))
     with pytest.raises(UserError, match=r"vier\.csv: every line is whole numbers split by commas"):
         recordings.load_signal(four)
+    indexed = tmp_path / "indexed.csv"  # an index counting by 1, then whole numbers: not decimals
+    indexed.write_text("".join(f"{i},{(37 * i) % 200 - 100}\n" for i in range(500)))
+    np.testing.assert_array_equal(recordings.load_signal(indexed), [(37 * i) % 200 - 100 for i in range(500)])
     counts = tmp_path / "counts.csv"  # an index and integer counts stay readable
     counts.write_text("".join(f"{i},{(37 * i) % 200 - 100},{(11 * i) % 50}\n" for i in range(500)))
     np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])

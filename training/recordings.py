@@ -461,8 +461,10 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]
         comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
         return delimiter, comma and not any("." in f for f in cells), sample
     whole = [re.fullmatch(r"[-+]?\d+", f) is not None for f in cells]
-    if cells and all(whole) and (all(len(ln.split(",")) == 2 for ln in sample)
-                                 or any(re.fullmatch(r"0\d+", f) for f in cells)):
+    firsts = [int(ln.split(",")[0].strip().strip('"')) for ln in sample] if cells and all(whole) else []
+    counted = len(firsts) > 2 and all(b - a == 1 for a, b in zip(firsts, firsts[1:]))   # an index
+    if cells and all(whole) and not counted and (all(len(ln.split(",")) == 2 for ln in sample)
+                                                 or any(re.fullmatch(r"0\d+", f) for f in cells)):
         raise UserError(f"{path}: every line is whole numbers split by commas "
                         f"({sample[0].strip()!r}): a decimal comma, or two columns of integers? "
                         f"Save it with '.' as the decimal mark, or with ';' between columns")
