@@ -788,6 +788,19 @@ def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refuse
     np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])
 
 
+def test_latin1_header_and_crlf_lines(tmp_path):
+    path = tmp_path / "messung.csv"   # a European DAQ's export: Latin-1 units, CRLF
+    path.write_bytes(("Zeit [s];Beschleunigung [m/s²]\r\n" + "".join(
+        f"{i / 5000};{a}\r\n".replace(".", ",") for i, a in enumerate(H.tolist()))).encode("latin-1"))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    assert stated_rate(path) == 5000.0
+    np.testing.assert_array_equal(recordings.load_signal(path, "beschleunigung [m/s²]"), H)
+    binary = tmp_path / "run.dat"
+    binary.write_bytes(np.arange(100, dtype=np.float32).tobytes())
+    with pytest.raises(UserError, match=r"run\.dat: not a text file"):
+        recordings.load_signal(binary)
+
+
 def test_quoted_fields(tmp_path):
     path = tmp_path / "quoted.csv"   # a spreadsheet's export quoting every field
     path.write_text('"time","acc"\n' + "".join(f'"{i / 1000}","{a}"\n' for i, a in enumerate(H.tolist())))

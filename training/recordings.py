@@ -314,10 +314,16 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     gives the rate (seconds; ms / us when its name says so), as does the clock; an index
     gives none."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
+    if b"\0" in raw[:65536]:
         raise UserError(f"{path}: not a text file; save the signal as one numeric "
-                        f"column of text") from None
+                        f"column of text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:   # a European DAQ's export: "Beschleunigung [m/s²]" in Latin-1
+        text = raw.decode("cp1252", errors="replace")
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
              if ln.strip() and not ln.lstrip().startswith(("#", "%"))]
     if not lines:
@@ -553,8 +559,8 @@ def _reads_as_numbers(path: Path) -> bool:
     rig's files, named by their time stamp)."""
     try:
         with path.open("rb") as f:
-            head = f.read(4096).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            head = f.read(4096).decode("utf-8", errors="replace")
+    except OSError:
         return False
     rows = [r for r in head.splitlines()[:5] if r.strip()]
     return bool(rows) and all(_number(f) is not None
