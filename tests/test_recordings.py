@@ -684,18 +684,18 @@ def seu_file(path, sep, preamble, trailing=""):
 
 
 def test_seu_gearbox_text_preamble_before_eight_channels(tmp_path):
-    # Southeast University's gearset/bearingset: lines of text, then 8 channels; most files
-    # comma-separated with a comma closing each line, some tab-separated.
-    comma = tmp_path / "Chipped_20_0.csv"
+    # Southeast University's gearset/bearingset: 16 lines of text, then 8 channels with a
+    # separator closing each line; tabs in most files, commas in ball_20_0.csv.
+    comma = tmp_path / "ball_20_0.csv"
     block = seu_file(comma, ",", [f"Information {i}: drivetrain dynamics simulator, 2018" for i in range(15)]
                      + ["Data"], trailing=",")
     np.testing.assert_array_equal(recordings.load_signal(comma), block[:, 0])
     np.testing.assert_array_equal(recordings.load_signal(comma, "2"), block[:, 1])   # planetary x
     assert len(recordings.load_signal(comma)) == 2560 and stated_rate(comma) is None
-    tab = tmp_path / "ball_20_0.csv"
-    block = seu_file(tab, "\t", [f"Parameter {i}\tvalue {i}" for i in range(12)])
+    tab = tmp_path / "Health_30_2.csv"
+    block = seu_file(tab, "\t", [f"Parameter {i}\tvalue {i}" for i in range(16)], trailing="\t")
     np.testing.assert_array_equal(recordings.load_signal(tab, "8"), block[:, 7])
-    with pytest.raises(UserError, match=r"ball_20_0\.csv: no column '9' \(data.files.key\); "
+    with pytest.raises(UserError, match=r"Health_30_2\.csv: no column '9' \(data.files.key\); "
                                         r"columns: 8 unnamed columns"):
         recordings.load_signal(tab, "9")
 

@@ -375,6 +375,7 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
             above.append(fields(lines[j][1]))
     rows = lines[start:]
     row = fields(rows[0][1])
+    row = row[:width_of(row)]   # a separator closing the line is no column
     names = fields(header) if header is not None else []
     names += [""] * (len(row) - len(names)) if header is not None else []
     numeric = [i for i, f in enumerate(row) if f and num(f) is not None]
