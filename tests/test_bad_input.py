@@ -270,6 +270,17 @@ CASES = [
                                            fs_hz=48000.0)], "normal_97.mat"),
     ("rec-csv-text", "data", files(), [put("rec/normal_1.csv", text="v\n1.0\nabc\n")], "normal_1.csv"),
     ("rec-missing-path", "data", ["data.source='files'", "data.files.paths=['{rec}/nope.npz']"], [], "nope.npz"),
+    ("rec-matrix-mat", "data", files(), [mat("normal_1.mat", C0A_100_505_1=np.stack([SIG, SIG, SIG], 1))],
+     "pick one with data.files.key = '1'"),
+    ("rec-channel-range", "data", files("data.files.key='4'"), [mat("normal_1.mat", run=np.stack([SIG, SIG, SIG], 1))],
+     "run has 3 channels (shape (4000, 3)), no channel 4"),
+    ("rec-two-arrays-mat", "data", files(), [mat("normal_1.mat", Channel_1=SIG[:, None], Channel_2=SIG[:, None])],
+     "several numeric arrays"),
+    ("rec-decimal-comma-or-two-columns", "data", files(),
+     [put("rec/normal_1.csv", text="".join(f"{int(v * 100)},{abs(int(v * 1000)) % 100}\n" for v in SIG))],
+     "every line is whole numbers split by commas"),
+    ("rec-text-preamble-no-numbers", "data", files(),
+     [put("rec/normal_1.csv", text="Information line\nSampling: fast\nData\n")], "no column of numbers"),
 ]
 
 

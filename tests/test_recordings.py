@@ -623,3 +623,356 @@ def test_a_stated_sample_rate_equal_to_fs_hz_is_accepted(tmp_path):
     from training import recordings
     np.savez(tmp_path / "normal_1.npz", signal=np.ones(100), fs=12000)
     assert recordings.load_signal(tmp_path / "normal_1.npz", fs_hz=12000.0).size == 100
+
+
+# ---------------------------------------------------------------------------- public data sets' layouts
+# Synthetic files written the way public bearing/gearbox data sets store theirs (layouts from
+# their documentation and loaders), with known numbers in them.
+
+H = np.round(np.sin(np.arange(2560) * 0.37) * 0.8, 4)       # "horizontal" channel
+V = np.round(np.cos(np.arange(2560) * 0.11) * 0.3, 4)       # "vertical" channel
+
+
+def stated_rate(path, key=""):
+    """The rate a file states, from the refusal at a rate it cannot have (None: none stated)."""
+    try:
+        recordings.load_signal(path, key, fs_hz=1.0, resample=False)
+    except UserError as exc:
+        return float(str(exc).split("recorded at ")[1].split(" Hz")[0])
+    return None
+
+
+def test_xjtu_sy_named_columns_no_rate_in_the_file(tmp_path):
+    path = tmp_path / "1.csv"
+    path.write_text("Horizontal_vibration_signals,Vertical_vibration_signals\n"
+                    + "".join(f"{a},{b}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "vertical_vibration_signals"), V)
+    assert stated_rate(path) is None        # 25.6 kHz comes from the manifest's fs_hz
+    assert len(recordings.load_signal(path, "", 12800, rate=25600.0, resample=True)) == 1280
+
+
+def femto_lines(sep, start_us=(9 * 3600 + 39 * 60 + 39) * 10**6 + 965438):
+    """PRONOSTIA's acc_*.csv: hour, minute, second, microsecond, horizontal, vertical; no header.
+    The clock crosses a second (and a minute) boundary inside the file."""
+    out = []
+    for i, (a, b) in enumerate(zip(H.tolist(), V.tolist())):
+        t = start_us + int(i * 1e6 / 25600)
+        h, rest = divmod(t, 3600 * 10**6)
+        m, rest = divmod(rest, 60 * 10**6)
+        s, us = divmod(rest, 10**6)
+        out.append(sep.join([str(h), str(m), str(s), f"{us}.0" if i % 2 else str(us), repr(a), repr(b)]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_femto_clock_columns_are_skipped_and_give_25600_hz(tmp_path, sep):
+    path = tmp_path / "acc_00001.csv"
+    path.write_text(femto_lines(sep, start_us=(9 * 3600 + 59 * 60 + 59) * 10**6 + 965438))
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=25600), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "6", fs_hz=25600), V)
+    assert stated_rate(path) == 25600.0 and stated_rate(path, "6") == 25600.0
+    assert stated_rate(path, "1") is None   # a clock column picked on purpose states nothing
+    assert len(recordings.load_signal(path, fs_hz=12800, resample=True)) == 1280
+
+
+def seu_file(path, sep, preamble, trailing=""):
+    block = np.stack([H, V, -H, -V, H / 2, V / 2, H * 2, V * 2], 1)
+    path.write_text("".join(f"{line}\n" for line in preamble)
+                    + "".join(sep.join(repr(float(x)) for x in row) + trailing + "\n" for row in block))
+    return block
+
+
+def test_seu_gearbox_text_preamble_before_eight_channels(tmp_path):
+    # Southeast University's gearset/bearingset: 16 lines of text, then 8 channels with a
+    # separator closing each line; tabs in most files, commas in ball_20_0.csv.
+    comma = tmp_path / "ball_20_0.csv"
+    block = seu_file(comma, ",", [f"Information {i}: drivetrain dynamics simulator, 2018" for i in range(15)]
+                     + ["Data"], trailing=",")
+    np.testing.assert_array_equal(recordings.load_signal(comma), block[:, 0])
+    np.testing.assert_array_equal(recordings.load_signal(comma, "2"), block[:, 1])   # planetary x
+    assert len(recordings.load_signal(comma)) == 2560 and stated_rate(comma) is None
+    tab = tmp_path / "Health_30_2.csv"
+    block = seu_file(tab, "\t", [f"Parameter {i}\tvalue {i}" for i in range(16)], trailing="\t")
+    np.testing.assert_array_equal(recordings.load_signal(tab, "8"), block[:, 7])
+    with pytest.raises(UserError, match=r"Health_30_2\.csv: no column '9' \(data.files.key\); "
+                                        r"columns: 8 unnamed columns"):
+        recordings.load_signal(tab, "9")
+
+
+def test_jnu_single_column_and_phm2009_tab_columns(tmp_path):
+    jnu = tmp_path / "ib600_2.csv"
+    jnu.write_text("".join(f"{a!r}\n" for a in H.tolist()))
+    np.testing.assert_array_equal(recordings.load_signal(jnu), H)
+    # PHM 2009 gearbox: input accelerometer, output accelerometer, tachometer; 66,666.67 Hz
+    tach = np.where(np.arange(2560) % 50 < 5, 5.0, 0.0)
+    phm = tmp_path / "Run_1.csv"
+    phm.write_text("".join(f"{a!r},{b!r},{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(phm), H)
+    np.testing.assert_array_equal(recordings.load_signal(phm, "2"), V)
+    assert stated_rate(phm) is None
+    assert len(recordings.load_signal(phm, "", 12000, rate=200000 / 3, resample=True)) == 461  # 2560 * 0.18
+    tabs = tmp_path / "spur_1_30hz_High_1.txt"
+    tabs.write_text("".join(f"{a!r}\t{b!r}\t{t!r}\n" for a, b, t in zip(H.tolist(), V.tolist(), tach.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(tabs), H)
+
+
+def test_mafaulda_tachometer_first_column_is_not_the_default(tmp_path):
+    # MAFAULDA: 8 columns, no header: tachometer, underhang axial/radial/tangential,
+    # overhang axial/radial/tangential, microphone; 50 kHz (not in the file).
+    rng = np.random.default_rng(3)
+    tach = np.where(np.arange(2560) % 170 < 12, 4.9, 0.05) + np.round(rng.normal(0, 0.01, 2560), 4)
+    path = tmp_path / "13.5168.csv"
+    path.write_text("".join(",".join(f"{x:.4f}" for x in (t, a, b, -a, -b, a / 2, b / 2, 0.1 * a)) + "\n"
+                            for t, a, b in zip(tach.tolist(), H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)      # column 2, underhang axial
+    np.testing.assert_allclose(recordings.load_signal(path, "1"), np.round(tach, 4))
+    assert stated_rate(path) is None
+
+
+def test_columns_named_as_speed_or_voltage_are_not_the_default(tmp_path):
+    # Fraunhofer's unbalance set: V_in, Measured_RPM, Vibration_1..3 (4096 Hz, not in the file)
+    rpm = np.linspace(600, 2300, 2560)
+    path = tmp_path / "0D.csv"
+    path.write_text("V_in,Measured_RPM,Vibration_1,Vibration_2,Vibration_3\n"
+                    + "".join(f"{r / 400:.4f},{r:.2f},{a},{b},{-a}\n" for r, a, b in zip(rpm.tolist(), H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    np.testing.assert_array_equal(recordings.load_signal(path, "measured_rpm"), np.round(rpm, 2))
+    wide = tmp_path / "vb.csv"   # a time stamp, then a second of samples along each line
+    wide.write_text("".join(f"{t}," + ",".join(f"{x:.4f}" for x in np.sin(np.arange(1024) * 0.1 * (t + 1))) + "\n"
+                            for t in range(4)))
+    with pytest.raises(UserError, match=r"vb\.csv: 1025 numbers per line in 4 lines: the samples seem to "
+                                        r"run along the lines; store one sample per line"):
+        recordings.load_signal(wide)
+
+
+def test_a_pure_tone_is_vibration_not_a_pulse_train(tmp_path):
+    path = tmp_path / "tone.csv"
+    tone = np.sin(np.arange(3000) * 2 * np.pi / 40)
+    path.write_text("".join(f"{a!r},{b!r}\n" for a, b in zip(tone.tolist(), (tone / 2).tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), tone)
+
+
+def test_decimal_commas_with_semicolons_tabs_or_blanks(tmp_path):
+    def euro(x):
+        return repr(float(x)).replace(".", ",")
+    semi = tmp_path / "messung.csv"
+    semi.write_text("Zeit;Beschleunigung\n" + "".join(f"{euro(i / 10000)};{euro(a)}\n" for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(semi), H)
+    assert stated_rate(semi) == 10000.0                       # "Zeit" is time, 0,0001 s a step
+    tabs = tmp_path / "run.txt"
+    tabs.write_text("".join(f"{euro(a)}\t{euro(b)}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(tabs, "2"), V)
+    assert recordings.load_signal(tmp_path / "run.txt")[1] == H[1]
+    blanks = tmp_path / "run.dat"
+    blanks.write_text("".join(f"{euro(a)}  {euro(b)}\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(blanks), H)
+
+
+def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refused(tmp_path):
+    path = tmp_path / "komma.csv"
+    path.write_text("".join(f"{int(a * 1000)},{abs(int(b * 1000))}\n" for a, b in zip(H, V)))
+    with pytest.raises(UserError, match=r"komma\.csv: every line is whole numbers split by commas "
+                                        r"\('.*'\): a decimal comma, or two columns of integers\? Save it "
+                                        r"with '\.' as the decimal mark, or with ';' between columns"):
+        recordings.load_signal(path)
+    four = tmp_path / "vier.csv"      # 0,046,1,250: a fraction's leading zero gives it away
+    four.write_text("".join(f"0,{i % 1000:03d},1,{(7 * i) % 1000:03d}\n" for i in range(500)))
+    with pytest.raises(UserError, match=r"vier\.csv: every line is whole numbers split by commas"):
+        recordings.load_signal(four)
+    indexed = tmp_path / "indexed.csv"  # an index counting by 1, then whole numbers: not decimals
+    indexed.write_text("".join(f"{i},{(37 * i) % 200 - 100}\n" for i in range(500)))
+    np.testing.assert_array_equal(recordings.load_signal(indexed), [(37 * i) % 200 - 100 for i in range(500)])
+    counts = tmp_path / "counts.csv"  # an index and integer counts stay readable
+    counts.write_text("".join(f"{i},{(37 * i) % 200 - 100},{(11 * i) % 50}\n" for i in range(500)))
+    np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])
+
+
+def test_latin1_header_and_crlf_lines(tmp_path):
+    path = tmp_path / "messung.csv"   # a European DAQ's export: Latin-1 units, CRLF
+    path.write_bytes(("Zeit [s];Beschleunigung [m/s²]\r\n" + "".join(
+        f"{i / 5000};{a}\r\n".replace(".", ",") for i, a in enumerate(H.tolist()))).encode("latin-1"))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    assert stated_rate(path) == 5000.0
+    np.testing.assert_array_equal(recordings.load_signal(path, "beschleunigung [m/s²]"), H)
+    binary = tmp_path / "run.dat"
+    binary.write_bytes(np.arange(100, dtype=np.float32).tobytes())
+    with pytest.raises(UserError, match=r"run\.dat: not a text file"):
+        recordings.load_signal(binary)
+
+
+def test_quoted_fields(tmp_path):
+    path = tmp_path / "quoted.csv"   # a spreadsheet's export quoting every field
+    path.write_text('"time","acc"\n' + "".join(f'"{i / 1000}","{a}"\n' for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path), H)
+    assert stated_rate(path) == 1000.0
+    euro = tmp_path / "quoted_euro.csv"
+    euro.write_text('"Zeit";"acc"\n' + "".join(f'"{i / 1000}";"{a}"\n'.replace(".", ",")
+                                                for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(euro), H)
+
+
+def test_header_over_lines_closed_by_a_delimiter_after_a_preamble(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Recorder export\nChannels: 2\nacc_x,acc_y\n"
+                    + "".join(f"{a},{b},\n" for a, b in zip(H.tolist(), V.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(path, "ACC_Y"), V)
+
+
+@pytest.mark.parametrize("junk", ["", ",", ",,", "NaN,NaN", "nan,"])
+def test_thousands_of_trailing_empty_or_nan_lines_end_the_signal(tmp_path, junk):
+    path = tmp_path / "export.csv"
+    path.write_text("acc,vel\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(H.tolist(), V.tolist())) + f"{junk}\n" * 3000)
+    x = recordings.load_signal(path)
+    assert x.shape == (2560,)
+    np.testing.assert_array_equal(x, H)
+    gap = tmp_path / "gap.csv"   # NaN inside the recording is still refused
+    gap.write_text("acc\n1.0\nNaN\n2.0\n" + "NaN\n" * 100)
+    with pytest.raises(UserError, match=r"gap\.csv: 1 NaN/inf values \(first at index 1\)"):
+        recordings.load_signal(gap)
+
+
+def test_units_row_under_the_names_and_labview_measurement_files(tmp_path):
+    units = tmp_path / "daq.csv"
+    units.write_text("Time,Accel\nms,g\n" + "".join(f"{i * 0.1:.1f},{a!r}\n" for i, a in enumerate(H.tolist())))
+    np.testing.assert_array_equal(recordings.load_signal(units), H)
+    assert stated_rate(units) == 10000.0
+    np.testing.assert_array_equal(recordings.load_signal(units, "g"), H)
+    lvm = tmp_path / "run_1.lvm"     # LabVIEW's text export: two header blocks, X_Value, a Comment column
+    head = ["LabVIEW Measurement\t", "Writer_Version\t2", "Separator\tTab", "Decimal_Separator\t.",
+            "***End_of_Header***\t", "", "Channels\t2\t", "Samples\t2560\t2560",
+            "Delta_X\t3.906250E-5\t3.906250E-5", "***End_of_Header***\t",
+            "X_Value\tUntitled\tUntitled 1\tComment"]
+    lvm.write_text("\n".join(head) + "\n"
+                   + "".join(f"{i / 25600:.6f}\t{a!r}\t{b!r}\t\n" for i, (a, b) in enumerate(zip(H.tolist(), V.tolist()))))
+    np.testing.assert_array_equal(recordings.load_signal(lvm), H)
+    np.testing.assert_array_equal(recordings.load_signal(lvm, "Untitled 1"), V)
+    assert stated_rate(lvm) == 25600.0
+    assert [q.name for q in recordings._scan([tmp_path])] == ["daq.csv", "run_1.lvm"]
+
+
+def test_excel_and_tdms_files_say_how_to_convert_them(tmp_path):
+    # HUSTbearing (Huazhong) ships Excel workbooks; NI rigs write TDMS.
+    book = tmp_path / "0.5X_B_65Hz.xlsx"
+    book.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(UserError, match=r"0\.5X_B_65Hz\.xlsx: unsupported file type '\.xlsx'; save the sheet "
+                                        r"as \.csv \(a column per channel\) and list that, or convert it to one of"):
+        recordings.load_signal(book)
+    with pytest.raises(UserError, match=r"folder has no .* recordings \(\.xlsx files: save the sheet as \.csv"):
+        recordings._scan([tmp_path])
+    tdms = tmp_path / "current.tdms"
+    tdms.write_bytes(b"TDSm" + bytes(100))
+    with pytest.raises(UserError, match=r"current\.tdms: unsupported file type '\.tdms'; export its vibration"):
+        recordings.load_signal(tdms)
+
+
+def test_hust_data_and_fs(tmp_path):
+    path = tmp_path / "0.5X_B_65Hz.mat"
+    scipy.io.savemat(path, {"data": H[:, None], "fs": np.array([[51200]])})
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=51200), H)
+    assert stated_rate(path) == 51200.0
+
+
+def test_ottawa_two_channels_name_the_key(tmp_path):
+    # University of Ottawa (variable speed): Channel_1 accelerometer, Channel_2 speed encoder.
+    path = tmp_path / "H-A-1.mat"
+    scipy.io.savemat(path, {"Channel_1": H[:, None], "Channel_2": V[:, None]})
+    with pytest.raises(UserError, match=r"H-A-1\.mat: several numeric arrays and none ending in _DE_time "
+                                        r"\(variables: Channel_1 \(2560, 1\), Channel_2 \(2560, 1\)\); "
+                                        r"set data.files.key to the one to use"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "Channel_1"), H)
+
+
+def test_matrix_of_channels_is_picked_by_number(tmp_path):
+    # DIRG (Politecnico di Torino): one [samples, 6] matrix named like the file.
+    block = np.stack([H, V, -H, -V, H / 2, V / 2], 1)
+    path = tmp_path / "C4A_300_505_1.mat"
+    scipy.io.savemat(path, {"C4A_300_505_1": block})
+    with pytest.raises(UserError, match=r"C4A_300_505_1\.mat: C4A_300_505_1 has shape \(2560, 6\), 6 channels, "
+                                        r"not one channel; pick one with data.files.key = '1' \(this file's "
+                                        r"C4A_300_505_1; or 'C4A_300_505_1:1'\), a channel from 1 to 6"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "2"), V)
+    np.testing.assert_array_equal(recordings.load_signal(path, "C4A_300_505_1:4"), -V)
+    with pytest.raises(UserError, match=r"C4A_300_505_1 has 6 channels \(shape \(2560, 6\)\), no channel 7"):
+        recordings.load_signal(path, "7")
+    # [channels, samples], e.g. four sensors in rows: the shorter side counts channels
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, data=block[:, :4].T.copy())
+    np.testing.assert_array_equal(recordings.load_signal(rows, "3"), -H)
+    uored = tmp_path / "H_1_0.mat"        # UORED-VAFCLS: named like the file, accelerometer then microphone
+    scipy.io.savemat(uored, {"H_1_0": np.stack([H, V], 1)})
+    np.testing.assert_array_equal(recordings.load_signal(uored, "1"), H)
+    with pytest.raises(UserError, match=r"H_1_0\.mat: H_1_0 has shape \(2560, 2\), 2 channels"):
+        recordings.load_signal(uored)
+    cube = tmp_path / "cube.npz"          # a leading axis of one
+    np.savez(cube, x=block[None, :, :3])
+    np.testing.assert_array_equal(recordings.load_signal(cube, "x:2"), V)
+    pt = tmp_path / "PT500_IF_1.mat"      # four sensors in rows of a .mat
+    scipy.io.savemat(pt, {"data": block[:, :4].T.copy()})
+    np.testing.assert_array_equal(recordings.load_signal(pt, "4"), -V)
+    one = tmp_path / "97.mat"
+    save_mat(one, n=300)
+    with pytest.raises(UserError, match=r"97\.mat: X097_DE_time holds one channel \(shape \(300, 1\)\), "
+                                        r"no channel 2"):
+        recordings.load_signal(one, "2")
+
+
+def test_kaist_labview_waveform_struct_states_its_interval(tmp_path):
+    # KAIST rig: LabVIEW's waveform export, Signal.y_values.values [samples, 4] beside
+    # Signal.x_values.increment (seconds per sample).
+    block = np.stack([H, V, -H, -V], 1)
+    signal = {"x_values": {"start_value": 0.0, "increment": 1 / 25600, "number_of_values": 2560},
+              "y_values": {"values": block, "quantity": {"label": "g"}},
+              "function_record": {"name": "Signal"}}
+    path = tmp_path / "0Nm_BPFI_03.mat"
+    scipy.io.savemat(path, {"Signal": signal})
+    with pytest.raises(UserError, match=r"Signal\.y_values\.values has shape \(2560, 4\), 4 channels"):
+        recordings.load_signal(path)
+    np.testing.assert_array_equal(recordings.load_signal(path, "3", fs_hz=25600), -H)
+    assert stated_rate(path, "Signal.y_values.values:1") == 25600.0
+    two = tmp_path / "two_signals.mat"   # accelerometers and a microphone, each its own waveform
+    scipy.io.savemat(two, {"Signal_0": signal, "Signal_1": {**signal, "x_values": {
+        "start_value": 0.0, "increment": 1 / 51200, "number_of_values": 2560}}})
+    assert stated_rate(two, "Signal_1.y_values.values:2") == 51200.0
+    assert stated_rate(two, "Signal_0.y_values.values:2") == 25600.0
+
+
+def test_cwru_48k_without_rpm_and_two_runs_of_other_numbers(tmp_path):
+    de = tmp_path / "109.mat"          # 48 kHz drive-end files: DE, FE, BA, no RPM; no rate inside
+    scipy.io.savemat(de, {"X109_DE_time": H[:, None], "X109_FE_time": V[:, None], "X109_BA_time": -H[:, None]})
+    np.testing.assert_array_equal(recordings.load_signal(de), H)
+    assert stated_rate(de) is None
+    np.testing.assert_array_equal(recordings.load_signal(de, "BA_time"), -H)
+    two = tmp_path / "IR007_1.mat"     # renamed: the file name no longer says which run is its own
+    scipy.io.savemat(two, {"X105_DE_time": H[:, None], "X106_DE_time": V[:, None]})
+    with pytest.raises(UserError, match=r"IR007_1\.mat: several drive-end signals \(X105_DE_time, "
+                                        r"X106_DE_time\); set data.files.key to the one to use"):
+        recordings.load_signal(two)
+    np.testing.assert_array_equal(recordings.load_signal(two, "X106_DE_time"), V)
+    other = tmp_path / "174.mat"       # a file whose one run carries another number (X173)
+    scipy.io.savemat(other, {"X173_DE_time": V[:, None], "X173_FE_time": H[:, None], "X173RPM": 1730.0})
+    np.testing.assert_array_equal(recordings.load_signal(other), V)
+
+
+def test_paderborn_nesting_with_x_and_y_channels_of_one_name(tmp_path):
+    # Paderborn: a struct named like the file with Info, X (slow channels) and Y (fast ones),
+    # each a struct array of Name, Type, Unit, Data (a row), Raster; 'speed' in both.
+    fields = [("Name", "O"), ("Type", "O"), ("Unit", "O"), ("Data", "O"), ("Raster", "O")]
+    x = np.zeros((1, 2), dtype=fields)
+    x[0, 0] = ("force", "PT", "N", ramp(40)[None, :], "Mech_4kHz")
+    x[0, 1] = ("speed", "PT", "rpm", ramp(40, 1.0)[None, :], "Mech_4kHz")
+    y = np.zeros((1, 3), dtype=fields)
+    y[0, 0] = ("phase_current_1", "PT", "A", ramp(640, 2.0)[None, :], "HostService")
+    y[0, 1] = ("vibration_1", "PT", "m/s^2", H[None, :640], "HostService")
+    y[0, 2] = ("speed", "PT", "rpm", ramp(640, 3.0)[None, :], "HostService")
+    name = "N15_M07_F10_KA01_1"
+    path = tmp_path / f"{name}.mat"
+    scipy.io.savemat(path, {name: {"Info": "bearing KA01", "X": x, "Y": y, "Description": "run 1"}})
+    np.testing.assert_array_equal(recordings.load_signal(path, "vibration_1"), H[:640])
+    np.testing.assert_array_equal(recordings.load_signal(path, "Y.speed"), ramp(640, 3.0))
+    with pytest.raises(UserError, match=r"N15_M07_F10_KA01_1\.mat: several variables match 'speed' \(data.files.key\); "
+                                        r"variables present: .*N15_M07_F10_KA01_1\.X\.speed\.Data \(1, 40\)"):
+        recordings.load_signal(path, "speed")
+    assert stated_rate(path, "vibration_1") is None   # 64 kHz: from the manifest

@@ -1,11 +1,11 @@
 """Real vibration recordings: loading, windowing, labelling and a split by recording.
 
 Formats: MATLAB .mat (the CWRU files, e.g. variable X097_DE_time; structs such as MFPT's
-`bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py),
-text columns (.csv, .txt, .tsv, .dat, or a listed file of any other name that reads as
-numbers; a header row is allowed, a time column is skipped and gives the rate), .wav and
-.npz. Labels come from a manifest CSV ("path,label", paths relative to the manifest) or
-from the file name.
+`bearing.gs` or Paderborn's named channels are read as dotted names; v7.3 files through h5py;
+a channel of a matrix by number), text columns (.csv, .txt, .tsv, .dat, .lvm, or a listed
+file of any other name that reads as numbers; a preamble and a header row are allowed, time
+columns are skipped and give the rate, decimal commas are read), .wav and .npz. Labels come
+from a manifest CSV ("path,label", paths relative to the manifest) or from the file name.
 
 A manifest with a header row may carry more columns: the operating condition of each
 recording (`path,label,load,speed_rpm,fs_hz,machine`...). The split can then follow them:
@@ -32,8 +32,8 @@ import numpy as np
 from drsn_edge.errors import UserError
 from training.signals import CLASSES
 
-TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
-SUFFIXES = (".mat", ".csv", ".npz", ".wav", ".txt", ".tsv", ".dat")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".lvm")
+SUFFIXES = (".mat", ".csv", ".npz", ".wav", ".txt", ".tsv", ".dat", ".lvm")
 SPLITS = ("train", "val", "test")
 
 # CWRU-style short names: IR007, B014, OR021@6 (the @ position is ignored).
@@ -43,9 +43,17 @@ _CWRU_LOCATION = {"ir": "inner_race", "b": "ball", "or": "outer_race"}
 
 # ---------------------------------------------------------------------------- loading
 
+# What to do with the other formats data sets come in (HUSTbearing's Excel workbooks, NI's TDMS).
+_CONVERT = {".xls": "save the sheet as .csv (a column per channel) and list that, or convert it",
+            ".xlsx": "save the sheet as .csv (a column per channel) and list that, or convert it",
+            ".tdms": "export its vibration channel (NI's TDMS) as .csv or .mat, or convert it"}
+
 # Variable names that state a file's sample rate (a scalar in Hz). CWRU's *RPM variables are
 # shaft speeds, not rates, so they are not among them.
 RATE_KEYS = ("fs", "fs_hz", "Fs", "sr", "sample_rate", "sampling_rate", "sample_rate_hz")
+# ... or its sample interval (seconds per sample): LabVIEW's waveform export (the KAIST rig's
+# .mat files) writes `x_values.increment` beside `y_values.values`.
+INTERVAL_KEYS = ("increment", "dt")
 
 
 def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | None = None,
@@ -54,7 +62,8 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
 
     `key` picks the variable of a .mat/.npz file: an exact name, or a unique name ending in
     it (key="DE_time" fits every CWRU file), or the name of a struct element holding one
-    numeric field (key="vibration_1"). Default: the variable ending in _DE_time, else the
+    numeric field (key="vibration_1"); "name:2" or "2" picks channel 2 of a matrix (of the
+    default variable for a bare number). Default: the variable ending in _DE_time, else the
     only floating-point array. Text files use the column `key` names (header) or numbers
     (from 1), else their first numeric column that is not a time axis; .wav files channel
     `key` (from 1) of several. The recording's rate is `rate` (e.g. a manifest's fs_hz
@@ -69,15 +78,17 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
     suffix = path.suffix.lower()
     if suffix in (".mat", ".npz", ".wav"):
         arrays = {".mat": _read_mat, ".npz": _read_npz, ".wav": _read_wav}[suffix](path)
-        name = _pick(arrays, key, path)
+        variable, channel = _channel_key(key, arrays)
+        name = _pick(arrays, variable, path)
         rate = rate if rate is not None else _file_rate(arrays, name)
-        data = arrays[name]
+        data = _channel(arrays[name], name, channel, path, named=bool(variable))
     elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
         data, stated = _read_csv(path, key)
         rate = rate if rate is not None else stated
     else:
+        hint = _CONVERT.get(suffix, "convert it")
         raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                        f"convert it to one of {', '.join(SUFFIXES)}")
+                        f"{hint} to one of {', '.join(SUFFIXES)}")
     return at_rate(_as_signal(data, path), rate, fs_hz, resample, path)
 
 
@@ -175,21 +186,71 @@ def _read_npz(path: Path) -> dict:
 
 
 def _file_rate(arrays: dict, signal: str = "") -> float | None:
-    """A rate the file states: a scalar named in RATE_KEYS, in the struct that holds the
-    signal (the nearest first), else at the top, else in any struct."""
+    """A rate the file states: a scalar named in RATE_KEYS (Hz) or INTERVAL_KEYS (seconds per
+    sample), in the struct that holds the signal (the nearest first), else at the top, else
+    in any struct."""
     parts = signal.split(".")[:-1]
     scopes = [".".join(parts[:n]) + "." for n in range(len(parts), 0, -1)] + [""]
     for scope in scopes:
-        for key in RATE_KEYS:
-            value = np.asarray(arrays.get(scope + key, []))
-            if value.size == 1 and np.issubdtype(value.dtype, np.number):
-                return float(value.reshape(-1)[0])
-    for key in RATE_KEYS:
+        for key in RATE_KEYS + INTERVAL_KEYS + tuple("x_values." + k for k in INTERVAL_KEYS):
+            rate = _scalar_rate(arrays.get(scope + key), key.split(".")[-1])
+            if rate is not None:
+                return rate
+    for key in RATE_KEYS + INTERVAL_KEYS:
         for name in sorted(n for n in arrays if n.endswith("." + key)):
-            value = np.asarray(arrays[name])
-            if value.size == 1 and np.issubdtype(value.dtype, np.number):
-                return float(value.reshape(-1)[0])
+            rate = _scalar_rate(arrays[name], key)
+            if rate is not None:
+                return rate
     return None
+
+
+def _scalar_rate(value, key: str) -> float | None:
+    value = np.asarray(value if value is not None else [])
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        return None
+    number = float(value.reshape(-1)[0])
+    if key in INTERVAL_KEYS:
+        if not number > 0:
+            return None
+        number = 1.0 / number
+        if abs(number - round(number)) < 1e-6 * number:   # 1 / (1/25600) is 25600.000000000004
+            number = float(round(number))
+    return number
+
+
+def _channel_key(key: str, arrays: dict) -> tuple[str, int | None]:
+    """data.files.key split into a variable and a channel: `name:2` is channel 2 of the matrix
+    `name`, a bare number the channel of the file's default matrix (unless a variable has that
+    name: a .wav file's channels are named 1, 2, ...)."""
+    if not key or key in arrays:
+        return key, None
+    if key.isdigit():
+        return "", int(key)
+    m = re.fullmatch(r"(.+):(\d+)", key)
+    return (m.group(1), int(m.group(2))) if m else (key, None)
+
+
+def _channel(data, name: str, channel: int | None, path: Path, named: bool = True):
+    """One channel of a matrix [samples, channels] (or [channels, samples]: the shorter side
+    counts channels); a matrix without a channel is refused with the key that picks one."""
+    a = np.asarray(data)
+    dims = [s for s in a.shape if s > 1]
+    if len(dims) == 2 and isinstance(data, np.ndarray):
+        a = a.reshape(dims)   # (1, samples, 4) as (samples, 4)
+        axis = 1 if a.shape[1] <= a.shape[0] else 0
+        count = a.shape[axis]
+        if channel is None:
+            pick = f"'{name}:1'" if named else f"'1' (this file's {name}; or '{name}:1')"
+            raise UserError(f"{path}: {name} has shape {a.shape}, {count} channels, not one channel; "
+                            f"pick one with data.files.key = {pick}, a channel from 1 to {count}")
+        if not 1 <= channel <= count:
+            raise UserError(f"{path}: {name} has {count} channels (shape {a.shape}), no channel "
+                            f"{channel} (data.files.key); give one from 1 to {count}")
+        return np.take(a, channel - 1, axis=axis)
+    if channel is not None and channel != 1:
+        raise UserError(f"{path}: {name} holds one channel (shape {a.shape}), no channel {channel} "
+                        f"(data.files.key); set data.files.key to a variable's name")
+    return data
 
 
 def _is_numeric(a) -> bool:
@@ -210,7 +271,7 @@ def _pick(arrays: dict, key: str, path: Path) -> str:
                     and _is_numeric(arrays[k])]
         if len(hits) == 1:
             return hits[0]
-        what = "several variables end in" if hits else "no variable"
+        what = "several variables match" if hits else "no variable"
         raise UserError(f"{path}: {what} {key!r} (data.files.key); variables present: "
                         f"{listing}; set data.files.key to one of them")
     hits = [k for k in names if k.endswith("_DE_time")]
@@ -237,74 +298,221 @@ def _pick(arrays: dict, key: str, path: Path) -> str:
 def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     """The signal column of a text file, and the rate its time column states (or None).
 
-    Fields are split at commas, semicolons, tabs or runs of blanks (as the first data line
-    has them). The column is `key` (a header name, any case, or a number from 1), else the
-    first numeric one after a leading time or index column: one named like time (t, time,
-    Time (s), timestamp ...) or like an index (empty, index, Unnamed: 0), or, without a
-    header, a first column that only rises while others follow. A time column rising in
-    even steps gives the rate (seconds; ms / us when its name says so); an index gives none."""
+    The numeric block starts at the first line shaped like the lines in the middle of the
+    file (as many fields, numbers where they have numbers); lines of text before it are a
+    preamble (the SEU rig's files), the last of them the header when it names the columns (or
+    it is the only one), with a units row under the names allowed. Fields are split at tabs,
+    semicolons, commas or runs of blanks, whichever every sampled data line has; with tabs,
+    semicolons or blanks a comma inside a number is a decimal comma (1,234;5,678). Trailing
+    lines whose field is empty or NaN end the column (a spreadsheet's export). The column is
+    `key` (a header name, any case, or a number from 1), else the first numeric one after
+    leading time columns that neither only switches between two levels (a tachometer's
+    pulses) nor is named as speed, torque, voltage...: a time or index column named like one
+    (t, time, Time (s), timestamp ... / empty, index, Unnamed: 0), or, without a header, a
+    first column that only rises while others follow, or four whole-number clock columns
+    hour, minute, second, microsecond (FEMTO/PRONOSTIA). A time column rising in even steps
+    gives the rate (seconds; ms / us when its name says so), as does the clock; an index
+    gives none."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}); check the file") from None
+    if b"\0" in raw[:65536]:
         raise UserError(f"{path}: not a text file; save the signal as one numeric "
-                        f"column of text") from None
+                        f"column of text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:   # a European DAQ's export: "Beschleunigung [m/s²]" in Latin-1
+        text = raw.decode("cp1252", errors="replace")
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
              if ln.strip() and not ln.lstrip().startswith(("#", "%"))]
     if not lines:
         raise UserError(f"{path}: the file is empty; it needs one numeric column "
                         f"(one sample per line)")
-    header = None
-    if not any(_number(f) is not None for f in re.split(r"[,;\s]+", lines[0][1].strip())):
-        header, lines = lines[0][1], lines[1:]           # a header row
-        if not lines:
+    delimiter, decimal_comma, sample = _dialect(path, [ln for _, ln in lines])
+
+    def fields(line):   # quotes around a field (a spreadsheet's "0.25") are not part of it
+        return [f.strip().strip('"') for f in (line.split(delimiter) if delimiter else line.split())]
+
+    def num(field):
+        return _number(field.replace(",", ".") if decimal_comma else field)
+
+    def width_of(parts):   # a delimiter closing each line (SEU's "...,0.12,") adds no column
+        n = len(parts)
+        while n and not parts[n - 1]:
+            n -= 1
+        return n
+
+    def shape(line):
+        parts = fields(line)
+        return width_of(parts), frozenset(i for i, f in enumerate(parts) if f and num(f) is not None)
+
+    # The numeric block starts at the first line shaped like the data lines in the middle of
+    # the file (as many fields, numbers where they have numbers); text before it is preamble.
+    shapes = [shape(ln) for ln in sample]
+    width, columns = max(set(shapes), key=shapes.count)
+    def data_like(line):
+        n, c = shape(line)
+        return n == width and columns <= c
+
+    start = next((i for i, (_, line) in enumerate(lines) if data_like(line)), None) if columns else None
+    if start is None:
+        if len(lines) == 1:
             raise UserError(f"{path}: only a header row, no samples; add one sample per line")
-    delimiter = next((d for d in (",", ";", "\t") if d in lines[0][1]), None)
+        raise UserError(f"{path}: no column of numbers (line {lines[-1][0]}: "
+                        f"{lines[-1][1].strip()[:60]!r}); the file needs a numeric column")
+    # The header: the line before the data when it is the first, or names as many columns;
+    # lines of that width just above it (a units row under the names) are header rows too.
+    def names_columns(line):   # as many names as columns (one more: a closing empty column)
+        return width > 1 and width <= width_of(fields(line)) <= len(fields(lines[start][1]))
 
-    def fields(line):
-        return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
-
-    row = fields(lines[0][1])
+    header, above = None, []
+    if start == 1 or (start > 1 and names_columns(lines[start - 1][1])):
+        header = lines[start - 1][1]
+        j = start - 1
+        while j > 0 and names_columns(lines[j - 1][1]) and not shape(lines[j - 1][1])[1]:
+            j -= 1
+            above.append(fields(lines[j][1]))
+    rows = lines[start:]
+    row = fields(rows[0][1])
+    row = row[:width_of(row)]   # a separator closing the line is no column
     names = fields(header) if header is not None else []
     names += [""] * (len(row) - len(names)) if header is not None else []
-    numeric = [i for i, f in enumerate(row) if _number(f) is not None]
-    if not numeric:
-        raise UserError(f"{path}: line {lines[0][0]} has no numeric value "
-                        f"({lines[0][1].strip()!r}); the file needs a numeric column")
+    numeric = [i for i, f in enumerate(row) if f and num(f) is not None]
+    parsed: dict[int, np.ndarray] = {}
 
     def column_values(column):
-        values = np.empty(len(lines))
-        for j, (lineno, line) in enumerate(lines):
-            parts = fields(line)
-            value = _number(parts[column]) if column < len(parts) else None
-            if value is None:
-                raise UserError(f"{path}: line {lineno}, column {column + 1}: "
-                                f"{(parts[column] if column < len(parts) else '')!r} is not a "
-                                f"number; fix or remove that line")
-            values[j] = value
+        if column in parsed:
+            return parsed[column]
+        cells = [(parts[column].strip().strip('"') if column < len(parts) else "")
+                 for parts in ((line.split(delimiter) if delimiter else line.split()) for _, line in rows)]
+        end = len(cells)
+        while end > 1 and cells[end - 1].lower() in _BLANK:   # trailing empty / NaN lines
+            end -= 1
+        cells = cells[:end]
+        if decimal_comma:
+            cells = [c.replace(",", ".") for c in cells]
+        try:
+            values = np.array(cells, dtype=np.float64) if all(cells) else None
+        except ValueError:
+            values = None
+        if values is None:   # name the first line that is not a number
+            for (lineno, _), cell in zip(rows, cells):
+                if not cell or _number(cell) is None:
+                    raise UserError(f"{path}: line {lineno}, column {column + 1}: {cell!r} is not a "
+                                    f"number; fix or remove that line")
+            values = np.array([_number(c) for c in cells], dtype=np.float64)
+        parsed[column] = values
         return values
 
-    # A leading time or index column, and the rate a time column gives.
-    first, rate, lead = numeric[0], None, False
-    if len(numeric) > 1:
-        name = names[first] if header is not None else None
-        kind = _lead_kind(column_values(first), name)
+    # Leading time columns, and the rate they give.
+    lead, rate = [], None
+    clock = _clock(column_values, numeric) if header is None and len(numeric) > 4 else None
+    if clock is not None:
+        lead = numeric[:4]
+        rate = _rate_of(clock, "us")
+    elif len(numeric) > 1:
+        name = names[numeric[0]] if header is not None else None
+        values = column_values(numeric[0])
+        kind = _lead_kind(values, name)
+        if kind is None and above:   # "Time" over a units row "s" or "ms"
+            name = " ".join(r[numeric[0]] for r in above[::-1] + [names] if numeric[0] < len(r))
+            kind = _lead_kind(values, name)
         if kind is not None:
-            lead = True
-            rate = _rate_of(column_values(first), name) if kind == "time" else None
+            lead = numeric[:1]
+            rate = _rate_of(values, name) if kind == "time" else None
     if key:
-        lowered = [n.lower() for n in names]
-        column = (lowered.index(key.lower()) if key.lower() in lowered
-                  else int(key) - 1 if key.isdigit() and 0 < int(key) <= len(row) else None)
+        header_rows = [[n.lower() for n in r] for r in [names] + above]
+        column = next((r.index(key.lower()) for r in header_rows if key.lower() in r), None)
+        if column is None and key.isdigit() and 0 < int(key) <= len(row):
+            column = int(key) - 1
         if column is None:
             listing = ", ".join(n or "(unnamed)" for n in names) if header is not None \
                 else f"{len(row)} unnamed columns"
             raise UserError(f"{path}: no column {key!r} (data.files.key); columns: {listing}; "
                             f"set data.files.key to a column name or number (from 1)")
-        return column_values(column), rate if lead and column != first else None
-    return column_values(numeric[1] if lead else first), rate
+        return column_values(column), rate if lead and column not in lead else None
+    if len(numeric) > 256:
+        raise UserError(f"{path}: {len(numeric)} numbers per line in {len(rows)} lines: the samples "
+                        f"seem to run along the lines; store one sample per line (a column per "
+                        f"channel), or pick a column with data.files.key")
+    # Not vibration: a column whose name says speed, tachometer, torque ... (Fraunhofer's
+    # unbalance set: V_in, Measured_RPM before Vibration_1), or that only pulses.
+    candidates = [c for c in numeric if c not in lead]
+    named = [c for c in candidates if not (header is not None and _NOT_VIBRATION.search(names[c]))]
+    for column in named:
+        values = column_values(column)
+        if len(candidates) == 1 or not _two_levels(values):
+            return values, rate
+    return column_values((named or candidates)[0]), rate   # every column pulses: the first
 
 
-_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?)\b", re.IGNORECASE)
+_BLANK = ("", "nan", "na", "n/a", "null", "none", "-")
+_NOT_VIBRATION = re.compile(r"rpm|speed|tach|encoder|torque|temp|current|volt|v_in\b|force|"
+                            r"pressure|trigger|phasor|pulse|load", re.IGNORECASE)
+
+
+def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]:
+    """(delimiter, decimal comma, the sampled lines) from data lines in the middle of the file
+    (past any preamble, before any trailing junk): the separator every one of them has, tab
+    first; blanks when the commas sit inside numbers between blanks."""
+    mid = len(lines) // 2
+    sample = [ln for ln in lines[mid:mid + 200] if re.search(r"\d", ln)][:50] or \
+             [ln for ln in lines[:mid][::-1] if re.search(r"\d", ln)][:50] or lines[:1]
+    delimiter = next((d for d in ("\t", ";", ",") if all(d in ln for ln in sample)), None)
+    if delimiter == "," and all(len(ln.split()) > 1 and all(
+            re.fullmatch(r"[-+]?\d*,?\d+([eE][-+]?\d+)?", f) for f in ln.split()) for ln in sample):
+        delimiter = None   # blanks between numbers with decimal commas: 0,25  -1,5
+    cells = [f.strip().strip('"') for ln in sample for f in (ln.split(delimiter) if delimiter else ln.split())]
+    if delimiter != ",":
+        comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
+        return delimiter, comma and not any("." in f for f in cells), sample
+    whole = [re.fullmatch(r"[-+]?\d+", f) is not None for f in cells]
+    firsts = [int(ln.split(",")[0].strip().strip('"')) for ln in sample] if cells and all(whole) else []
+    counted = len(firsts) > 2 and all(b - a == 1 for a, b in zip(firsts, firsts[1:]))   # an index
+    if cells and all(whole) and not counted and (all(len(ln.split(",")) == 2 for ln in sample)
+                                                 or any(re.fullmatch(r"0\d+", f) for f in cells)):
+        raise UserError(f"{path}: every line is whole numbers split by commas "
+                        f"({sample[0].strip()!r}): a decimal comma, or two columns of integers? "
+                        f"Save it with '.' as the decimal mark, or with ';' between columns")
+    return delimiter, False, sample
+
+
+def _clock(column_values, numeric: list[int]) -> np.ndarray | None:
+    """Microseconds since the first line when the first four numeric columns are a clock:
+    whole hours (< 24), minutes (< 60), seconds (< 61) and microseconds (< 10^6) that never
+    go back (FEMTO/PRONOSTIA's acc_*.csv); else None."""
+    parts = []
+    for column, top in zip(numeric[:4], (24, 60, 61, 1_000_000)):
+        values = column_values(column)
+        if len(values) < 3 or np.any(values != np.round(values)) or values.min() < 0 \
+                or values.max() >= top:
+            return None
+        parts.append(values)
+    if len({len(p) for p in parts}) != 1:
+        return None
+    h, m, s, us = parts
+    t = ((h * 60 + m) * 60 + s) * 1e6 + us
+    t = t - t[0]
+    return t if np.all(np.diff(t) >= 0) and t[-1] > 0 else None
+
+
+def _two_levels(values: np.ndarray) -> bool:
+    """A column that only switches between two levels (a tachometer's or key phasor's pulse
+    train) or is flat: nine in ten samples within a tenth of the range of its bottom or top.
+    Vibration, even a pure tone, spends far more time in between."""
+    if values.size < 8:
+        return False
+    lo, hi = np.percentile(values, [1, 99])
+    span = hi - lo
+    if not span > 0:
+        return True
+    low, high = values < lo + 0.1 * span, values > hi - 0.1 * span
+    return (low | high).mean() > 0.9 and min(low.mean(), high.mean()) > 0.01
+
+
+_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?|x value|zeit|temps|tiempo|tempo)\b",
+                        re.IGNORECASE)
 _INDEX_NAME = re.compile(r"^(|index|idx|n|no|sample|samples|unnamed.*)$", re.IGNORECASE)
 
 
@@ -352,8 +560,8 @@ def _reads_as_numbers(path: Path) -> bool:
     rig's files, named by their time stamp)."""
     try:
         with path.open("rb") as f:
-            head = f.read(4096).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            head = f.read(4096).decode("utf-8", errors="replace")
+    except OSError:
         return False
     rows = [r for r in head.splitlines()[:5] if r.strip()]
     return bool(rows) and all(_number(f) is not None
@@ -516,10 +724,12 @@ def _scan(paths, manifest: Path | None = None) -> list[Path]:
             # only when it reads as numbers.
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES
                            and not _is_manifest_of(q, manifest)
-                           and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav")
+                           and (q.suffix.lower() in (".mat", ".csv", ".npz", ".wav", ".lvm")
                                 or _reads_as_numbers(q)))
             if not found:
-                raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings; "
+                other = sorted({q.suffix.lower() for q in p.iterdir() if q.suffix.lower() in _CONVERT})
+                advice = f" ({'/'.join(other)} files: {_CONVERT[other[0]]})" if other else ""
+                raise UserError(f"{p}: folder has no {'/'.join(SUFFIXES)} recordings{advice}; "
                                 f"check data.files.paths")
             files += found
         elif p.is_file():
