@@ -580,8 +580,25 @@ def test_a_stated_sample_rate_is_resampled_or_refused(tmp_path):
     # A ramp stays a ramp, four times steeper per sample (away from the filter's edges).
     x = data["test"][0][5]
     assert np.allclose(np.diff(x), 0.004, atol=2e-4)
+    assert data["split"]["sample_rates"] == {"from_manifest": 12, "from_file": 0, "assumed_fs_hz": 0,
+                                             "resampled": 12}
     with pytest.raises(UserError, match=r"00\.mat: recorded at 48000 Hz but data\.fs_hz = 12000.*resample"):
         recordings.load_dataset({**cfg, "resample": False}, WINDOW, seed=0, fs_hz=12000.0)
+
+
+def test_where_each_rate_came_from_is_reported_and_an_assumed_rate_said(tmp_path, capsys):
+    """Most public sets store no rate (CWRU's .mat files): the rate taken is said, and the
+    report counts the recordings by where their rate came from."""
+    manifest = rig(tmp_path / "rig", n=640)
+    np.savez(tmp_path / "rig" / "extra.npz", signal=ramp(1280), fs=np.array(24000.0))
+    with open(manifest, "a") as f:
+        f.write("extra.npz,normal,0\n")
+    cfg = files_cfg([tmp_path / "rig"], manifest, split=[1, 0, 0], test={"load": [3]})
+    data = recordings.load_dataset(cfg, WINDOW, seed=0, fs_hz=12000.0)
+    assert data["split"]["sample_rates"] == {"from_manifest": 0, "from_file": 1, "assumed_fs_hz": 12,
+                                             "resampled": 1}
+    out = capsys.readouterr().out
+    assert "12 of 13 recordings state no sample rate; taken as data.fs_hz = 12000 Hz" in out
 
 
 def test_npz_stating_its_rate_is_checked_too(tmp_path):

@@ -71,7 +71,14 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
     column's step); when it differs from `fs_hz` the signal is resampled (`resample`) or
     refused.
     """
+    return _load(path, key, fs_hz, rate, resample)[0]
+
+
+def _load(path, key: str, fs_hz: float | None, rate: float | None, resample: bool):
+    """load_signal, and where the recording's rate came from: "manifest", "file" or None
+    (stated nowhere: taken to be fs_hz)."""
     path = Path(path)
+    source = "manifest" if rate is not None else None
     if not path.is_file():
         raise UserError(f"{path}: recording not found; fix the path in data.files.paths "
                         f"or in the manifest")
@@ -80,16 +87,17 @@ def load_signal(path, key: str = "", fs_hz: float | None = None, rate: float | N
         arrays = {".mat": _read_mat, ".npz": _read_npz, ".wav": _read_wav}[suffix](path)
         variable, channel = _channel_key(key, arrays)
         name = _pick(arrays, variable, path)
-        rate = rate if rate is not None else _file_rate(arrays, name)
+        stated = _file_rate(arrays, name)
         data = _channel(arrays[name], name, channel, path, named=bool(variable))
     elif suffix in TEXT_SUFFIXES or _reads_as_numbers(path):
         data, stated = _read_csv(path, key)
-        rate = rate if rate is not None else stated
     else:
         hint = _CONVERT.get(suffix, "convert it")
         raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
                         f"{hint} to one of {', '.join(SUFFIXES)}")
-    return at_rate(_as_signal(data, path), rate, fs_hz, resample, path)
+    if rate is None and stated is not None:
+        rate, source = stated, "file"
+    return at_rate(_as_signal(data, path), rate, fs_hz, resample, path), rate, source
 
 
 def _read_mat(path: Path) -> dict:
@@ -908,11 +916,17 @@ def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = 
     # Every file is read (and brought to data.fs_hz) before any split: a bad file is named
     # as such, not as a split that came out short.
     resample = bool(files_cfg.get("resample", True))
-    signals = []
+    signals, rates = [], {"manifest": 0, "file": 0, "assumed": 0, "resampled": 0}
     for f, cond in zip(files, conds):
-        sig = load_signal(f, key, fs_hz, manifest_rate(f, cond), resample)
+        sig, rate, source = _load(f, key, fs_hz, manifest_rate(f, cond), resample)
         windows(sig[:window], window, overlap, source=str(f))  # at least one window long
         signals.append(sig)
+        rates[source or "assumed"] += 1
+        rates["resampled"] += int(rate is not None and fs_hz is not None and abs(rate - fs_hz) >= 1e-6 * fs_hz)
+    if rates["assumed"] and fs_hz:
+        # Most public sets (CWRU, XJTU-SY, SEU...) store no rate: say what was taken.
+        print(f"data: {rates['assumed']} of {len(files)} recordings state no sample rate; taken as "
+              f"data.fs_hz = {fs_hz:g} Hz (a manifest fs_hz column gives each file's own)")
     test_sel = _selector(files_cfg.get("test"), "data.files.test", conds, manifest_path)
     val_sel = _selector(files_cfg.get("val"), "data.files.val", conds, manifest_path)
 
@@ -979,7 +993,9 @@ def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = 
     out = {"classes": classes, "recordings": [str(f) for f in files], "selects": selects,
            "split": {"test_by": {k: sorted(v) for k, v in test_sel.items()},
                      "val_by": {k: sorted(v) for k, v in val_sel.items()},
-                     "by_time": by_time, "val_selects": selects}}
+                     "by_time": by_time, "val_selects": selects,
+                     "sample_rates": {"from_manifest": rates["manifest"], "from_file": rates["file"],
+                                      "assumed_fs_hz": rates["assumed"], "resampled": rates["resampled"]}}}
     for s, name in enumerate(SPLITS):
         if not parts[s]:
             raise UserError(f"the {name} split is empty; add recordings, pick them with "
