@@ -187,6 +187,7 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         r = root(tensor)
         return any(root(t) == r for st in steps[j + 1:] for t in st.reads)
 
+    streams: dict = {}    # output -> (input it may overlap, lead in bytes)
     life: dict = {input_index: [0, 0]}
     sizes: dict = {input_index: _nbytes(model_tensor(ops, input_index))}   # 4 per value if float32
     for j, st in enumerate(steps):
@@ -204,6 +205,13 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
             alias[out.index] = root(src)
             st.info["inplace_of"] = root(src)
             continue
+        if st.lead is not None and len(outs) == 1 and st.reads:
+            # A streaming kernel whose input dies here: the output may overlap it from
+            # `lead` bytes before it (ops.base.stream_lead). Not the model's input: the
+            # caller's bytes stay as they were given.
+            r = root(st.reads[0])
+            if r != input_index and not read_later(r, j) and sum(root(t) == r for t in st.reads) == 1:
+                streams[out.index] = (r, -(-st.lead(st.info) // ALIGN) * ALIGN)
         for o in outs:     # several for SPLIT / SPLIT_V, each placed on its own
             life[o.index] = [now, now]
             sizes[o.index] = _nbytes(o)
@@ -224,20 +232,54 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
             sizes[("debug", j)] = st.debug
     life[root(output_index)][1] = 2 * len(steps) + 1
 
-    placed: dict = {}
-    for t in sorted(sizes, key=lambda i: (-sizes[i], life[i][0], str(i))):
-        first, last = life[t]
-        size = -(-sizes[t] // ALIGN) * ALIGN
-        busy = sorted((p.offset, p.offset + p.size) for p in placed.values()
-                      if not (p.last < first or last < p.first))
-        offset = 0
-        for lo, hi in busy:
-            if offset + size <= lo:
-                break
-            offset = max(offset, hi)
-        placed[t] = Placement(offset, size, first, last)
-    arena = max((p.offset + p.size for p in placed.values()), default=0)
+    # With the stream pairs overlapped or without: whichever needs the smaller arena (a
+    # pair's block holds its larger tensor's bytes for both lifetimes, which can cost more
+    # than it saves).
+    placed, arena = min((_place(sizes, life, {}), _place(sizes, life, streams)), key=lambda pa: pa[1])
+    for st in steps:
+        out = ops[st.last].outputs[0].index
+        if out in streams and placed[out].offset + placed[out].size > placed[streams[out][0]].offset \
+                and placed[streams[out][0]].offset + placed[streams[out][0]].size > placed[out].offset:
+            st.info["streams_over"] = streams[out][0]
+        else:
+            st.info.pop("streams_over", None)
     return placed, {i: root(i) for i in list(alias)}, arena
+
+
+def _place(sizes: dict, life: dict, streams: dict) -> tuple[dict, int]:
+    """Greedy first-fit by decreasing size: buffers share bytes only when their lifetimes
+    do not overlap, or as a stream pair (output `lead` bytes before its input)."""
+    # Stream pairs (and chains of them) are placed as one block: the output `lead` bytes
+    # before its input, the block living from its first member's birth to its last's death.
+    rel = {t: 0 for t in sizes}
+    group = {t: t for t in sizes}
+    for o, (i, lead) in streams.items():
+        gi, go = group[i], group[o]
+        if gi == go:
+            continue
+        shift = rel[i] - lead - rel[o]      # moves o's group so that o sits lead bytes before i
+        for t in [t for t in sizes if group[t] == go]:
+            group[t], rel[t] = gi, rel[t] + shift
+    blocks: dict = {}
+    for t in sizes:
+        size = -(-sizes[t] // ALIGN) * ALIGN
+        lo, hi, first, last = blocks.get(group[t], (rel[t], rel[t] + size, *life[t]))
+        blocks[group[t]] = (min(lo, rel[t]), max(hi, rel[t] + size), min(first, life[t][0]), max(last, life[t][1]))
+    at: dict = {}
+    for g in sorted(blocks, key=lambda g: (-(blocks[g][1] - blocks[g][0]), blocks[g][2], str(g))):
+        lo, hi, first, last = blocks[g]
+        size = hi - lo
+        busy = sorted((o, o + (blocks[h][1] - blocks[h][0])) for h, o in at.items()
+                      if not (blocks[h][3] < first or last < blocks[h][2]))
+        offset = 0
+        for b_lo, b_hi in busy:
+            if offset + size <= b_lo:
+                break
+            offset = max(offset, b_hi)
+        at[g] = offset
+    placed = {t: Placement(at[group[t]] + rel[t] - blocks[group[t]][0], -(-sizes[t] // ALIGN) * ALIGN, *life[t])
+              for t in sizes}
+    return placed, max((p.offset + p.size for p in placed.values()), default=0)
 
 
 def model_tensor(ops, index) -> Tensor:
@@ -716,7 +758,8 @@ def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model", optim
         "scratch_bytes": em.scratch_bytes,
         "scratch_peak_bytes": max((p.size for key, p in em.placed.items()
                                    if isinstance(key, tuple) and key[0] == "scratch"), default=0),
-        "steps": [{"kind": st.kind, "ops": st.ops, "inplace": st.info.get("inplace_of") is not None}
+        "steps": [{"kind": st.kind, "ops": st.ops, "inplace": st.info.get("inplace_of") is not None,
+                   "streams_over_input": "streams_over" in st.info}
                   for st in em.steps],
         "weight_bytes": em.weight_bytes,
         "optimize": optimize,

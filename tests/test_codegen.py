@@ -89,3 +89,61 @@ def test_a_float_model_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="not int8"):
         codegen.generate(converter.convert(), tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+# --- streaming overlap: a layer whose input dies with it writes over that input ---------------
+
+def simulate_conv1d_blocks(in_w, in_c, out_w, out_c, kernel, stride, pad, block, lead) -> bool:
+    """Run the block order of dk_conv1d_s8(_fast) on byte addresses (input at 0, output at
+    -lead): each block reads its columns' input, then writes its outputs. False when a write
+    lands on an input byte that a later read still needs."""
+    clobbered = np.zeros(in_w * in_c, bool)
+    for x0 in range(0, out_w, block):
+        n = min(block, out_w - x0)
+        lo = max(0, x0 * stride - pad)
+        hi = min(in_w, (x0 + n - 1) * stride - pad + kernel)
+        if clobbered[lo * in_c:hi * in_c].any():
+            return False
+        a, b = -lead + x0 * out_c, -lead + (x0 + n) * out_c
+        clobbered[max(0, a):max(0, min(b, in_w * in_c))] = True
+    return True
+
+
+@pytest.mark.parametrize("geo", [
+    dict(in_w=40, in_c=16, out_w=40, out_c=16, kernel=3, stride=1, pad=1, block=4),    # the DRSN's k=3
+    dict(in_w=64, in_c=8, out_w=32, out_c=16, kernel=3, stride=2, pad=0, block=8),     # strided, wider
+    dict(in_w=50, in_c=4, out_w=50, out_c=24, kernel=1, stride=1, pad=0, block=16),    # 1x1 expanding
+    dict(in_w=30, in_c=12, out_w=30, out_c=4, kernel=7, stride=1, pad=3, block=2),     # narrowing
+])
+def test_the_stream_lead_is_the_least_that_keeps_every_input_byte_until_read(geo):
+    from firmware_gen.ops import conv1d
+    lead = conv1d.lead(geo)
+    assert simulate_conv1d_blocks(**geo, lead=lead)
+    if lead > 0:
+        assert not simulate_conv1d_blocks(**geo, lead=lead - 1)
+
+
+def test_a_residual_cnn_shares_a_dying_input_with_its_convolution(tmp_path):
+    """ResNet-8's first stack keeps three 16 KB tensors alive (the block input for the ADD,
+    the convolutions' input and output); the second convolution streams over its dying
+    input, so the arena is a third smaller. Tensors that share bytes while both alive are
+    only such pairs, the output at least the kernel's lead before the input."""
+    from tests.test_byom import _layers, keras_model, resnet8
+    model = keras_model(*resnet8(_layers()))
+    ops = tflm_oracle.read_operators(model)
+    inp, outp = tflm_oracle.model_inputs(model)[0], tflm_oracle.model_outputs(model)[0]
+    steps = codegen.plan_steps(ops, outp.index)
+    placed, alias, arena = codegen.plan_memory(ops, inp.index, outp.index, steps)
+    streaming = {ops[st.last].outputs[0].index: (st.info["streams_over"], st.lead(st.info))
+                 for st in steps if "streams_over" in st.info}
+    assert len(streaming) >= 3
+    for a, pa in placed.items():
+        for b, pb in placed.items():
+            both_alive = not (pa.last < pb.first or pb.last < pa.first)
+            share = pa.offset < pb.offset + pb.size and pb.offset < pa.offset + pa.size
+            if a != b and both_alive and share:
+                assert any(out in streaming and streaming[out][0] == src
+                           and placed[out].offset + streaming[out][1] <= placed[src].offset
+                           for out, src in ((a, b), (b, a))), (a, b)
+    no_streams = [codegen.Step(**{**st.__dict__, "lead": None}) for st in codegen.plan_steps(ops, outp.index)]
+    assert arena <= 0.75 * codegen.plan_memory(ops, inp.index, outp.index, no_streams)[2]

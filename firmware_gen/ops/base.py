@@ -143,10 +143,24 @@ class Step:
     debug: int = 0                # bytes for one intermediate of the group (debug dump only)
     debug_with_output: bool = False   # the debug call writes the intermediate and the output together
     info: dict = field(default_factory=dict)
+    # For a kernel that streams (stream_lead): info -> how many bytes before its input the
+    # output may start when the input dies here, so that the two share memory.
+    lead: Callable[[dict], int] | None = None
 
     @property
     def last(self) -> int:
         return self.ops[-1]
+
+
+def stream_lead(pixels: int, block: int, out_c: int, first_read: Callable[[int], int]) -> int:
+    """The lead of a kernel that writes its output pixels (out_c bytes each) in blocks of
+    `block`, in order, each block only after reading every input byte it needs:
+    first_read(e) is the lowest input byte any output pixel from e on reads (rising with e).
+    An output starting `lead` bytes before its input (or earlier) then never overwrites an
+    input byte before its last read, so a layer whose input dies with it needs about
+    max(input, output) bytes instead of both: the block ending at pixel e writes below
+    output + e * out_c, and everything still to be read lies at input + first_read(e) or above."""
+    return max([0] + [e * out_c - first_read(e) for e in range(block, pixels, block)])
 
 
 def per_channel(t, channels: int) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 
 from firmware_gen import quant
 from firmware_gen.params import ACTIVATION, CHANNEL_REQUANT, DIMS, Struct, dims, field
-from firmware_gen.ops.base import Step, act_name, is_act, numel, register, register_fusion
+from firmware_gen.ops.base import Step, act_name, is_act, numel, register, register_fusion, stream_lead
 
 CONV_PARAMS = Struct("dk_conv_params", [
     field("input_offset", "int32_t", comment="-input zero point"),
@@ -188,6 +188,18 @@ def fast_plan(in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, geo, zero_point, 
             "block": block, "cols": cols, "scratch": scratch}
 
 
+def fast_lead(geo: dict) -> int:
+    """dk_conv_s8_fast copies a block of pixels' patches (im2col) before writing those
+    pixels, and the direct path widens a block of pixels first: both stream. A pixel's
+    lowest input byte is counted from its first input row (the padding clamped away)."""
+    if geo["direct"]:
+        first = lambda e: e * geo["in_c"]   # noqa: E731
+    else:
+        row = geo["in_w"] * geo["in_c"]
+        first = lambda e: max(0, (e // geo["out_w"]) * geo["stride_h"] - geo["pad_h"]) * row   # noqa: E731
+    return stream_lead(geo["pixels"], geo["block"], geo["out_c"], first)
+
+
 def match_fast(ops, k, users, output_index) -> Step | None:
     """A CONV_2D the fast path takes: one step of its own, with scratch memory."""
     op = ops[k]
@@ -197,7 +209,7 @@ def match_fast(ops, k, users, output_index) -> Step | None:
     if geo is None:
         return None
     return Step("conv_fast", [k], reads=[t.index for t in op.inputs if is_act(t)], scratch=geo["scratch"],
-                info=geo)
+                info=geo, lead=fast_lead)
 
 
 def emit_fast(em, st: Step, what: str) -> None:

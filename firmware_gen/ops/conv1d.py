@@ -8,7 +8,7 @@ import numpy as np
 
 from firmware_gen import quant
 from firmware_gen.params import ACTIVATION, Struct, field
-from firmware_gen.ops.base import Step, act_name, is_act, register_fusion
+from firmware_gen.ops.base import Step, act_name, is_act, register_fusion, stream_lead
 from firmware_gen.ops.conv import channel_requant
 
 
@@ -157,13 +157,21 @@ def pack_conv1d_fast(w: np.ndarray, bias, q: quant.ChannelQuant, taps: int, weig
     return np.ascontiguousarray(rec).reshape(-1)
 
 
+def lead(geo: dict) -> int:
+    """Both kernels widen a block of output columns' input into the scratch before writing
+    those columns (kernels/conv1d.h; the Helium and assembly variants too): they stream."""
+    return stream_lead(geo["out_w"], geo["block"], geo["out_c"],
+                       lambda e: max(0, e * geo["stride"] - geo["pad"]) * geo["in_c"])
+
+
 def match(ops, k, users, output_index) -> Step | None:
     """A CONV_2D that dk_conv1d_s8 takes: one step of its own, with scratch memory."""
     op = ops[k]
     geo = conv1d_geometry(op)
     if geo is None:
         return None
-    return Step("conv1d", [k], reads=[t.index for t in op.inputs if is_act(t)], scratch=geo["scratch"], info=geo)
+    return Step("conv1d", [k], reads=[t.index for t in op.inputs if is_act(t)], scratch=geo["scratch"], info=geo,
+                lead=lead)
 
 
 @register_fusion("conv1d", match, kernel_name="dk_conv1d_s8", kernels=("conv1d.c",),
