@@ -243,6 +243,10 @@ HOST_CASES = {
     "split-and-split_v": lambda L: ((6, 8), lambda x: L.Concatenate()([
         L.Flatten()(t) for t in (L.Lambda(lambda t: tf.split(t, 2, axis=-1))(L.Dense(8)(x))
                                  + L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=1))(x))[::-1]])),
+    "unpack-unrolled-simple_rnn": lambda L: ((10, 4), lambda x: L.Dense(3)(L.SimpleRNN(8, unroll=True)(x))),
+    "unpack-unrolled-gru": lambda L: ((8, 3), lambda x: L.Dense(4)(L.GRU(6, unroll=True)(x))),
+    "pack-unstack-restack": lambda L: ((4, 6), lambda x: L.Flatten()(L.Lambda(
+        lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=2))(L.Dense(6)(x)))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -290,7 +294,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
-              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"}}
+              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
+              "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

@@ -651,6 +651,19 @@ def split_family(rng, seed):
     return convert(branches, seed)
 
 
+def unpack_family(rng, seed):
+    """tf.unstack along every axis of a rank-4 tensor (a negative one too), on random shapes;
+    the outputs are multiplied by 1 so that each stays a tensor of its own."""
+    branches = []
+    for axis in (1, 2, 3, -2):
+        shape = (1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+
+        def fn(x, axis=axis):
+            return [p * 1.0 for p in tf.unstack(x * 1.0, axis=axis)]
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -809,6 +822,7 @@ FAMILIES = {
     "slice": slice_family,
     "reduce_max": reduce_max_family,
     "split": split_family,
+    "unpack": unpack_family,
     "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
@@ -990,6 +1004,28 @@ def test_split_matches_tflm_on_every_output(seed):
                 assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
                 compared += 1
     assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 12
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_unpack_matches_tflm_on_every_output(seed):
+    """UNPACK along each axis: every output of every op, one STRIDED_SLICE plan each (the
+    axis shrunk), against TFLM's tensors."""
+    from firmware_gen.ops import unpack
+    model = model_for("unpack", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "UNPACK"]
+    assert len(ops) == 4 and {op.options["axis"] % 4 for op in ops} >= {1, 2, 3}
+    compared = varied = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x = tensors[op.inputs[0].index]
+            for y, p in zip(op.outputs, unpack.prepare(op.index, op)[1]):
+                got = hostlib.strided_slice(x, p, y.shape)
+                assert np.array_equal(got, tensors[y.index]), (op.index, y.shape)
+                compared += 1
+                varied += len(np.unique(got)) > 1
+    assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 8
+    assert varied > compared // 2            # most outputs are not one value repeated
 
 
 @pytest.mark.parametrize("seed", SEEDS)
