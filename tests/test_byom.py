@@ -183,6 +183,17 @@ def _layers():
     return layers
 
 
+def transposed_matmuls(x):
+    """tf.matmul with transpose_a against a batch of 1 broadcast over 2 (adj_x), and of a
+    tensor with itself transposed (adj_y)."""
+    L = _layers()
+    a = L.Reshape((2, 4, 3))(L.Dense(6)(x))
+    b = L.Reshape((1, 4, 5))(L.Dense(5)(x))
+    c = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b])
+    d = L.Lambda(lambda t: tf.matmul(t, t, transpose_b=True))(a)
+    return L.Concatenate()([L.Flatten()(c), L.Flatten()(d)])
+
+
 # Shapes the compiled runtime must get right (each a separate model, checked on the host).
 HOST_CASES = {
     "conv-5x5-stride2-valid": lambda L: ((20, 20, 3), lambda x: L.Flatten()(
@@ -247,6 +258,8 @@ HOST_CASES = {
     "unpack-unrolled-gru": lambda L: ((8, 3), lambda x: L.Dense(4)(L.GRU(6, unroll=True)(x))),
     "pack-unstack-restack": lambda L: ((4, 6), lambda x: L.Flatten()(L.Lambda(
         lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=2))(L.Dense(6)(x)))),
+    "batch_matmul-attention": lambda L: ((6, 8), lambda x: L.Flatten()(L.MultiHeadAttention(2, 4)(x, x))),
+    "batch_matmul-transposed-and-broadcast": lambda L: ((4, 6), transposed_matmuls),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -295,8 +308,42 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
               "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
-              "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"}}
+              "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
+              "batch_matmul": {"BATCH_MATMUL"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
+
+
+def test_batch_matmul_arithmetic_is_tflms(models, tmp_path):
+    """The transposed and broadcast products: adj_x and adj_y read through element steps, a
+    batch of 1 read again for every batch (step 0), the multiplier from the float32 product
+    of the operand scales; the generated C equals TFLM on inputs that drive the outputs to
+    both ends of int8."""
+    from firmware_gen.ops import batch_matmul
+    model = models["batch_matmul-transposed-and-broadcast"]
+    ops = [op for op in tflm_oracle.read_operators(model) if op.opcode == "BATCH_MATMUL"]
+    plans = {(op.options["adjX"], op.options["adjY"]): batch_matmul.prepare(op.index, op) for op in ops}
+    assert set(plans) == {(True, False), (False, True)}
+    tx = plans[(True, False)]
+    assert tx["batch"] == [1, 1, 2] and tx["rhs_batch_step"] == [0, 0, 0] and tx["lhs_batch_step"][2] == 12
+    assert (tx["rows"], tx["depth"], tx["cols"], tx["lhs_row_step"], tx["lhs_depth_step"]) == (3, 4, 5, 1, 3)
+    ty = plans[(False, True)]
+    assert (ty["rows"], ty["depth"], ty["cols"], ty["rhs_col_step"], ty["rhs_depth_step"]) == (4, 3, 4, 3, 1)
+    for op in ops:
+        a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        real = float(np.float32(a.scale) * np.float32(b.scale)) / float(np.float32(y.scale))
+        r = plans[(op.options["adjX"], op.options["adjY"])]["output"]
+        assert abs(r.multiplier * 2.0 ** (r.shift - 31) - real) <= 2.0 ** (r.shift - 31)
+    lib, _ = host_library(model, tmp_path)
+    rng = np.random.default_rng(5)
+    q = rng.integers(-128, 128, size=(64, 4, 6), dtype=np.int16).astype(np.int8)
+    q[:8] = rng.choice(np.array([-128, 127], np.int8), size=(8, 4, 6))
+    ref = tflm_oracle.run(model, q).reshape(len(q), -1)
+    got = np.zeros_like(ref)
+    for i in range(len(q)):
+        x = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    np.testing.assert_array_equal(got, ref)
+    assert (ref == -128).any() and (ref == 127).any() and len(np.unique(ref)) > 100
 
 
 def test_a_constant_strided_slice_passes_the_audit(models):

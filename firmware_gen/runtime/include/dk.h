@@ -203,6 +203,11 @@ void dk_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner, const int8_t
 void dk_strided_slice_s8(const dk_strided_slice_params *params, const int8_t *input,
                          int8_t *output);
 
+/* BATCH_MATMUL: per batch (three axes, steps 0 where broadcast) lhs [rows, depth] x
+ * rhs [depth, cols] -> [rows, cols], operands read through element steps (adj_x / adj_y). */
+void dk_batch_matmul_s8(const dk_batch_matmul_params *params, const int8_t *lhs,
+                        const int8_t *rhs, int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 /* PAD / PADV2: input and output share quantization. */

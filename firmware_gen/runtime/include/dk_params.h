@@ -259,6 +259,23 @@ typedef struct {
     int32_t diff_min;            /* differences below this contribute no exp */
 } dk_log_softmax_params;
 
+typedef struct {
+    int32_t batch[3];           /* output batch extents, outermost first (1 when unused) */
+    int32_t lhs_batch_step[3];  /* lhs elements between batches (0: broadcast) */
+    int32_t rhs_batch_step[3];  /* rhs elements between batches (0: broadcast) */
+    int32_t rows;               /* M */
+    int32_t cols;               /* N */
+    int32_t depth;              /* K */
+    int32_t lhs_row_step;       /* lhs elements between rows i */
+    int32_t lhs_depth_step;     /* lhs elements between depths k */
+    int32_t rhs_depth_step;     /* rhs elements between depths k */
+    int32_t rhs_col_step;       /* rhs elements between columns j */
+    int32_t lhs_offset;         /* -lhs zero point */
+    int32_t rhs_offset;         /* -rhs zero point */
+    int32_t output_zero_point;
+    dk_requant output;
+} dk_batch_matmul_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
