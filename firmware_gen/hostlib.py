@@ -409,6 +409,18 @@ def strided_slice(x, q: dict, out_shape) -> np.ndarray:
     return out
 
 
+def index_map(x, dims, tables, out_shape) -> np.ndarray:
+    """GATHER / MIRROR_PAD of int8 x with the index map of ops.gather.prepare or
+    ops.mirror_pad.prepare (merged to four axes as the generator does)."""
+    x = _i8(x)
+    dims, tables = ops.gather.merged(list(dims), list(tables))
+    offsets = np.ascontiguousarray([v for t in tables for v in t], dtype=np.int32)
+    out = np.zeros(out_shape, np.int8)
+    load().dk_index_map_s8(ctypes.byref(ops.gather.INDEX_MAP_PARAMS.make(
+        {"dims": dims, "offsets": _ptr32(offsets)})), _ptr8(x), _ptr8(out))
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 

@@ -260,6 +260,13 @@ HOST_CASES = {
         lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=2))(L.Dense(6)(x)))),
     "batch_matmul-attention": lambda L: ((6, 8), lambda x: L.Flatten()(L.MultiHeadAttention(2, 4)(x, x))),
     "batch_matmul-transposed-and-broadcast": lambda L: ((4, 6), transposed_matmuls),
+    "gather-channels-and-steps": lambda L: ((10, 6), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.gather(t, [3, 0, 7, 7], axis=1))(x)),
+        L.Flatten()(L.Lambda(lambda t: tf.gather(t, [5, 1], axis=2))(L.Dense(6)(x)))])),
+    "mirror_pad-reflect-and-symmetric": lambda L: ((8, 7, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [3, 0], [0, 0]], "REFLECT"))(x)),
+        L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [2, 2], [0, 1], [1, 1]], "SYMMETRIC"))(
+            L.Conv2D(3, 3)(x)))])),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -309,7 +316,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
               "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
               "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
-              "batch_matmul": {"BATCH_MATMUL"}}
+              "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

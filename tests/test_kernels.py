@@ -664,6 +664,30 @@ def unpack_family(rng, seed):
     return convert(branches, seed)
 
 
+def copies_family(rng, seed):
+    """tf.gather with constant indices (repeated, reordered) along each axis, of rank 2 to 5,
+    and tf.pad REFLECT / SYMMETRIC of ranks 2 to 4 with paddings up to the most each mode
+    allows."""
+    branches = []
+    for axis, rank in ((1, 3), (2, 4), (3, 4), (-1, 2), (2, 5)):
+        shape = (1, *[int(rng.integers(2, 6)) for _ in range(rank - 1)])
+        # the rank-5 input takes a 2-D index array: six output axes, five above 1, merged to four
+        idx = rng.integers(0, shape[axis], size=(2, 3) if rank == 5 else int(rng.integers(1, 7))).tolist()
+
+        def fn(x, axis=axis, idx=idx):
+            return tf.gather(x * 1.0, idx, axis=axis) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    for mode, rank in (("REFLECT", 4), ("SYMMETRIC", 4), ("REFLECT", 3), ("SYMMETRIC", 2)):
+        shape = (1, *[int(rng.integers(2, 7)) for _ in range(rank - 1)])
+        most = [s - (mode == "REFLECT") for s in shape]
+        pads = [[0, 0]] + [[int(rng.integers(0, m + 1)), int(rng.integers(0, m + 1))] for m in most[1:]]
+
+        def fn(x, mode=mode, pads=pads):
+            return tf.pad(x * 1.0, pads, mode=mode) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -823,6 +847,7 @@ FAMILIES = {
     "reduce_max": reduce_max_family,
     "split": split_family,
     "unpack": unpack_family,
+    "copies": copies_family,
     "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
@@ -1026,6 +1051,39 @@ def test_unpack_matches_tflm_on_every_output(seed):
                 varied += len(np.unique(got)) > 1
     assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 8
     assert varied > compared // 2            # most outputs are not one value repeated
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gather_and_mirror_pad_match_tflm(seed):
+    """GATHER (constant indices, any axis, ranks 2 to 5, a 2-D index array: more than four
+    output axes merge) and
+    MIRROR_PAD (REFLECT and SYMMETRIC, paddings up to the limit) through dk_index_map_s8,
+    against TFLM's tensors."""
+    from firmware_gen.ops import gather, mirror_pad
+    model = model_for("copies", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("GATHER", "MIRROR_PAD")]
+    assert [op.opcode for op in ops].count("GATHER") == 5 and [op.opcode for op in ops].count("MIRROR_PAD") == 4
+    assert {op.options["mode"] for op in ops if op.opcode == "MIRROR_PAD"} == {0, 1}
+    assert max(len(op.outputs[0].shape) for op in ops) == 6
+    compared = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            unit = gather if op.opcode == "GATHER" else mirror_pad
+            y = op.outputs[0]
+            got = hostlib.index_map(tensors[op.inputs[0].index], *unit.prepare(op.index, op), y.shape)
+            assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, op.inputs[0].shape, y.shape)
+            compared += 1
+    assert compared == 2 * len(ops)
+
+
+def test_mirror_pad_source_coordinates_are_tflms():
+    """REFLECT leaves the edge element out, SYMMETRIC repeats it (tf.pad's documentation
+    example: [1, 2, 3] padded by 2 on each side)."""
+    from firmware_gen.ops.mirror_pad import source
+    x = [1, 2, 3]
+    assert [x[source(o, 2, 3, 1)] for o in range(7)] == [3, 2, 1, 2, 3, 2, 1]
+    assert [x[source(o, 2, 3, 0)] for o in range(7)] == [2, 1, 1, 2, 3, 3, 2]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

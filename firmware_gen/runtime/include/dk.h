@@ -210,6 +210,10 @@ void dk_batch_matmul_s8(const dk_batch_matmul_params *params, const int8_t *lhs,
 
 /* ---- padding and concatenation ---------------------------------------- */
 
+/* GATHER (constant indices) and MIRROR_PAD: output (i0, i1, i2, i3) is input[o0[i0] +
+ * o1[i1] + o2[i2] + o3[i3]], the offsets of each axis in turn in params->offsets. */
+void dk_index_map_s8(const dk_index_map_params *params, const int8_t *input, int8_t *output);
+
 /* PAD / PADV2: input and output share quantization. */
 void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);
 

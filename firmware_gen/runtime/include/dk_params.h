@@ -276,6 +276,13 @@ typedef struct {
     dk_requant output;
 } dk_batch_matmul_params;
 
+/* A copy in which each output axis reads the input at an offset of its own
+ * coordinate: output (i0, i1, i2, i3) = input[offsets0[i0] + offsets1[i1] + ...]. */
+typedef struct {
+    int32_t dims[4];         /* output extents, outermost first (1 when unused) */
+    const int32_t *offsets;  /* per output axis in turn, dims[d] input offsets */
+} dk_index_map_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
