@@ -267,6 +267,9 @@ HOST_CASES = {
         L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [3, 0], [0, 0]], "REFLECT"))(x)),
         L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [2, 2], [0, 1], [1, 1]], "SYMMETRIC"))(
             L.Conv2D(3, 3)(x)))])),
+    "depth_to_space-and-space_to_depth": lambda L: ((8, 6, 2), lambda x: L.Flatten()(
+        L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(
+            L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x))))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -316,7 +319,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
               "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
               "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
-              "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"}}
+              "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"},
+              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -824,15 +828,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def depth_to_space_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (DEPTH_TO_SPACE)."""
+def l2_normalization_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (L2_NORMALIZATION)."""
     L = _layers()
-    return keras_model((2, 2, 8), lambda x: L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(x)))
+    return keras_model((4, 8), lambda x: L.Lambda(lambda t: tf.math.l2_normalize(t, axis=-1))(L.Dense(8)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth_to_space_model, tmp_path):
-    path = tmp_path / "depth_to_space.tflite"
-    path.write_bytes(depth_to_space_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(l2_normalization_model, tmp_path):
+    path = tmp_path / "l2_normalization.tflite"
+    path.write_bytes(l2_normalization_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -840,7 +844,7 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 DEPTH_TO_SPACE" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 1 L2_NORMALIZATION" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 

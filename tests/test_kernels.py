@@ -688,6 +688,18 @@ def copies_family(rng, seed):
     return convert(branches, seed)
 
 
+def depth_space_family(rng, seed):
+    """tf.nn.depth_to_space and space_to_depth with block sizes 2 and 3 on random shapes."""
+    branches = []
+    for b in (2, 3):
+        h, w, c = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        branches.append(([((1, h, w, c * b * b), *random_range(rng))],
+                         lambda x, b=b: tf.nn.depth_to_space(x * 1.0, b) * 1.0))
+        branches.append(([((1, h * b, w * b, c), *random_range(rng))],
+                         lambda x, b=b: tf.nn.space_to_depth(x * 1.0, b) * 1.0))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -848,6 +860,7 @@ FAMILIES = {
     "split": split_family,
     "unpack": unpack_family,
     "copies": copies_family,
+    "depth_space": depth_space_family,
     "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
@@ -1075,6 +1088,26 @@ def test_gather_and_mirror_pad_match_tflm(seed):
             assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, op.inputs[0].shape, y.shape)
             compared += 1
     assert compared == 2 * len(ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_depth_to_space_and_back_match_tflm(seed):
+    """DEPTH_TO_SPACE and SPACE_TO_DEPTH, block sizes 2 and 3, through dk_index_map_s8
+    against TFLM's tensors; every output byte is one of the input's, each input byte used
+    once (a permutation)."""
+    from firmware_gen.ops import depth_to_space
+    model = model_for("depth_space", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH")]
+    assert sorted(op.opcode for op in ops) == ["DEPTH_TO_SPACE"] * 2 + ["SPACE_TO_DEPTH"] * 2
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            y = op.outputs[0]
+            dims, tables = depth_to_space.prepare(op.index, op)
+            flat = np.add.outer(np.add.outer(tables[0], tables[1]), tables[2]).reshape(-1)
+            assert sorted(flat.tolist()) == list(range(flat.size))
+            got = hostlib.index_map(tensors[op.inputs[0].index], dims, tables, y.shape)
+            assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
 
 
 def test_mirror_pad_source_coordinates_are_tflms():
