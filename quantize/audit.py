@@ -333,8 +333,10 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
           verify: bool = True, user: bool = False) -> dict:
     """inspect(), raising a one-line UserError naming the first problems' ops and layers.
     user: the model is one of the user's own (--model), so the advice is how to convert
-    it, not `make quantize`."""
-    report = inspect(model_bytes, where, known_layers, allow_requantize, verify,
+    it, not `make quantize`; an int8->int8 QUANTIZE in it (the converter's requantization
+    before a PACK or CONCATENATION whose inputs differ in scale, e.g. Keras TimeDistributed)
+    is accepted: TFLM and the compiled runtime both run it."""
+    report = inspect(model_bytes, where, known_layers, allow_requantize or user, verify,
                      USER_FIX if user else REGENERATE, allow_float_output=user)
     if report["problems"]:
         p = report["problems"]

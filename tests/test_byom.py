@@ -270,6 +270,8 @@ HOST_CASES = {
     "depth_to_space-and-space_to_depth": lambda L: ((8, 6, 2), lambda x: L.Flatten()(
         L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(
             L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x))))),
+    "requantize-time_distributed": lambda L: ((6, 5), lambda x: L.Flatten()(
+        L.TimeDistributed(L.Dense(3, activation="tanh"))(x))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -320,7 +322,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
               "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
               "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"},
-              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}}
+              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}, "requantize": {"QUANTIZE", "PACK"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 
@@ -355,6 +357,17 @@ def test_batch_matmul_arithmetic_is_tflms(models, tmp_path):
         assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
     np.testing.assert_array_equal(got, ref)
     assert (ref == -128).any() and (ref == 127).any() and len(np.unique(ref)) > 100
+
+
+def test_a_users_int8_requantize_passes_the_audit(models):
+    """Keras TimeDistributed converts to per-step ops whose outputs the converter
+    requantizes (QUANTIZE int8 -> int8) before stacking them: TFLM runs that, so a user's
+    model with it deploys (our own models still refuse it: QAT should not need one)."""
+    model = models["requantize-time_distributed"]
+    ops = [op for op in tflm_oracle.read_operators(model) if op.opcode == "QUANTIZE"]
+    assert ops and all(op.inputs[0].type == op.outputs[0].type == "INT8" for op in ops)
+    assert audit_user(model)["problems"] == []
+    assert any("int8→int8 requantize boundary" in p for p in inspect(model, "m")["problems"])
 
 
 def test_a_constant_strided_slice_passes_the_audit(models):
