@@ -958,6 +958,38 @@ def test_a_dynamic_batch_is_folded_to_the_batch_of_one_tflm_runs(tmp_path):
     assert len(np.unique(tflite_ref(folded, x), axis=0)) > 1
 
 
+def test_a_dynamic_batch_rnns_zero_state_is_folded_into_a_constant(tmp_path):
+    """A Keras GRU with unroll=True converted with a dynamic batch starts from a FILL of
+    zeros to a shape computed at run time (TFLM cannot even allocate that model): the fill
+    becomes an int8 constant with the value TFLite computes, and the folded model runs
+    bit-exact in the generated C against TFLM and equals the TFLite interpreter on the
+    original."""
+    import keras
+    from quantize import static_shapes
+    L = _layers()
+    keras.utils.set_random_seed(6)
+    x = keras.Input((7, 3))
+    model = to_int8(keras.Model(x, L.Dense(4)(L.GRU(5, unroll=True)(x))), (7, 3))
+    assert {"FILL", "SHAPE", "UNPACK"} <= set(inspect(model, "m")["op_counts"])
+    path = tmp_path / "gru.tflite"
+    path.write_bytes(model)
+    folded = read_model(path, user=True)
+    counts = inspect(folded, "m")["op_counts"]
+    assert not {"FILL", "SHAPE", "PACK"} & set(counts) and counts["UNPACK"] == 1, counts
+    assert "FILL" in static_shapes.make_static(model)[1]["folded_ops"]
+    rng = np.random.default_rng(3)
+    q = rng.integers(-128, 128, size=(24, 7, 3), dtype=np.int16).astype(np.int8)
+    ref = tflm_oracle.run(folded, q).reshape(len(q), -1)
+    np.testing.assert_array_equal(ref, tflite_ref(model, q).reshape(len(q), -1))
+    lib, _ = host_library(folded, tmp_path)
+    got = np.zeros_like(ref)
+    for i in range(len(q)):
+        xi = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    np.testing.assert_array_equal(got, ref)
+    assert len(np.unique(ref, axis=0)) > 1
+
+
 def tflite_ref(model: bytes, x: np.ndarray) -> np.ndarray:
     """Outputs of the TFLite interpreter (reference kernels) for int8 inputs x, one by one."""
     it = tf.lite.Interpreter(model_content=model, num_threads=1,
