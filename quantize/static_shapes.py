@@ -6,8 +6,9 @@ shape at run time, SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE. TFLite Micro runs 
 as it is: it allocates every tensor with its `shape` (batch 1), so the computed shape comes out
 the same on every call. The firmware plans its memory at generation time and needs those
 values then, so this module computes them once, with the TFLite interpreter on the model
-itself, stores them as constants and drops the ops that computed them; the -1 batches become
-the 1 they always were. Nothing else changes: the ops that compute data, their tensors and
+itself, stores them as constants and drops the ops that computed them (a FILL of a constant
+to such a shape, a Keras RNN's zero initial state, becomes the int8 constant it fills); the -1
+batches become the 1 they always were. Nothing else changes: the ops that compute data, their tensors and
 quantization stay as they are, so TFLM gives the same outputs on both models
 (tests/test_byom.py checks it).
 
