@@ -323,6 +323,11 @@ def mul(a, b, p: quant.MulParams) -> np.ndarray:
     return _binary("dk_mul_s8", ops.mul.MUL_PARAMS.make(p), a, b)
 
 
+def squared_difference(a, b, p: dict) -> np.ndarray:
+    """SQUARED_DIFFERENCE with the parameters of ops.squared_difference.prepare."""
+    return _binary("dk_squared_difference_s8", ops.squared_difference.SQUARED_DIFFERENCE_PARAMS.make(p), a, b)
+
+
 def minimum(a, b) -> np.ndarray:
     return _binary("dk_minimum_s8", None, a, b)
 

@@ -272,6 +272,8 @@ HOST_CASES = {
             L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x))))),
     "requantize-time_distributed": lambda L: ((6, 5), lambda x: L.Flatten()(
         L.TimeDistributed(L.Dense(3, activation="tanh"))(x))),
+    "squared_difference-to-a-centre": lambda L: ((12, 4), lambda x: L.Flatten()(L.Lambda(
+        lambda t: tf.math.squared_difference(t[0], t[1]))([L.Dense(4)(x), L.Dense(1)(L.Dense(4)(x))]))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -322,7 +324,8 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
               "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
               "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"},
-              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}, "requantize": {"QUANTIZE", "PACK"}}
+              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}, "requantize": {"QUANTIZE", "PACK"},
+              "squared_difference": {"SQUARED_DIFFERENCE"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
 
 

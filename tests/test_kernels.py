@@ -185,6 +185,9 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         prepare = _alt_mul if alt else quant.prepare_mul
         p = prepare(a.scale, a.zero_point, b.scale, b.zero_point, so, zo, _act(op))
         return hostlib.mul(xs[0], xs[1], p)
+    if name == "SQUARED_DIFFERENCE":
+        from firmware_gen.ops import squared_difference
+        return hostlib.squared_difference(xs[0], xs[1], squared_difference.prepare(op.index, op))
     if name in ("MINIMUM", "MAXIMUM"):
         a, b = op.inputs[:2]
         quant.check_minmax(a.scale, a.zero_point, b.scale, b.zero_point, so, zo)
@@ -845,6 +848,7 @@ FAMILIES = {
     "add": functools.partial(binary_family, op=lambda a, b: a + b),
     "sub": functools.partial(binary_family, op=lambda a, b: a - b),
     "mul": functools.partial(binary_family, op=lambda a, b: a * b),
+    "squared_difference": functools.partial(binary_family, op=tf.math.squared_difference),
     "minmax": minmax_family,
     "unary": unary_family,
     "logistic": logistic_family,
@@ -919,6 +923,15 @@ def test_broadcasting_binary_op_matches_tflm(family, opcode, seed):
     assert stats["ops"] >= 9
     assert len(stats["param_sets"]) >= 8
     assert stats["min_hits"] and stats["max_hits"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_squared_difference_matches_tflm(seed):
+    """Broadcast shapes, every pair of int8 values ([1, 256, 1] against [1, 1, 256]), inputs
+    of different scales and a narrow output range that clips."""
+    stats = check_model(model_for("squared_difference", seed), {"SQUARED_DIFFERENCE"}, seed)
+    assert stats["ops"] >= 9 and len(stats["param_sets"]) >= 8
+    assert stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -208,6 +208,10 @@ void dk_strided_slice_s8(const dk_strided_slice_params *params, const int8_t *in
 void dk_batch_matmul_s8(const dk_batch_matmul_params *params, const int8_t *lhs,
                         const int8_t *rhs, int8_t *output);
 
+/* SQUARED_DIFFERENCE: (a - b)^2 with TFLM's int8 rescaling, broadcasting. */
+void dk_squared_difference_s8(const dk_squared_difference_params *params, const dk_broadcast *bc,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 /* GATHER (constant indices) and MIRROR_PAD: output (i0, i1, i2, i3) is input[o0[i0] +

@@ -283,6 +283,16 @@ typedef struct {
     const int32_t *offsets;  /* per output axis in turn, dims[d] input offsets */
 } dk_index_map_params;
 
+typedef struct {
+    int32_t input1_offset;  /* -zero point */
+    int32_t input2_offset;  /* -zero point */
+    int32_t output_offset;  /* zero point */
+    int32_t left_shift;     /* 7 for int8 */
+    dk_requant input1;      /* below one: to the common scale */
+    dk_requant input2;      /* below one: to the common scale */
+    dk_requant output;      /* the squared difference to the output scale */
+} dk_squared_difference_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
