@@ -864,6 +864,22 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(l2_no
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
 
 
+def test_a_softmax_on_logits_that_barely_vary_is_one_line_not_a_tflm_abort():
+    """An untrained model's softmax input can calibrate to a scale so small that TFLM's
+    prepare aborts the process (its input multiplier must exceed one): refused in one line
+    that says why, before anything runs it."""
+    model = float_output_model("softmax")
+    k = [op.opcode for op in tflm_oracle.read_operators(model)].index("SOFTMAX")
+
+    def shrink(m):
+        g = m.subgraphs[0]
+        g.tensors[g.operators[k].inputs[0]].quantization.scale = np.array([1e-9], np.float32)
+    with pytest.raises(UserError, match=r"op \d+ SOFTMAX .*input scale 1e-09 .*too small for TFLM's int8 "
+                                        r"softmax, which stops on it too"):
+        codegen.check(rebuilt(model, shrink), "m")
+    codegen.check(model, "m")         # the model as converted is fine
+
+
 def test_the_audit_keeps_the_window_check_for_our_model_only(tmp_path):
     from tests.test_bad_input import tiny_tflite
     path = tmp_path / "m.tflite"
