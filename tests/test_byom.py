@@ -162,6 +162,17 @@ def autoencoder(L):
     return (640,), body
 
 
+def rnn_attention(L):
+    """A sequence model: an unrolled SimpleRNN returning its sequence (UNPACK, TANH, PACK;
+    the converter requantizes the steps before stacking them), self-attention over it
+    (MultiHeadAttention: BATCH_MATMUL, SOFTMAX, TRANSPOSE), a softmax head."""
+    def body(x):
+        h = L.SimpleRNN(8, unroll=True, return_sequences=True)(x)
+        h = L.MultiHeadAttention(2, 4)(h, h)
+        return L.Dense(4, activation="softmax")(L.Flatten()(h))
+    return (8, 6), body
+
+
 # Board runs: (builder, HIL vectors, ops the converted model must contain).
 BOARD_MODELS = {
     "cnn1d": (cnn1d, 64, {"CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
@@ -170,6 +181,7 @@ BOARD_MODELS = {
     "resnet8": (resnet8, 24, {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED"}),
     "mobilenet": (mobilenet, 6, {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "SOFTMAX"}),
     "autoencoder": (autoencoder, 48, {"FULLY_CONNECTED"}),
+    "rnn_attention": (rnn_attention, 48, {"UNPACK", "PACK", "QUANTIZE", "BATCH_MATMUL", "SOFTMAX"}),
 }
 
 
@@ -185,13 +197,16 @@ def _layers():
 
 def transposed_matmuls(x):
     """tf.matmul with transpose_a against a batch of 1 broadcast over 2 (adj_x), and of a
-    tensor with itself transposed (adj_y)."""
+    tensor with itself transposed (adj_y), each through a Dense of its own into an ADD. (A
+    Concatenate of the two products, which makes them share one scale, sometimes calibrates
+    to a scale of 1e16 or more when the model is built a second time in a process: a
+    converter quirk that leaves every output at 127.)"""
     L = _layers()
     a = L.Reshape((2, 4, 3))(L.Dense(6)(x))
     b = L.Reshape((1, 4, 5))(L.Dense(5)(x))
     c = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b])
     d = L.Lambda(lambda t: tf.matmul(t, t, transpose_b=True))(a)
-    return L.Concatenate()([L.Flatten()(c), L.Flatten()(d)])
+    return L.Add()([L.Dense(8)(L.Flatten()(c)), L.Dense(8)(L.Flatten()(d))])
 
 
 # Shapes the compiled runtime must get right (each a separate model, checked on the host).
@@ -332,8 +347,7 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
 def test_batch_matmul_arithmetic_is_tflms(models, tmp_path):
     """The transposed and broadcast products: adj_x and adj_y read through element steps, a
     batch of 1 read again for every batch (step 0), the multiplier from the float32 product
-    of the operand scales; the generated C equals TFLM on inputs that drive the outputs to
-    both ends of int8."""
+    of the operand scales; the generated C equals TFLM on random and extreme inputs."""
     from firmware_gen.ops import batch_matmul
     model = models["batch_matmul-transposed-and-broadcast"]
     ops = [op for op in tflm_oracle.read_operators(model) if op.opcode == "BATCH_MATMUL"]
@@ -359,7 +373,7 @@ def test_batch_matmul_arithmetic_is_tflms(models, tmp_path):
         x = np.ascontiguousarray(q[i])
         assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
     np.testing.assert_array_equal(got, ref)
-    assert (ref == -128).any() and (ref == 127).any() and len(np.unique(ref)) > 100
+    assert len(np.unique(ref, axis=0)) == len(q) and len(np.unique(ref)) > 60
 
 
 def test_a_users_int8_requantize_passes_the_audit(models):
