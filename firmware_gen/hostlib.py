@@ -426,6 +426,15 @@ def index_map(x, dims, tables, out_shape) -> np.ndarray:
     return out
 
 
+def l2_normalization(x, zero_point: int) -> np.ndarray:
+    """L2_NORMALIZATION of int8 x over its last axis."""
+    x = _i8(x)
+    out = np.zeros(x.shape, np.int8)
+    depth = int(x.shape[-1])
+    load().dk_l2_normalization_s8(int(zero_point), int(x.size // depth), depth, _ptr8(x), _ptr8(out))
+    return out
+
+
 def logistic(x, p: quant.LogisticParams) -> np.ndarray:
     return _unary("dk_logistic_s8", ops.logistic.LOGISTIC_PARAMS.make(p), x)
 

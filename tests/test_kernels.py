@@ -703,6 +703,19 @@ def depth_space_family(rng, seed):
     return convert(branches, seed)
 
 
+def l2_normalization_family(rng, seed):
+    """tf.math.l2_normalize over the last axis of ranks 2 to 4, depths 1 to 300 (sums of
+    squares up to millions), on random ranges."""
+    branches = []
+    for k, depth in enumerate((1, 3, 16, 64, 300)):
+        shape = [(1, depth), (1, 5, depth), (1, 3, 2, depth)][k % 3]
+
+        def fn(x):
+            return tf.math.l2_normalize(x * 1.0, axis=-1) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -864,6 +877,7 @@ FAMILIES = {
     "split": split_family,
     "unpack": unpack_family,
     "copies": copies_family,
+    "l2_normalization": l2_normalization_family,
     "depth_space": depth_space_family,
     "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
@@ -1121,6 +1135,26 @@ def test_depth_to_space_and_back_match_tflm(seed):
             assert sorted(flat.tolist()) == list(range(flat.size))
             got = hostlib.index_map(tensors[op.inputs[0].index], dims, tables, y.shape)
             assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_l2_normalization_matches_tflm(seed):
+    """Every L2_NORMALIZATION against TFLM's tensors over the four input draws (random,
+    extremes, all -128, all 127: sums of squares of 0 and 1 take TFLM's special case)."""
+    from firmware_gen.ops import l2_normalization
+    model = model_for("l2_normalization", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "L2_NORMALIZATION"]
+    assert len(ops) == 5
+    compared = extremes = 0
+    for draw in input_draws(model, seed):
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x, y = tensors[op.inputs[0].index], tensors[op.outputs[0].index]
+            got = hostlib.l2_normalization(x, l2_normalization.prepare(op.index, op)[0])
+            assert np.array_equal(got, y), (op.index, op.inputs[0].shape)
+            compared += 1
+            extremes += int(np.count_nonzero(np.abs(y.astype(int)) >= 100))
+    assert compared == 4 * len(ops) and extremes > 0
 
 
 def test_mirror_pad_source_coordinates_are_tflms():

@@ -212,6 +212,10 @@ void dk_batch_matmul_s8(const dk_batch_matmul_params *params, const int8_t *lhs,
 void dk_squared_difference_s8(const dk_squared_difference_params *params, const dk_broadcast *bc,
                               const int8_t *input1, const int8_t *input2, int8_t *output);
 
+/* L2_NORMALIZATION over the last axis: [outer, depth], output in units of 1/128. */
+void dk_l2_normalization_s8(int32_t zero_point, int32_t outer, int32_t depth,
+                            const int8_t *input, int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
 
 /* GATHER (constant indices) and MIRROR_PAD: output (i0, i1, i2, i3) is input[o0[i0] +
