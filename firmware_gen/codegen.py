@@ -124,9 +124,9 @@ def _set_block(step: Step, block: int) -> None:
 
 
 
-# Operators with several outputs the compiled runtime takes (ops/split.py): every output is
+# Operators with several outputs the compiled runtime takes (ops/split.py, ops/unpack.py): every output is
 # placed by the memory planner; the layer table reports the first.
-MULTI_OUTPUT_OPS = frozenset({"SPLIT", "SPLIT_V"})
+MULTI_OUTPUT_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK"})
 
 
 def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:

@@ -323,6 +323,11 @@ def mul(a, b, p: quant.MulParams) -> np.ndarray:
     return _binary("dk_mul_s8", ops.mul.MUL_PARAMS.make(p), a, b)
 
 
+def squared_difference(a, b, p: dict) -> np.ndarray:
+    """SQUARED_DIFFERENCE with the parameters of ops.squared_difference.prepare."""
+    return _binary("dk_squared_difference_s8", ops.squared_difference.SQUARED_DIFFERENCE_PARAMS.make(p), a, b)
+
+
 def minimum(a, b) -> np.ndarray:
     return _binary("dk_minimum_s8", None, a, b)
 
@@ -406,6 +411,27 @@ def strided_slice(x, q: dict, out_shape) -> np.ndarray:
     out = np.zeros(out_shape, np.int8)
     load().dk_strided_slice_s8(ctypes.byref(ops.strided_slice.STRIDED_SLICE_PARAMS.make(q)), _ptr8(x),
                                _ptr8(out))
+    return out
+
+
+def index_map(x, dims, tables, out_shape) -> np.ndarray:
+    """GATHER / MIRROR_PAD of int8 x with the index map of ops.gather.prepare or
+    ops.mirror_pad.prepare (merged to four axes as the generator does)."""
+    x = _i8(x)
+    dims, tables = ops.gather.merged(list(dims), list(tables))
+    offsets = np.ascontiguousarray([v for t in tables for v in t], dtype=np.int32)
+    out = np.zeros(out_shape, np.int8)
+    load().dk_index_map_s8(ctypes.byref(ops.gather.INDEX_MAP_PARAMS.make(
+        {"dims": dims, "offsets": _ptr32(offsets)})), _ptr8(x), _ptr8(out))
+    return out
+
+
+def l2_normalization(x, zero_point: int) -> np.ndarray:
+    """L2_NORMALIZATION of int8 x over its last axis."""
+    x = _i8(x)
+    out = np.zeros(x.shape, np.int8)
+    depth = int(x.shape[-1])
+    load().dk_l2_normalization_s8(int(zero_point), int(x.size // depth), depth, _ptr8(x), _ptr8(out))
     return out
 
 

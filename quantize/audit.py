@@ -16,7 +16,8 @@ reads the flatbuffer itself and checks, op by op:
 - no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
   tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
   (a STRIDED_SLICE of int8 data with constant begin/end/strides, or a SLICE with constant
-  begin/size, is a copy, and allowed).
+  begin/size, is a copy, and allowed; so are PACK, UNPACK and a GATHER with constant indices
+  of int8 data).
 
 Each op is listed with its tensors' dtypes, shapes, quantization and the Keras layer it
 came from, recovered from the tensor names the converter keeps
@@ -49,6 +50,10 @@ TFLM_INT8_OPS = frozenset({
     # Keras GlobalMaxPooling (REDUCE_MAX), Resizing / UpSampling2D bilinear (RESIZE_BILINEAR), tf.split (SPLIT, SPLIT_V), tf.slice (SLICE, when
     # its begin and size are constant: see static_slice)
     "REDUCE_MAX", "SPLIT", "SPLIT_V", "RESIZE_BILINEAR",
+    # unrolled Keras RNNs (UNPACK), tf.stack (PACK), tf.gather with constant indices (GATHER):
+    # int8 copies when their data is int8 (see data_copy); attention (BATCH_MATMUL), REFLECT /
+    # SYMMETRIC tf.pad (MIRROR_PAD), tf.math.rsqrt (RSQRT)
+    "PACK", "UNPACK", "GATHER", "BATCH_MATMUL", "MIRROR_PAD", "RSQRT",
 })
 # Ops whose output shape depends on run-time values, or that exist to compute shapes.
 DYNAMIC_SHAPE_OPS = frozenset({
@@ -258,6 +263,10 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
         static_slice = (name in ("STRIDED_SLICE", "SLICE") and len(ins) == {"STRIDED_SLICE": 4, "SLICE": 3}[name]
                         and ins[0]["dtype"] == "int8" and not ins[0]["const"] and all(t["const"] for t in ins[1:]))
+        # PACK / UNPACK / GATHER (constant indices) of int8 data copy bytes; of int32 shapes
+        # (a dynamic batch's Flatten) they compute shapes.
+        data_copy = (name in ("PACK", "UNPACK", "GATHER") and bool(variable)
+                     and all(t["dtype"] == "int8" for t in variable))
         if final_dequantize:
             float_output = int(g.outputs[0])
         elif first_quantize:
@@ -277,7 +286,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             problems.append((0, f"{where_op} has no kernel in the TFLM host interpreter the board is "
                                 f"checked against; for UpSampling use Resizing(interpolation='nearest'), "
                                 f"which converts to RESIZE_NEAREST_NEIGHBOR"))
-        elif name in DYNAMIC_SHAPE_OPS and not static_slice:
+        elif name in DYNAMIC_SHAPE_OPS and not static_slice and not data_copy:
             problems.append((2, f"{where_op} computes shapes at run time; use static shapes"))
         elif name not in TFLM_INT8_OPS and not static_slice:
             problems.append((0, f"{where_op} is not an int8 builtin TFLite Micro implements"))
@@ -324,8 +333,10 @@ def audit(model_bytes: bytes, where: str = "model", known_layers=(), allow_requa
           verify: bool = True, user: bool = False) -> dict:
     """inspect(), raising a one-line UserError naming the first problems' ops and layers.
     user: the model is one of the user's own (--model), so the advice is how to convert
-    it, not `make quantize`."""
-    report = inspect(model_bytes, where, known_layers, allow_requantize, verify,
+    it, not `make quantize`; an int8->int8 QUANTIZE in it (the converter's requantization
+    before a PACK or CONCATENATION whose inputs differ in scale, e.g. Keras TimeDistributed)
+    is accepted: TFLM and the compiled runtime both run it."""
+    report = inspect(model_bytes, where, known_layers, allow_requantize or user, verify,
                      USER_FIX if user else REGENERATE, allow_float_output=user)
     if report["problems"]:
         p = report["problems"]

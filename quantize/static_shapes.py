@@ -6,8 +6,9 @@ shape at run time, SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE. TFLite Micro runs 
 as it is: it allocates every tensor with its `shape` (batch 1), so the computed shape comes out
 the same on every call. The firmware plans its memory at generation time and needs those
 values then, so this module computes them once, with the TFLite interpreter on the model
-itself, stores them as constants and drops the ops that computed them; the -1 batches become
-the 1 they always were. Nothing else changes: the ops that compute data, their tensors and
+itself, stores them as constants and drops the ops that computed them (a FILL of a constant
+to such a shape, a Keras RNN's zero initial state, becomes the int8 constant it fills); the -1
+batches become the 1 they always were. Nothing else changes: the ops that compute data, their tensors and
 quantization stay as they are, so TFLM gives the same outputs on both models
 (tests/test_byom.py checks it).
 
@@ -34,10 +35,10 @@ def _op_name(model, op, names: dict) -> str:
     return names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
 
 
-def _int32_buffer(model, schema, values) -> int:
-    """A new buffer holding int32 `values` (little-endian); its index."""
+def _int32_buffer(model, schema, values, dtype: str = "<i4") -> int:
+    """A new buffer holding `values` as int32 (little-endian; or `dtype`); its index."""
     buf = schema.BufferT()
-    buf.data = np.ascontiguousarray(values, dtype="<i4").view(np.uint8).reshape(-1)
+    buf.data = np.ascontiguousarray(values, dtype=dtype).view(np.uint8).reshape(-1)
     model.buffers.append(buf)
     return len(model.buffers) - 1
 
@@ -71,6 +72,7 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
     # An op computes only shapes when its outputs are int32 and it reads nothing but a
     # tensor's shape (SHAPE), constants, or other such ops' outputs.
     shape_only: set[int] = set()
+    filled: dict[int, int] = {}       # FILL output -> its op
     folded: dict[int, str] = {}       # op index -> its name
     for k, op in enumerate(g.operators or []):
         name = _op_name(model, op, names)
@@ -80,13 +82,24 @@ def make_static(model_bytes: bytes) -> tuple[bytes, dict | None]:
                 name == "SHAPE" or (ins and all(has_data(i) or i in shape_only for i in ins))):
             shape_only.update(outs)
             folded[k] = name
+        # A FILL of a constant value to a computed shape (the zero initial state of a Keras
+        # RNN converted with a dynamic batch) is a constant of its own type once the shape is.
+        elif name == "FILL" and len(ins) == 2 and len(outs) == 1 and ins[0] in shape_only \
+                and has_data(ins[1]) and tensors[outs[0]].type == schema.TensorType.INT8:
+            filled[outs[0]] = k
+            folded[k] = name
     if not folded and not dynamic:
         return model_bytes, None
 
     try:
         values, shapes = _evaluate(model_bytes, sorted(shape_only), dynamic)
+        fills = _evaluate(model_bytes, sorted(filled), [], np.int8)[0] if filled else {}
     except Exception:   # the interpreter cannot run it: the audit names what is wrong
         return model_bytes, None
+    for i, value in fills.items():
+        tensors[i].buffer = _int32_buffer(model, schema, value, np.int8)
+        tensors[i].shape = np.array(value.shape, dtype=np.int32)
+        tensors[i].shapeSignature = None
     for i in dynamic:
         tensors[i].shape = np.array(shapes[i], dtype=np.int32)
     for i, value in values.items():
@@ -242,7 +255,7 @@ def _dilations(model, names: dict, schema) -> int:
     return done
 
 
-def _evaluate(model_bytes: bytes, indices: list[int], dynamic: list[int]):
+def _evaluate(model_bytes: bytes, indices: list[int], dynamic: list[int], dtype=np.int32):
     """The values the shape-only tensors take when the model runs (any input: they do not
     depend on it), and the shapes of the `dynamic` tensors, from the TFLite interpreter with
     every intermediate kept."""
@@ -257,5 +270,5 @@ def _evaluate(model_bytes: bytes, indices: list[int], dynamic: list[int]):
     for d in it.get_input_details():
         it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     it.invoke()
-    return ({i: np.array(it.get_tensor(i), dtype=np.int32) for i in indices},
+    return ({i: np.array(it.get_tensor(i), dtype=dtype) for i in indices},
             {i: list(np.shape(it.get_tensor(i))) for i in dynamic})

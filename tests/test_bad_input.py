@@ -245,7 +245,7 @@ CASES = [
      [put("mine.tflite", lambda m: tiny_tflite(op="CUMSUM"))], "op 1 CUMSUM is not an int8 builtin TFLite Micro "
                                                               "implements; neither back end can run it"),
     ("byom-op-not-compiled", "firmware", ["--model", "{build}/mine.tflite"],
-     [put("mine.tflite", lambda m: tiny_tflite(op="DEPTH_TO_SPACE"))], "op 1 DEPTH_TO_SPACE"),
+     [put("mine.tflite", lambda m: tiny_tflite(op="RSQRT"))], "op 1 RSQRT"),
     ("byom-hil-missing", "hil", ["--model", "{build}/nope.tflite", "--port", "socket://127.0.0.1:1"], [],
      "nope.tflite does not exist"),
     ("byom-benchmark-float", "benchmark", ["--model", "{build}/mine.tflite"],

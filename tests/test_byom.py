@@ -162,6 +162,17 @@ def autoencoder(L):
     return (640,), body
 
 
+def rnn_attention(L):
+    """A sequence model: an unrolled SimpleRNN returning its sequence (UNPACK, TANH, PACK;
+    the converter requantizes the steps before stacking them), self-attention over it
+    (MultiHeadAttention: BATCH_MATMUL, SOFTMAX, TRANSPOSE), a softmax head."""
+    def body(x):
+        h = L.SimpleRNN(8, unroll=True, return_sequences=True)(x)
+        h = L.MultiHeadAttention(2, 4)(h, h)
+        return L.Dense(4, activation="softmax")(L.Flatten()(h))
+    return (8, 6), body
+
+
 # Board runs: (builder, HIL vectors, ops the converted model must contain).
 BOARD_MODELS = {
     "cnn1d": (cnn1d, 64, {"CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
@@ -170,6 +181,7 @@ BOARD_MODELS = {
     "resnet8": (resnet8, 24, {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED"}),
     "mobilenet": (mobilenet, 6, {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "SOFTMAX"}),
     "autoencoder": (autoencoder, 48, {"FULLY_CONNECTED"}),
+    "rnn_attention": (rnn_attention, 48, {"UNPACK", "PACK", "QUANTIZE", "BATCH_MATMUL", "SOFTMAX"}),
 }
 
 
@@ -181,6 +193,20 @@ def keras_init():
 def _layers():
     from keras import layers
     return layers
+
+
+def transposed_matmuls(x):
+    """tf.matmul with transpose_a against a batch of 1 broadcast over 2 (adj_x), and of a
+    tensor with itself transposed (adj_y), each through a Dense of its own into an ADD. (A
+    Concatenate of the two products, which makes them share one scale, sometimes calibrates
+    to a scale of 1e16 or more when the model is built a second time in a process: a
+    converter quirk that leaves every output at 127.)"""
+    L = _layers()
+    a = L.Reshape((2, 4, 3))(L.Dense(6)(x))
+    b = L.Reshape((1, 4, 5))(L.Dense(5)(x))
+    c = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b])
+    d = L.Lambda(lambda t: tf.matmul(t, t, transpose_b=True))(a)
+    return L.Add()([L.Dense(8)(L.Flatten()(c)), L.Dense(8)(L.Flatten()(d))])
 
 
 # Shapes the compiled runtime must get right (each a separate model, checked on the host).
@@ -247,6 +273,28 @@ HOST_CASES = {
     "split-and-split_v": lambda L: ((6, 8), lambda x: L.Concatenate()([
         L.Flatten()(t) for t in (L.Lambda(lambda t: tf.split(t, 2, axis=-1))(L.Dense(8)(x))
                                  + L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=1))(x))[::-1]])),
+    "unpack-unrolled-simple_rnn": lambda L: ((10, 4), lambda x: L.Dense(3)(L.SimpleRNN(8, unroll=True)(x))),
+    "unpack-unrolled-gru": lambda L: ((8, 3), lambda x: L.Dense(4)(L.GRU(6, unroll=True)(x))),
+    "pack-unstack-restack": lambda L: ((4, 6), lambda x: L.Flatten()(L.Lambda(
+        lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=2))(L.Dense(6)(x)))),
+    "batch_matmul-attention": lambda L: ((6, 8), lambda x: L.Flatten()(L.MultiHeadAttention(2, 4)(x, x))),
+    "batch_matmul-transposed-and-broadcast": lambda L: ((4, 6), transposed_matmuls),
+    "gather-channels-and-steps": lambda L: ((10, 6), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.gather(t, [3, 0, 7, 7], axis=1))(x)),
+        L.Flatten()(L.Lambda(lambda t: tf.gather(t, [5, 1], axis=2))(L.Dense(6)(x)))])),
+    "mirror_pad-reflect-and-symmetric": lambda L: ((8, 7, 2), lambda x: L.Concatenate()([
+        L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [3, 0], [0, 0]], "REFLECT"))(x)),
+        L.Flatten()(L.Lambda(lambda t: tf.pad(t, [[0, 0], [2, 2], [0, 1], [1, 1]], "SYMMETRIC"))(
+            L.Conv2D(3, 3)(x)))])),
+    "depth_to_space-and-space_to_depth": lambda L: ((8, 6, 2), lambda x: L.Flatten()(
+        L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(
+            L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x))))),
+    "requantize-time_distributed": lambda L: ((6, 5), lambda x: L.Flatten()(
+        L.TimeDistributed(L.Dense(3, activation="tanh"))(x))),
+    "squared_difference-to-a-centre": lambda L: ((12, 4), lambda x: L.Flatten()(L.Lambda(
+        lambda t: tf.math.squared_difference(t[0], t[1]))([L.Dense(4)(x), L.Dense(1)(L.Dense(4)(x))]))),
+    "l2_normalization-embedding": lambda L: ((6, 5), lambda x: L.Flatten()(L.Lambda(
+        lambda t: tf.math.l2_normalize(t, axis=-1))(L.Dense(16)(x)))),
     "cnn1d": cnn1d,
     "cnn2d": cnn2d,
 }
@@ -294,8 +342,55 @@ def test_generated_c_is_bit_exact_to_tflm_for_other_models(name, models, tmp_pat
               "crop": {"STRIDED_SLICE"}, "resize": {"RESIZE_NEAREST_NEIGHBOR"},
               "sum": {"SUM"}, "transpose_conv": {"TRANSPOSE_CONV"},
               "log_softmax": {"LOG_SOFTMAX"}, "global": {"REDUCE_MAX"}, "slice": {"SLICE"},
-              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"}}
+              "split": {"SPLIT", "SPLIT_V"}, "bilinear": {"RESIZE_BILINEAR"},
+              "unpack": {"UNPACK"}, "pack": {"PACK", "UNPACK"},
+              "batch_matmul": {"BATCH_MATMUL"}, "gather": {"GATHER"}, "mirror_pad": {"MIRROR_PAD"},
+              "depth_to_space": {"DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}, "requantize": {"QUANTIZE", "PACK"},
+              "squared_difference": {"SQUARED_DIFFERENCE"}, "l2_normalization": {"L2_NORMALIZATION"}}
     assert wanted.get(name.split("-")[0], set()) <= set(info["ops"]), info["ops"]
+
+
+def test_batch_matmul_arithmetic_is_tflms(models, tmp_path):
+    """The transposed and broadcast products: adj_x and adj_y read through element steps, a
+    batch of 1 read again for every batch (step 0), the multiplier from the float32 product
+    of the operand scales; the generated C equals TFLM on random and extreme inputs."""
+    from firmware_gen.ops import batch_matmul
+    model = models["batch_matmul-transposed-and-broadcast"]
+    ops = [op for op in tflm_oracle.read_operators(model) if op.opcode == "BATCH_MATMUL"]
+    plans = {(op.options["adjX"], op.options["adjY"]): batch_matmul.prepare(op.index, op) for op in ops}
+    assert set(plans) == {(True, False), (False, True)}
+    tx = plans[(True, False)]
+    assert tx["batch"] == [1, 1, 2] and tx["rhs_batch_step"] == [0, 0, 0] and tx["lhs_batch_step"][2] == 12
+    assert (tx["rows"], tx["depth"], tx["cols"], tx["lhs_row_step"], tx["lhs_depth_step"]) == (3, 4, 5, 1, 3)
+    ty = plans[(False, True)]
+    assert (ty["rows"], ty["depth"], ty["cols"], ty["rhs_col_step"], ty["rhs_depth_step"]) == (4, 3, 4, 3, 1)
+    for op in ops:
+        a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        real = float(np.float32(a.scale) * np.float32(b.scale)) / float(np.float32(y.scale))
+        r = plans[(op.options["adjX"], op.options["adjY"])]["output"]
+        assert abs(r.multiplier * 2.0 ** (r.shift - 31) - real) <= 2.0 ** (r.shift - 31)
+    lib, _ = host_library(model, tmp_path)
+    rng = np.random.default_rng(5)
+    q = rng.integers(-128, 128, size=(64, 4, 6), dtype=np.int16).astype(np.int8)
+    q[:8] = rng.choice(np.array([-128, 127], np.int8), size=(8, 4, 6))
+    ref = tflm_oracle.run(model, q).reshape(len(q), -1)
+    got = np.zeros_like(ref)
+    for i in range(len(q)):
+        x = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(x.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    np.testing.assert_array_equal(got, ref)
+    assert len(np.unique(ref, axis=0)) == len(q) and len(np.unique(ref)) > 60
+
+
+def test_a_users_int8_requantize_passes_the_audit(models):
+    """Keras TimeDistributed converts to per-step ops whose outputs the converter
+    requantizes (QUANTIZE int8 -> int8) before stacking them: TFLM runs that, so a user's
+    model with it deploys (our own models still refuse it: QAT should not need one)."""
+    model = models["requantize-time_distributed"]
+    ops = [op for op in tflm_oracle.read_operators(model) if op.opcode == "QUANTIZE"]
+    assert ops and all(op.inputs[0].type == op.outputs[0].type == "INT8" for op in ops)
+    assert audit_user(model)["problems"] == []
+    assert any("int8→int8 requantize boundary" in p for p in inspect(model, "m")["problems"])
 
 
 def test_a_constant_strided_slice_passes_the_audit(models):
@@ -769,15 +864,15 @@ def test_hil_vector_count_comes_from_the_config_for_a_user_model():
 # --- what cannot be deployed ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def depth_to_space_model():
-    """An int8 model TFLM runs but the compiled runtime has no kernel for (DEPTH_TO_SPACE)."""
+def rsqrt_model():
+    """An int8 model TFLM runs but the compiled runtime has no kernel for (RSQRT)."""
     L = _layers()
-    return keras_model((2, 2, 8), lambda x: L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(8, 1)(x)))
+    return keras_model((8,), lambda x: L.Lambda(lambda t: tf.math.rsqrt(tf.abs(t) + 1.0))(L.Dense(8)(x)))
 
 
-def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth_to_space_model, tmp_path):
-    path = tmp_path / "depth_to_space.tflite"
-    path.write_bytes(depth_to_space_model)
+def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(rsqrt_model, tmp_path):
+    path = tmp_path / "rsqrt.tflite"
+    path.write_bytes(rsqrt_model)
     build = tmp_path / "build"
     proc = subprocess.run([sys.executable, "-m", "drsn_edge.cli", "firmware", "--config", SMOKE,
                            "--build-dir", str(build), "--model", str(path)],
@@ -785,8 +880,24 @@ def test_an_op_without_a_kernel_is_one_line_naming_it_and_the_tflm_backend(depth
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("drsn-edge firmware: error: ")
-    assert "op 1 DEPTH_TO_SPACE" in lines[0] and 'firmware.backend="tflm"' in lines[0]
+    assert "op 3 RSQRT" in lines[0] and 'firmware.backend="tflm"' in lines[0]
     assert not (build / "firmware").exists(), "a refused model left firmware sources behind"
+
+
+def test_a_softmax_on_logits_that_barely_vary_is_one_line_not_a_tflm_abort():
+    """An untrained model's softmax input can calibrate to a scale so small that TFLM's
+    prepare aborts the process (its input multiplier must exceed one): refused in one line
+    that says why, before anything runs it."""
+    model = float_output_model("softmax")
+    k = [op.opcode for op in tflm_oracle.read_operators(model)].index("SOFTMAX")
+
+    def shrink(m):
+        g = m.subgraphs[0]
+        g.tensors[g.operators[k].inputs[0]].quantization.scale = np.array([1e-9], np.float32)
+    with pytest.raises(UserError, match=r"op \d+ SOFTMAX .*input scale 1e-09 .*too small for TFLM's int8 "
+                                        r"softmax, which stops on it too"):
+        codegen.check(rebuilt(model, shrink), "m")
+    codegen.check(model, "m")         # the model as converted is fine
 
 
 def test_the_audit_keeps_the_window_check_for_our_model_only(tmp_path):
@@ -884,6 +995,38 @@ def test_a_dynamic_batch_is_folded_to_the_batch_of_one_tflm_runs(tmp_path):
     x = np.random.default_rng(0).integers(-128, 128, size=(20, *inp.shape[1:]), dtype=np.int16).astype(np.int8)
     np.testing.assert_array_equal(tflite_ref(folded, x), tflite_ref(model, x))
     assert len(np.unique(tflite_ref(folded, x), axis=0)) > 1
+
+
+def test_a_dynamic_batch_rnns_zero_state_is_folded_into_a_constant(tmp_path):
+    """A Keras GRU with unroll=True converted with a dynamic batch starts from a FILL of
+    zeros to a shape computed at run time (TFLM cannot even allocate that model): the fill
+    becomes an int8 constant with the value TFLite computes, and the folded model runs
+    bit-exact in the generated C against TFLM and equals the TFLite interpreter on the
+    original."""
+    import keras
+    from quantize import static_shapes
+    L = _layers()
+    keras.utils.set_random_seed(6)
+    x = keras.Input((7, 3))
+    model = to_int8(keras.Model(x, L.Dense(4)(L.GRU(5, unroll=True)(x))), (7, 3))
+    assert {"FILL", "SHAPE", "UNPACK"} <= set(inspect(model, "m")["op_counts"])
+    path = tmp_path / "gru.tflite"
+    path.write_bytes(model)
+    folded = read_model(path, user=True)
+    counts = inspect(folded, "m")["op_counts"]
+    assert not {"FILL", "SHAPE", "PACK"} & set(counts) and counts["UNPACK"] == 1, counts
+    assert "FILL" in static_shapes.make_static(model)[1]["folded_ops"]
+    rng = np.random.default_rng(3)
+    q = rng.integers(-128, 128, size=(24, 7, 3), dtype=np.int16).astype(np.int8)
+    ref = tflm_oracle.run(folded, q).reshape(len(q), -1)
+    np.testing.assert_array_equal(ref, tflite_ref(model, q).reshape(len(q), -1))
+    lib, _ = host_library(folded, tmp_path)
+    got = np.zeros_like(ref)
+    for i in range(len(q)):
+        xi = np.ascontiguousarray(q[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p), got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    np.testing.assert_array_equal(got, ref)
+    assert len(np.unique(ref, axis=0)) > 1
 
 
 def tflite_ref(model: bytes, x: np.ndarray) -> np.ndarray:

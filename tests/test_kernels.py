@@ -185,6 +185,9 @@ def run_dk(op: oracle.Operator, xs: list, alt: bool = False) -> np.ndarray:
         prepare = _alt_mul if alt else quant.prepare_mul
         p = prepare(a.scale, a.zero_point, b.scale, b.zero_point, so, zo, _act(op))
         return hostlib.mul(xs[0], xs[1], p)
+    if name == "SQUARED_DIFFERENCE":
+        from firmware_gen.ops import squared_difference
+        return hostlib.squared_difference(xs[0], xs[1], squared_difference.prepare(op.index, op))
     if name in ("MINIMUM", "MAXIMUM"):
         a, b = op.inputs[:2]
         quant.check_minmax(a.scale, a.zero_point, b.scale, b.zero_point, so, zo)
@@ -651,6 +654,68 @@ def split_family(rng, seed):
     return convert(branches, seed)
 
 
+def unpack_family(rng, seed):
+    """tf.unstack along every axis of a rank-4 tensor (a negative one too), on random shapes;
+    the outputs are multiplied by 1 so that each stays a tensor of its own."""
+    branches = []
+    for axis in (1, 2, 3, -2):
+        shape = (1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+
+        def fn(x, axis=axis):
+            return [p * 1.0 for p in tf.unstack(x * 1.0, axis=axis)]
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def copies_family(rng, seed):
+    """tf.gather with constant indices (repeated, reordered) along each axis, of rank 2 to 5,
+    and tf.pad REFLECT / SYMMETRIC of ranks 2 to 4 with paddings up to the most each mode
+    allows."""
+    branches = []
+    for axis, rank in ((1, 3), (2, 4), (3, 4), (-1, 2), (2, 5)):
+        shape = (1, *[int(rng.integers(2, 6)) for _ in range(rank - 1)])
+        # the rank-5 input takes a 2-D index array: six output axes, five above 1, merged to four
+        idx = rng.integers(0, shape[axis], size=(2, 3) if rank == 5 else int(rng.integers(1, 7))).tolist()
+
+        def fn(x, axis=axis, idx=idx):
+            return tf.gather(x * 1.0, idx, axis=axis) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    for mode, rank in (("REFLECT", 4), ("SYMMETRIC", 4), ("REFLECT", 3), ("SYMMETRIC", 2)):
+        shape = (1, *[int(rng.integers(2, 7)) for _ in range(rank - 1)])
+        most = [s - (mode == "REFLECT") for s in shape]
+        pads = [[0, 0]] + [[int(rng.integers(0, m + 1)), int(rng.integers(0, m + 1))] for m in most[1:]]
+
+        def fn(x, mode=mode, pads=pads):
+            return tf.pad(x * 1.0, pads, mode=mode) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
+def depth_space_family(rng, seed):
+    """tf.nn.depth_to_space and space_to_depth with block sizes 2 and 3 on random shapes."""
+    branches = []
+    for b in (2, 3):
+        h, w, c = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        branches.append(([((1, h, w, c * b * b), *random_range(rng))],
+                         lambda x, b=b: tf.nn.depth_to_space(x * 1.0, b) * 1.0))
+        branches.append(([((1, h * b, w * b, c), *random_range(rng))],
+                         lambda x, b=b: tf.nn.space_to_depth(x * 1.0, b) * 1.0))
+    return convert(branches, seed)
+
+
+def l2_normalization_family(rng, seed):
+    """tf.math.l2_normalize over the last axis of ranks 2 to 4, depths 1 to 300 (sums of
+    squares up to millions), on random ranges."""
+    branches = []
+    for k, depth in enumerate((1, 3, 16, 64, 300)):
+        shape = [(1, depth), (1, 5, depth), (1, 3, 2, depth)][k % 3]
+
+        def fn(x):
+            return tf.math.l2_normalize(x * 1.0, axis=-1) * 1.0
+        branches.append(([(shape, *random_range(rng))], fn))
+    return convert(branches, seed)
+
+
 def reduce_max_family(rng, seed):
     """tf.reduce_max over rows, over rows and columns (GlobalMaxPooling2D), over channels,
     keep_dims either way, on random shapes."""
@@ -796,6 +861,7 @@ FAMILIES = {
     "add": functools.partial(binary_family, op=lambda a, b: a + b),
     "sub": functools.partial(binary_family, op=lambda a, b: a - b),
     "mul": functools.partial(binary_family, op=lambda a, b: a * b),
+    "squared_difference": functools.partial(binary_family, op=tf.math.squared_difference),
     "minmax": minmax_family,
     "unary": unary_family,
     "logistic": logistic_family,
@@ -809,6 +875,10 @@ FAMILIES = {
     "slice": slice_family,
     "reduce_max": reduce_max_family,
     "split": split_family,
+    "unpack": unpack_family,
+    "copies": copies_family,
+    "l2_normalization": l2_normalization_family,
+    "depth_space": depth_space_family,
     "resize_bilinear": resize_bilinear_family,
     "transpose_conv": transpose_conv_family,
     "exhaustive_pairs": exhaustive_pairs_family,
@@ -867,6 +937,15 @@ def test_broadcasting_binary_op_matches_tflm(family, opcode, seed):
     assert stats["ops"] >= 9
     assert len(stats["param_sets"]) >= 8
     assert stats["min_hits"] and stats["max_hits"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_squared_difference_matches_tflm(seed):
+    """Broadcast shapes, every pair of int8 values ([1, 256, 1] against [1, 1, 256]), inputs
+    of different scales and a narrow output range that clips."""
+    stats = check_model(model_for("squared_difference", seed), {"SQUARED_DIFFERENCE"}, seed)
+    assert stats["ops"] >= 9 and len(stats["param_sets"]) >= 8
+    assert stats["max_hits"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -990,6 +1069,101 @@ def test_split_matches_tflm_on_every_output(seed):
                 assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
                 compared += 1
     assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 12
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_unpack_matches_tflm_on_every_output(seed):
+    """UNPACK along each axis: every output of every op, one STRIDED_SLICE plan each (the
+    axis shrunk), against TFLM's tensors."""
+    from firmware_gen.ops import unpack
+    model = model_for("unpack", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "UNPACK"]
+    assert len(ops) == 4 and {op.options["axis"] % 4 for op in ops} >= {1, 2, 3}
+    compared = varied = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x = tensors[op.inputs[0].index]
+            for y, p in zip(op.outputs, unpack.prepare(op.index, op)[1]):
+                got = hostlib.strided_slice(x, p, y.shape)
+                assert np.array_equal(got, tensors[y.index]), (op.index, y.shape)
+                compared += 1
+                varied += len(np.unique(got)) > 1
+    assert compared == 2 * sum(len(op.outputs) for op in ops) >= 2 * 8
+    assert varied > compared // 2            # most outputs are not one value repeated
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gather_and_mirror_pad_match_tflm(seed):
+    """GATHER (constant indices, any axis, ranks 2 to 5, a 2-D index array: more than four
+    output axes merge) and
+    MIRROR_PAD (REFLECT and SYMMETRIC, paddings up to the limit) through dk_index_map_s8,
+    against TFLM's tensors."""
+    from firmware_gen.ops import gather, mirror_pad
+    model = model_for("copies", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("GATHER", "MIRROR_PAD")]
+    assert [op.opcode for op in ops].count("GATHER") == 5 and [op.opcode for op in ops].count("MIRROR_PAD") == 4
+    assert {op.options["mode"] for op in ops if op.opcode == "MIRROR_PAD"} == {0, 1}
+    assert max(len(op.outputs[0].shape) for op in ops) == 6
+    compared = 0
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            unit = gather if op.opcode == "GATHER" else mirror_pad
+            y = op.outputs[0]
+            got = hostlib.index_map(tensors[op.inputs[0].index], *unit.prepare(op.index, op), y.shape)
+            assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, op.inputs[0].shape, y.shape)
+            compared += 1
+    assert compared == 2 * len(ops)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_depth_to_space_and_back_match_tflm(seed):
+    """DEPTH_TO_SPACE and SPACE_TO_DEPTH, block sizes 2 and 3, through dk_index_map_s8
+    against TFLM's tensors; every output byte is one of the input's, each input byte used
+    once (a permutation)."""
+    from firmware_gen.ops import depth_to_space
+    model = model_for("depth_space", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode in ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH")]
+    assert sorted(op.opcode for op in ops) == ["DEPTH_TO_SPACE"] * 2 + ["SPACE_TO_DEPTH"] * 2
+    for draw in list(input_draws(model, seed))[:2]:
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            y = op.outputs[0]
+            dims, tables = depth_to_space.prepare(op.index, op)
+            flat = np.add.outer(np.add.outer(tables[0], tables[1]), tables[2]).reshape(-1)
+            assert sorted(flat.tolist()) == list(range(flat.size))
+            got = hostlib.index_map(tensors[op.inputs[0].index], dims, tables, y.shape)
+            assert np.array_equal(got, tensors[y.index]), (op.opcode, op.index, y.shape)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_l2_normalization_matches_tflm(seed):
+    """Every L2_NORMALIZATION against TFLM's tensors over the four input draws (random,
+    extremes, all -128, all 127: sums of squares of 0 and 1 take TFLM's special case)."""
+    from firmware_gen.ops import l2_normalization
+    model = model_for("l2_normalization", seed)
+    ops = [op for op in oracle.read_operators(model) if op.opcode == "L2_NORMALIZATION"]
+    assert len(ops) == 5
+    compared = extremes = 0
+    for draw in input_draws(model, seed):
+        tensors = oracle.run_capture(model, draw)
+        for op in ops:
+            x, y = tensors[op.inputs[0].index], tensors[op.outputs[0].index]
+            got = hostlib.l2_normalization(x, l2_normalization.prepare(op.index, op)[0])
+            assert np.array_equal(got, y), (op.index, op.inputs[0].shape)
+            compared += 1
+            extremes += int(np.count_nonzero(np.abs(y.astype(int)) >= 100))
+    assert compared == 4 * len(ops) and extremes > 0
+
+
+def test_mirror_pad_source_coordinates_are_tflms():
+    """REFLECT leaves the edge element out, SYMMETRIC repeats it (tf.pad's documentation
+    example: [1, 2, 3] padded by 2 on each side)."""
+    from firmware_gen.ops.mirror_pad import source
+    x = [1, 2, 3]
+    assert [x[source(o, 2, 3, 1)] for o in range(7)] == [3, 2, 1, 2, 3, 2, 1]
+    assert [x[source(o, 2, 3, 0)] for o in range(7)] == [2, 1, 1, 2, 3, 3, 2]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

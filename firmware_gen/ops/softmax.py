@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from drsn_edge.errors import UserError
 from firmware_gen import quant
 from firmware_gen.params import Struct, field
-from firmware_gen.ops.base import numel, register
+from firmware_gen.ops.base import layer_name, numel, register
 
 SOFTMAX_PARAMS = Struct("dk_softmax_params", [
     field("input_multiplier", "int32_t"),
@@ -15,7 +16,15 @@ SOFTMAX_PARAMS = Struct("dk_softmax_params", [
 
 def prepare(op) -> quant.SoftmaxParams:
     x, y = op.inputs[0], op.outputs[0]
-    return quant.prepare_softmax(x.scale, op.options.get("beta", 1.0), y.scale, y.zero_point)
+    beta = op.options.get("beta", 1.0)
+    if float(quant._f32(beta)) * float(quant._f32(x.scale)) * 2.0 ** (31 - quant.SOFTMAX_DIFF_INTEGER_BITS) <= 1.0:
+        # TFLM's prepare needs this product above one (QuantizeMultiplierGreaterThanOne) and
+        # aborts otherwise: the logits span less than about 2^-18, a model answering alike
+        # whatever its input (typically untrained weights).
+        raise UserError(f"op {op.index} SOFTMAX ({layer_name(y)}): its input scale {float(x.scale):.3g} "
+                        f"(beta {beta}) is too small for TFLM's int8 softmax, which stops on it too; the "
+                        f"logits before it barely vary (train the model, or calibrate with representative data)")
+    return quant.prepare_softmax(x.scale, beta, y.scale, y.zero_point)
 
 
 @register("SOFTMAX", kernels=("softmax.c", "fixedpoint.c"),

@@ -203,7 +203,24 @@ void dk_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner, const int8_t
 void dk_strided_slice_s8(const dk_strided_slice_params *params, const int8_t *input,
                          int8_t *output);
 
+/* BATCH_MATMUL: per batch (three axes, steps 0 where broadcast) lhs [rows, depth] x
+ * rhs [depth, cols] -> [rows, cols], operands read through element steps (adj_x / adj_y). */
+void dk_batch_matmul_s8(const dk_batch_matmul_params *params, const int8_t *lhs,
+                        const int8_t *rhs, int8_t *output);
+
+/* SQUARED_DIFFERENCE: (a - b)^2 with TFLM's int8 rescaling, broadcasting. */
+void dk_squared_difference_s8(const dk_squared_difference_params *params, const dk_broadcast *bc,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* L2_NORMALIZATION over the last axis: [outer, depth], output in units of 1/128. */
+void dk_l2_normalization_s8(int32_t zero_point, int32_t outer, int32_t depth,
+                            const int8_t *input, int8_t *output);
+
 /* ---- padding and concatenation ---------------------------------------- */
+
+/* GATHER (constant indices) and MIRROR_PAD: output (i0, i1, i2, i3) is input[o0[i0] +
+ * o1[i1] + o2[i2] + o3[i3]], the offsets of each axis in turn in params->offsets. */
+void dk_index_map_s8(const dk_index_map_params *params, const int8_t *input, int8_t *output);
 
 /* PAD / PADV2: input and output share quantization. */
 void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);

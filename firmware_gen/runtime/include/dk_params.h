@@ -259,6 +259,40 @@ typedef struct {
     int32_t diff_min;            /* differences below this contribute no exp */
 } dk_log_softmax_params;
 
+typedef struct {
+    int32_t batch[3];           /* output batch extents, outermost first (1 when unused) */
+    int32_t lhs_batch_step[3];  /* lhs elements between batches (0: broadcast) */
+    int32_t rhs_batch_step[3];  /* rhs elements between batches (0: broadcast) */
+    int32_t rows;               /* M */
+    int32_t cols;               /* N */
+    int32_t depth;              /* K */
+    int32_t lhs_row_step;       /* lhs elements between rows i */
+    int32_t lhs_depth_step;     /* lhs elements between depths k */
+    int32_t rhs_depth_step;     /* rhs elements between depths k */
+    int32_t rhs_col_step;       /* rhs elements between columns j */
+    int32_t lhs_offset;         /* -lhs zero point */
+    int32_t rhs_offset;         /* -rhs zero point */
+    int32_t output_zero_point;
+    dk_requant output;
+} dk_batch_matmul_params;
+
+/* A copy in which each output axis reads the input at an offset of its own
+ * coordinate: output (i0, i1, i2, i3) = input[offsets0[i0] + offsets1[i1] + ...]. */
+typedef struct {
+    int32_t dims[4];         /* output extents, outermost first (1 when unused) */
+    const int32_t *offsets;  /* per output axis in turn, dims[d] input offsets */
+} dk_index_map_params;
+
+typedef struct {
+    int32_t input1_offset;  /* -zero point */
+    int32_t input2_offset;  /* -zero point */
+    int32_t output_offset;  /* zero point */
+    int32_t left_shift;     /* 7 for int8 */
+    dk_requant input1;      /* below one: to the common scale */
+    dk_requant input2;      /* below one: to the common scale */
+    dk_requant output;      /* the squared difference to the output scale */
+} dk_squared_difference_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
