@@ -1140,13 +1140,18 @@ def test_depth_to_space_and_back_match_tflm(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_l2_normalization_matches_tflm(seed):
     """Every L2_NORMALIZATION against TFLM's tensors over the four input draws (random,
-    extremes, all -128, all 127: sums of squares of 0 and 1 take TFLM's special case)."""
+    extremes, all -128, all 127) and two more: every input at its zero point, then one
+    element per row a step above it (sums of squares 0 and 1, TFLM's special case)."""
     from firmware_gen.ops import l2_normalization
     model = model_for("l2_normalization", seed)
     ops = [op for op in oracle.read_operators(model) if op.opcode == "L2_NORMALIZATION"]
     assert len(ops) == 5
-    compared = extremes = 0
-    for draw in input_draws(model, seed):
+    zero = [np.full(t.shape, t.zero_point, np.int8) for t in oracle.model_inputs(model)]
+    one = [z.copy() for z in zero]
+    for z in one:
+        z[..., 0] = z[..., 0] + 1 if z.flat[0] < 127 else z[..., 0] - 1
+    compared = extremes = tiny = 0
+    for draw in [*input_draws(model, seed), zero, one]:
         tensors = oracle.run_capture(model, draw)
         for op in ops:
             x, y = tensors[op.inputs[0].index], tensors[op.outputs[0].index]
@@ -1154,7 +1159,9 @@ def test_l2_normalization_matches_tflm(seed):
             assert np.array_equal(got, y), (op.index, op.inputs[0].shape)
             compared += 1
             extremes += int(np.count_nonzero(np.abs(y.astype(int)) >= 100))
-    assert compared == 4 * len(ops) and extremes > 0
+            squares = ((x.astype(np.int64) - op.inputs[0].zero_point) ** 2).sum(axis=-1)
+            tiny += int(np.count_nonzero(squares <= 1))
+    assert compared == 6 * len(ops) and extremes > 0 and tiny > 0
 
 
 def test_mirror_pad_source_coordinates_are_tflms():

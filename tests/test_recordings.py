@@ -789,13 +789,17 @@ def test_decimal_commas_with_semicolons_tabs_or_blanks(tmp_path):
 def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refused(tmp_path):
     path = tmp_path / "komma.csv"
     path.write_text("".join(f"{int(a * 1000)},{abs(int(b * 1000))}\n" for a, b in zip(H, V)))
-    with pytest.raises(UserError, match=r"komma\.csv: every line is whole numbers split by commas "
+    with pytest.raises(UserError, match=r"komma\.csv: every line is two whole numbers split by a comma "
                                         r"\('.*'\): a decimal comma, or two columns of integers\? Save it "
-                                        r"with '\.' as the decimal mark, or with ';' between columns"):
+                                        r"with '\.' as the decimal mark or with ';' between columns, or set "
+                                        r"data\.files\.key to the column \(1 or 2\) if they are columns"):
         recordings.load_signal(path)
+    # ... unless the key says they are columns
+    np.testing.assert_array_equal(recordings.load_signal(path, "2"), [abs(int(b * 1000)) for b in V])
     four = tmp_path / "vier.csv"      # 0,046,1,250: a fraction's leading zero gives it away
     four.write_text("".join(f"0,{i % 1000:03d},1,{(7 * i) % 1000:03d}\n" for i in range(500)))
-    with pytest.raises(UserError, match=r"vier\.csv: every line is whole numbers split by commas"):
+    with pytest.raises(UserError, match=r"vier\.csv: every line is whole numbers split by commas, some "
+                                        r"with a leading zero"):
         recordings.load_signal(four)
     indexed = tmp_path / "indexed.csv"  # an index counting by 1, then whole numbers: not decimals
     indexed.write_text("".join(f"{i},{(37 * i) % 200 - 100}\n" for i in range(500)))
@@ -803,6 +807,53 @@ def test_comma_only_lines_of_whole_numbers_that_may_be_decimal_commas_are_refuse
     counts = tmp_path / "counts.csv"  # an index and integer counts stay readable
     counts.write_text("".join(f"{i},{(37 * i) % 200 - 100},{(11 * i) % 50}\n" for i in range(500)))
     np.testing.assert_array_equal(recordings.load_signal(counts), [(37 * i) % 200 - 100 for i in range(500)])
+
+
+def test_two_integer_columns_that_cannot_be_decimal_commas_load(tmp_path):
+    """ADC counts in two columns: a header naming them, a sign after the comma, or a first
+    column rising in even steps (time in ms) say they are columns."""
+    ax = [(37 * i) % 2000 for i in range(400)]
+    ay = [(53 * i) % 1500 - 700 for i in range(400)]
+    named = tmp_path / "named.csv"
+    named.write_text("ax,ay\n" + "".join(f"{a},{abs(b)}\n" for a, b in zip(ax, ay)))
+    np.testing.assert_array_equal(recordings.load_signal(named), ax)
+    np.testing.assert_array_equal(recordings.load_signal(named, "ay"), [abs(b) for b in ay])
+    signed = tmp_path / "signed.csv"
+    signed.write_text("".join(f"{a},{b}\n" for a, b in zip(ax, ay)))
+    np.testing.assert_array_equal(recordings.load_signal(signed, "2"), ay)
+    np.testing.assert_array_equal(recordings.load_signal(signed), ax)
+    timed = tmp_path / "timed.csv"
+    timed.write_text("t_ms,ax\n" + "".join(f"{10 * i},{a}\n" for i, a in enumerate(ax)))
+    np.testing.assert_array_equal(recordings.load_signal(timed), ax)
+    assert stated_rate(timed) == 100.0
+
+
+def test_a_column_empty_in_its_first_rows_keeps_the_header_and_every_row(tmp_path):
+    """pandas writes NaN as an empty field: a rolling mean's first cells are empty, and the
+    header and those rows are still the file's, not a preamble."""
+    acc = np.round(np.sin(np.arange(1000) / 7), 6)
+    lines = ["time,acc,acc_smooth"] + [f"{i / 1000},{a}," + ("" if i < 4 else f"{a / 2}")
+                                       for i, a in enumerate(acc)]
+    path = tmp_path / "smoothed.csv"
+    path.write_text("\n".join(lines) + "\n")
+    np.testing.assert_array_equal(recordings.load_signal(path), acc)
+    np.testing.assert_array_equal(recordings.load_signal(path, "acc"), acc)
+    assert stated_rate(path) == 1000.0
+
+
+def test_a_vibration_column_named_with_a_condition_word_is_still_vibration(tmp_path):
+    """'load' or 'temp' inside a vibration channel's name (acc_load_side) does not make it a
+    load or temperature channel; Measured_RPM and V_in still are not vibration."""
+    a, b = ramp(300), -ramp(300)
+    sides = tmp_path / "sides.csv"
+    sides.write_text("acc_load_side,acc_motor_side\n" + "".join(f"{x},{y}\n" for x, y in zip(a, b)))
+    np.testing.assert_array_equal(recordings.load_signal(sides), a)
+    comp = tmp_path / "comp.csv"
+    comp.write_text("Temperature_compensated_acc,raw_acc\n" + "".join(f"{x},{y}\n" for x, y in zip(a, b)))
+    np.testing.assert_array_equal(recordings.load_signal(comp), a)
+    rig = tmp_path / "rig.csv"
+    rig.write_text("V_in,Measured_RPM,Vibration_1\n" + "".join(f"{x},{1500 + x},{y}\n" for x, y in zip(a, b)))
+    np.testing.assert_array_equal(recordings.load_signal(rig), b)
 
 
 def test_latin1_header_and_crlf_lines(tmp_path):

@@ -337,7 +337,7 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     if not lines:
         raise UserError(f"{path}: the file is empty; it needs one numeric column "
                         f"(one sample per line)")
-    delimiter, decimal_comma, sample = _dialect(path, [ln for _, ln in lines])
+    delimiter, decimal_comma, sample = _dialect(path, [ln for _, ln in lines], key)
 
     def fields(line):   # quotes around a field (a spreadsheet's "0.25") are not part of it
         return [f.strip().strip('"') for f in (line.split(delimiter) if delimiter else line.split())]
@@ -359,9 +359,14 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     # the file (as many fields, numbers where they have numbers); text before it is preamble.
     shapes = [shape(ln) for ln in sample]
     width, columns = max(set(shapes), key=shapes.count)
-    def data_like(line):
+    raw = [len(fields(ln)) for ln in sample]
+    raw_width = max(set(raw), key=raw.count)
+
+    def data_like(line):   # or as many fields, some empty (pandas writes NaN so), the rest numbers
         n, c = shape(line)
-        return n == width and columns <= c
+        parts = fields(line)
+        return (n == width and columns <= c) or (
+            len(parts) == raw_width and bool(c) and c <= columns and all(not f or i in c for i, f in enumerate(parts)))
 
     start = next((i for i, (_, line) in enumerate(lines) if data_like(line)), None) if columns else None
     if start is None:
@@ -447,7 +452,8 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
     # Not vibration: a column whose name says speed, tachometer, torque ... (Fraunhofer's
     # unbalance set: V_in, Measured_RPM before Vibration_1), or that only pulses.
     candidates = [c for c in numeric if c not in lead]
-    named = [c for c in candidates if not (header is not None and _NOT_VIBRATION.search(names[c]))]
+    named = [c for c in candidates if not (header is not None and _NOT_VIBRATION.search(names[c])
+                                           and not _VIBRATION.search(names[c]))]
     for column in named:
         values = column_values(column)
         if len(candidates) == 1 or not _two_levels(values):
@@ -456,14 +462,19 @@ def _read_csv(path: Path, key: str = "") -> tuple[np.ndarray, float | None]:
 
 
 _BLANK = ("", "nan", "na", "n/a", "null", "none", "-")
+# ... unless the name says vibration too (acc_load_side, Temperature_compensated_acc)
+_VIBRATION = re.compile(r"acc|vib|(^|[^a-z])g($|[^a-z])|drive.?end|fan.?end", re.IGNORECASE)
 _NOT_VIBRATION = re.compile(r"rpm|speed|tach|encoder|torque|temp|current|volt|v_in\b|force|"
                             r"pressure|trigger|phasor|pulse|load", re.IGNORECASE)
 
 
-def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]:
+def _dialect(path: Path, lines: list[str], key: str = "") -> tuple[str | None, bool, list[str]]:
     """(delimiter, decimal comma, the sampled lines) from data lines in the middle of the file
     (past any preamble, before any trailing junk): the separator every one of them has, tab
-    first; blanks when the commas sit inside numbers between blanks."""
+    first; blanks when the commas sit inside numbers between blanks. Lines of whole numbers
+    split by single commas could be decimal commas (1,25) or two integer columns: columns when
+    a header names them, a second field carries a sign, the first column rises in even steps
+    (an index or a time axis) or data.files.key picks a column; refused otherwise."""
     mid = len(lines) // 2
     sample = [ln for ln in lines[mid:mid + 200] if re.search(r"\d", ln)][:50] or \
              [ln for ln in lines[:mid][::-1] if re.search(r"\d", ln)][:50] or lines[:1]
@@ -476,13 +487,24 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str | None, bool, list[str]]
         comma = any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in cells)
         return delimiter, comma and not any("." in f for f in cells), sample
     whole = [re.fullmatch(r"[-+]?\d+", f) is not None for f in cells]
-    firsts = [int(ln.split(",")[0].strip().strip('"')) for ln in sample] if cells and all(whole) else []
-    counted = len(firsts) > 2 and all(b - a == 1 for a, b in zip(firsts, firsts[1:]))   # an index
-    if cells and all(whole) and not counted and (all(len(ln.split(",")) == 2 for ln in sample)
-                                                 or any(re.fullmatch(r"0\d+", f) for f in cells)):
-        raise UserError(f"{path}: every line is whole numbers split by commas "
+    if not (cells and all(whole)):
+        return delimiter, False, sample
+    rows = [[f.strip().strip('"') for f in ln.split(",")] for ln in sample]
+    if any(re.fullmatch(r"0\d+", f) for f in cells):   # 0,046: a fraction's leading zero
+        raise UserError(f"{path}: every line is whole numbers split by commas, some with a leading "
+                        f"zero ({sample[0].strip()!r}): decimal commas? Save it with '.' as the "
+                        f"decimal mark, or with ';' between columns")
+    firsts = [int(r[0]) for r in rows]
+    steps = {b - a for a, b in zip(firsts, firsts[1:])}
+    rising = len(firsts) > 2 and len(steps) == 1 and steps.pop() > 0     # an index or a time axis
+    signed = any(f[:1] in "+-" for r in rows for f in r[1:])             # 3,-25 is no number
+    head = [f.strip().strip('"') for f in lines[0].split(",")]
+    named = len(head) == len(rows[0]) and not any(_number(f) is not None for f in head)
+    if all(len(r) == 2 for r in rows) and not (rising or signed or named or key):
+        raise UserError(f"{path}: every line is two whole numbers split by a comma "
                         f"({sample[0].strip()!r}): a decimal comma, or two columns of integers? "
-                        f"Save it with '.' as the decimal mark, or with ';' between columns")
+                        f"Save it with '.' as the decimal mark or with ';' between columns, or set "
+                        f"data.files.key to the column (1 or 2) if they are columns")
     return delimiter, False, sample
 
 
@@ -921,7 +943,8 @@ def load_dataset(files_cfg: dict, window: int, seed: int, fs_hz: float | None = 
         sig, rate, source = _load(f, key, fs_hz, manifest_rate(f, cond), resample)
         windows(sig[:window], window, overlap, source=str(f))  # at least one window long
         signals.append(sig)
-        rates[source or "assumed"] += 1
+        if source or fs_hz:   # with no data.fs_hz nothing is assumed (nor resampled)
+            rates[source or "assumed"] += 1
         rates["resampled"] += int(rate is not None and fs_hz is not None and abs(rate - fs_hz) >= 1e-6 * fs_hz)
     if rates["assumed"] and fs_hz:
         # Most public sets (CWRU, XJTU-SY, SEU...) store no rate: say what was taken.
