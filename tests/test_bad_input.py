@@ -278,7 +278,7 @@ CASES = [
      "several numeric arrays"),
     ("rec-decimal-comma-or-two-columns", "data", files(),
      [put("rec/normal_1.csv", text="".join(f"{int(v * 100)},{abs(int(v * 1000)) % 100}\n" for v in SIG))],
-     "every line is whole numbers split by commas"),
+     "every line is two whole numbers split by a comma"),
     ("rec-text-preamble-no-numbers", "data", files(),
      [put("rec/normal_1.csv", text="Information line\nSampling: fast\nData\n")], "no column of numbers"),
 ]
