@@ -163,6 +163,15 @@ def stream_lead(pixels: int, block: int, out_c: int, first_read: Callable[[int],
     return max([0] + [e * out_c - first_read(e) for e in range(block, pixels, block)])
 
 
+def checked_axis(where: str, axis: int, rank: int, of: str = "input") -> int:
+    """An op's axis option (negative counts from the end) as 0..rank-1, or one line saying
+    it does not fit the tensor."""
+    if not -rank <= axis < rank:
+        from drsn_edge.errors import UserError
+        raise UserError(f"{where}: axis {axis} of a rank-{rank} {of}")
+    return axis % rank
+
+
 def per_channel(t, channels: int) -> bool:
     return t is not None and numel(t.shape) == channels and (len(t.shape) == 0 or t.shape[-1] == channels)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from drsn_edge.errors import UserError
 from firmware_gen.params import Struct, field
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import checked_axis, layer_name, numel, register
 
 INDEX_MAP_PARAMS = Struct("dk_index_map_params", [
     field("dims", "int32_t", 4, comment="output extents, outermost first (1 when unused)"),
@@ -66,10 +66,7 @@ def prepare(k, op) -> tuple[list[int], list[list[int]]]:
     if x.type != "INT8" or y.type != "INT8":
         raise UserError(f"{where} gathers {x.type} into {y.type}; the compiled runtime gathers int8 only")
     rank = len(x.shape)
-    axis = int(op.options.get("axis", 0))
-    if not -rank <= axis < rank:
-        raise UserError(f"{where}: axis {axis} of a rank-{rank} input")
-    axis %= rank
+    axis = checked_axis(where, int(op.options.get("axis", 0)), rank, "input")
     shape = [int(d) for d in x.shape]
     indices = np.asarray(idx.data).reshape(-1).astype(np.int64)
     if len(indices) == 0 or indices.min() < 0 or indices.max() >= shape[axis]:

@@ -9,7 +9,7 @@ kernel is dk_concat_s8 (concat.c).
 from __future__ import annotations
 
 from drsn_edge.errors import UserError
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import checked_axis, layer_name, numel, register
 
 
 def prepare(k, op) -> tuple[int, int, int]:
@@ -18,10 +18,7 @@ def prepare(k, op) -> tuple[int, int, int]:
     ins = [t for t in op.inputs if t is not None]
     where = f"op {k} PACK ({layer_name(y)})"
     rank = len(y.shape)
-    axis = int(op.options.get("axis", 0))
-    if not -rank <= axis < rank:
-        raise UserError(f"{where}: axis {axis} of a rank-{rank} output")
-    axis %= rank
+    axis = checked_axis(where, int(op.options.get("axis", 0)), rank, "output")
     if int(y.shape[axis]) != len(ins) or any(numel(t.shape) * len(ins) != numel(y.shape) for t in ins):
         raise UserError(f"{where}: {len(ins)} inputs {[list(t.shape) for t in ins]} do not stack into "
                         f"{list(y.shape)} along axis {axis}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from drsn_edge.errors import UserError
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import checked_axis, layer_name, numel, register
 from firmware_gen.ops.strided_slice import STRIDED_SLICE_PARAMS, plan
 
 
@@ -28,10 +28,7 @@ def pieces(k, op) -> tuple[int, list[int]]:
     if axis_t is None or axis_t.data is None:
         raise UserError(f"{where} has a run-time axis; the compiled runtime splits along a constant one")
     rank = len(x.shape)
-    axis = int(np.asarray(axis_t.data).reshape(-1)[0])
-    if not -rank <= axis < rank:
-        raise UserError(f"{where}: axis {axis} of a rank-{rank} input")
-    axis %= rank
+    axis = checked_axis(where, int(np.asarray(axis_t.data).reshape(-1)[0]), rank, "input")
     sizes = [int(y.shape[axis]) for y in op.outputs]
     if sum(sizes) != int(x.shape[axis]) or any(
             list(y.shape[:axis]) + list(y.shape[axis + 1:]) != list(x.shape[:axis]) + list(x.shape[axis + 1:])

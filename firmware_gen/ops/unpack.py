@@ -9,7 +9,7 @@ dk_strided_slice_s8 call, as SPLIT's outputs are; the memory planner places ever
 from __future__ import annotations
 
 from drsn_edge.errors import UserError
-from firmware_gen.ops.base import layer_name, register
+from firmware_gen.ops.base import checked_axis, layer_name, register
 from firmware_gen.ops.strided_slice import STRIDED_SLICE_PARAMS, checked_plan
 
 
@@ -18,10 +18,7 @@ def prepare(k, op) -> tuple[int, list[dict]]:
     x = op.inputs[0]
     where = f"op {k} UNPACK ({layer_name(op.outputs[0])})"
     rank = len(x.shape)
-    axis = int(op.options.get("axis", 0))
-    if not -rank <= axis < rank:
-        raise UserError(f"{where}: axis {axis} of a rank-{rank} input")
-    axis %= rank
+    axis = checked_axis(where, int(op.options.get("axis", 0)), rank, "input")
     if len(op.outputs) != int(x.shape[axis]):
         raise UserError(f"{where}: {len(op.outputs)} outputs for an axis of size {int(x.shape[axis])}")
     if x.type != "INT8" or any(y.type != "INT8" for y in op.outputs):
