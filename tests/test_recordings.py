@@ -828,6 +828,18 @@ def test_two_integer_columns_that_cannot_be_decimal_commas_load(tmp_path):
     assert stated_rate(timed) == 100.0
 
 
+def test_a_time_column_named_by_its_unit_alone_is_time(tmp_path):
+    """A header of just `ms` (or `us`) over the time axis: time, and its step the rate."""
+    acc = np.round(np.cos(np.arange(500) / 5), 6)
+    path = tmp_path / "units.csv"
+    path.write_text("ms,acc\n" + "".join(f"{5 * i},{a}\n" for i, a in enumerate(acc)))
+    np.testing.assert_array_equal(recordings.load_signal(path), acc)
+    assert stated_rate(path) == 200.0
+    micro = tmp_path / "micro.csv"
+    micro.write_text("us,acc\n" + "".join(f"{50 * i},{a}\n" for i, a in enumerate(acc)))
+    assert stated_rate(micro) == 20000.0
+
+
 def test_a_column_empty_in_its_first_rows_keeps_the_header_and_every_row(tmp_path):
     """pandas writes NaN as an empty field: a rolling mean's first cells are empty, and the
     header and those rows are still the file's, not a preamble."""

@@ -541,7 +541,8 @@ def _two_levels(values: np.ndarray) -> bool:
     return (low | high).mean() > 0.9 and min(low.mean(), high.mean()) > 0.01
 
 
-_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?|x value|zeit|temps|tiempo|tempo)\b",
+_TIME_NAME = re.compile(r"^(t|time|times|timestamp|elapsed|secs?|seconds?|x value|zeit|temps|tiempo|tempo|"
+                        r"ms|msec|milliseconds?|us|µs|usec|microseconds?)\b",
                         re.IGNORECASE)
 _INDEX_NAME = re.compile(r"^(|index|idx|n|no|sample|samples|unnamed.*)$", re.IGNORECASE)
 
