@@ -235,7 +235,8 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
     # With the stream pairs overlapped or without: whichever needs the smaller arena (a
     # pair's block holds its larger tensor's bytes for both lifetimes, which can cost more
     # than it saves).
-    placed, arena = min((_place(sizes, life, {}), _place(sizes, life, streams)), key=lambda pa: pa[1])
+    plans = [_place(sizes, life, {})] + ([_place(sizes, life, streams)] if streams else [])
+    placed, arena = min(plans, key=lambda pa: pa[1])
     for st in steps:
         out = ops[st.last].outputs[0].index
         if out in streams and placed[out].offset + placed[out].size > placed[streams[out][0]].offset \
@@ -251,20 +252,21 @@ def _place(sizes: dict, life: dict, streams: dict) -> tuple[dict, int]:
     do not overlap, or as a stream pair (output `lead` bytes before its input)."""
     # Stream pairs (and chains of them) are placed as one block: the output `lead` bytes
     # before its input, the block living from its first member's birth to its last's death.
+    aligned = {t: -(-n // ALIGN) * ALIGN for t, n in sizes.items()}
     rel = {t: 0 for t in sizes}
+    members = {t: [t] for t in sizes}      # group -> its tensors
     group = {t: t for t in sizes}
     for o, (i, lead) in streams.items():
         gi, go = group[i], group[o]
-        if gi == go:
-            continue
         shift = rel[i] - lead - rel[o]      # moves o's group so that o sits lead bytes before i
-        for t in [t for t in sizes if group[t] == go]:
+        for t in members.pop(go):
             group[t], rel[t] = gi, rel[t] + shift
+            members[gi].append(t)
     blocks: dict = {}
     for t in sizes:
-        size = -(-sizes[t] // ALIGN) * ALIGN
-        lo, hi, first, last = blocks.get(group[t], (rel[t], rel[t] + size, *life[t]))
-        blocks[group[t]] = (min(lo, rel[t]), max(hi, rel[t] + size), min(first, life[t][0]), max(last, life[t][1]))
+        lo, hi, first, last = blocks.get(group[t], (rel[t], rel[t] + aligned[t], *life[t]))
+        blocks[group[t]] = (min(lo, rel[t]), max(hi, rel[t] + aligned[t]), min(first, life[t][0]),
+                            max(last, life[t][1]))
     at: dict = {}
     for g in sorted(blocks, key=lambda g: (-(blocks[g][1] - blocks[g][0]), blocks[g][2], str(g))):
         lo, hi, first, last = blocks[g]
@@ -277,8 +279,7 @@ def _place(sizes: dict, life: dict, streams: dict) -> tuple[dict, int]:
                 break
             offset = max(offset, b_hi)
         at[g] = offset
-    placed = {t: Placement(at[group[t]] + rel[t] - blocks[group[t]][0], -(-sizes[t] // ALIGN) * ALIGN, *life[t])
-              for t in sizes}
+    placed = {t: Placement(at[group[t]] + rel[t] - blocks[group[t]][0], aligned[t], *life[t]) for t in sizes}
     return placed, max((p.offset + p.size for p in placed.values()), default=0)
 
 

@@ -431,6 +431,13 @@ class SoftmaxParams:
     diff_min: int
 
 
+def softmax_input_real(input_scale: float, beta: float = 1.0) -> float:
+    """beta * input_scale in Q5.26, capped at 2^31 - 1: the real multiplier SOFTMAX and
+    LOG_SOFTMAX scale their input differences by (TFLM needs it above one)."""
+    return min(_d(_f32(beta)) * _d(_f32(input_scale)) * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)),
+               (1 << 31) - 1.0)
+
+
 def prepare_softmax(input_scale: float, beta: float = 1.0,
                     output_scale: float = FIXED_OUTPUT_SCALE,
                     output_zero_point: int = FIXED_OUTPUT_ZERO_POINT
@@ -438,9 +445,7 @@ def prepare_softmax(input_scale: float, beta: float = 1.0,
     """SOFTMAX: beta * input_scale scaled into Q5.26 (capped at 2^31 - 1),
     and the most negative difference that still contributes."""
     _check_fixed_output(output_scale, output_zero_point, "SOFTMAX")
-    real = min(_d(_f32(beta)) * _d(_f32(input_scale))
-               * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
-    r = quantize_multiplier_greater_than_one(real)
+    r = quantize_multiplier_greater_than_one(softmax_input_real(input_scale, beta))
     diff_min = int(-1.0 * calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS,
                                                  r.shift))
     return SoftmaxParams(r.multiplier, r.shift, diff_min)
@@ -450,8 +455,7 @@ def prepare_log_softmax(input_scale: float) -> dict:
     """LOG_SOFTMAX (TFLM's PreprocessLogSoftmaxScalingExp, beta 1): the input scale into
     Q5.26 as SOFTMAX's (capped at 2^31 - 1, multiplier > 1), then 2^(31 - left shift) /
     multiplier (double) as a multiplier below one, and diff_min = -input radius."""
-    real = min(1.0 * _d(_f32(input_scale)) * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
-    r = quantize_multiplier_greater_than_one(real)
+    r = quantize_multiplier_greater_than_one(softmax_input_real(input_scale))
     reverse_real = (1 << (31 - r.shift)) / float(r.multiplier)
     if not 0.0 < reverse_real < 1.0:
         raise QuantError(f"LOG_SOFTMAX reverse scaling {reverse_real!r} is not below one")

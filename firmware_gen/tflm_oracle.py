@@ -149,12 +149,16 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
     return out
 
 
-def interpreter(model_bytes: bytes):
+def interpreter(model_bytes: bytes, subgraph: int = 0, preserve: bool = False):
     """The TFLM host interpreter for a model, with an arena sized from its tensors: the
     runtime's default, ten times the model's bytes, is too small for a model with few
-    weights and large activations (a pooling layer on a 22x21x15 input)."""
+    weights and large activations (a pooling layer on a 40x40x16 input). preserve: keep
+    every tensor readable after the run (run_capture)."""
+    config = (runtime.InterpreterConfig.kPreserveAllTensors if preserve
+              else runtime.InterpreterConfig.kAllocationRecording)
     return runtime.Interpreter.from_bytes(
-        model_bytes, arena_size=len(model_bytes) + _arena_estimate(_model(model_bytes), 0))
+        model_bytes, arena_size=len(model_bytes) + _arena_estimate(_model(model_bytes), subgraph),
+        intrepreter_config=config)
 
 
 def _arena_estimate(model: schema.ModelT, subgraph: int) -> int:
@@ -169,15 +173,10 @@ def _arena_estimate(model: schema.ModelT, subgraph: int) -> int:
 
 
 def run_capture(model_bytes: bytes, inputs: Sequence[np.ndarray],
-                subgraph: int = 0,
-                arena_size: int | None = None) -> dict[int, np.ndarray]:
+                subgraph: int = 0) -> dict[int, np.ndarray]:
     """Run the model once in TFLM; return every non-constant tensor by index."""
     model = _model(model_bytes)
-    if arena_size is None:
-        arena_size = len(model_bytes) + _arena_estimate(model, subgraph)
-    interp = runtime.Interpreter.from_bytes(
-        model_bytes, arena_size=arena_size,
-        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    interp = interpreter(model_bytes, subgraph, preserve=True)
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
     interp.invoke()

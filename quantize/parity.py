@@ -131,15 +131,11 @@ class Interpreters:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def output_params(model_bytes: bytes) -> tuple[float, int]:
-    from firmware_gen import tflm_oracle
-    return _io_params(tflm_oracle.interpreter(model_bytes).get_output_details(0))
-
-
 def input_params(model_bytes: bytes) -> tuple[float, int]:
-    """(scale, zero point) of the model's input tensor."""
+    """(scale, zero point) of the model's input tensor, read from the flatbuffer."""
     from firmware_gen import tflm_oracle
-    return _io_params(tflm_oracle.interpreter(model_bytes).get_input_details(0))
+    t = tflm_oracle.model_inputs(model_bytes)[0]
+    return float(t.scale), int(t.zero_point)
 
 
 # --- the test sweep as one array ------------------------------------------------------------

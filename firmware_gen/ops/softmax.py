@@ -17,7 +17,7 @@ SOFTMAX_PARAMS = Struct("dk_softmax_params", [
 def prepare(op) -> quant.SoftmaxParams:
     x, y = op.inputs[0], op.outputs[0]
     beta = op.options.get("beta", 1.0)
-    if float(quant._f32(beta)) * float(quant._f32(x.scale)) * 2.0 ** (31 - quant.SOFTMAX_DIFF_INTEGER_BITS) <= 1.0:
+    if not quant.softmax_input_real(x.scale, beta) > 1.0:
         # TFLM's prepare needs this product above one (QuantizeMultiplierGreaterThanOne) and
         # aborts otherwise: the logits span less than about 2^-18, a model answering alike
         # whatever its input (typically untrained weights).
