@@ -60,18 +60,21 @@ def _io_params(details: dict) -> tuple[float, int]:
     return float(q["scales"][0]), int(q["zero_points"][0])
 
 
-def run_tflite(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite") -> np.ndarray:
-    """int8 outputs [n, ...] of the TFLite interpreter with its reference kernels: XNNPACK
-    would replace the int8 graph by its own, and the optimised builtins drift further from
-    TFLM (up to ~60 LSB on the DRSN's outputs) than the reference ones do."""
+def run_tflite(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite", reference: bool = True) -> np.ndarray:
+    """int8 outputs [n, ...] of the TFLite interpreter. reference: its reference kernels,
+    for the pass compared with TFLM (the optimised builtins drift further from TFLM, up to
+    ~60 LSB on the DRSN's outputs); else its optimised builtins, 4-8x faster, for passes that
+    only give an accuracy (PTQ, the baseline). Never XNNPACK: it would replace the int8
+    graph by its own."""
     import tensorflow as tf
     from tqdm import tqdm
     import warnings
+    kind = tf.lite.experimental.OpResolverType
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         it = tf.lite.Interpreter(
             model_content=model_bytes, num_threads=1,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+            experimental_op_resolver_type=kind.BUILTIN_REF if reference else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     xq = quantize_input(x, *_io_params(inp))
@@ -81,6 +84,11 @@ def run_tflite(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite") -> np.nd
         it.invoke()
         result[i] = it.get_tensor(out["index"])[0]
     return result
+
+
+def run_tflite_fast(model_bytes: bytes, x: np.ndarray, desc: str = "TFLite") -> np.ndarray:
+    """run_tflite on the optimised builtins: for passes that only give an accuracy."""
+    return run_tflite(model_bytes, x, desc, reference=False)
 
 
 def run_tflm(model_bytes: bytes, x: np.ndarray, desc: str = "TFLM") -> np.ndarray:

@@ -150,6 +150,26 @@ def test_saved_tflm_outputs_rerun_bit_identically(quantized, report):
     assert diff["max_lsb"] <= report["tflite_vs_tflm_max_lsb"]
 
 
+def test_ptq_and_baseline_passes_are_the_saved_optimised_tflite_outputs(quantized, report):
+    """The PTQ and baseline accuracies come from TFLite's optimised builtins: the saved
+    outputs are theirs (rerun bit-identically), and they stay within a few tens of LSB of
+    the reference kernels' with the same top-1 on most windows."""
+    assert report["method"]["tflite_kernels"] == {"qat": "reference", "ptq": "optimised builtins",
+                                                  "baseline": "optimised builtins"}
+    with np.load(quantized / "data/test.npz") as z:
+        x = z["x_gaussian_-5"][:16]
+    with np.load(quantized / "reports/quantize_outputs.npz") as z:
+        i = list(z["conditions"]).index("x_gaussian_-5")
+        n = len(z["y"]) // len(z["conditions"])
+        saved = {k: z[f"{k}_int8"][i * n:i * n + 16] for k in ("ptq", "baseline_tflite")}
+    for key, name in (("ptq", "model_ptq_int8.tflite"), ("baseline_tflite", "baseline_int8.tflite")):
+        model = (quantized / "model" / name).read_bytes()
+        fast, ref = parity.run_tflite_fast(model, x), parity.run_tflite(model, x)
+        assert fast.dtype == np.int8 and np.array_equal(fast, saved[key]), key
+        assert parity.lsb_difference(fast, ref)["max_lsb"] <= 64, key
+        assert np.mean(np.argmax(fast, 1) == np.argmax(ref, 1)) >= 0.75, key
+
+
 def test_same_seed_and_config_give_bit_identical_tflite(quantized, smoke_build, tmp_path):
     again = _copy_trained(smoke_build, tmp_path)
     assert _quantize(again) == 0

@@ -80,7 +80,11 @@ def fit(model, data: dict, cfg: dict, name: str, seed: int, bar_position: int = 
         lr = t["learning_rate"]
     opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=t["weight_decay"],
                                  name="adamw")
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # A whole epoch per call into the compiled graph: the same steps in the same order (the
+    # weights come out bit-identical), without Python between steps (about a tenth of an
+    # epoch's CPU for these small models).
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps)
 
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
     best, best_epoch, best_weights, waited = -1.0, 0, None, 0
