@@ -675,7 +675,7 @@ def femto_lines(sep, start_us=(9 * 3600 + 39 * 60 + 39) * 10**6 + 965438):
     out = []
     for i, (a, b) in enumerate(zip(H.tolist(), V.tolist())):
         t = start_us + int(i * 1e6 / 25600)
-        h, rest = divmod(t, 3600 * 10**6)
+        h, rest = divmod(t % (24 * 3600 * 10**6), 3600 * 10**6)
         m, rest = divmod(rest, 60 * 10**6)
         s, us = divmod(rest, 10**6)
         out.append(sep.join([str(h), str(m), str(s), f"{us}.0" if i % 2 else str(us), repr(a), repr(b)]))
@@ -691,6 +691,16 @@ def test_femto_clock_columns_are_skipped_and_give_25600_hz(tmp_path, sep):
     assert stated_rate(path) == 25600.0 and stated_rate(path, "6") == 25600.0
     assert stated_rate(path, "1") is None   # a clock column picked on purpose states nothing
     assert len(recordings.load_signal(path, fs_hz=12800, resample=True)) == 1280
+
+
+def test_femto_clock_across_midnight_still_gives_25600_hz(tmp_path):
+    # A run-to-failure test goes on through the night: a file can start at 23:59:59.99.
+    path = tmp_path / "acc_00713.csv"
+    text = femto_lines(",", start_us=(23 * 3600 + 59 * 60 + 59) * 10**6 + 990000)
+    assert text.splitlines()[-1].startswith("0,0,0,")
+    path.write_text(text)
+    np.testing.assert_array_equal(recordings.load_signal(path, fs_hz=25600), H)
+    assert stated_rate(path) == 25600.0
 
 
 def seu_file(path, sep, preamble, trailing=""):

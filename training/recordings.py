@@ -511,7 +511,8 @@ def _dialect(path: Path, lines: list[str], key: str = "") -> tuple[str | None, b
 def _clock(column_values, numeric: list[int]) -> np.ndarray | None:
     """Microseconds since the first line when the first four numeric columns are a clock:
     whole hours (< 24), minutes (< 60), seconds (< 61) and microseconds (< 10^6) that never
-    go back (FEMTO/PRONOSTIA's acc_*.csv); else None."""
+    go back, but for midnight (FEMTO/PRONOSTIA's acc_*.csv, recorded around the clock);
+    else None."""
     parts = []
     for column, top in zip(numeric[:4], (24, 60, 61, 1_000_000)):
         values = column_values(column)
@@ -523,6 +524,9 @@ def _clock(column_values, numeric: list[int]) -> np.ndarray | None:
         return None
     h, m, s, us = parts
     t = ((h * 60 + m) * 60 + s) * 1e6 + us
+    day = 86_400e6
+    # Midnight: the clock falls by most of a day; every later line is a day on.
+    t = t + np.concatenate([[0.0], np.cumsum(np.diff(t) < -day / 2)]) * day
     t = t - t[0]
     return t if np.all(np.diff(t) >= 0) and t[-1] > 0 else None
 
