@@ -272,3 +272,23 @@ def test_generated_c_with_elu_is_bit_exact_to_tflm(tmp_path):
     got, ref, info = run_generated(model, tmp_path)
     np.testing.assert_array_equal(got, ref)
     assert len(np.unique(ref, axis=0)) > 1 and "ELU" in info["ops"]
+
+
+def test_an_elu_model_deploys_and_is_bit_exact_on_the_board(tmp_path, capsys, monkeypatch):
+    """`drsn-edge firmware --model` with int8 ELUs: the boot self-test on mps2-an386 gives
+    TFLM's outputs, and `hil --model` finds 32 random vectors bit-exact."""
+    import json
+
+    import boards
+    from tests.test_byom import run_cli, user_model_build
+    model = elu_model()
+    _, build, common = user_model_build(tmp_path, monkeypatch, model, "elu")
+    code, _, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["selftest"]["passed"] and rep["model"]["source"] == "user"
+    assert rep["model"]["op_counts"]["ELU"] == 2
+    with boards.Emulator("mps2-an386", build / "firmware" / "mps2-an386" / "firmware.elf") as emu:
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "32")
+    assert code == 0, err
+    assert "32/32 vectors bit-exact on mps2-an386" in out
