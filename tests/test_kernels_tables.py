@@ -18,7 +18,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from firmware_gen import codegen, hostlib  # noqa: E402
+from firmware_gen import codegen, hostlib, quant  # noqa: E402
 from firmware_gen import tflm_oracle as oracle  # noqa: E402
 from firmware_gen.ops import elu, rsqrt, space_batch  # noqa: E402
 from tests.test_byom import _layers, host_library, keras_model, rebuilt  # noqa: E402
@@ -154,7 +154,6 @@ def test_inverse_square_root_is_l2_normalizations():
     give the same int8 for every d a row of int8 can hold."""
     for d in range(1, 128):
         m, s = rsqrt.inv_sqrt(d * d)
-        from firmware_gen import quant
         want = max(-128, min(127, quant.multiply_by_quantized_multiplier(d, m, 7 - s)))
         got = hostlib.l2_normalization(np.array([[d, 0, 0]], np.int8), 0)[0, 0]
         assert got == want, d

@@ -19,8 +19,8 @@ import numpy as np
 
 from drsn_edge.errors import UserError
 from firmware_gen.quant import round_half_away
-from firmware_gen.ops.base import layer_name, register
-from firmware_gen.ops.lut import emit_table
+from firmware_gen.ops.base import register
+from firmware_gen.ops.lut import check_unary, emit_table
 
 INT32_MIN = -2**31
 
@@ -57,11 +57,9 @@ def table(input_scale, input_zero_point: int, output_scale, output_zero_point: i
 
 @register("ELU", kernels=("lut.c",), inplace=True,
           tests=("tests/test_kernels_tables.py::test_elu_table_is_tflms_for_every_input",
-                 "tests/test_byom.py::test_generated_c_is_bit_exact_to_tflm_for_other_models"))
+                 "tests/test_kernels_tables.py::test_generated_c_with_elu_is_bit_exact_to_tflm"))
 def emit(em, k, op):
+    check_unary(k, op)
     x, y = op.inputs[0], op.outputs[0]
-    if x.type != "INT8" or y.type != "INT8" or len(x.scales) != 1 or len(y.scales) != 1:
-        raise UserError(f"op {k} ELU ({layer_name(y)}) takes {x.type} into {y.type}; the compiled "
-                        f"runtime takes per-tensor int8 only")
     emit_table(em, k, op, table(x.scale, x.zero_point, y.scale, y.zero_point),
                "expf(x) - 1 below zero, x above: TFLM's float32 table of 256 entries")

@@ -20,7 +20,7 @@ import numpy as np
 from drsn_edge.errors import UserError
 from firmware_gen import quant
 from firmware_gen.ops.base import layer_name, register
-from firmware_gen.ops.lut import emit_table
+from firmware_gen.ops.lut import check_unary, emit_table
 from firmware_gen.quant import _rdbpot, _sat_shl32, _srdhm32, _w32
 
 EXTRA_BITS = 20          # TFLM keeps 1/sqrt(d) as an integer times 2^20
@@ -82,8 +82,7 @@ def table(input_scale, input_zero_point: int, output_scale, output_zero_point: i
 def emit(em, k, op):
     x, y = op.inputs[0], op.outputs[0]
     where = f"op {k} RSQRT ({layer_name(y)})"
-    if x.type != "INT8" or y.type != "INT8" or len(x.scales) != 1 or len(y.scales) != 1:
-        raise UserError(f"{where} takes {x.type} into {y.type}; the compiled runtime takes per-tensor int8 only")
+    check_unary(k, op)
     try:
         t = table(x.scale, x.zero_point, y.scale, y.zero_point)
     except quant.QuantError as e:

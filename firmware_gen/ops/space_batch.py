@@ -51,10 +51,13 @@ def _nhwc(shape) -> list[int]:
 def geometry(k, op) -> dict:
     """The checked shapes: input / output as NHWC, block (bh, bw) and the amounts before and
     after (paddings or crops) per spatial axis, (top, bottom), (left, right)."""
-    x, block, amounts = op.inputs[0], op.inputs[1], op.inputs[2]
     y = op.outputs[0]
     name = op.opcode
     where = f"op {k} {name} ({layer_name(y)})"
+    if len(op.inputs) != 3 or any(t is None for t in op.inputs):
+        raise UserError(f"{where} has {len(op.inputs)} inputs; TFLM takes three (data, block shape, "
+                        f"{'paddings' if name == 'SPACE_TO_BATCH_ND' else 'crops'})")
+    x, block, amounts = op.inputs
     if x.type != "INT8" or y.type != "INT8":
         raise UserError(f"{where} moves {x.type} into {y.type}; the compiled runtime takes int8 only")
     if block.data is None or amounts.data is None:
