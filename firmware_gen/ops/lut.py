@@ -1,10 +1,10 @@
 """Unary int8 operators computed as a 256-entry table at generation time (dk_lut_s8):
-LEAKY_RELU, RELU6, HARD_SWISH."""
+LEAKY_RELU, RELU6, HARD_SWISH here; LOGISTIC, ELU and RSQRT fill theirs in their own units."""
 
 from __future__ import annotations
 
-from firmware_gen import quant
 from drsn_edge.errors import UserError
+from firmware_gen import quant
 from firmware_gen.ops.base import layer_name, numel, register
 
 

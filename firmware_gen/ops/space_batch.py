@@ -71,7 +71,7 @@ def geometry(k, op) -> dict:
     a = np.asarray(amounts.data, np.int64).reshape(-1, 2)
     if b.size != spatial or a.shape[0] != spatial or (b < 1).any() or (a < 0).any():
         raise UserError(f"{where}: block shape {b.tolist()} and {a.tolist()} do not fit a rank-{rank} input")
-    bh, bw = int(b[0]), int(b[1]) if spatial == 2 else 1
+    bh, bw = int(b[0]), (int(b[1]) if spatial == 2 else 1)
     (top, bottom), (left, right) = a[0].tolist(), (a[1].tolist() if spatial == 2 else [0, 0])
     xs, ys = _nhwc(x.shape), _nhwc(y.shape)
     if name == "SPACE_TO_BATCH_ND":
