@@ -426,6 +426,15 @@ def index_map(x, dims, tables, out_shape) -> np.ndarray:
     return out
 
 
+def space_to_batch(x, p: dict) -> np.ndarray:
+    """SPACE_TO_BATCH_ND of int8 x with the parameters of ops.space_batch.space_to_batch."""
+    x = _i8(x)
+    out = np.zeros(int(np.prod(p["output_dims"])), np.int8)
+    load().dk_space_to_batch_s8(ctypes.byref(ops.space_batch.SPACE_TO_BATCH_PARAMS.make(p)),
+                                _ptr8(x), _ptr8(out))
+    return out
+
+
 def l2_normalization(x, zero_point: int) -> np.ndarray:
     """L2_NORMALIZATION of int8 x over its last axis."""
     x = _i8(x)

@@ -244,8 +244,9 @@ CASES = [
     ("byom-op-not-tflm", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(op="CUMSUM"))], "op 1 CUMSUM is not an int8 builtin TFLite Micro "
                                                               "implements; neither back end can run it"),
-    ("byom-op-not-compiled", "firmware", ["--model", "{build}/mine.tflite"],
-     [put("mine.tflite", lambda m: tiny_tflite(op="RSQRT"))], "op 1 RSQRT"),
+    # every op the audit accepts has a compiled unit; one given an FC's tensors is refused by it
+    ("byom-op-bad-tensors", "firmware", ["--model", "{build}/mine.tflite"],
+     [put("mine.tflite", lambda m: tiny_tflite(op="RSQRT"))], "op 1 RSQRT (output): inputs [[1, 512], [10, 512], [10]] and output [1, 10]"),
     ("byom-hil-missing", "hil", ["--model", "{build}/nope.tflite", "--port", "socket://127.0.0.1:1"], [],
      "nope.tflite does not exist"),
     ("byom-benchmark-float", "benchmark", ["--model", "{build}/mine.tflite"],

@@ -16,7 +16,7 @@ from firmware_gen.ops import (  # noqa: F401
     conv, fully_connected, add, mul, minmax, abs, relu, requantize, quantize, logistic, softmax, mean, pool,
     prelu, pad, transpose, concat, lut, reshape, dequantize, resize, resize_bilinear, strided_slice, slice, split, reduce_max, sum, transpose_conv, log_softmax,
     pack, unpack, batch_matmul, gather, mirror_pad, depth_to_space, squared_difference,
-    l2_normalization,
+    l2_normalization, elu, rsqrt, space_batch,
     shrink, channel_affine, abs_mean, conv1d,
 )
 from firmware_gen.ops.base import FUSIONS, REGISTRY  # noqa: F401

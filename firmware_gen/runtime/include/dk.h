@@ -222,6 +222,10 @@ void dk_l2_normalization_s8(int32_t zero_point, int32_t outer, int32_t depth,
  * o1[i1] + o2[i2] + o3[i3]], the offsets of each axis in turn in params->offsets. */
 void dk_index_map_s8(const dk_index_map_params *params, const int8_t *input, int8_t *output);
 
+/* SPACE_TO_BATCH_ND: the input's pixels dealt out to block[0] * block[1] batches, with
+ * padding (params->pad_value) around them. */
+void dk_space_to_batch_s8(const dk_space_to_batch_params *params, const int8_t *input, int8_t *output);
+
 /* PAD / PADV2: input and output share quantization. */
 void dk_pad_s8(const dk_pad_params *params, const int8_t *input, int8_t *output);
 

@@ -293,6 +293,16 @@ typedef struct {
     dk_requant output;      /* the squared difference to the output scale */
 } dk_squared_difference_params;
 
+/* SPACE_TO_BATCH_ND: output batch (dy * block[1] + dx) * B + b at (h, w) is
+ * input batch b at (h * block[0] + dy - pad_before[0], w * block[1] + dx - pad_before[1]). */
+typedef struct {
+    int32_t input_dims[4];   /* batch, height, width, channels (width 1 for rank 3) */
+    int32_t output_dims[4];  /* batch, height, width, channels */
+    int32_t block[2];        /* block height, width */
+    int32_t pad_before[2];   /* padding rows on top, columns on the left */
+    int32_t pad_value;       /* the byte written where the output is padding */
+} dk_space_to_batch_params;
+
 /* Soft threshold + residual: ADD(r, tau) -> MINIMUM(., min_value) ; SUB(r, tau) ReLU ;
  * ADD(sub, min) ; ADD(that, shortcut). Each dk_add_params as for dk_add_s8 with
  * input1 = the first operand of that operator in the model. */
