@@ -30,7 +30,8 @@ def emit_logistic(em, k, op):
     instructions per element (the fixed-point exp and reciprocal); its 256 possible results,
     computed here with the same steps (quant.logistic_table), make it one load per element
     for 256 bytes of flash."""
-    from firmware_gen.ops.lut import emit_table
+    from firmware_gen.ops.lut import check_unary, emit_table
+    check_unary(k, op)
     emit_table(em, k, op, quant.logistic_table(prepare(op)),
                "output fixed at scale 1/256, zero point -128; a 256-entry table of dk_logistic_s8's results")
 
@@ -38,6 +39,8 @@ def emit_logistic(em, k, op):
 @register("TANH", kernels=("tanh.c", "fixedpoint.c"), inplace=True,
           tests=("tests/test_byom.py::test_generated_c_is_bit_exact_to_tflm_for_other_models",))
 def emit_tanh(em, k, op):
+    from firmware_gen.ops.lut import check_unary
+    check_unary(k, op)
     x, y = op.inputs[0], op.outputs[0]
     em.comment(k, op, "output fixed at scale 1/128, zero point 0")
     em.params(LOGISTIC_PARAMS, f"L{k}_p", prepare(op))

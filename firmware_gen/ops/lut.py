@@ -33,6 +33,7 @@ TESTS = ("tests/test_byom.py::test_generated_c_is_bit_exact_to_tflm_for_other_mo
 
 @register("LEAKY_RELU", kernels=("lut.c",), tests=TESTS, inplace=True)
 def emit_leaky_relu(em, k, op):
+    check_unary(k, op)
     x, y = op.inputs[0], op.outputs[0]
     alpha = float(op.options.get("alpha", 0.0))
     table = quant.leaky_relu_table(x.scale, x.zero_point, alpha, y.scale, y.zero_point)
@@ -41,6 +42,7 @@ def emit_leaky_relu(em, k, op):
 
 @register("RELU6", kernels=("lut.c",), tests=TESTS, inplace=True)
 def emit_relu6(em, k, op):
+    check_unary(k, op)
     x = op.inputs[0]
     table = quant.relu6_table(x.scale, x.zero_point)
     emit_table(em, k, op, table, "clamp to [zp, q(6)] in the input's quantization (TFLM does not "
@@ -49,6 +51,7 @@ def emit_relu6(em, k, op):
 
 @register("HARD_SWISH", kernels=("lut.c",), tests=TESTS, inplace=True)
 def emit_hard_swish(em, k, op):
+    check_unary(k, op)
     x, y = op.inputs[0], op.outputs[0]
     table = quant.hard_swish_table(x.scale, x.zero_point, y.scale, y.zero_point)
     emit_table(em, k, op, table, "x * relu6(x + 3) / 6 in TFLM's int16 fixed point, as a 256-entry table")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from firmware_gen import quant
 from firmware_gen.params import ACTIVATION, REQUANT, Struct, field
 from firmware_gen.ops.base import numel, register
+from firmware_gen.ops.lut import check_unary
 
 RELU_PARAMS = Struct("dk_relu_params", [
     field("input_zero_point", "int32_t"),
@@ -22,6 +23,7 @@ def prepare(op) -> quant.ReluParams:
 @register("RELU", kernels=("relu.c",), inplace=True,
           tests=("tests/test_kernels.py::test_standalone_relu_matches_tflm",))
 def emit(em, k, op):
+    check_unary(k, op)
     x, y = op.inputs[0], op.outputs[0]
     em.comment(k, op)
     em.params(RELU_PARAMS, f"L{k}_p", prepare(op))
