@@ -97,7 +97,7 @@ def bench_vectors(model_bytes: bytes, n: int = N_VECTORS, data_dir: Path | None 
         if len(rows) == n and inp.type == "INT8":
             x = np.stack(rows).astype(np.float32)
             q = quantize_input(x, inp.scale, inp.zero_point)
-    if q is None and inp.type == "FLOAT32":     # the model quantizes its float32 input itself
+    if q is None and inp.type in ("FLOAT32", "UINT8"):   # a float32 input it quantizes itself, or uint8
         from runner.hil import model_input_of, random_inputs
         q = random_inputs(np.random.default_rng(0), model_input_of(model_bytes), n)
     elif q is None:
@@ -129,9 +129,14 @@ def bench_raw_windows(model_bytes: bytes, full_scale: float, n: int = N_VECTORS,
 
 
 def _c_bytes(name: str, values: np.ndarray, const: bool = True) -> str:
-    """int8 values, or float32 ones (a float input or output) as their little-endian bytes."""
+    """int8 values, or float32 ones (a float input or output) as their little-endian bytes,
+    or uint8 ones as their bytes."""
     values = np.asarray(values)
-    flat = (values.astype("<f4").view(np.int8) if values.dtype == np.float32 else values).reshape(-1).astype(np.int8)
+    if values.dtype == np.float32:
+        values = values.astype("<f4").view(np.int8)
+    elif values.dtype == np.uint8:
+        values = values.view(np.int8)
+    flat = values.reshape(-1).astype(np.int8)
     rows = [", ".join(str(int(v)) for v in flat[i:i + 24]) for i in range(0, len(flat), 24)]
     qual = "const " if const else ""
     return f"{qual}int8_t {name}[{len(flat)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
@@ -336,7 +341,9 @@ def measure_protocol_firmware(board, elf: Path, inputs, expected, raw_windows=No
                "bit_exact": all(np.array_equal(r.input, w) for r, w in zip(raws, want))}
     cycles = ([c for i, c in cycle_estimate.read_segments(cycle_log) if i == cycle_estimate.MARK_INFER]
               if plugin else None)
-    return {"instructions": [int(w) for w in work], "bit_exact": bool(np.array_equal(outputs, expected)),
+    # the same bytes: a uint8 output arrives as int8 bytes, a float32 one is compared bit for bit
+    same = np.ascontiguousarray(outputs).tobytes() == np.ascontiguousarray(expected).tobytes()
+    return {"instructions": [int(w) for w in work], "bit_exact": bool(same),
             "estimated_cycles": cycles,
             "unit": info.work_unit, "arena_bytes": int(info.arena_bytes), "stack_peak_bytes": stack,
             "preprocessing": pre}

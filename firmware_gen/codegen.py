@@ -332,21 +332,26 @@ class Emitter:
         self.layers: list[dict] = []
         self.const_names: dict[int, str] = {}
         self.weight_bytes = 0
-        # The input is int8, or float32 when the only op reading it is a QUANTIZE to int8 (a
-        # model converted with the converter's default float32 interface around int8 internals).
+        # The input is int8, or float32 / uint8 when the only op reading it is a QUANTIZE to
+        # int8 (a model converted with the converter's default float32 interface, or with
+        # inference_input_type = tf.uint8, around int8 internals).
         readers = [op for op in self.ops if any(t is not None and t.index == self.input.index
                                                 for t in op.inputs)]
         if self.input.type != "INT8" and not (
-                self.input.type == "FLOAT32" and len(readers) == 1 and readers[0].opcode == "QUANTIZE"
-                and readers[0].outputs[0].type == "INT8"):
+                self.input.type in ("FLOAT32", "UINT8") and len(readers) == 1
+                and readers[0].opcode == "QUANTIZE" and readers[0].outputs[0].type == "INT8"):
             raise UserError(f"model input {self.input.name!r} is {self.input.type}, not int8 (nor float32 "
-                            f"read only by a QUANTIZE to int8); convert with int8 or float32 input")
-        # The output is int8, or float32 when the last op dequantizes it (a model converted
-        # with inference_output_type = tf.float32 around int8 internals).
-        if self.output.type != "INT8" and not (self.output.type == "FLOAT32"
-                                               and self.ops[-1].opcode == "DEQUANTIZE"):
+                            f"or uint8 read only by a QUANTIZE to int8); convert with int8, uint8 or "
+                            f"float32 input")
+        # The output is int8, float32 when the last op dequantizes it, or uint8 when the last
+        # op is a QUANTIZE from int8 (inference_output_type = tf.float32 or tf.uint8).
+        last = self.ops[-1]
+        if self.output.type != "INT8" and not (
+                (self.output.type == "FLOAT32" and last.opcode == "DEQUANTIZE")
+                or (self.output.type == "UINT8" and last.opcode == "QUANTIZE" and last.inputs[0].type == "INT8")):
             raise UserError(f"model output {self.output.name!r} is {self.output.type}, not int8 (nor "
-                            f"float32 from a final DEQUANTIZE); convert with int8 or float32 output")
+                            f"float32 from a final DEQUANTIZE, nor uint8 from a final QUANTIZE); convert "
+                            f"with int8, uint8 or float32 output")
         macs = [layer_macs(op) for op in self.ops]
         once = [m for op, m in zip(self.ops, macs) if op.opcode == "FULLY_CONNECTED"
                 and _numel(op.outputs[0].shape) == int(op.outputs[0].shape[-1])]
@@ -669,7 +674,7 @@ int model_invoke_debug(const int8_t *in, int8_t *out, model_emit_fn emit, void *
 
 
 def dtype_name(t: Tensor) -> str:
-    return "float32" if t.type == "FLOAT32" else "int8"
+    return {"FLOAT32": "float32", "UINT8": "uint8"}.get(t.type, "int8")
 
 
 def float_input_quantization(ops: list[Operator], inp: Tensor) -> dict:

@@ -356,6 +356,17 @@ def requantize(x, p: quant.RequantizeParams) -> np.ndarray:
     return _unary("dk_requantize_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x)
 
 
+def requantize_u8_s8(x, p: quant.RequantizeParams) -> np.ndarray:
+    """uint8 -> int8 (QUANTIZE of the model's uint8 input)."""
+    x = np.ascontiguousarray(x, np.uint8)
+    return _unary("dk_requantize_u8_s8", ops.requantize.REQUANTIZE_PARAMS.make(p), x.view(np.int8))
+
+
+def requantize_s8_u8(x, p: quant.RequantizeParams) -> np.ndarray:
+    """int8 -> uint8 (QUANTIZE writing the model's uint8 output)."""
+    return _unary("dk_requantize_s8_u8", ops.requantize.REQUANTIZE_PARAMS.make(p), x).view(np.uint8)
+
+
 def quantize(x, scale: float, zero_point: int) -> np.ndarray:
     """float32 -> int8 (QUANTIZE of the model's float32 input)."""
     x = np.ascontiguousarray(x, np.float32)

@@ -293,18 +293,28 @@ def _c_array(decl: str, values: np.ndarray, per_line: int = 16) -> str:
 def selftest_source(name: str, vector: dict) -> str:
     given = np.asarray(vector["input"])
     float_in = given.dtype == np.float32
+    uint8_in = given.dtype == np.uint8
     if float_in:   # a float32 input (first QUANTIZE): its bytes, 4 per value
         given = given.astype("<f4").view(np.int8)
+    elif uint8_in:   # a uint8 input (first QUANTIZE): its bytes
+        given = given.view(np.int8)
     n_in = len(given)
     expected = np.asarray(vector["expected"])
     floats = expected.dtype == np.float32
+    uint8_out = expected.dtype == np.uint8
     if floats:   # a float32 output (final DEQUANTIZE): its bytes, compared byte for byte
         expected = expected.astype("<f4").view(np.int8)
+    elif uint8_out:   # a uint8 output (final QUANTIZE): its bytes
+        expected = expected.view(np.int8)
     n_out = len(expected)
     if vector.get("kind") == "random" and float_in:
         what = (f" * Input: seeded random float32 values (seed {vector['seed']}; no test set for this\n"
                 f" * model) as their {n_in} little-endian bytes, over what the model's first QUANTIZE\n"
                 f" * (scale {vector['scale']:.9g}, zero point {vector['zero_point']}) represents and beyond.\n")
+    elif vector.get("kind") == "random" and uint8_in:
+        what = (f" * Input: seeded random uint8 values (seed {vector['seed']}; no test set for this\n"
+                f" * model) as their bytes, for input scale {vector['scale']:.9g} and zero point "
+                f"{vector['zero_point']}.\n")
     elif vector.get("kind") == "random":
         what = (f" * Input: seeded random int8 values (seed {vector['seed']}; no test set for this\n"
                 f" * model), for input scale {vector['scale']:.9g} and zero point {vector['zero_point']}.\n")
@@ -318,7 +328,8 @@ def selftest_source(name: str, vector: dict) -> str:
         + what +
         f" * Expected: what the TFLM host runtime outputs for it; main.c compares at boot.\n"
         + (f" * The output is float32: {n_out // 4} values as their {n_out} little-endian bytes.\n"
-           if floats else "") +
+           if floats else "")
+        + (f" * The output is uint8: {n_out} values as their bytes.\n" if uint8_out else "") +
         f" */\n"
         f"#include <stdint.h>\n\n"
         + _c_array(f"const int8_t selftest_input[{n_in}]", given) + "\n"

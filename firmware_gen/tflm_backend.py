@@ -309,11 +309,12 @@ def _io_tensors(model_bytes: bytes):
     inp = tflm_oracle._tensor(model, sg, int(sg.inputs[0]))
     out = tflm_oracle._tensor(model, sg, int(sg.outputs[0]))
     for role, t in (("input", inp), ("output", out)):
-        if t.type == "FLOAT32":
-            first_last = "a final DEQUANTIZE" if role == "output" else "a first QUANTIZE"
-            raise UserError(f"the model's {role} is FLOAT32 ({first_last}); the TFLM back end's "
+        if t.type in ("FLOAT32", "UINT8"):
+            first_last = ("a final DEQUANTIZE" if t.type == "FLOAT32" else "a final QUANTIZE") \
+                if role == "output" else "a first QUANTIZE"
+            raise UserError(f"the model's {role} is {t.type} ({first_last}); the TFLM back end's "
                             f"harness carries int8 {role}s: deploy it with the compiled runtime "
-                            f"(firmware.backend = \"compiled\"), which takes a float32 {role}")
+                            f"(firmware.backend = \"compiled\"), which takes a {t.type.lower()} {role}")
         if t.type != "INT8" or len(t.scales) == 0:
             raise UserError(f"the model's {role} is {t.type}, not a quantized INT8 tensor; "
                             f"deploy the fully-int8 .tflite from `make quantize`")

@@ -10,9 +10,10 @@ reads the flatbuffer itself and checks, op by op:
   an int8→int8 QUANTIZE, a pure integer requantize that TFLM implements, is accepted only
   when the caller allows it). One exception, for a user's model only (allow_float_output):
   a DEQUANTIZE int8→float32 as the last op, writing the model's one output (a model
-  converted with inference_output_type = tf.float32), and a QUANTIZE float32→int8 as the
-  first op, the only reader of the model's one input (a model converted with the
-  converter's default float32 input); every other tensor stays int8;
+  converted with inference_output_type = tf.float32) or a QUANTIZE int8→uint8 as the last
+  op (tf.uint8), and a QUANTIZE float32→int8 or uint8→int8 as the first op, the only reader
+  of the model's one input (the converter's default float32 input, or
+  inference_input_type = tf.uint8); every other tensor stays int8;
 - no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
   tensor with a dynamic (-1) dimension: the firmware plans its memory from static shapes
   (a STRIDED_SLICE of int8 data with constant begin/end/strides, or a SLICE with constant
@@ -94,7 +95,7 @@ REGENERATE = "regenerate it with `make quantize`"
 # What to do with a model of one's own that is damaged or not fully int8.
 USER_FIX = ("convert it with full-integer quantization: tf.lite.TFLiteConverter with "
             "optimizations = [tf.lite.Optimize.DEFAULT], a representative_dataset, "
-            "supported_ops = [TFLITE_BUILTINS_INT8]; inference_input_type/output_type int8 or "
+            "supported_ops = [TFLITE_BUILTINS_INT8]; inference_input_type/output_type int8, uint8 or "
             "the default float32")
 
 
@@ -208,8 +209,9 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
             verify: bool = True, fix: str = REGENERATE, allow_float_output: bool = False) -> dict:
     """Every op with its tensors and layer, the model's input/output quantization, sizes,
     and the list of problems (empty when the model is fully int8 for TFLM).
-    allow_float_output: accept a user model's float32 interface: a final DEQUANTIZE
-    int8→float32 writing the model's output, a first QUANTIZE float32→int8 reading its input."""
+    allow_float_output: accept a user model's float32 or uint8 interface: a final DEQUANTIZE
+    int8→float32 or QUANTIZE int8→uint8 writing the model's output, a first QUANTIZE
+    float32→int8 or uint8→int8 reading its input."""
     schema = _schema()
     model = _parse(model_bytes, where, verify, fix)
     op_names = _names(schema.BuiltinOperator)
@@ -217,8 +219,8 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
     g = model.subgraphs[0]
     tensors = [_tensor_info(t, model.buffers, type_names) for t in g.tensors]
     ops, problems = [], []
-    float_output = None     # the graph output a final DEQUANTIZE writes, when accepted
-    float_input = None      # the graph input a first QUANTIZE reads, when accepted
+    float_output = None     # the graph output a final DEQUANTIZE (or QUANTIZE to uint8) writes, when accepted
+    float_input = None      # the graph input a first QUANTIZE reads (float32 or uint8), when accepted
     input_readers = [i for i, op in enumerate(g.operators or []) if len(g.inputs) == 1
                      and op.inputs is not None and int(g.inputs[0]) in [int(j) for j in op.inputs]]
     n_ops = len(g.operators or [])
@@ -250,14 +252,16 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         float_t = [t for t in variable if t["dtype"] not in ("int8", "int32")] + \
                   [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
         final_dequantize = (
-            allow_float_output and name == "DEQUANTIZE" and i == n_ops - 1 and len(g.outputs) == 1
+            allow_float_output and i == n_ops - 1 and len(g.outputs) == 1
+            and (name, outs[0]["dtype"] if outs else None) in (("DEQUANTIZE", "float32"), ("QUANTIZE", "uint8"))
             and op.outputs is not None and list(op.outputs) == [int(g.outputs[0])]
             and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "int8"
-            and not isinstance(ins[0].get("scale"), list) and outs[0]["dtype"] == "float32")
+            and not isinstance(ins[0].get("scale"), list) and not isinstance(outs[0].get("scale"), list))
         first_quantize = (
             allow_float_output and name == "QUANTIZE" and i == 0 and input_readers == [0]
             and op.inputs is not None and list(op.inputs) == [int(g.inputs[0])]
-            and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "float32"
+            and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] in ("float32", "uint8")
+            and not isinstance(ins[0].get("scale"), list)
             and len(outs) == 1 and outs[0]["dtype"] == "int8" and not isinstance(outs[0].get("scale"), list))
         # STRIDED_SLICE of int8 data with constant begin/end/strides (Keras Cropping) is a
         # copy; on an int32 shape (a dynamic batch's Flatten) it computes shapes.
@@ -278,7 +282,8 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
                     f"{'/'.join(t['dtype'] for t in variable[:1])}→{'/'.join(t['dtype'] for t in outs)}"
                 note = ""
                 if allow_float_output:
-                    note = (" (only a first QUANTIZE reading the model's float32 input is accepted)"
+                    note = (" (only a first QUANTIZE reading the model's float32 or uint8 input, or a "
+                            "last one writing its uint8 output, is accepted)"
                             if name == "QUANTIZE" and not requant else
                             " (only a final DEQUANTIZE writing the model's float32 output is accepted)")
                 problems.append((1, f"{where_op} is a {kind} boundary inside the graph{note}"))
@@ -410,8 +415,8 @@ def read_model(path: str | Path, window: int | None = None, user: bool = False) 
 
 def _check_user_io(data: bytes, path: Path) -> None:
     """One input and one output tensor, each int8 (the output may be the float32 of a final
-    DEQUANTIZE, the input the float32 of a first QUANTIZE) with a batch of 1: what the
-    firmware's model API and the serial protocol carry."""
+    DEQUANTIZE, the input the float32 of a first QUANTIZE; either may be uint8) with a batch
+    of 1: what the firmware's model API and the serial protocol carry."""
     g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
     for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
         if len(idx) != 1:

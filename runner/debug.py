@@ -47,6 +47,8 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
         got = np.asarray(layer.data)
         floats = got.dtype == np.float32      # the float32 output of a final DEQUANTIZE
         got = got.reshape(-1) if floats else got.astype(np.int8).reshape(-1)
+        if host is not None and np.asarray(host).dtype == np.uint8:   # the model's uint8 input or output
+            got = got.view(np.uint8)
         row = {"layer": info.index, "name": info.name, "kind": info.kind,
                "shape": list(info.tensor.shape), "size": int(got.size)}
         if host is None:
@@ -84,11 +86,13 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
     out_host = captured.get(ops[-1].outputs[0].index)
     dev_out = np.asarray(dump.output)
     dev_out = dev_out if dev_out.dtype == np.float32 else dev_out.astype(np.int8)
+    if out_host is not None and np.asarray(out_host).dtype == np.uint8:     # a uint8 output
+        dev_out = dev_out.view(np.uint8)
     output_equal = out_host is not None and (     # the same bytes (float32 outputs too)
         np.asarray(out_host, dev_out.dtype).reshape(-1).tobytes() == dev_out.reshape(-1).tobytes())
     return {"layers": rows, "first_difference": first, "tau": taus,
             "output_equal": bool(output_equal),
-            "device_output": np.asarray(dump.output).reshape(-1).tolist(),
+            "device_output": dev_out.reshape(-1).tolist(),
             "host_output": None if out_host is None else np.asarray(out_host).reshape(-1).tolist()}
 
 

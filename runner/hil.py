@@ -334,7 +334,8 @@ class ModelInput:
     shape: tuple[int, ...]
     scale: float          # the int8 quantization of the input (for a float32 input: the one
     zero_point: int       # its first QUANTIZE applies)
-    dtype: str = "int8"   # or "float32": the model takes float32 and quantizes it itself
+    dtype: str = "int8"   # or "float32": the model takes float32 and quantizes it itself; or
+    #                       "uint8" (its own quantization, read by a first QUANTIZE to int8)
 
 
 def model_input_of(model: bytes) -> ModelInput:
@@ -346,7 +347,7 @@ def model_input_of(model: bytes) -> ModelInput:
     if t.type == "FLOAT32":
         q = codegen.float_input_quantization(tflm_oracle.read_operators(model), t)["quantized_by"]
         return ModelInput(shape, q["scale"], q["zero_point"], "float32")
-    return ModelInput(shape, float(t.scale), int(t.zero_point))
+    return ModelInput(shape, float(t.scale), int(t.zero_point), "uint8" if t.type == "UINT8" else "int8")
 
 
 def load_vectors(cfg: dict, path: str | None, inp: ModelInput, limit: int,
@@ -373,12 +374,14 @@ RANDOM_STREAM = 16    # numpy stream [seed, 16]: the random HIL inputs
 
 
 def random_inputs(rng: np.random.Generator, inp: ModelInput, n: int) -> np.ndarray:
-    """n random inputs of the model's shape: int8 over the whole range, or for a float32
-    input floats over what its int8 quantization represents and a little beyond
+    """n random inputs of the model's shape: int8 (uint8) over the whole range, or for a
+    float32 input floats over what its int8 quantization represents and a little beyond
     (drsn_edge.int8.random_float_inputs)."""
     if inp.dtype == "float32":
         from drsn_edge.int8 import random_float_inputs
         return random_float_inputs(rng, (n, *inp.shape), inp.scale, inp.zero_point)
+    if inp.dtype == "uint8":
+        return rng.integers(0, 256, size=(n, *inp.shape), dtype=np.int16).astype(np.uint8)
     return rng.integers(-128, 128, size=(n, *inp.shape), dtype=np.int16).astype(np.int8)
 
 
@@ -501,6 +504,17 @@ def file_vectors(path: str, inp: ModelInput, full_scale: float | None = None) ->
             raise UserError(f"{p}: x is {x.dtype}, but the model takes float32 inputs (its first "
                             f"op quantizes them); give x as floats")
         q = np.asarray(x, np.float32).reshape(n, *inp.shape)
+    elif inp.dtype == "uint8":
+        # uint8 model inputs as they are; floats quantized with the input's uint8
+        # quantization (the int8 one with the zero point 128 lower, then the bytes as uint8)
+        if x.dtype == np.uint8:
+            q = x.reshape(n, *inp.shape)
+        elif np.issubdtype(x.dtype, np.floating):
+            q = (quantize_input(x, inp.scale, inp.zero_point - 128).reshape(n, *inp.shape)
+                 .astype(np.int16) + 128).astype(np.uint8)
+        else:
+            raise UserError(f"{p}: x is {x.dtype}, but the model takes uint8 inputs; give uint8 "
+                            f"model inputs or float windows")
     elif x.dtype == np.int8:
         q = x.reshape(n, *inp.shape)
     elif np.issubdtype(x.dtype, np.floating):

@@ -452,6 +452,8 @@ class Device:
             if x.dtype != np.float32:
                 raise UserError(f"inputs must be float32 (the model on {self.url} quantizes its "
                                 f"float32 input itself), got {x.dtype}")
+        elif x.dtype == np.uint8:
+            x = x.view(np.int8)     # a uint8 input (the model's first QUANTIZE reads it): its bytes
         elif x.dtype != np.int8:
             raise UserError(f"inputs must be int8 (quantized with the model's input scale "
                             f"{info.input.scale} and zero point {info.input.zero_point}), "

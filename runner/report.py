@@ -59,6 +59,8 @@ def build(cfg, target, info, model_file, vs, run: dict, ref: np.ndarray, host: d
     n = len(vs)
     dev = run["out"].reshape(n, -1)
     tflm = ref.reshape(n, -1)
+    if tflm.dtype == np.uint8:      # a uint8 output (final QUANTIZE): the device's bytes as uint8
+        dev = np.ascontiguousarray(dev).view(np.uint8)
     if dev.dtype == np.float32 or tflm.dtype == np.float32:
         # A float32 output (final DEQUANTIZE): bit-exact is the same bytes; the distance is
         # in units in the last place (the difference of the bit patterns, same sign).

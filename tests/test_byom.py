@@ -657,6 +657,216 @@ def test_the_audit_accepts_a_float_quantize_only_as_the_first_op_reading_the_inp
     assert "\n" not in str(err.value) and "cannot be deployed" in str(err.value)
 
 
+# --- a uint8 input or output (a first QUANTIZE uint8 -> int8, a last QUANTIZE int8 -> uint8) ------
+
+def uint8_interface_model(shape, body, input_type, output_type, seed: int = 3, data=(0.0, 1.0)) -> bytes:
+    """TensorFlow's post-training quantization tutorial: full-integer quantization with
+    inference_input_type / inference_output_type = tf.uint8 (or float32 on one side: the
+    converter's default there)."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    x = keras.Input(shape, batch_size=1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(x, body(x)))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(seed)
+    conv.representative_dataset = lambda: ([rng.uniform(*data, size=(1, *shape)).astype(np.float32)]
+                                           for _ in range(24))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = input_type
+    conv.inference_output_type = output_type
+    return conv.convert()
+
+
+UINT8_CASES = {     # (builder, input type, output type, the representative data's range)
+    "dense-u8-u8": (lambda L: ((16,), lambda x: L.Dense(10)(L.Dense(12, activation="relu")(x))),
+                    "uint8", "uint8", (0.0, 1.0)),
+    "conv-u8-float": (lambda L: ((10, 10, 2), lambda x: L.Flatten()(L.Conv2D(3, 3, strides=2)(x))),
+                      "uint8", "float32", (-1.0, 1.0)),
+    "cnn1d-float-u8": (cnn1d, "float32", "uint8", (-2.0, 2.0)),
+    "softmax-u8-int8": (lambda L: ((24,), lambda x: L.Dense(6, activation="softmax")(x)),
+                        "uint8", "int8", (-1.0, 0.0)),
+    "pool-int8-u8": (lambda L: ((12, 12, 1), lambda x: L.Flatten()(L.MaxPooling2D(2)(
+                         L.Conv2D(4, 3, activation="relu")(x)))), "int8", "uint8", (-1.0, 1.0)),
+}
+
+
+def uint8_model(name: str) -> bytes:
+    make, in_type, out_type, data = UINT8_CASES[name]
+    return uint8_interface_model(*make(_layers()), getattr(tf, in_type), getattr(tf, out_type), data=data)
+
+
+def model_inputs_of(model: bytes, n: int, seed: int) -> np.ndarray:
+    """n random inputs of the model's type: uint8 and int8 over their whole range, float32
+    over the first QUANTIZE's int8 range and a quarter beyond it at each end."""
+    inp = tflm_oracle.model_inputs(model)[0]
+    rng = np.random.default_rng(seed)
+    shape = (n, *inp.shape[1:])
+    if inp.type == "FLOAT32":
+        q = tflm_oracle.read_operators(model)[0].outputs[0]
+        lo, hi = (-128 - q.zero_point) * float(q.scale), (127 - q.zero_point) * float(q.scale)
+        return rng.uniform(lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo), shape).astype(np.float32)
+    dtype = np.uint8 if inp.type == "UINT8" else np.int8
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max + 1, size=shape, dtype=np.int16).astype(dtype)
+    x[0], x[1] = info.min, info.max           # saturation at both ends
+    return x
+
+
+def requantize_pair(in_scale, in_zp, mid_scale, mid_zp, out_scale, out_zp) -> bytes:
+    """A model of just QUANTIZE uint8 -> int8 -> uint8 over 256 values, quantized as given:
+    the dense-u8-u8 model with its middle layers cut out and its three tensors
+    requantized (TFLM runs any such pair; the converter itself makes only the same-scale,
+    zero-points-128-apart case)."""
+    model = uint8_model("dense-u8-u8")
+
+    def edit(m):
+        g = m.subgraphs[0]
+        first, last = g.operators[0], g.operators[-1]
+        last.inputs = np.array([first.outputs[0]], np.int32)
+        g.operators = [first, last]
+        for j, (scale, zp) in ((first.inputs[0], (in_scale, in_zp)), (first.outputs[0], (mid_scale, mid_zp)),
+                               (last.outputs[0], (out_scale, out_zp))):
+            t = g.tensors[j]
+            t.shape = np.array([1, 256], np.int32)
+            t.shapeSignature = None
+            t.quantization.scale = [np.float32(scale)]
+            t.quantization.zeroPoint = [zp]
+    return rebuilt(model, edit)
+
+
+# (uint8 input scale, zero point), (int8 scale, zero point), (uint8 output scale, zero point)
+REQUANTIZE_PAIRS = {
+    "same-scale-flip": ((0.02, 128), (0.02, 0), (0.02, 128)),
+    "converter-zp0": ((0.0039, 0), (0.0039, -128), (0.0039, 0)),
+    "rescaled": ((0.0173, 37), (0.011, -5), (0.0291, 200)),
+    "widening": ((0.05, 250), (0.0031, 90), (0.001, 200)),
+}
+
+
+@pytest.mark.parametrize("name", list(REQUANTIZE_PAIRS))
+def test_the_uint8_requantize_kernels_are_bit_exact_to_tflm(name):
+    """dk_requantize_u8_s8 and dk_requantize_s8_u8 against TFLM's own QUANTIZE tensors for
+    every uint8 input value: the converter's case (equal scales, zero points 128 apart: the
+    top bit flips) and rescalings that round and clamp at both ends of both types."""
+    from firmware_gen import hostlib, quant
+    (s_in, z_in), (s_mid, z_mid), (s_out, z_out) = REQUANTIZE_PAIRS[name]
+    model = requantize_pair(s_in, z_in, s_mid, z_mid, s_out, z_out)
+    ops = tflm_oracle.read_operators(model)
+    assert [(op.inputs[0].type, op.outputs[0].type) for op in ops] == [("UINT8", "INT8"), ("INT8", "UINT8")]
+    x = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    got = tflm_oracle.run_capture(model, [x])
+    mid_ref, out_ref = got[ops[0].outputs[0].index].reshape(-1), got[ops[1].outputs[0].index].reshape(-1)
+    assert mid_ref.dtype == np.int8 and out_ref.dtype == np.uint8
+    mid = hostlib.requantize_u8_s8(x.reshape(-1), quant.prepare_requantize(s_in, z_in, s_mid, z_mid))
+    assert mid.dtype == np.int8 and mid.tobytes() == mid_ref.tobytes()
+    out = hostlib.requantize_s8_u8(mid, quant.prepare_requantize(s_mid, z_mid, s_out, z_out))
+    assert out.dtype == np.uint8 and out.tobytes() == out_ref.tobytes()
+    if name != "widening":
+        assert len(np.unique(mid_ref)) > 100          # much of the range, not a constant
+    else:
+        assert {-128, 127} <= set(mid_ref.tolist()) and {0, 255} <= set(out_ref.tolist())
+    if name == "same-scale-flip":
+        assert mid.tobytes() == (x.reshape(-1) ^ 0x80).tobytes() and out.tobytes() == x.tobytes()
+
+
+def test_the_converter_gives_a_uint8_interface_the_same_scale_and_zero_points_128_apart():
+    for name, (_, in_type, out_type, _) in UINT8_CASES.items():
+        ops = tflm_oracle.read_operators(uint8_model(name))
+        pairs = ([(ops[0].inputs[0], ops[0].outputs[0])] if in_type == "uint8" else []) + \
+                ([(ops[-1].outputs[0], ops[-1].inputs[0])] if out_type == "uint8" else [])
+        assert pairs, name
+        for u, s in pairs:
+            assert u.type == "UINT8" and s.type == "INT8"
+            assert float(u.scale) == float(s.scale) and u.zero_point - s.zero_point == 128, name
+
+
+@pytest.mark.parametrize("name", list(UINT8_CASES))
+def test_a_uint8_interface_is_bit_exact_to_tflm_on_the_host(name, tmp_path):
+    """The generated C of a model with a uint8 input and/or output (the other side int8 or
+    float32): the same output bytes as TFLM for random inputs over the whole uint8 range."""
+    _, in_type, out_type, _ = UINT8_CASES[name]
+    model = uint8_model(name)
+    ops = [op.opcode for op in tflm_oracle.read_operators(model)]
+    assert (ops[0] == "QUANTIZE") == (in_type != "int8")
+    assert ops[-1] == {"uint8": "QUANTIZE", "float32": "DEQUANTIZE", "int8": ops[-1]}[out_type]
+    rep = inspect(model, name, allow_float_output=True)
+    assert rep["problems"] == [] and rep["input"]["dtype"] == in_type and rep["output"]["dtype"] == out_type
+    assert audit_user(model)["problems"] == []
+    codegen.check(model, name)
+    lib, info = host_library(model, tmp_path)
+    assert info["input"]["dtype"] == in_type and info["output"]["dtype"] == out_type
+    model_c = (tmp_path / "model.c").read_text()
+    for kernel, used in (("dk_requantize_u8_s8(", in_type == "uint8"), ("dk_requantize_s8_u8(", out_type == "uint8")):
+        assert (kernel in model_c) == used, kernel
+    if in_type == "uint8":
+        inp = tflm_oracle.model_inputs(model)[0]
+        assert info["input"]["scale"] == pytest.approx(float(inp.scale)) and info["input"]["zero_point"] == inp.zero_point
+        assert "uint8 -> int8, clamped to the int8 range (same scale, zero points 128 apart" in model_c
+    if out_type == "uint8":
+        assert "int8 -> uint8, clamped to the uint8 range" in model_c
+        assert 0 <= info["output"]["zero_point"] <= 255
+    n = 48
+    x = model_inputs_of(model, n, seed=5)
+    ref = tflm_oracle.run(model, x).reshape(n, -1)
+    assert ref.dtype == {"uint8": np.uint8, "float32": np.float32, "int8": np.int8}[out_type]
+    got = np.zeros_like(ref)
+    for i in range(n):
+        xi = np.ascontiguousarray(x[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    assert got.tobytes() == ref.tobytes()
+    assert len(np.unique(ref, axis=0)) > n // 2
+
+
+def test_the_audit_accepts_uint8_only_at_the_models_interface():
+    model = uint8_model("dense-u8-u8")
+    # our own models stay fully int8
+    problems = inspect(model, "m")["problems"]
+    assert any("model input" in p and "uint8, not int8" in p for p in problems), problems
+    assert any("model output" in p and "uint8, not int8" in p for p in problems), problems
+
+    def second(m):       # the first QUANTIZE moved after the FULLY_CONNECTED: no longer first
+        ops = m.subgraphs[0].operators
+        ops[0], ops[1] = ops[1], ops[0]
+    problems = inspect(rebuilt(model, second), "m", allow_float_output=True)["problems"]
+    assert any("op 1 QUANTIZE is a uint8→int8 boundary inside the graph (only a first QUANTIZE" in p
+               for p in problems), problems
+
+
+def test_a_uint8_tensor_inside_the_graph_is_one_line():
+    """The compiled runtime takes uint8 only as the model's input or output: a uint8 island
+    (QUANTIZE int8 -> uint8 -> int8 inside the graph, which TFLM runs) is refused in one line,
+    and the audit names it."""
+    import copy
+
+    def island(m):      # uint8 in -> int8 -> uint8 -> int8 out
+        g = m.subgraphs[0]
+        first, last = g.operators
+        t = copy.deepcopy(g.tensors[first.outputs[0]])
+        t.name = b"island_out"
+        g.tensors.append(t)
+        op = copy.deepcopy(first)
+        op.inputs, op.outputs = np.array([last.outputs[0]], np.int32), np.array([len(g.tensors) - 1], np.int32)
+        g.operators.append(op)
+        g.outputs = np.array([len(g.tensors) - 1], np.int32)
+    model = rebuilt(requantize_pair(0.02, 128, 0.02, 0, 0.02, 128), island)
+    x = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    assert tflm_oracle.run(model, x).reshape(-1).tolist() == list(range(-128, 128))
+    with pytest.raises(UserError, match="op 1 QUANTIZE .* to uint8 does not write the model's output") as exc:
+        codegen.check(model, "m.tflite")
+    assert "\n" not in str(exc.value)
+    problems = inspect(model, "m", allow_float_output=True)["problems"]
+    assert any("op 1 QUANTIZE is a int8→uint8 boundary inside the graph" in p for p in problems), problems
+
+
+def test_the_tflm_back_end_names_the_compiled_runtime_for_a_uint8_interface():
+    from firmware_gen import tflm_backend
+    with pytest.raises(UserError, match=r"input is UINT8 \(a first QUANTIZE\).*compiled runtime.*takes a uint8 input"):
+        tflm_backend._io_tensors(uint8_model("dense-u8-u8"))
+    with pytest.raises(UserError, match=r"output is UINT8 \(a final QUANTIZE\).*takes a uint8 output"):
+        tflm_backend._io_tensors(uint8_model("pool-int8-u8"))
+
+
 def audit_user(model: bytes) -> dict:
     from quantize.audit import audit
     return audit(model, "m.tflite", verify=False, user=True)
@@ -846,6 +1056,87 @@ def test_firmware_and_hil_with_a_float_input_model_are_bit_exact_on_the_board(na
         code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
         assert code == 2 and "takes float32 inputs" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name", ["dense-u8-u8", "conv-u8-float", "cnn1d-float-u8"])
+def test_firmware_and_hil_with_a_uint8_interface_model_are_bit_exact_on_the_board(name, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """TensorFlow's post-training quantization tutorial's model (uint8 in and out), and uint8
+    on one side with float32 on the other: firmware --model builds, the boot self-test passes on
+    seeded random inputs over the whole uint8 range, and HIL and --debug find TFLM's bytes."""
+    _, in_type, out_type, _ = UINT8_CASES[name]
+    model = uint8_model(name)
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, model, "u8")
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["model"]["input"]["dtype"] == in_type and rep["model"]["output"]["dtype"] == out_type
+    mi = hil.model_input_of(model)
+    assert mi.dtype == in_type
+    st = rep["selftest"]
+    assert st["passed"], st
+    x0 = hil.random_inputs(np.random.default_rng([SEED, stage.SELFTEST_STREAM]), mi, 1)
+    expected = tflm_oracle.run(model, x0).reshape(-1)
+    assert expected.dtype == {"uint8": np.uint8, "float32": np.float32}[out_type]
+    assert st["expected"] == expected.tolist()
+    n_out = expected.size
+    assert f"{n_out} outputs equal TFLM" in st["line"]
+    selftest_c = next((build / "firmware").glob("*/src/selftest.c")).read_text()
+    if in_type == "uint8":
+        assert x0.dtype == np.uint8 and x0.max() > 127            # the top half of the range too
+        assert "seeded random uint8 values" in selftest_c
+        assert f"const int8_t selftest_input[{x0.size}]" in selftest_c
+    if out_type == "uint8":
+        assert "The output is uint8" in selftest_c and f"const int8_t selftest_expected[{n_out}]" in selftest_c
+
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            y, _ = dev.infer(x0[0])
+        assert y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+        assert code == 0, err
+        assert "40/40 vectors bit-exact on mps2-an386" in out
+        h = json.loads((build / "reports" / "hil.json").read_text())
+        assert h["bit_exact"] is True and h["input_kind"] == "random"
+        vs = hil.random_vectors(mi, 40, SEED)
+        assert vs.x.dtype == {"uint8": np.uint8, "float32": np.float32}[in_type]
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "1")
+        assert code == 0, err + out
+        dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+        assert dbg["output_equal"] is True and dbg["first_difference"] is None
+        assert all(row["status"] == "equal" for row in dbg["layers"]), dbg["layers"]
+        if out_type == "uint8":
+            assert dbg["device_output"] == dbg["host_output"]
+        if in_type == "uint8":
+            # a --vectors file of uint8 inputs, then one of int8: one line, exit 2
+            vec = tmp_path / "u8.npz"
+            np.savez(vec, x=np.arange(6 * x0.size).reshape(6, *mi.shape).astype(np.uint8))
+            code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+            assert code == 0, err
+            assert "6/6 vectors bit-exact on mps2-an386" in out
+            np.savez(vec, x=np.zeros((2, *mi.shape), np.int8))
+            code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--vectors", str(vec))
+            assert code == 2 and "takes uint8 inputs" in err and "Traceback" not in err
+            assert len(err.strip().splitlines()) == 1, err
+
+
+def test_benchmark_with_a_uint8_interface_model_checks_the_bytes(tmp_path_factory, capsys, monkeypatch):
+    """benchmark --model on uint8 in and out: random uint8 inputs and TFLM's uint8 outputs as
+    bytes in the image, every one checked on the board."""
+    build = tmp_path_factory.mktemp("bu8")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "u.tflite"
+    model = uint8_model("dense-u8-u8")
+    model_file.write_bytes(model)
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
+    data_c = next(build.rglob("bench_data.c")).read_text()
+    assert "int8_t bench_output[" in data_c
 
 
 def test_benchmark_with_a_float_interface_model_checks_the_float_bytes(tmp_path_factory, capsys, monkeypatch):

@@ -74,9 +74,9 @@ def numel(shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
 
 
-# Bytes per element of the activation types the compiled runtime stores (a float32 tensor
-# only as the model's output, written by DEQUANTIZE).
-ITEM_BYTES = {"INT8": 1, "FLOAT32": 4}
+# Bytes per element of the activation types the compiled runtime stores (float32 and uint8
+# only as the model's input or output, at a first QUANTIZE or a last DEQUANTIZE / QUANTIZE).
+ITEM_BYTES = {"INT8": 1, "UINT8": 1, "FLOAT32": 4}
 
 
 def nbytes(t) -> int:

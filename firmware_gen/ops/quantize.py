@@ -1,5 +1,6 @@
-"""QUANTIZE: float32 -> int8 as the model's first operator (a float32 input), and int8 ->
-int8 (a requantization, ops/requantize.py).
+"""QUANTIZE: float32 -> int8 as the model's first operator (a float32 input), and between
+8-bit integer types (ops/requantize.py): int8 -> int8 (a requantization), uint8 -> int8 reading
+the model's uint8 input, int8 -> uint8 writing its uint8 output.
 
 A model converted with full-integer quantization but the converter's default float32
 interface starts with a QUANTIZE reading the float32 input. TFLM's reference kernel computes
@@ -35,6 +36,7 @@ def prepare(k, op) -> dict:
 
 @register("QUANTIZE", kernels=("requantize.c", "quantize.c"), inplace=True, kernel_name="dk_quantize_s8",
           tests=("tests/test_kernels.py::test_int8_requantize_matches_tflm",
+                 "tests/test_byom.py::test_the_uint8_requantize_kernels_are_bit_exact_to_tflm",
                  "tests/test_byom.py::test_the_float_input_quantize_kernel_is_bit_exact_to_tflm"))
 def emit(em, k, op):
     x, y = op.inputs[0], op.outputs[0]

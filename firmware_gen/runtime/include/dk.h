@@ -133,6 +133,13 @@ void dk_relu_s8(const dk_relu_params *params, const int8_t *input,
 void dk_requantize_s8(const dk_requantize_params *params, const int8_t *input,
                       int8_t *output, int32_t size);
 
+/* QUANTIZE uint8 -> int8 (the model's uint8 input) and int8 -> uint8 (its uint8 output):
+ * the uint8 side as plain bytes read or written as uint8, zero points in its own range. */
+void dk_requantize_u8_s8(const dk_requantize_params *params, const int8_t *input,
+                         int8_t *output, int32_t size);
+void dk_requantize_s8_u8(const dk_requantize_params *params, const int8_t *input,
+                         int8_t *output, int32_t size);
+
 /* QUANTIZE float32 -> int8 (the model's float input): input bytes, 4 per value, native
  * float32 (no alignment required), each clamp(round_half_away(x / scale) + zero_point) with
  * TFLM's float32 division; out-of-int32-range quotients and NaN as the TFLM host gives them. */
