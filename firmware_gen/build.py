@@ -37,10 +37,11 @@ def harness_defines(model_bytes: bytes, monitor: bool = True) -> list[str]:
     MONITOR command then answers BAD_SHAPE, and the RAM goes to the model."""
     from firmware_gen import tflm_oracle
     inp = tflm_oracle.model_inputs(model_bytes)[0]
-    out = tflm_oracle.model_outputs(model_bytes)[0]
-    # bytes: 4 per value for a float32 input (first QUANTIZE) or output (final DEQUANTIZE)
+    outs = tflm_oracle.model_outputs(model_bytes)
+    # bytes: 4 per value for a float32 input (first QUANTIZE) or output (final DEQUANTIZE);
+    # several outputs share one frame
     from firmware_gen.ops.base import nbytes
-    in_size, out_size = nbytes(inp), max(1, nbytes(out))
+    in_size, out_size = nbytes(inp), max(1, sum(nbytes(o) for o in outs))
     defines = ([f"MONITOR_MAX_WINDOW={in_size}u", f"MONITOR_MAX_OUTPUT={out_size}u"] if monitor
                else ["MONITOR_MAX_WINDOW=1u", "MONITOR_MAX_OUTPUT=1u"])
     payload = frame_payload(len(inp.shape), in_size)

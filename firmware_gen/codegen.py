@@ -43,7 +43,7 @@ from firmware_gen.ops.conv1d import (CONV1D_BLOCKS, CONV1D_SCRATCH_SOFT_LIMIT, C
                                      conv1d_small_acc, conv1d_wide, pack_conv1d, pack_conv1d_fast,
                                      small_accumulators)
 from firmware_gen.params import Struct
-from firmware_gen.tflm_oracle import Operator, Tensor, read_operators, model_inputs
+from firmware_gen.tflm_oracle import Operator, Tensor, read_operators, model_inputs, model_outputs
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -91,11 +91,16 @@ def _consumers(ops: list[Operator]) -> dict[int, list[int]]:
 
 
 
-def plan_arena(ops, input_index: int, output_index: int, steps: list[Step]):
+def output_set(outputs) -> frozenset[int]:
+    """The model's output tensors as a set of indices (one index is one output)."""
+    return frozenset([outputs]) if isinstance(outputs, (int, np.integer)) else frozenset(outputs)
+
+
+def plan_arena(ops, input_index: int, outputs, steps: list[Step]):
     """plan_memory, then shrink the widening block of any conv1d whose scratch sets the
     arena's size (fewer columns widened at once: a little more work, less memory), as long
     as that makes the arena smaller."""
-    plan = plan_memory(ops, input_index, output_index, steps)
+    plan = plan_memory(ops, input_index, outputs, steps)
     while True:
         placed, _, arena = plan
         top = [j for j, st in enumerate(steps) if st.kind == "conv1d" and ("scratch", j) in placed
@@ -109,11 +114,11 @@ def plan_arena(ops, input_index: int, output_index: int, steps: list[Step]):
                 _set_block(steps[j], smaller[0])
         if not undo:
             return plan
-        trial = plan_memory(ops, input_index, output_index, steps)
+        trial = plan_memory(ops, input_index, outputs, steps)
         if trial[2] >= arena:      # no gain: keep the faster, wider blocks
             for j, block in undo:
                 _set_block(steps[j], block)
-            return plan_memory(ops, input_index, output_index, steps)
+            return plan_memory(ops, input_index, outputs, steps)
         plan = trial
 
 
@@ -129,15 +134,16 @@ def _set_block(step: Step, block: int) -> None:
 MULTI_OUTPUT_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK"})
 
 
-def plan_steps(ops: list[Operator], output_index: int) -> list[Step]:
+def plan_steps(ops: list[Operator], outputs) -> list[Step]:
     """Group the operators into kernel calls: fused patterns first (ops.FUSIONS, in order), one
     call per operator otherwise. Only consecutive operators whose intermediates nobody else reads are fused."""
     users = _consumers(ops)
+    outputs = output_set(outputs)
     steps: list[Step] = []
     k = 0
     while k < len(ops):
         op = ops[k]
-        step = next((st for st in (f.match(ops, k, users, output_index) for f in FUSIONS) if st), None)
+        step = next((st for st in (f.match(ops, k, users, outputs) for f in FUSIONS) if st), None)
         if step is None:
             reads = [t.index for t in op.inputs if _is_act(t)]
             if op.opcode in ALIASES:
@@ -159,7 +165,7 @@ def _shape_of(ops, index):
 
 # --- memory plan ------------------------------------------------------------------------------
 
-def plan_memory(ops: list[Operator], input_index: int, output_index: int,
+def plan_memory(ops: list[Operator], input_index: int, outputs,
                 steps: list[Step] | None = None) -> tuple[dict, dict[int, int], int]:
     """Place every activation tensor, scratch and debug buffer in one arena.
 
@@ -170,8 +176,9 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
     first-fit by decreasing size: two buffers share bytes only when their lifetimes do not
     overlap. Returns placements (tensor index, or ("scratch", j) / ("debug", j)), the alias
     map (tensor -> the tensor whose bytes it uses) and the arena size."""
+    outputs = output_set(outputs)
     if steps is None:
-        steps = plan_steps(ops, output_index)
+        steps = plan_steps(ops, outputs)
     alias: dict[int, int] = {}
 
     def root(i):
@@ -200,7 +207,8 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         if st.kind == "alias":
             continue
         src = st.inplace
-        if (src is not None and len(outs) == 1 and out.index != output_index and root(output_index) != root(src)
+        if (src is not None and len(outs) == 1 and out.index not in outputs
+                and root(src) not in {root(o) for o in outputs}
                 and not read_later(src, j) and sizes.get(root(src)) == _nbytes(out)):
             alias[out.index] = root(src)
             st.info["inplace_of"] = root(src)
@@ -208,9 +216,11 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         if st.lead is not None and len(outs) == 1 and st.reads:
             # A streaming kernel whose input dies here: the output may overlap it from
             # `lead` bytes before it (ops.base.stream_lead). Not the model's input: the
-            # caller's bytes stay as they were given.
+            # caller's bytes stay as they were given; nor one of its outputs (read by a later
+            # layer too when there are several), which must last until they are copied out.
             r = root(st.reads[0])
-            if r != input_index and not read_later(r, j) and sum(root(t) == r for t in st.reads) == 1:
+            if (r != input_index and r not in {root(o) for o in outputs} and not read_later(r, j)
+                    and sum(root(t) == r for t in st.reads) == 1):
                 streams[out.index] = (r, -(-st.lead(st.info) // ALIGN) * ALIGN)
         for o in outs:     # several for SPLIT / SPLIT_V, each placed on its own
             life[o.index] = [now, now]
@@ -230,7 +240,8 @@ def plan_memory(ops: list[Operator], input_index: int, output_index: int,
         if st.debug and ("debug", j) not in life:
             life[("debug", j)] = [now - 1, now if st.debug_with_output else now - 1]
             sizes[("debug", j)] = st.debug
-    life[root(output_index)][1] = 2 * len(steps) + 1
+    for o in outputs:        # every output lives to the end, when the caller copies it out
+        life[root(o)][1] = 2 * len(steps) + 1
 
     # With the stream pairs overlapped or without: whichever needs the smaller arena (a
     # pair's block holds its larger tensor's bytes for both lifetimes, which can cost more
@@ -325,7 +336,9 @@ class Emitter:
         if len(inputs) != 1:
             raise UserError(f"model has {len(inputs)} inputs; the compiled runtime supports one")
         self.input = inputs[0]
-        self.output = self.ops[-1].outputs[0]
+        # The model's outputs, in its order: the output frame holds them one after another.
+        self.outputs = model_outputs(model_bytes)
+        self.output_indices = frozenset(t.index for t in self.outputs)
         self.data_lines: list[str] = []
         self.decls: list[str] = []
         self.body: list[str] = []
@@ -343,21 +356,31 @@ class Emitter:
             raise UserError(f"model input {self.input.name!r} is {self.input.type}, not int8 (nor float32 "
                             f"or uint8 read only by a QUANTIZE to int8); convert with int8, uint8 or "
                             f"float32 input")
-        # The output is int8, float32 when the last op dequantizes it, or uint8 when the last
-        # op is a QUANTIZE from int8 (inference_output_type = tf.float32 or tf.uint8).
-        last = self.ops[-1]
-        if self.output.type != "INT8" and not (
-                (self.output.type == "FLOAT32" and last.opcode == "DEQUANTIZE")
-                or (self.output.type == "UINT8" and last.opcode == "QUANTIZE" and last.inputs[0].type == "INT8")):
-            raise UserError(f"model output {self.output.name!r} is {self.output.type}, not int8 (nor "
-                            f"float32 from a final DEQUANTIZE, nor uint8 from a final QUANTIZE); convert "
-                            f"with int8, uint8 or float32 output")
+        # Each output is int8, float32 written by a DEQUANTIZE, or uint8 written by a QUANTIZE
+        # from int8 (inference_output_type = tf.float32 or tf.uint8).
+        writer = {t.index: op for op in self.ops for t in op.outputs}
+        for out in self.outputs:
+            w = writer.get(out.index)
+            if w is None:
+                raise UserError(f"model output {out.name!r} is not computed by any op; the compiled "
+                                f"runtime takes outputs the graph computes")
+            if out.type != "INT8" and not (
+                    (out.type == "FLOAT32" and w.opcode == "DEQUANTIZE")
+                    or (out.type == "UINT8" and w.opcode == "QUANTIZE" and w.inputs[0].type == "INT8")):
+                raise UserError(f"model output {out.name!r} is {out.type}, not int8 (nor float32 from a "
+                                f"DEQUANTIZE, nor uint8 from a QUANTIZE); convert with int8, uint8 or "
+                                f"float32 output")
+        types = sorted({dtype_name(t) for t in self.outputs})
+        if len(types) > 1:
+            raise UserError(f"the model's {len(self.outputs)} outputs are of different types "
+                            f"({', '.join(types)}); the output frame carries one element type: convert "
+                            f"with one inference_output_type")
         macs = [layer_macs(op) for op in self.ops]
         once = [m for op, m in zip(self.ops, macs) if op.opcode == "FULLY_CONNECTED"
                 and _numel(op.outputs[0].shape) == int(op.outputs[0].shape[-1])]
         self.once_share = sum(once) / max(1, sum(macs))
-        self.steps = plan_steps(self.ops, self.output.index)
-        self.placed, self.alias, self.arena = plan_arena(self.ops, self.input.index, self.output.index,
+        self.steps = plan_steps(self.ops, self.output_indices)
+        self.placed, self.alias, self.arena = plan_arena(self.ops, self.input.index, self.output_indices,
                                                          self.steps)
         self.scratch_bytes = sum(p.size for key, p in self.placed.items() if isinstance(key, tuple)
                                  and key[0] == "scratch")
@@ -544,7 +567,7 @@ class Emitter:
     def render(self) -> dict[str, str]:
         digest = hashlib.sha256(self.model_bytes).digest()
         externs = "\n".join(self.decls)
-        inp, out = self.input, self.output
+        inp = self.input
 
         def info(t: Tensor, name: str, kind="MODEL_TENSOR_ACTIVATION") -> str:
             # Drop the batch dimension; a rank-1 tensor has none.
@@ -560,9 +583,22 @@ class Emitter:
         layer_rows = [info(tensors[l["tensor"]], l["name"],
                            "MODEL_TENSOR_THRESHOLD" if l["threshold"] else "MODEL_TENSOR_ACTIVATION")
                       for l in self.layers]
-        out_ptr = self.ptr(out)
         in_ptr = self.ptr(inp)
-        n_in, n_out = _nbytes(inp), _nbytes(out)
+        n_in, n_out = _nbytes(inp), sum(_nbytes(t) for t in self.outputs)
+        if len(self.outputs) == 1:
+            output_info = info(self.outputs[0], "output")
+            copy_out = [f"    memcpy(out, {self.ptr(self.outputs[0])}, {n_out});"]
+        else:
+            # Several outputs: one frame of all their values, in the model's output order
+            # (rank 1; scale and zero point 0: each output has its own, in model_info.json).
+            values = sum(_numel(t.shape) for t in self.outputs)
+            output_info = (f'{{"output", MODEL_TENSOR_ACTIVATION, 1, {{{values}, 0, 0, 0}}, {n_out}u, '
+                           f"0.0f, 0}}")
+            copy_out, at = [f"    /* the {len(self.outputs)} outputs one after another, in the model's order */"], 0
+            for j, t in enumerate(self.outputs):
+                copy_out.append(f"    memcpy(out + {at}, {self.ptr(t)}, {_nbytes(t)});   "
+                                f"/* output {j}: {list(t.shape)} ({_layer_name(t)}) */")
+                at += _nbytes(t)
         ops_summary = ", ".join(sorted({op.opcode for op in self.ops}))
         model_c = f"""/*
  * {self.name}: generated by drsn-edge firmware_gen from a {len(self.model_bytes)}-byte int8 .tflite.
@@ -590,7 +626,7 @@ static int8_t arena[ARENA_BYTES] __attribute__((aligned({ALIGN})));
 
 static const uint8_t hash[MODEL_HASH_BYTES] = {{{", ".join(str(b) for b in digest)}}};
 static const model_tensor_info input_info = {info(inp, "input")};
-static const model_tensor_info output_info = {info(out, "output")};
+static const model_tensor_info output_info = {output_info};
 static const model_tensor_info layers[{len(layer_rows)}] = {{
     {(","+chr(10)+"    ").join(layer_rows)}
 }};
@@ -654,7 +690,7 @@ static int run(const int8_t *in, int8_t *out, model_emit_fn emit, void *ctx)
     PROF({len(self.layers)});
 {chr(10).join(self.body)}
 
-    memcpy(out, {out_ptr}, {n_out});
+{chr(10).join(copy_out)}
     PROF({len(self.layers)});
     return MODEL_OK;
 #undef EMIT
@@ -671,6 +707,16 @@ int model_invoke_debug(const int8_t *in, int8_t *out, model_emit_fn emit, void *
                   "#include <stdint.h>\n\n" + "\n".join(self.data_lines) + "\n")
         # model.c refers to the arrays in model_data.c through its extern declarations
         return {"model.c": model_c, "model_data.c": data_c}
+
+
+def output_frame(outputs: list[Tensor]) -> dict:
+    """What the output frame holds: the one output, or all of them one after another (rank 1,
+    no single quantization)."""
+    if len(outputs) == 1:
+        t = outputs[0]
+        return {"shape": list(t.shape), "dtype": dtype_name(t), "scale": qscale(t), "zero_point": qzero(t)}
+    return {"shape": [1, sum(_numel(t.shape) for t in outputs)], "dtype": dtype_name(outputs[0]),
+            "scale": 0.0, "zero_point": 0}
 
 
 def dtype_name(t: Tensor) -> str:
@@ -722,10 +768,6 @@ def check(model_bytes: bytes, where: str = "the model") -> None:
         if len(op.outputs) != 1 and op.opcode not in MULTI_OUTPUT_OPS:
             raise UserError(f"{where}: op {op.index} {op.opcode} has {len(op.outputs)} outputs; the compiled "
                             f"runtime takes single-output ops; {tflm_hint}")
-    graph_out = _graph_outputs(model_bytes)
-    if ops and graph_out != [ops[-1].outputs[0].index]:
-        raise UserError(f"{where}: the model's output is not the last op's output (outputs {graph_out}); "
-                        f"the compiled runtime takes one output written by the last op; {tflm_hint}")
     em = None
     try:
         em = Emitter(model_bytes, "check")
@@ -772,8 +814,10 @@ def generate(model_bytes: bytes, out_dir: str | Path, name: str = "model", optim
         "weights8_layers": sorted(em.weights8_used),
         "input": {"shape": list(em.input.shape), "dtype": dtype_name(em.input), "scale": qscale(em.input),
                   "zero_point": qzero(em.input), **float_input_quantization(em.ops, em.input)},
-        "output": {"shape": list(em.output.shape), "dtype": dtype_name(em.output), "scale": qscale(em.output),
-                   "zero_point": qzero(em.output)},
+        "output": output_frame(em.outputs),
+        "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": dtype_name(t), "scale": qscale(t),
+                     "zero_point": qzero(t), "offset": sum(_nbytes(u) for u in em.outputs[:j])}
+                    for j, t in enumerate(em.outputs)],
         "layers": em.layers,
         "sources": sorted(files),
     }

@@ -279,8 +279,13 @@ def model_card(model_bytes: bytes, user: bool) -> dict:
         from firmware_gen import codegen, tflm_oracle
         inp.update(codegen.float_input_quantization(tflm_oracle.read_operators(model_bytes),
                                                     tflm_oracle.model_inputs(model_bytes)[0]))
+    outs = [io(t) for t in rep["outputs"]]
+    # several outputs: the frame holds them one after another, each with its own quantization
+    output = outs[0] if len(outs) == 1 else {
+        "shape": [1, sum(int(np.prod(o["shape"])) for o in outs)], "dtype": outs[0]["dtype"],
+        "scale": None, "zero_point": None}
     return {"source": "user" if user else "project", "input": inp,
-            "output": io(rep["output"]), "op_counts": rep["op_counts"],
+            "output": output, **({"outputs": outs} if len(outs) > 1 else {}), "op_counts": rep["op_counts"],
             "static_shapes": STATIC_NOTES.get(model_bytes)}
 
 

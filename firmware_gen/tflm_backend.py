@@ -305,7 +305,8 @@ def _io_tensors(model_bytes: bytes):
     sg = model.subgraphs[0]
     if len(sg.inputs) != 1 or len(sg.outputs) != 1:
         raise UserError(f"the model has {len(sg.inputs)} inputs and {len(sg.outputs)} outputs; "
-                        f"the firmware harness takes exactly one of each")
+                        f"the TFLM back end's harness takes exactly one of each (the compiled runtime, "
+                        f"firmware.backend = \"compiled\", takes several outputs)")
     inp = tflm_oracle._tensor(model, sg, int(sg.inputs[0]))
     out = tflm_oracle._tensor(model, sg, int(sg.outputs[0]))
     for role, t in (("input", inp), ("output", out)):

@@ -121,7 +121,9 @@ def model_outputs(model_bytes: bytes, subgraph: int = 0) -> list[Tensor]:
 def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = None) -> np.ndarray | None:
     """The TFLM host runtime's outputs [n, *output_shape] for inputs q [n, *input_shape] of
     the model's input type (int8 for a deployed model); the batch axis of the model's input
-    is 1, so the inputs run one at a time.
+    is 1, so the inputs run one at a time. A model with several outputs gives [n, values]:
+    each input's outputs flattened one after another in the model's output order (what the
+    compiled runtime's output frame holds).
 
     `stop`: a threading.Event; once set, the run returns None (the HIL runner computes
     this beside the streaming and abandons it on an interrupt). `progress`: a label for a
@@ -135,7 +137,14 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
         raise TypeError(f"the model takes {np.dtype(inp['dtype'])} inputs, got {q.dtype} "
                         f"(quantize float windows with drsn_edge.int8.quantize_input)")
     q = q.reshape(-1, *in_shape)
-    out = np.empty((len(q), *(int(d) for d in outp["shape"][1:])), outp["dtype"])
+    n_out = len(_model(model_bytes).subgraphs[0].outputs)
+    details = [interp.get_output_details(j) for j in range(n_out)]
+    if len({np.dtype(d["dtype"]) for d in details}) > 1:
+        raise TypeError(f"the model's outputs are of different types: "
+                        f"{', '.join(str(np.dtype(d['dtype'])) for d in details)}")
+    shape = (tuple(int(d) for d in outp["shape"][1:]) if n_out == 1 else
+             (sum(int(np.prod(d["shape"][1:])) for d in details),))
+    out = np.empty((len(q), *shape), outp["dtype"])
     rows = range(len(q))
     if progress:
         from tqdm import tqdm
@@ -145,7 +154,10 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
             return None
         interp.set_input(q[i:i + 1], 0)
         interp.invoke()
-        out[i] = np.asarray(interp.get_output(0))[0]
+        if n_out == 1:
+            out[i] = np.asarray(interp.get_output(0))[0]
+        else:
+            out[i] = np.concatenate([np.asarray(interp.get_output(j)).reshape(-1) for j in range(n_out)])
     return out
 
 

@@ -9,9 +9,9 @@ reads the flatbuffer itself and checks, op by op:
 - no QUANTIZE / DEQUANTIZE inside the graph (a float↔int8 boundary means a float island;
   an int8→int8 QUANTIZE, a pure integer requantize that TFLM implements, is accepted only
   when the caller allows it). One exception, for a user's model only (allow_float_output):
-  a DEQUANTIZE int8→float32 as the last op, writing the model's one output (a model
-  converted with inference_output_type = tf.float32) or a QUANTIZE int8→uint8 as the last
-  op (tf.uint8), and a QUANTIZE float32→int8 or uint8→int8 as the first op, the only reader
+  a DEQUANTIZE int8→float32 writing one of the model's outputs, which no op reads (a model
+  converted with inference_output_type = tf.float32), or a QUANTIZE int8→uint8 likewise
+  (tf.uint8), and a QUANTIZE float32→int8 or uint8→int8 as the first op, the only reader
   of the model's one input (the converter's default float32 input, or
   inference_input_type = tf.uint8); every other tensor stays int8;
 - no op that computes shapes at run time (SHAPE, STRIDED_SLICE of a shape, PACK, ...) and no
@@ -219,11 +219,12 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
     g = model.subgraphs[0]
     tensors = [_tensor_info(t, model.buffers, type_names) for t in g.tensors]
     ops, problems = [], []
-    float_output = None     # the graph output a final DEQUANTIZE (or QUANTIZE to uint8) writes, when accepted
+    float_outputs = set()   # graph outputs a DEQUANTIZE (or QUANTIZE to uint8) writes, when accepted
+    graph_outputs = [int(j) for j in g.outputs]
+    read = {int(j) for op in g.operators or [] if op.inputs is not None for j in op.inputs}
     float_input = None      # the graph input a first QUANTIZE reads (float32 or uint8), when accepted
     input_readers = [i for i, op in enumerate(g.operators or []) if len(g.inputs) == 1
                      and op.inputs is not None and int(g.inputs[0]) in [int(j) for j in op.inputs]]
-    n_ops = len(g.operators or [])
     for i, op in enumerate(g.operators or []):
         code = model.operatorCodes[op.opcodeIndex]
         # Newer files keep the code in builtinCode, older ones in deprecatedBuiltinCode.
@@ -251,10 +252,11 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         shapes_t = [t for t in variable if t["dtype"] == "int32"]
         float_t = [t for t in variable if t["dtype"] not in ("int8", "int32")] + \
                   [t for t in ins if t["const"] and t["dtype"] not in ("int8", "int32")]
+        # writes one of the model's outputs, which no op reads (the last op, unless there are several)
         final_dequantize = (
-            allow_float_output and i == n_ops - 1 and len(g.outputs) == 1
+            allow_float_output and op.outputs is not None and len(op.outputs) == 1
+            and int(op.outputs[0]) in graph_outputs and int(op.outputs[0]) not in read
             and (name, outs[0]["dtype"] if outs else None) in (("DEQUANTIZE", "float32"), ("QUANTIZE", "uint8"))
-            and op.outputs is not None and list(op.outputs) == [int(g.outputs[0])]
             and len(ins) == 1 and not ins[0]["const"] and ins[0]["dtype"] == "int8"
             and not isinstance(ins[0].get("scale"), list) and not isinstance(outs[0].get("scale"), list))
         first_quantize = (
@@ -272,7 +274,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         data_copy = (name in ("PACK", "UNPACK", "GATHER") and bool(variable)
                      and all(t["dtype"] == "int8" for t in variable))
         if final_dequantize:
-            float_output = int(g.outputs[0])
+            float_outputs.add(int(op.outputs[0]))
         elif first_quantize:
             float_input = int(g.inputs[0])
         elif name in BOUNDARY_OPS:
@@ -312,7 +314,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
 
     for label, idx in (("input", g.inputs), ("output", g.outputs)):
         for j in idx:
-            if tensors[j]["dtype"] != "int8" and j not in (float_output, float_input):
+            if tensors[j]["dtype"] != "int8" and j not in float_outputs and j != float_input:
                 problems.append((0, f"model {label} {tensors[j]['name']!r} is {tensors[j]['dtype']}, not int8"))
 
     const_bytes = sum(_nbytes(t) for t in tensors if t["const"])
@@ -328,6 +330,7 @@ def inspect(model_bytes: bytes, where: str = "model", known_layers=(), allow_req
         "problems": [p[1] for p in problems],
         "input": io(g.inputs[0]),
         "output": io(g.outputs[0]),
+        "outputs": [io(j) for j in g.outputs],
         "sizes": {"model_bytes": len(model_bytes), "constant_bytes": const_bytes,
                   "activation_bytes_total": sum(act), "largest_activation_bytes": max(act, default=0),
                   "tensors": len(tensors), "ops": len(ops)},
@@ -418,21 +421,21 @@ def _check_user_io(data: bytes, path: Path) -> None:
     DEQUANTIZE, the input the float32 of a first QUANTIZE; either may be uint8) with a batch
     of 1: what the firmware's model API and the serial protocol carry."""
     g = _parse(data, str(path), verify=False, fix=USER_FIX).subgraphs[0]
-    for label, idx in (("inputs", g.inputs), ("outputs", g.outputs)):
-        if len(idx) != 1:
-            raise UserError(f"{path} has {len(idx)} {label}; the firmware deploys models with one "
-                            f"input and one output tensor")
-        t = g.tensors[idx[0]]
+    if len(g.inputs) != 1 or len(g.outputs) < 1:
+        raise UserError(f"{path} has {len(g.inputs)} inputs and {len(g.outputs)} outputs; the firmware "
+                        f"deploys models with one input tensor and one or more output tensors")
+    for label, j in [("input", g.inputs[0])] + [("output", k) for k in g.outputs]:
+        t = g.tensors[j]
         shape = [int(d) for d in (t.shape if t.shape is not None else [])]
         q = t.quantization
         # A float32 input or output is one the audit accepted: read by a first QUANTIZE,
         # written by a final DEQUANTIZE.
         float_output = int(t.type) == _schema().TensorType.FLOAT32
         if not float_output and (q is None or q.scale is None or len(q.scale) != 1 or q.zeroPoint is None):
-            raise UserError(f"{path}: the model's {label[:-1]} has no per-tensor int8 quantization "
+            raise UserError(f"{path}: the model's {label} has no per-tensor int8 quantization "
                             f"(scale and zero point); {USER_FIX}")
         if not shape or shape[0] != 1 or int(np.prod(shape)) < 1:
-            raise UserError(f"{path}: the model's {label[:-1]} has shape {shape}; the firmware runs "
+            raise UserError(f"{path}: the model's {label} has shape {shape}; the firmware runs "
                             f"one example at a time, so convert it with a batch dimension of 1 "
                             f"(e.g. [1, ...])")
 

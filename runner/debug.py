@@ -83,7 +83,10 @@ def compare(dump, model: bytes, x: np.ndarray) -> dict:
         if first is None and row.get("differing"):
             first = row
         rows.append(row)
-    out_host = captured.get(ops[-1].outputs[0].index)
+    # the model's outputs, one after another as the output frame holds them
+    outs = [captured.get(t.index) for t in tflm_oracle.model_outputs(model)]
+    out_host = None if any(o is None for o in outs) else (
+        outs[0] if len(outs) == 1 else np.concatenate([np.asarray(o).reshape(-1) for o in outs]))
     dev_out = np.asarray(dump.output)
     dev_out = dev_out if dev_out.dtype == np.float32 else dev_out.astype(np.int8)
     if out_host is not None and np.asarray(out_host).dtype == np.uint8:     # a uint8 output

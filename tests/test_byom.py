@@ -867,6 +867,176 @@ def test_the_tflm_back_end_names_the_compiled_runtime_for_a_uint8_interface():
         tflm_backend._io_tensors(uint8_model("pool-int8-u8"))
 
 
+# --- several outputs (one frame: the outputs one after another, in the model's order) ------------
+
+def two_head_model(output_type=None, seed: int = 3) -> bytes:
+    """A shared trunk and two Dense heads of different sizes: int8 outputs, or float32 / uint8
+    ones (a DEQUANTIZE / QUANTIZE per head)."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((16,), batch_size=1)
+    h = L.Dense(12, activation="relu")(x)
+    model = keras.Model(x, [L.Dense(5, name="head_a")(h), L.Dense(3, activation="sigmoid", name="head_b")(h)])
+    return to_int8(model, (16,), seed, output_type=output_type)
+
+
+MULTI_OUTPUT_CASES = {"int8": None, "float32": "float32", "uint8": "uint8"}
+
+
+def tflm_each_output(model: bytes, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the TFLM host interpreter for each input, asked for one by one
+    (get_output(j)), as [n, values of output j] per output, in the model's order."""
+    interp = tflm_oracle.interpreter(model)
+    n_out = len(tflm_oracle.model_outputs(model))
+    rows = []
+    for i in range(len(x)):
+        interp.set_input(x[i:i + 1], 0)
+        interp.invoke()
+        rows.append([np.asarray(interp.get_output(j)).reshape(-1).copy() for j in range(n_out)])
+    return [np.stack([r[j] for r in rows]) for j in range(n_out)]
+
+
+@pytest.mark.parametrize("name", list(MULTI_OUTPUT_CASES))
+def test_several_outputs_are_bit_exact_to_tflm_on_the_host(name, tmp_path):
+    """Two Dense heads: the generated C writes both outputs into one frame, in the model's
+    output order, each equal to the bytes TFLM gives for that output."""
+    out_type = MULTI_OUTPUT_CASES[name]
+    model = two_head_model(getattr(tf, out_type) if out_type else None)
+    outs = tflm_oracle.model_outputs(model)
+    assert len(outs) == 2 and sorted(int(np.prod(t.shape)) for t in outs) == [3, 5]
+    assert all(t.type == name.upper() for t in outs)
+    assert audit_user(model)["problems"] == []
+    codegen.check(model, name)
+    lib, info = host_library(model, tmp_path)
+    sizes = [int(np.prod(t.shape)) for t in outs]
+    item = 4 if name == "float32" else 1
+    assert info["output"] == {"shape": [1, 8], "dtype": name, "scale": 0.0, "zero_point": 0}
+    assert [(o["shape"], o["dtype"], o["offset"]) for o in info["outputs"]] == \
+        [(list(outs[0].shape), name, 0), (list(outs[1].shape), name, item * sizes[0])]
+    model_c = (tmp_path / "model.c").read_text()
+    assert "the 2 outputs one after another, in the model's order" in model_c
+    assert f"memcpy(out + {item * sizes[0]}, " in model_c
+    n = 32
+    x = model_inputs_of(model, n, seed=4)
+    each = tflm_each_output(model, x)
+    ref = tflm_oracle.run(model, x)
+    assert ref.shape == (n, 8) and ref.tobytes() == np.concatenate(each, axis=1).tobytes()
+    got = np.zeros_like(ref)
+    for i in range(n):
+        xi = np.ascontiguousarray(x[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    at = 0
+    for j, want in enumerate(each):       # each output on its own
+        assert got[:, at:at + sizes[j]].tobytes() == want.tobytes(), j
+        assert len(np.unique(want, axis=0)) > 1, j
+        at += sizes[j]
+
+
+def test_an_output_a_later_layer_reads_too_stays_intact(tmp_path):
+    """A model returning a feature map and a head computed from it: the feature map is an
+    output and an input of later layers (a conv streaming over it, an element-wise op that
+    could write in place); its bytes must survive until they are copied out."""
+    import keras
+    L = _layers()
+    keras.utils.set_random_seed(5)
+    x = keras.Input((24, 1), batch_size=1)
+    f = L.Conv1D(6, 3, activation="relu")(x)
+    g = L.Conv1D(6, 3, padding="same")(f)
+    model = to_int8(keras.Model(x, [f, L.Flatten()(L.ReLU()(g))]), (24, 1), seed=5)
+    outs = tflm_oracle.model_outputs(model)
+    ops = tflm_oracle.read_operators(model)
+    # the feature map output is a RESHAPE of the tensor the second convolution reads (same bytes)
+    src = {op.outputs[0].index: op.inputs[0].index for op in ops if op.opcode == "RESHAPE"}
+    shared = {src.get(t.index, t.index) for t in outs}
+    assert len(outs) == 2 and any(op.opcode == "CONV_2D" and op.inputs[0].index in shared for op in ops)
+    lib, info = host_library(model, tmp_path)
+    n = 16
+    x = model_inputs_of(model, n, seed=6)
+    each = tflm_each_output(model, x)
+    want = np.concatenate(each, axis=1)
+    got = np.zeros_like(want)
+    for i in range(n):
+        xi = np.ascontiguousarray(x[i])
+        assert lib.model_invoke(xi.ctypes.data_as(ctypes.c_void_p),
+                                got[i].ctypes.data_as(ctypes.c_void_p)) == 0
+    assert got.tobytes() == want.tobytes()
+    assert all(len(np.unique(w, axis=0)) > 1 for w in each)
+
+
+def test_outputs_of_different_types_are_one_line():
+    """The output frame carries one element type: an int8 head beside a float32 one (the
+    converter never makes it; here one head's DEQUANTIZE is cut out) is refused in one line."""
+    model = two_head_model(tf.float32)
+    ops = tflm_oracle.read_operators(model)
+    deq = next(op for op in ops if op.opcode == "DEQUANTIZE")
+
+    def cut(m):
+        g = m.subgraphs[0]
+        g.outputs = np.array([deq.inputs[0].index if j == deq.outputs[0].index else j for j in g.outputs],
+                             np.int32)
+        g.operators = [op for k, op in enumerate(g.operators) if k != deq.index]
+    mixed = rebuilt(model, cut)
+    assert sorted(t.type for t in tflm_oracle.model_outputs(mixed)) == ["FLOAT32", "INT8"]
+    with pytest.raises(UserError, match=r"2 outputs are of different types \(float32, int8\)") as exc:
+        codegen.check(mixed, "m.tflite")
+    assert "\n" not in str(exc.value)
+
+
+def test_firmware_and_hil_with_a_two_output_model_are_bit_exact_on_the_board(tmp_path, capsys, monkeypatch):
+    """firmware --model on two Dense heads: the card lists both outputs, the boot self-test
+    compares the whole frame, HIL and --debug find TFLM's bytes for every output."""
+    model = two_head_model()
+    outs = tflm_oracle.model_outputs(model)
+    model_file, build, common = user_model_build(tmp_path, monkeypatch, model, "heads")
+    code, out, err = run_cli(capsys, "firmware", *common)
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "firmware.json").read_text())
+    assert rep["model"]["output"]["shape"] == [1, 8] and rep["model"]["output"]["dtype"] == "int8"
+    assert [o["shape"] for o in rep["model"]["outputs"]] == [list(t.shape) for t in outs]
+    assert [o["zero_point"] for o in rep["model"]["outputs"]] == [t.zero_point for t in outs]
+    st = rep["selftest"]
+    assert st["passed"], st
+    mi = hil.model_input_of(model)
+    x0 = hil.random_inputs(np.random.default_rng([SEED, stage.SELFTEST_STREAM]), mi, 1)
+    expected = np.concatenate([o.reshape(-1) for o in tflm_each_output(model, x0)])
+    assert st["expected"] == expected.tolist() and "8 outputs equal TFLM" in st["line"]
+
+    elf = build / "firmware" / "mps2-an386" / "firmware.elf"
+    with boards.Emulator("mps2-an386", elf) as emu:
+        from runner.link import Device
+        with Device(emu.url, timeout=5) as dev:
+            info = dev.info()
+            y, _ = dev.infer(x0[0])
+        assert info.output.shape == (8,) and info.output.size == 8
+        assert y.tobytes() == expected.tobytes()
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--limit", "40")
+        assert code == 0, err
+        assert "40/40 vectors bit-exact on mps2-an386" in out
+        code, out, err = run_cli(capsys, "hil", *common, "--port", emu.url, "--debug", "2")
+        assert code == 0, err + out
+        dbg = json.loads((build / "reports" / "hil_debug.json").read_text())
+        assert dbg["output_equal"] is True and dbg["first_difference"] is None
+        assert all(row["status"] == "equal" for row in dbg["layers"]), dbg["layers"]
+        assert len(dbg["device_output"]) == 8
+
+
+def test_benchmark_with_a_two_output_model_checks_both_outputs(tmp_path_factory, capsys, monkeypatch):
+    """benchmark --model on two heads: the image's expected frame is TFLM's outputs one after
+    another, and the board gives those bytes."""
+    build = tmp_path_factory.mktemp("b2o")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "h.tflite"
+    model_file.write_bytes(two_head_model())
+    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
+    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
+                             "--model", str(model_file))
+    assert code == 0, err
+    rep = json.loads((build / "reports" / "benchmark.json").read_text())
+    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
+    assert "int8_t bench_output[8];" in next(build.rglob("bench_data.c")).read_text()
+
+
 def audit_user(model: bytes) -> dict:
     from quantize.audit import audit
     return audit(model, "m.tflite", verify=False, user=True)

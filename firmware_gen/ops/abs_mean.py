@@ -9,14 +9,14 @@ from firmware_gen.ops.base import Step, numel, only_used_by, positions_channels,
 from firmware_gen.ops.mean import MEAN_PARAMS
 
 
-def match(ops, k, users, output_index) -> Step | None:
+def match(ops, k, users, outputs) -> Step | None:
     """ABS(x) -> MEAN over the positions of [1, L, C]."""
     if k + 1 >= len(ops) or (ops[k].opcode, ops[k + 1].opcode) != ("ABS", "MEAN"):
         return None
     ab, mean = ops[k], ops[k + 1]
     x, a = ab.inputs[0], ab.outputs[0]
     lc = positions_channels(x.shape)
-    if lc is None or mean.inputs[0].index != a.index or not only_used_by(users, a, k + 1, output_index):
+    if lc is None or mean.inputs[0].index != a.index or not only_used_by(users, a, k + 1, outputs):
         return None
     axes = [int(v) for v in np.atleast_1d(mean.inputs[1].data)]
     try:

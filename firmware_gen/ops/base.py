@@ -33,7 +33,7 @@ class OpUnit:
 @dataclass
 class Fusion:
     kind: str                # Step.kind
-    match: Callable          # match(ops, k, users, output_index) -> Step | None
+    match: Callable          # match(ops, k, users, outputs) -> Step | None (outputs: the model's)
     emit: Callable           # emit(em, step)
     kernel_name: str
     kernels: tuple[str, ...]
@@ -184,8 +184,10 @@ def positions_channels(shape) -> tuple[int, int] | None:
     return dims[-2], dims[-1]
 
 
-def only_used_by(users, tensor, k: int, output_index: int) -> bool:
-    return tensor.index != output_index and users.get(tensor.index, []) == [k]
+def only_used_by(users, tensor, k: int, outputs) -> bool:
+    """Op k is the tensor's only reader and it is none of the model's outputs (`outputs`, a
+    set of tensor indices), so a fused kernel need not store it."""
+    return tensor.index not in outputs and users.get(tensor.index, []) == [k]
 
 
 def same_memory(ops):

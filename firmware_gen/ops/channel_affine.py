@@ -24,7 +24,7 @@ CHANNEL_AFFINE_PARAMS = Struct("dk_channel_affine_params", [
        "y = u + shift[c] with the ADD's fused activation. stage 0 stores u, 1 stores y.")
 
 
-def match(ops, k, users, output_index) -> Step | None:
+def match(ops, k, users, outputs) -> Step | None:
     """MUL(x, scale[C]) -> ADD(., shift[C]) with constants: a batch normalisation."""
     if k + 1 >= len(ops) or (ops[k].opcode, ops[k + 1].opcode) != ("MUL", "ADD"):
         return None
@@ -38,7 +38,7 @@ def match(ops, k, users, output_index) -> Step | None:
         return None
     scale = [t for t in mul.inputs if t.index != x.index][0]
     u = mul.outputs[0]
-    if scale.data is None or not per_channel(scale, lc[1]) or not only_used_by(users, u, k + 1, output_index):
+    if scale.data is None or not per_channel(scale, lc[1]) or not only_used_by(users, u, k + 1, outputs):
         return None
     shift = [t for t in add.inputs if t.index != u.index]
     if len(shift) != 1 or shift[0].data is None or not per_channel(shift[0], lc[1]):

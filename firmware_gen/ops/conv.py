@@ -200,7 +200,7 @@ def fast_lead(geo: dict) -> int:
     return stream_lead(geo["pixels"], geo["block"], geo["out_c"], first)
 
 
-def match_fast(ops, k, users, output_index) -> Step | None:
+def match_fast(ops, k, users, outputs) -> Step | None:
     """A CONV_2D the fast path takes: one step of its own, with scratch memory."""
     op = ops[k]
     if op.opcode != "CONV_2D":
@@ -320,7 +320,7 @@ def pack_depthwise_fast(w: np.ndarray, bias, q: quant.ChannelQuant) -> np.ndarra
     return np.ascontiguousarray(rec).reshape(-1)
 
 
-def match_depthwise_fast(ops, k, users, output_index) -> Step | None:
+def match_depthwise_fast(ops, k, users, outputs) -> Step | None:
     op = ops[k]
     if op.opcode != "DEPTHWISE_CONV_2D":
         return None

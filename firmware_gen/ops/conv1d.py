@@ -164,7 +164,7 @@ def lead(geo: dict) -> int:
                        lambda e: max(0, e * geo["stride"] - geo["pad"]) * geo["in_c"])
 
 
-def match(ops, k, users, output_index) -> Step | None:
+def match(ops, k, users, outputs) -> Step | None:
     """A CONV_2D that dk_conv1d_s8 takes: one step of its own, with scratch memory."""
     op = ops[k]
     geo = conv1d_geometry(op)

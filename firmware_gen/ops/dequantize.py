@@ -1,4 +1,4 @@
-"""DEQUANTIZE int8 -> float32, as the model's last operator (a float32 output).
+"""DEQUANTIZE int8 -> float32, writing a model's output (a float32 output).
 
 TFLM's reference kernel computes each output as float(scale * (q - zero_point)) with the
 scale widened to double and the difference an int32: one double product rounded once to
@@ -32,7 +32,7 @@ def prepare(k, op) -> dict:
           tests=("tests/test_byom.py::test_a_float_output_is_bit_exact_to_tflm_on_the_host",))
 def emit(em, k, op):
     x, y = op.inputs[0], op.outputs[0]
-    if y.index != em.output.index:
+    if y.index not in em.output_indices:
         raise UserError(f"op {k} DEQUANTIZE ({layer_name(y)}) is inside the graph; the compiled runtime "
                         f"dequantizes only the model's output")
     q = prepare(k, op)

@@ -63,7 +63,7 @@ def fast_geometry(op) -> dict | None:
                      direct=depth % 4 == 0)
 
 
-def match_fast(ops, k, users, output_index) -> Step | None:
+def match_fast(ops, k, users, outputs) -> Step | None:
     op = ops[k]
     if op.opcode != "FULLY_CONNECTED":
         return None

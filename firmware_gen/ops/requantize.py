@@ -47,7 +47,7 @@ def emit(em, k, op):
     if x.type == "UINT8" and x.index != em.input.index:
         raise UserError(f"op {k} QUANTIZE ({layer_name(y)}) from uint8 does not read the model's input; "
                         f"the compiled runtime takes uint8 only as the model's input or output")
-    if y.type == "UINT8" and y.index != em.output.index:
+    if y.type == "UINT8" and y.index not in em.output_indices:
         raise UserError(f"op {k} QUANTIZE ({layer_name(y)}) to uint8 does not write the model's output; "
                         f"the compiled runtime takes uint8 only as the model's input or output")
     kernel = KERNELS[(x.type, y.type)]

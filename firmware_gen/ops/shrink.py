@@ -26,7 +26,7 @@ SHRINK_PARAMS = Struct("dk_shrink_params", [
 
 
 
-def match(ops, k, users, output_index) -> Step | None:
+def match(ops, k, users, outputs) -> Step | None:
     """ADD(r, tau) -> MINIMUM(., c) ; SUB(r, tau) ReLU ; ADD(s, m) [; ADD(y, shortcut)]."""
     if k + 3 >= len(ops):
         return None
@@ -49,13 +49,13 @@ def match(ops, k, users, output_index) -> Step | None:
     if {t.index for t in tot.inputs} != {mn.outputs[0].index, sub.outputs[0].index}:
         return None
     for t, user in ((a, k + 1), (mn.outputs[0], k + 3), (sub.outputs[0], k + 3)):
-        if not only_used_by(users, t, user, output_index):
+        if not only_used_by(users, t, user, outputs):
             return None
     step = Step("shrink", [k, k + 1, k + 2, k + 3], reads=[r.index, tau.index],
                 info={"positions": lc[0], "channels": lc[1], "min": consts[0],
                       "sum_s_first": tot.inputs[0].index == sub.outputs[0].index})
     y = tot.outputs[0]
-    if k + 4 < len(ops) and ops[k + 4].opcode == "ADD" and only_used_by(users, y, k + 4, output_index):
+    if k + 4 < len(ops) and ops[k + 4].opcode == "ADD" and only_used_by(users, y, k + 4, outputs):
         res = ops[k + 4]
         other = [t for t in res.inputs if t.index != y.index]
         if (len(other) == 1 and is_act(other[0]) and tuple(other[0].shape) == tuple(r.shape)
