@@ -997,6 +997,8 @@ def run(cfg: dict) -> dict:
     fw = section(cfg, "firmware")
     board = fw["board"]
     model, model_bytes = stage.read_model(cfg)
+    # What the compiled runtime cannot take is one line here, before any measuring.
+    codegen.check(model_bytes, str(model))
     libs, reason = tflm_libraries(cfg)
     p = paths()
     rep = benchmark(model_bytes, board, p["build"] / "benchmark" / board, model_path=model,

@@ -45,10 +45,13 @@ def harness_defines(model_bytes: bytes, monitor: bool = True) -> list[str]:
     defines = ([f"MONITOR_MAX_WINDOW={in_size}u", f"MONITOR_MAX_OUTPUT={out_size}u"] if monitor
                else ["MONITOR_MAX_WINDOW=1u", "MONITOR_MAX_OUTPUT=1u"])
     payload = frame_payload(len(inp.shape), in_size)
+    # The stored answer holds at least one output (+ its count and work): a large output, or
+    # several outputs in one frame, can outgrow the default 16 KB with a small input.
+    response = max(16384, -(-(out_size + 10) // 256) * 256)
     if FRAME_PAYLOAD < payload <= FRAME_PAYLOAD_MAX:
-        # One input per request; the stored answer holds one output (+ its count and work).
-        defines += [f"PROTO_MAX_PAYLOAD={payload}u",
-                    f"PROTO_RESPONSE_BYTES={max(16384, -(-(out_size + 10) // 256) * 256)}u"]
+        defines += [f"PROTO_MAX_PAYLOAD={payload}u"]   # one input per request
+    if FRAME_PAYLOAD < payload <= FRAME_PAYLOAD_MAX or response > 16384:
+        defines += [f"PROTO_RESPONSE_BYTES={response}u"]
     return defines
 
 

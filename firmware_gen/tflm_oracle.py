@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-
 from tflite_micro.python.tflite_micro import runtime
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from drsn_edge.errors import UserError
 
 _OPCODE_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
                  if not name.startswith("_")}
@@ -140,8 +141,9 @@ def run(model_bytes: bytes, q: np.ndarray, stop=None, progress: str | None = Non
     n_out = len(_model(model_bytes).subgraphs[0].outputs)
     details = [interp.get_output_details(j) for j in range(n_out)]
     if len({np.dtype(d["dtype"]) for d in details}) > 1:
-        raise TypeError(f"the model's outputs are of different types: "
-                        f"{', '.join(str(np.dtype(d['dtype'])) for d in details)}")
+        raise UserError(f"the model's outputs are of different types "
+                        f"({', '.join(str(np.dtype(d['dtype'])) for d in details)}); convert it with one "
+                        f"inference_output_type for every output")
     shape = (tuple(int(d) for d in outp["shape"][1:]) if n_out == 1 else
              (sum(int(np.prod(d["shape"][1:])) for d in details),))
     out = np.empty((len(q), *shape), outp["dtype"])

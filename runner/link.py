@@ -453,7 +453,9 @@ class Device:
                 raise UserError(f"inputs must be float32 (the model on {self.url} quantizes its "
                                 f"float32 input itself), got {x.dtype}")
         elif x.dtype == np.uint8:
-            x = x.view(np.int8)     # a uint8 input (the model's first QUANTIZE reads it): its bytes
+            # a uint8 input (the model's first QUANTIZE reads it): its bytes; the wire has no
+            # element type, so the caller (hil, which reads the model file) knows which it is
+            x = np.ascontiguousarray(x).view(np.int8)
         elif x.dtype != np.int8:
             raise UserError(f"inputs must be int8 (quantized with the model's input scale "
                             f"{info.input.scale} and zero point {info.input.zero_point}), "

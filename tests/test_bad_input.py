@@ -247,6 +247,8 @@ CASES = [
     # every op the audit accepts has a compiled unit; one given an FC's tensors is refused by it
     ("byom-op-bad-tensors", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(op="RSQRT"))], "op 1 RSQRT (output): inputs [[1, 512], [10, 512], [10]] and output [1, 10]"),
+    ("byom-quantize-bad-tensors", "firmware", ["--model", "{build}/mine.tflite"],
+     [put("mine.tflite", lambda m: tiny_tflite(op="QUANTIZE"))], "op 1 QUANTIZE (output): inputs [[1, 512], [10, 512], [10]] and output [1, 10]"),
     ("byom-leaky_relu-bad-tensors", "firmware", ["--model", "{build}/mine.tflite"],
      [put("mine.tflite", lambda m: tiny_tflite(op="LEAKY_RELU"))], "op 1 LEAKY_RELU (output): inputs [[1, 512], [10, 512], [10]] and output [1, 10]"),
     ("byom-hard_swish-bad-tensors", "firmware", ["--model", "{build}/mine.tflite"],

@@ -239,6 +239,9 @@ def test_space_to_batch_refuses_what_tflm_does_not_take_in_one_line():
     with pytest.raises(UserError, match=r"^op \d+ SPACE_TO_BATCH_ND .*does not take") as err:
         space_batch.space_to_batch(op.index, op)
     assert "\n" not in str(err.value)
+    op.inputs[2].data = np.array([1, 1, 2], np.int32)             # three numbers for two sides
+    with pytest.raises(UserError, match=r"^op \d+ SPACE_TO_BATCH_ND .*do not fit a rank-4 input$"):
+        space_batch.space_to_batch(op.index, op)
 
 
 # --- through the generated C on the host ------------------------------------------------------

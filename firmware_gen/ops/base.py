@@ -84,6 +84,17 @@ def nbytes(t) -> int:
     return numel(t.shape) * ITEM_BYTES.get(t.type, 1)
 
 
+def check_elementwise(k, op) -> None:
+    """One input of the output's shape: an op applied element by element over the input's
+    count would otherwise read or write past a tensor (a malformed or hand-made model)."""
+    from drsn_edge.errors import UserError
+    x, y = op.inputs[0], op.outputs[0]
+    if len([t for t in op.inputs if t is not None]) != 1 or list(x.shape) != list(y.shape):
+        raise UserError(f"op {k} {op.opcode} ({layer_name(y)}): inputs "
+                        f"{[list(t.shape) for t in op.inputs if t is not None]} and output "
+                        f"{list(y.shape)}; TFLM takes one input of the output's shape")
+
+
 def layer_name(tensor) -> str:
     """The Keras layer a tensor came from: TF names tensors like
     'drsn_cw_1/rsbu1_conv1/convolution;...' (first path component is the model)."""

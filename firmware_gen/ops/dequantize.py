@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from drsn_edge.errors import UserError
 from firmware_gen.params import Struct, field
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import check_elementwise, layer_name, numel, register
 
 DEQUANTIZE_PARAMS = Struct("dk_dequantize_params", [
     field("scale", "float", comment="the input's scale (float32, widened to double per element)"),
@@ -31,6 +31,7 @@ def prepare(k, op) -> dict:
 @register("DEQUANTIZE", kernels=("dequantize.c",), kernel_name="dk_dequantize_s8_f32",
           tests=("tests/test_byom.py::test_a_float_output_is_bit_exact_to_tflm_on_the_host",))
 def emit(em, k, op):
+    check_elementwise(k, op)
     x, y = op.inputs[0], op.outputs[0]
     if y.index not in em.output_indices:
         raise UserError(f"op {k} DEQUANTIZE ({layer_name(y)}) is inside the graph; the compiled runtime "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from drsn_edge.errors import UserError
 from firmware_gen import quant
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import check_elementwise, layer_name, numel, register
 
 
 def check_unary(k, op) -> None:
@@ -13,9 +13,7 @@ def check_unary(k, op) -> None:
     element by element, so anything else would read or write past a tensor."""
     x, y = op.inputs[0], op.outputs[0]
     where = f"op {k} {op.opcode} ({layer_name(y)})"
-    if len([t for t in op.inputs if t is not None]) != 1 or list(x.shape) != list(y.shape):
-        raise UserError(f"{where}: inputs {[list(t.shape) for t in op.inputs if t is not None]} and output "
-                        f"{list(y.shape)}; TFLM takes one input of the output's shape")
+    check_elementwise(k, op)
     if x.type != "INT8" or y.type != "INT8" or len(x.scales) != 1 or len(y.scales) != 1:
         raise UserError(f"{where} takes {x.type} into {y.type}; the compiled runtime takes per-tensor int8 only")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from drsn_edge.errors import UserError
 from firmware_gen.params import Struct, field
 from firmware_gen.ops import requantize
-from firmware_gen.ops.base import layer_name, numel, register
+from firmware_gen.ops.base import check_elementwise, layer_name, numel, register
 
 QUANTIZE_PARAMS = Struct("dk_quantize_params", [
     field("scale", "float", comment="the output's scale (float32; x / scale in float32)"),
@@ -39,6 +39,7 @@ def prepare(k, op) -> dict:
                  "tests/test_byom.py::test_the_uint8_requantize_kernels_are_bit_exact_to_tflm",
                  "tests/test_byom.py::test_the_float_input_quantize_kernel_is_bit_exact_to_tflm"))
 def emit(em, k, op):
+    check_elementwise(k, op)
     x, y = op.inputs[0], op.outputs[0]
     if x.type != "FLOAT32":
         return requantize.emit(em, k, op)

@@ -68,9 +68,10 @@ def geometry(k, op) -> dict:
         raise UserError(f"{where}: input {list(x.shape)}; TFLM takes rank 3 (NHC) or 4 (NHWC)")
     spatial = rank - 2
     b = np.asarray(block.data, np.int64).reshape(-1)
-    a = np.asarray(amounts.data, np.int64).reshape(-1, 2)
-    if b.size != spatial or a.shape[0] != spatial or (b < 1).any() or (a < 0).any():
+    a = np.asarray(amounts.data, np.int64).reshape(-1)
+    if b.size != spatial or a.size != 2 * spatial or (b < 1).any() or (a < 0).any():
         raise UserError(f"{where}: block shape {b.tolist()} and {a.tolist()} do not fit a rank-{rank} input")
+    a = a.reshape(-1, 2)
     bh, bw = int(b[0]), (int(b[1]) if spatial == 2 else 1)
     (top, bottom), (left, right) = a[0].tolist(), (a[1].tolist() if spatial == 2 else [0, 0])
     xs, ys = _nhwc(x.shape), _nhwc(y.shape)
