@@ -525,12 +525,9 @@ def test_the_layer_debug_compares_a_float32_output_bit_for_bit():
 
 # --- a float32 input (a first QUANTIZE float32 -> int8) ---------------------------------------------
 
-def float_interface_model(shape, body, seed: int = 3, output_float: bool = True, data=(-1.0, 1.0)) -> bytes:
-    """The converter's commonest output: full-integer quantization with a representative
-    dataset but the default float32 interface (no inference_input_type / supported_ops), so
-    the graph starts with a QUANTIZE float32->int8 and ends with a DEQUANTIZE; or, with
-    output_float=False, float32 in and int8 out. `data`: the representative dataset's range
-    (it sets the input's zero point)."""
+def calibrated_converter(shape, body, seed: int, data: tuple):
+    """A TFLite converter for the Keras model body(Input(shape)) with post-training
+    quantization on 24 windows drawn uniformly from `data` (its range sets the zero points)."""
     import keras
     keras.utils.set_random_seed(seed)
     x = keras.Input(shape, batch_size=1)
@@ -539,6 +536,16 @@ def float_interface_model(shape, body, seed: int = 3, output_float: bool = True,
     rng = np.random.default_rng(seed)
     conv.representative_dataset = lambda: ([rng.uniform(*data, size=(1, *shape)).astype(np.float32)]
                                            for _ in range(24))
+    return conv
+
+
+def float_interface_model(shape, body, seed: int = 3, output_float: bool = True, data=(-1.0, 1.0)) -> bytes:
+    """The converter's commonest output: full-integer quantization with a representative
+    dataset but the default float32 interface (no inference_input_type / supported_ops), so
+    the graph starts with a QUANTIZE float32->int8 and ends with a DEQUANTIZE; or, with
+    output_float=False, float32 in and int8 out. `data`: the representative dataset's range
+    (it sets the input's zero point)."""
+    conv = calibrated_converter(shape, body, seed, data)
     if not output_float:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_output_type = tf.int8
@@ -673,14 +680,7 @@ def uint8_interface_model(shape, body, input_type, output_type, seed: int = 3, d
     """TensorFlow's post-training quantization tutorial: full-integer quantization with
     inference_input_type / inference_output_type = tf.uint8 (or float32 on one side: the
     converter's default there)."""
-    import keras
-    keras.utils.set_random_seed(seed)
-    x = keras.Input(shape, batch_size=1)
-    conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(x, body(x)))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    rng = np.random.default_rng(seed)
-    conv.representative_dataset = lambda: ([rng.uniform(*data, size=(1, *shape)).astype(np.float32)]
-                                           for _ in range(24))
+    conv = calibrated_converter(shape, body, seed, data)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = input_type
     conv.inference_output_type = output_type
