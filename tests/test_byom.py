@@ -1063,21 +1063,6 @@ def test_firmware_and_hil_with_a_two_output_model_are_bit_exact_on_the_board(tmp
         assert len(dbg["device_output"]) == 8
 
 
-def test_benchmark_with_a_two_output_model_checks_both_outputs(tmp_path_factory, capsys, monkeypatch):
-    """benchmark --model on two heads: the image's expected frame is TFLM's outputs one after
-    another, and the board gives those bytes."""
-    build = tmp_path_factory.mktemp("b2o")    # short: QEMU's monitor socket path has a limit
-    model_file = build / "h.tflite"
-    model_file.write_bytes(two_head_model())
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
-                             "--model", str(model_file))
-    assert code == 0, err
-    rep = json.loads((build / "reports" / "benchmark.json").read_text())
-    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
-    assert "int8_t bench_output[8];" in next(build.rglob("bench_data.c")).read_text()
-
-
 def audit_user(model: bytes) -> dict:
     from quantize.audit import audit
     return audit(model, "m.tflite", verify=False, user=True)
@@ -1333,38 +1318,31 @@ def test_firmware_and_hil_with_a_uint8_interface_model_are_bit_exact_on_the_boar
             assert len(err.strip().splitlines()) == 1, err
 
 
-def test_benchmark_with_a_uint8_interface_model_checks_the_bytes(tmp_path_factory, capsys, monkeypatch):
-    """benchmark --model on uint8 in and out: random uint8 inputs and TFLM's uint8 outputs as
-    bytes in the image, every one checked on the board."""
-    build = tmp_path_factory.mktemp("bu8")    # short: QEMU's monitor socket path has a limit
-    model_file = build / "u.tflite"
-    model = uint8_model("dense-u8-u8")
-    model_file.write_bytes(model)
+# model, and the bytes of its expected output frame in the image
+BENCH_INTERFACES = {
+    "float32": (lambda: float_input_model("dense-float-out"), 40),   # 10 float32 outputs
+    "uint8": (lambda: uint8_model("dense-u8-u8"), 10),                # 10 uint8 outputs
+    "two-outputs": (lambda: two_head_model(), 8),                     # int8 heads of 5 and 3
+}
+
+
+@pytest.mark.parametrize("kind", list(BENCH_INTERFACES))
+def test_benchmark_with_a_model_of_another_interface_checks_its_bytes(kind, tmp_path_factory, capsys,
+                                                                       monkeypatch):
+    """benchmark --model on float32 or uint8 in and out, or on two heads: the image holds the
+    random inputs and TFLM's whole output frame as bytes (float32 4 per value, several
+    outputs one after another), and every one checks on the board."""
+    make, frame = BENCH_INTERFACES[kind]
+    build = tmp_path_factory.mktemp("bi")    # short: QEMU's monitor socket path has a limit
+    model_file = build / "m.tflite"
+    model_file.write_bytes(make())
     monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
     code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
                              "--model", str(model_file))
     assert code == 0, err
     rep = json.loads((build / "reports" / "benchmark.json").read_text())
     assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
-    data_c = next(build.rglob("bench_data.c")).read_text()
-    assert "int8_t bench_output[" in data_c
-
-
-def test_benchmark_with_a_float_interface_model_checks_the_float_bytes(tmp_path_factory, capsys, monkeypatch):
-    """benchmark --model on float32 in and out: the image holds the random float inputs and
-    TFLM's float outputs as bytes (bench_output sized in bytes, 4 per value), and every one
-    checks on the board."""
-    build = tmp_path_factory.mktemp("fbf")    # short: QEMU's monitor socket path has a limit
-    model_file = build / "f.tflite"
-    model_file.write_bytes(float_input_model("dense-float-out"))
-    monkeypatch.setenv("DRSN_EDGE_BUILD", str(build))
-    code, out, err = run_cli(capsys, "benchmark", "--config", SMOKE, "--build-dir", str(build),
-                             "--model", str(model_file))
-    assert code == 0, err
-    rep = json.loads((build / "reports" / "benchmark.json").read_text())
-    assert rep["bit_exact"] is True and rep["instructions_per_inference"] > 0
-    data_c = next(build.rglob("bench_data.c")).read_text()
-    assert "int8_t bench_output[40];" in data_c          # 10 float32 outputs
+    assert f"int8_t bench_output[{frame}];" in next(build.rglob("bench_data.c")).read_text()
 
 
 def test_random_hil_vectors_are_seeded_and_cover_int8():
